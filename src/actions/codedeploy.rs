@@ -1,0 +1,82 @@
+//! `codedeploy-rollback`: undo a CodeDeploy release by stopping the deployment group's active
+//! deployments with rollback, so CodeDeploy shifts traffic back to the previous revision.
+
+use super::check_name;
+use crate::duration::HumanDuration;
+
+/// Roll back one deployment group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rollback {
+    /// CodeDeploy application name.
+    pub application: String,
+    /// Deployment group name within the application.
+    pub deployment_group: String,
+    /// When nothing is in progress, also undo a deployment that succeeded this recently.
+    pub redeploy_within: Option<HumanDuration>,
+}
+
+impl Rollback {
+    /// Validates the names (1 to 100 characters, as CodeDeploy allows).
+    pub fn new(
+        application: String,
+        deployment_group: String,
+        redeploy_within: Option<HumanDuration>,
+    ) -> Result<Self, String> {
+        check_name("application", &application, 100)?;
+        check_name("deployment_group", &deployment_group, 100)?;
+        Ok(Self {
+            application,
+            deployment_group,
+            redeploy_within,
+        })
+    }
+
+    /// `application/deployment_group`.
+    pub fn target(&self) -> String {
+        format!("{}/{}", self.application, self.deployment_group)
+    }
+
+    /// What the action would do.
+    pub fn plan(&self) -> String {
+        let mut plan = format!(
+            "would stop the active deployments of {} with rollback",
+            self.target()
+        );
+        if let Some(window) = self.redeploy_within {
+            plan.push_str(&format!(
+                ", or, if none is active and the last deployment succeeded within {window}, \
+                 redeploy the revision before it"
+            ));
+        }
+        plan
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_names_the_group_and_the_window() {
+        let r = Rollback::new("checkout".into(), "checkout-prod".into(), None).unwrap();
+        assert_eq!(
+            r.plan(),
+            "would stop the active deployments of checkout/checkout-prod with rollback"
+        );
+        let window = HumanDuration::parse("1h").ok();
+        let r = Rollback::new("checkout".into(), "checkout-prod".into(), window).unwrap();
+        assert!(
+            r.plan()
+                .ends_with("succeeded within 1h, redeploy the revision before it")
+        );
+    }
+
+    #[test]
+    fn names_must_be_usable() {
+        assert_eq!(
+            Rollback::new(String::new(), "g".into(), None).unwrap_err(),
+            "application cannot be empty"
+        );
+        assert!(Rollback::new("a".into(), "g".repeat(101), None).is_err());
+    }
+}

@@ -1,0 +1,151 @@
+//! Remediation actions: the `[[rule.action]]` entries of the config, validated, and what each
+//! one is going to do to which AWS resource.
+//!
+//! One [`Action`] enum holds every kind; each kind lives in its own file and owns its config
+//! fields, its description and (later) its execution:
+//! - [`codedeploy`]: `codedeploy-rollback`, stop a deployment group's active deployments with
+//!   rollback.
+//! - [`lambda_alias`]: `lambda-alias`, move a Lambda alias back to a known good version.
+
+pub mod codedeploy;
+pub mod lambda_alias;
+
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::duration::HumanDuration;
+
+/// One remediation step of a rule.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawAction")]
+pub enum Action {
+    /// Stop the deployment group's active deployments with rollback.
+    CodeDeployRollback(codedeploy::Rollback),
+    /// Move a Lambda alias to a known good version.
+    LambdaAlias(lambda_alias::AliasShift),
+}
+
+impl Action {
+    /// The action's `type` in config, also used in records and audit lines.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::CodeDeployRollback(_) => "codedeploy-rollback",
+            Self::LambdaAlias(_) => "lambda-alias",
+        }
+    }
+
+    /// The resource it acts on, short: `checkout/checkout-prod`, `checkout:live`.
+    pub fn target(&self) -> String {
+        match self {
+            Self::CodeDeployRollback(a) => a.target(),
+            Self::LambdaAlias(a) => a.target(),
+        }
+    }
+
+    /// What the action would do, in one sentence starting with "would".
+    pub fn plan(&self) -> String {
+        match self {
+            Self::CodeDeployRollback(a) => a.plan(),
+            Self::LambdaAlias(a) => a.plan(),
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind(), self.target())
+    }
+}
+
+/// The action table as written; [`Action`] is built from it after validation.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+enum RawAction {
+    CodedeployRollback(RawCodeDeploy),
+    LambdaAlias(RawLambdaAlias),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCodeDeploy {
+    application: String,
+    deployment_group: String,
+    redeploy_within: Option<HumanDuration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLambdaAlias {
+    function: String,
+    alias: String,
+    to_version: Option<VersionText>,
+    to_alias: Option<String>,
+    drop_canary: Option<bool>,
+}
+
+/// `to_version` may be written as `"7"` or `7`.
+struct VersionText(String);
+
+impl<'de> Deserialize<'de> for VersionText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Text(String),
+            Number(i64),
+        }
+        match Either::deserialize(deserializer) {
+            Ok(Either::Text(text)) => Ok(Self(text)),
+            Ok(Either::Number(n)) => Ok(Self(n.to_string())),
+            Err(_) => Err(serde::de::Error::custom(
+                "to_version must be a published version number, like \"7\"",
+            )),
+        }
+    }
+}
+
+impl TryFrom<RawAction> for Action {
+    type Error = String;
+
+    fn try_from(raw: RawAction) -> Result<Self, String> {
+        match raw {
+            RawAction::CodedeployRollback(r) => {
+                codedeploy::Rollback::new(r.application, r.deployment_group, r.redeploy_within)
+                    .map(Self::CodeDeployRollback)
+            }
+            RawAction::LambdaAlias(r) => {
+                let destination = match (r.to_version, r.to_alias, r.drop_canary) {
+                    (Some(v), None, None | Some(false)) => {
+                        lambda_alias::Destination::version(&v.0)?
+                    }
+                    (None, Some(a), None | Some(false)) => lambda_alias::Destination::alias(&a)?,
+                    (None, None, Some(true)) => lambda_alias::Destination::DropCanary,
+                    _ => {
+                        return Err("a lambda-alias action needs exactly one destination: \
+                             to_version = \"41\", to_alias = \"stable\", or drop_canary = true"
+                            .into());
+                    }
+                };
+                lambda_alias::AliasShift::new(r.function, r.alias, destination)
+                    .map(Self::LambdaAlias)
+            }
+        }
+    }
+}
+
+/// Checks a name is non-empty and within a length AWS accepts.
+fn check_name(field: &str, value: &str, max: usize) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err(format!("{field} cannot be empty"));
+    }
+    if value.len() > max {
+        return Err(format!("{field} is longer than {max} characters"));
+    }
+    if value.trim() != value {
+        return Err(format!(
+            "{field} \"{value}\" has leading or trailing spaces"
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! What the `check` and `explain` commands print: a config read back in plain words, and an
+//! alert walked through every rule. Both are pure functions of their inputs, so they can be
+//! tested without running the binary and make no network calls.
+
+use std::fmt::Write as _;
+
+use crate::actions::Action;
+use crate::alert::{Alert, Reason};
+use crate::config::Config;
+use crate::decision::Decision;
+use crate::rules::{self, NamePattern, Rule};
+use crate::secret::SecretRef;
+
+/// The `check` report: what the config says, in words, and which secrets this environment
+/// would provide. Returns the text and whether the environment provides any secret at all.
+pub fn check_report(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> (String, bool) {
+    let mut out = String::new();
+    let mut line = |text: String| {
+        out.push_str(&text);
+        out.push('\n');
+    };
+    line(format!("{}: configuration is valid", config.path.display()));
+    line(format!(
+        "dry run: {}",
+        if config.dry_run {
+            "on (every action is planned, nothing is changed)"
+        } else {
+            "off (rules that are not dry runs change AWS resources)"
+        }
+    ));
+    line(format!(
+        "triggers: {} (ALERT_TESTING always runs as a dry run)",
+        reasons(&config.triggers)
+    ));
+
+    let auth = &config.auth;
+    line("authentication:".into());
+    if auth.token_header == http::header::AUTHORIZATION {
+        line("  token header: Authorization: Bearer <token>".into());
+    } else {
+        line(format!("  token header: {}: <token>", auth.token_header));
+    }
+    let mut usable = 0;
+    let mut describe = |kind: &str, refs: &[SecretRef]| {
+        if refs.is_empty() {
+            return format!("  {kind}: none");
+        }
+        let described: Vec<String> = refs
+            .iter()
+            .map(|r| {
+                if r.resolve(env).is_some() {
+                    usable += 1;
+                    format!("{r} (set)")
+                } else {
+                    format!("{r} (not set here: skipped at start-up)")
+                }
+            })
+            .collect();
+        format!("  {kind}: {}", described.join(", "))
+    };
+    let tokens = describe("tokens", &auth.tokens);
+    let secrets = describe("signing secrets", &auth.signing_secrets);
+    line(tokens);
+    line(secrets);
+    line(format!(
+        "  signature tolerance: {}",
+        auth.signature_tolerance
+    ));
+    if auth.insecure_allow_literal_secrets {
+        line(
+            "  WARNING: insecure_allow_literal_secrets is on; use it for local experiments only"
+                .into(),
+        );
+    }
+    if usable == 0 {
+        line(
+            "  WARNING: none of these secrets is set in this environment; the responder would \
+             refuse to start here"
+                .into(),
+        );
+    }
+
+    line(format!("rules ({}):", config.rules.len()));
+    for (i, rule) in config.rules.iter().enumerate() {
+        line(format!(
+            "  {}. {}{}",
+            i + 1,
+            rule.name,
+            if rule.dry_run { " (dry run)" } else { "" }
+        ));
+        line(format!("     when: {}", conditions(rule, &config.triggers)));
+        for (j, action) in rule.actions.iter().enumerate() {
+            line(format!("     then {}. {}", j + 1, action_line(action)));
+        }
+    }
+    if config.rules.is_empty() {
+        line("  (none: every alert will be answered \"no rule matched\")".into());
+    }
+    (out, usable > 0)
+}
+
+/// The `explain` report: every rule checked against the alert, why it matched or not, and what
+/// would run.
+pub fn explain_report(config: &Config, alert: &Alert) -> String {
+    let evaluations = rules::evaluate(&config.rules, alert);
+    let decision = Decision::plan("explain", alert, &evaluations, config.dry_run);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "alert: {} reason {} severity {}",
+        alert.label(),
+        alert.reason,
+        alert.severity.map_or("unknown", |s| s.as_str())
+    );
+    for warning in &alert.warnings {
+        let _ = writeln!(out, "warning: {warning}");
+    }
+    for rule in &decision.rules {
+        let verdict = if rule.matched {
+            "MATCHES"
+        } else {
+            "does not match"
+        };
+        let _ = writeln!(out, "\nrule {}: {verdict}", rule.rule);
+        for why in &rule.why {
+            let _ = writeln!(out, "  - {why}");
+        }
+        if rule.matched {
+            let mode = if rule.dry_run {
+                "as a dry run, so nothing is changed"
+            } else {
+                "for real"
+            };
+            let _ = writeln!(out, "  actions, in order, {mode}:");
+            for (i, action) in rule.actions.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "    {}. {} {}: {}",
+                    i + 1,
+                    action.action,
+                    action.target,
+                    action.detail
+                );
+            }
+        }
+    }
+    let _ = writeln!(out, "\n{}", decision.message);
+    out
+}
+
+fn conditions(rule: &Rule, global_triggers: &[Reason]) -> String {
+    let mut parts = Vec::new();
+    if !rule.alert.is_empty() {
+        let names: Vec<String> = rule
+            .alert
+            .iter()
+            .map(|p: &NamePattern| {
+                if p.is_glob() {
+                    format!("matches \"{}\"", p.as_str())
+                } else {
+                    format!("is \"{}\"", p.as_str())
+                }
+            })
+            .collect();
+        parts.push(format!("alert name {} (ignoring case)", names.join(" or ")));
+    }
+    if !rule.alert_ids.is_empty() {
+        parts.push(format!("alert id is {}", rule.alert_ids.join(" or ")));
+    }
+    if !rule.severities.is_empty() {
+        let severities: Vec<&str> = rule.severities.iter().map(|s| s.as_str()).collect();
+        parts.push(format!("severity is {}", severities.join(" or ")));
+    }
+    if !rule.tags.is_empty() {
+        parts.push(format!("alert tags include {}", rule.tags.join(" and ")));
+    }
+    if rule.triggers != global_triggers {
+        parts.push(format!("reason is {}", reasons(&rule.triggers)));
+    }
+    parts.join("; ")
+}
+
+fn action_line(action: &Action) -> String {
+    format!("{} {}: {}", action.kind(), action.target(), action.plan())
+}
+
+fn reasons(reasons: &[Reason]) -> String {
+    reasons
+        .iter()
+        .map(Reason::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,621 @@
+//! Configuration: finding the TOML file, parsing it, and validating it once at start-up into
+//! the types the rest of the crate uses. Every error names the file, line and column and says
+//! how to fix it; unknown keys are errors, so a typo never silently disables a rule.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use http::HeaderName;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use toml::Spanned;
+
+use crate::actions::Action;
+use crate::alert::{Reason, Severity};
+use crate::duration::HumanDuration;
+use crate::rules::{NamePattern, Rule};
+use crate::secret::SecretRef;
+
+/// The file name looked for when no path is given.
+pub const DEFAULT_FILE_NAME: &str = "responder.toml";
+/// The environment variable that names the config file.
+pub const CONFIG_ENV: &str = "RESPONDER_CONFIG";
+/// Reasons that trigger actions when the config does not say.
+pub const DEFAULT_TRIGGERS: [Reason; 2] = [Reason::Opened, Reason::Retriggered];
+/// How old (or how far in the future) a signature's timestamp may be, by default.
+pub const DEFAULT_SIGNATURE_TOLERANCE: HumanDuration =
+    HumanDuration::new(std::time::Duration::from_secs(300));
+
+/// A validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where it was read from, for messages.
+    pub path: PathBuf,
+    /// Plan and describe every action, but change nothing.
+    pub dry_run: bool,
+    /// Alert reasons that trigger actions, unless a rule sets its own.
+    pub triggers: Vec<Reason>,
+    /// How callers prove who they are.
+    pub auth: AuthConfig,
+    /// The rules, in file order.
+    pub rules: Vec<Rule>,
+}
+
+/// The `[auth]` table.
+#[derive(Clone, Debug)]
+pub struct AuthConfig {
+    /// Shared tokens, any of which is accepted (several during a rotation).
+    pub tokens: Vec<SecretRef>,
+    /// Standard Webhooks signing secrets (`whsec_...`), any of which is accepted.
+    pub signing_secrets: Vec<SecretRef>,
+    /// The header that carries the token. `Authorization` expects `Bearer <token>`; any other
+    /// header carries the bare token.
+    pub token_header: HeaderName,
+    /// How far a signature's `webhook-timestamp` may be from now.
+    pub signature_tolerance: HumanDuration,
+    /// Whether `literal:` secrets are accepted.
+    pub insecure_allow_literal_secrets: bool,
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// No file was named and none was found where one is looked for.
+    #[error(
+        "no config file found (looked for {}); pass --config FILE or set {CONFIG_ENV}",
+        .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    NotFound { searched: Vec<PathBuf> },
+    /// The file could not be read.
+    #[error("cannot read config file {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid configuration.
+    #[error("{}", .problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid { problems: Vec<Problem> },
+}
+
+/// One problem in a config file, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.path.display(),
+            self.line,
+            self.column,
+            self.message
+        )
+    }
+}
+
+/// Finds the config file: `explicit`, else `$RESPONDER_CONFIG`, else `responder.toml` in
+/// `$LAMBDA_TASK_ROOT`, else in the working directory.
+pub fn locate(
+    explicit: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<PathBuf, ConfigError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_owned());
+    }
+    if let Some(path) = env(CONFIG_ENV).filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    let mut searched = Vec::new();
+    if let Some(root) = env("LAMBDA_TASK_ROOT").filter(|p| !p.is_empty()) {
+        searched.push(Path::new(&root).join(DEFAULT_FILE_NAME));
+    }
+    searched.push(PathBuf::from(DEFAULT_FILE_NAME));
+    match searched.iter().find(|p| p.is_file()) {
+        Some(found) => Ok(found.clone()),
+        None => Err(ConfigError::NotFound { searched }),
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Validates config text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let at = |span: Option<std::ops::Range<usize>>, message: String| {
+            let (line, column) = line_column(text, span.map_or(0, |s| s.start));
+            Problem {
+                path: path.to_owned(),
+                line,
+                column,
+                message,
+            }
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            problems: vec![at(e.span(), explain_toml_error(e.message()))],
+        })?;
+
+        let mut problems = Vec::new();
+        let mut problem = |span: std::ops::Range<usize>, message: String| {
+            problems.push(at(Some(span), message));
+        };
+
+        let triggers = match raw.triggers {
+            Some(list) if list.get_ref().is_empty() => {
+                problem(
+                    list.span(),
+                    "triggers is empty, so no alert would ever trigger an action; remove the \
+                     key to use the default [\"ALERT_OPENED\", \"ALERT_RETRIGGERED\"]"
+                        .into(),
+                );
+                Vec::new()
+            }
+            Some(list) => list.into_inner().into_iter().map(|r| r.0).collect(),
+            None => DEFAULT_TRIGGERS.to_vec(),
+        };
+
+        let auth_span = raw.auth.span();
+        let auth = raw.auth.into_inner();
+        if !auth.insecure_allow_literal_secrets {
+            for secret in auth.tokens.iter().chain(&auth.signing_secrets) {
+                if secret.get_ref().is_literal() {
+                    problem(
+                        secret.span(),
+                        "literal secrets would be committed with the config; use \
+                         \"env:VARIABLE_NAME\", or set insecure_allow_literal_secrets = true \
+                         in [auth] for local experiments only"
+                            .into(),
+                    );
+                }
+            }
+        }
+        if auth.tokens.is_empty() && auth.signing_secrets.is_empty() {
+            problem(
+                auth_span,
+                "[auth] names no tokens and no signing_secrets, so every request would be \
+                 rejected; add tokens = [\"env:WEBHOOK_TOKEN\"]"
+                    .into(),
+            );
+        }
+        let token_header = match HeaderName::from_bytes(auth.token_header.get_ref().as_bytes()) {
+            Ok(name) => name,
+            Err(_) => {
+                problem(
+                    auth.token_header.span(),
+                    format!(
+                        "token_header \"{}\" is not a valid HTTP header name",
+                        auth.token_header.get_ref()
+                    ),
+                );
+                http::header::AUTHORIZATION
+            }
+        };
+
+        let mut names = HashSet::new();
+        let mut rules = Vec::with_capacity(raw.rules.len());
+        for spanned in raw.rules {
+            let span = spanned.span();
+            let rule = spanned.into_inner();
+            let name = rule.name.get_ref().clone();
+            if !valid_rule_name(&name) {
+                problem(
+                    rule.name.span(),
+                    format!(
+                        "rule name \"{name}\" must be 1 to 64 letters, digits, '-', '_' or '.', \
+                         because it appears in metrics and audit queries"
+                    ),
+                );
+            }
+            if !names.insert(name.clone()) {
+                problem(
+                    rule.name.span(),
+                    format!("a rule named \"{name}\" already exists; rule names must be unique"),
+                );
+            }
+            let alert = rule.alert.map(|a| a.0).unwrap_or_default();
+            let alert_ids = rule.alert_id.map(|a| a.0).unwrap_or_default();
+            if alert.is_empty() && alert_ids.is_empty() {
+                problem(
+                    span.clone(),
+                    format!(
+                        "rule \"{name}\" would match every alert; set alert = \"<name or glob>\" \
+                         or alert_id (alert = \"*\" matches every name, if that is really meant)"
+                    ),
+                );
+            }
+            if rule.action.is_empty() {
+                problem(
+                    span.clone(),
+                    format!("rule \"{name}\" has no actions; add a [[rule.action]] table after it"),
+                );
+            }
+            let rule_triggers = match rule.triggers {
+                Some(list) if list.get_ref().is_empty() => {
+                    problem(
+                        list.span(),
+                        format!(
+                            "rule \"{name}\" sets triggers = [], so it would never act; remove \
+                             the key to use the global triggers"
+                        ),
+                    );
+                    Vec::new()
+                }
+                Some(list) => list.into_inner().into_iter().map(|r| r.0).collect(),
+                None => triggers.clone(),
+            };
+            rules.push(Rule {
+                name,
+                alert,
+                alert_ids: alert_ids.into_iter().map(|id| id.0).collect(),
+                severities: rule
+                    .severity
+                    .map(|s| s.0.into_iter().map(|s| s.0).collect())
+                    .unwrap_or_default(),
+                tags: rule.tags.unwrap_or_default(),
+                triggers: rule_triggers,
+                dry_run: rule.dry_run,
+                actions: rule.action,
+            });
+        }
+
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid { problems });
+        }
+        Ok(Config {
+            path: path.to_owned(),
+            dry_run: raw.dry_run,
+            triggers,
+            auth: AuthConfig {
+                tokens: auth.tokens.into_iter().map(Spanned::into_inner).collect(),
+                signing_secrets: auth
+                    .signing_secrets
+                    .into_iter()
+                    .map(Spanned::into_inner)
+                    .collect(),
+                token_header,
+                signature_tolerance: auth
+                    .signature_tolerance
+                    .unwrap_or(DEFAULT_SIGNATURE_TOLERANCE),
+                insecure_allow_literal_secrets: auth.insecure_allow_literal_secrets,
+            },
+            rules,
+        })
+    }
+}
+
+/// Adds the fix to the TOML errors people hit most.
+fn explain_toml_error(message: &str) -> String {
+    let message = message.trim_end();
+    if message.starts_with("missing field `auth`") {
+        return format!(
+            "{message}; add an [auth] table with tokens = [\"env:WEBHOOK_TOKEN\"] so callers \
+             can authenticate"
+        );
+    }
+    if message.starts_with("unknown variant") {
+        return format!("{message} (the action's `type`)");
+    }
+    message.to_owned()
+}
+
+fn valid_rule_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    dry_run: bool,
+    triggers: Option<Spanned<Vec<KnownReason>>>,
+    auth: Spanned<RawAuth>,
+    #[serde(default, rename = "rule")]
+    rules: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    #[serde(default)]
+    tokens: Vec<Spanned<SecretRef>>,
+    #[serde(default)]
+    signing_secrets: Vec<Spanned<SecretRef>>,
+    #[serde(default = "default_token_header")]
+    token_header: Spanned<String>,
+    signature_tolerance: Option<HumanDuration>,
+    #[serde(default)]
+    insecure_allow_literal_secrets: bool,
+}
+
+fn default_token_header() -> Spanned<String> {
+    Spanned::new(0..0, "Authorization".to_owned())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: Spanned<String>,
+    alert: Option<OneOrMany<NamePattern>>,
+    alert_id: Option<OneOrMany<IdText>>,
+    severity: Option<OneOrMany<ConfigSeverity>>,
+    tags: Option<Vec<String>>,
+    triggers: Option<Spanned<Vec<KnownReason>>>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    action: Vec<Action>,
+}
+
+/// A value written either alone or as a list: `alert = "x"` or `alert = ["x", "y"]`.
+struct OneOrMany<T>(Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OneOrManyVisitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for OneOrManyVisitor<T> {
+            type Value = OneOrMany<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                T::deserialize(de::value::StrDeserializer::<E>::new(v)).map(|t| OneOrMany(vec![t]))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                T::deserialize(de::value::I64Deserializer::<E>::new(v)).map(|t| OneOrMany(vec![t]))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                if items.is_empty() {
+                    return Err(de::Error::custom(
+                        "an empty list matches nothing; remove the key instead",
+                    ));
+                }
+                Ok(OneOrMany(items))
+            }
+        }
+        deserializer.deserialize_any(OneOrManyVisitor(std::marker::PhantomData))
+    }
+}
+
+impl<'de> Deserialize<'de> for NamePattern {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        NamePattern::parse(&text).map_err(de::Error::custom)
+    }
+}
+
+/// A reason Wavefront documents; typos are errors.
+struct KnownReason(Reason);
+
+impl<'de> Deserialize<'de> for KnownReason {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Reason::parse_known(&text).map(KnownReason).ok_or_else(|| {
+            de::Error::custom(format!(
+                "\"{text}\" is not a Wavefront alert reason; use one of {}",
+                Reason::known().collect::<Vec<_>>().join(", ")
+            ))
+        })
+    }
+}
+
+struct ConfigSeverity(Severity);
+
+impl<'de> Deserialize<'de> for ConfigSeverity {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Severity::parse(&text).map(ConfigSeverity).ok_or_else(|| {
+            de::Error::custom(format!(
+                "\"{text}\" is not a severity; use INFO, SMOKE, WARN or SEVERE"
+            ))
+        })
+    }
+}
+
+/// An alert id, written as a string or a number.
+struct IdText(String);
+
+impl<'de> Deserialize<'de> for IdText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct IdVisitor;
+        impl Visitor<'_> for IdVisitor {
+            type Value = IdText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an alert id such as \"1460761882996\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<IdText, E> {
+                if v.trim().is_empty() {
+                    return Err(E::custom("an alert id cannot be empty"));
+                }
+                Ok(IdText(v.trim().to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<IdText, E> {
+                Ok(IdText(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(IdVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::lambda_alias::Destination;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("test.toml")).map_err(|e| e.to_string())
+    }
+
+    const AUTH: &str = "[auth]\ntokens = [\"env:WEBHOOK_TOKEN\"]\n";
+
+    #[test]
+    fn defaults_apply_when_keys_are_absent() {
+        let config = parse(AUTH).unwrap();
+        assert!(!config.dry_run);
+        assert_eq!(config.triggers, DEFAULT_TRIGGERS);
+        assert_eq!(config.auth.token_header, http::header::AUTHORIZATION);
+        assert_eq!(config.auth.signature_tolerance.to_string(), "5m");
+        assert!(config.rules.is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_a_location() {
+        let err = parse(&format!("{AUTH}dry-run = true\n")).unwrap_err();
+        assert!(
+            err.starts_with("test.toml:3:1: unknown field `dry-run`"),
+            "{err}"
+        );
+        let err = parse(&format!(
+            "{AUTH}[[rule]]\nname = \"r\"\nalert = \"a\"\nseverty = [\"WARN\"]\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.starts_with("test.toml:6:1: unknown field `severty`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn action_fields_are_checked_too() {
+        let err = parse(&format!(
+            "{AUTH}[[rule]]\nname = \"r\"\nalert = \"a\"\n[[rule.action]]\ntype = \"lambda-alias\"\n\
+             function = \"f\"\nalias = \"live\"\nto_version = \"$LATEST\"\n"
+        ))
+        .unwrap_err();
+        assert!(err.starts_with("test.toml:6:1: "), "{err}");
+        assert!(
+            err.contains("$LATEST is whatever was uploaded last"),
+            "{err}"
+        );
+        let err = parse(&format!(
+            "{AUTH}[[rule]]\nname = \"r\"\nalert = \"a\"\n[[rule.action]]\ntype = \"rollback\"\n"
+        ))
+        .unwrap_err();
+        assert!(err.contains("unknown variant `rollback`"), "{err}");
+        assert!(err.contains("`codedeploy-rollback`"), "{err}");
+    }
+
+    #[test]
+    fn to_version_may_be_a_number() {
+        let config = parse(&format!(
+            "{AUTH}[[rule]]\nname = \"r\"\nalert = \"a\"\n[[rule.action]]\ntype = \"lambda-alias\"\n\
+             function = \"f\"\nalias = \"live\"\nto_version = 7\n"
+        ))
+        .unwrap();
+        let Action::LambdaAlias(shift) = &config.rules[0].actions[0] else {
+            panic!("expected a lambda-alias action");
+        };
+        assert_eq!(shift.destination, Destination::Version("7".into()));
+    }
+
+    #[test]
+    fn semantic_problems_are_all_reported_with_locations() {
+        let err = parse(
+            "[auth]\ntokens = [\"literal:abc\"]\n\n[[rule]]\nname = \"dup\"\nalert = \"a\"\n\
+             [[rule.action]]\ntype = \"codedeploy-rollback\"\napplication = \"a\"\n\
+             deployment_group = \"g\"\n\n[[rule]]\nname = \"dup\"\n",
+        )
+        .unwrap_err();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 4, "{err}");
+        assert!(
+            lines[0].starts_with("test.toml:2:11: literal secrets"),
+            "{err}"
+        );
+        assert!(
+            lines[1].starts_with("test.toml:13:8: a rule named \"dup\" already"),
+            "{err}"
+        );
+        assert!(lines[2].contains("would match every alert"), "{err}");
+        assert!(lines[3].contains("has no actions"), "{err}");
+        assert!(
+            !err.contains("abc"),
+            "the literal must not be echoed: {err}"
+        );
+    }
+
+    #[test]
+    fn bad_values_point_at_the_value() {
+        let err = parse(&format!(
+            "{AUTH}[[rule]]\nname = \"r\"\nalert = \"checkout [\"\n"
+        ))
+        .unwrap_err();
+        assert!(err.starts_with("test.toml:5:9: "), "{err}");
+        assert!(err.contains("escape a literal ["), "{err}");
+        let err = parse("triggers = [\"ALERT_OPEN\"]\n[auth]\ntokens = [\"env:T\"]\n").unwrap_err();
+        assert!(
+            err.starts_with("test.toml:1:12: \"ALERT_OPEN\" is not a Wavefront"),
+            "{err}"
+        );
+        let err = parse("[auth]\ntokens = [\"s3cr3t\"]\n").unwrap_err();
+        assert!(
+            err.starts_with("test.toml:2:10: not a secret reference"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn missing_auth_says_how_to_add_it() {
+        let err = parse("dry_run = true\n").unwrap_err();
+        assert!(err.contains("add an [auth] table"), "{err}");
+    }
+
+    #[test]
+    fn locate_prefers_flag_then_env_then_task_root() {
+        let env = |name: &str| match name {
+            CONFIG_ENV => Some("/etc/r.toml".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            locate(Some(Path::new("x.toml")), &env).unwrap(),
+            PathBuf::from("x.toml")
+        );
+        assert_eq!(locate(None, &env).unwrap(), PathBuf::from("/etc/r.toml"));
+        let task_root = |name: &str| (name == "LAMBDA_TASK_ROOT").then(|| "/nonexistent".into());
+        let err = locate(None, &task_root).unwrap_err().to_string();
+        assert!(
+            err.contains("/nonexistent/responder.toml, responder.toml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn line_column_counts_characters() {
+        assert_eq!(line_column("ab\ncdé\nf", 0), (1, 1));
+        assert_eq!(line_column("ab\ncdé\nf", 3), (2, 1));
+        assert_eq!(line_column("ab\ncdé\nf", 8), (3, 1));
+        assert_eq!(line_column("ab\ncdé\nf", 7), (2, 4));
+    }
+}

@@ -1,0 +1,287 @@
+//! The front door: one HTTP handler for every way a request arrives, and the rules of HTTP
+//! that apply before any alert is looked at.
+//!
+//! [`Responder::handle`] takes a method, headers and body and answers, in this order:
+//! 405 unless POST; 413 over 64 KiB; 401 unless [`crate::auth`] accepts the caller; 415 unless
+//! the body is labelled JSON (or text/plain, as Wavefront may send JSON with that label); 400
+//! when the payload is unusable; otherwise 200 with the decision record, or 502 when an action
+//! failed, so Wavefront's own webhook metrics show the failure.
+//!
+//! - [`lambda`]: AWS Lambda, through `lambda_http` (API Gateway REST and HTTP APIs, ALB,
+//!   function URLs).
+//! - [`local`]: the same handler as a plain HTTP server, for `serve`.
+
+pub mod lambda;
+pub mod local;
+
+use std::time::Instant;
+
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::alert::Alert;
+use crate::auth::{AuthSetupError, Authenticator};
+use crate::config::Config;
+use crate::decision::{Decision, RequestContext};
+use crate::rules;
+use crate::telemetry::{Audit, Metric, Telemetry};
+
+/// Largest body accepted: Wavefront alert payloads are a few KiB.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Longest user agent kept in audit lines.
+const MAX_USER_AGENT_CHARS: usize = 256;
+
+/// One request, whichever door it came through.
+#[derive(Debug)]
+pub struct Inbound<'a> {
+    pub method: &'a Method,
+    pub headers: &'a HeaderMap,
+    pub body: &'a [u8],
+    /// The AWS request id on Lambda; a generated id locally.
+    pub request_id: &'a str,
+    /// The caller's address, as the front door saw it.
+    pub source_ip: Option<&'a str>,
+}
+
+/// Everything needed to answer requests. Built once per process (per Lambda instance).
+#[derive(Debug)]
+pub struct Responder {
+    config: Config,
+    auth: Authenticator,
+    telemetry: Telemetry,
+    dry_run: bool,
+}
+
+/// A responder and the start-up warnings to log.
+#[derive(Debug)]
+pub struct Setup {
+    pub responder: Responder,
+    pub warnings: Vec<String>,
+}
+
+impl Responder {
+    /// Resolves secrets and builds the responder. `force_dry_run` turns every action into a
+    /// dry run whatever the config says.
+    pub fn setup(
+        config: Config,
+        env: &dyn Fn(&str) -> Option<String>,
+        telemetry: Telemetry,
+        force_dry_run: bool,
+    ) -> Result<Setup, AuthSetupError> {
+        let auth = Authenticator::from_config(&config.auth, env)?;
+        Ok(Setup {
+            responder: Self {
+                dry_run: force_dry_run || config.dry_run,
+                config,
+                auth: auth.authenticator,
+                telemetry,
+            },
+            warnings: auth.warnings,
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Answers one request and writes its METRIC and audit lines.
+    pub async fn handle(&self, request: Inbound<'_>) -> Response<String> {
+        let started = Instant::now();
+        let mut batch = self.telemetry.batch(request.request_id);
+        batch.metric(Metric::WebhookReceived, 1.0);
+        let user_agent = request
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| truncate_chars(ua, MAX_USER_AGENT_CHARS));
+        let mut context = RequestContext {
+            auth: None,
+            source_ip: request.source_ip,
+            user_agent,
+        };
+
+        let response = match self.admit(&request, &mut context) {
+            Err(refusal) => {
+                let metric = if refusal.status == StatusCode::UNAUTHORIZED {
+                    Metric::WebhookRejected
+                } else {
+                    Metric::WebhookInvalid
+                };
+                batch.metric(metric, 1.0);
+                batch.audit(&Audit {
+                    request_id: request.request_id,
+                    alert_id: None,
+                    alert_name: None,
+                    reason: None,
+                    severity: None,
+                    rule: None,
+                    action: None,
+                    target: None,
+                    outcome: refusal.outcome,
+                    dry_run: self.dry_run,
+                    detail: &refusal.detail,
+                    aws_request_ids: &[],
+                    auth: context.auth,
+                    source_ip: context.source_ip,
+                    user_agent: context.user_agent,
+                });
+                refusal.into_response(request.request_id)
+            }
+            Ok(alert) => {
+                let evaluations = rules::evaluate(&self.config.rules, &alert);
+                let decision =
+                    Decision::plan(request.request_id, &alert, &evaluations, self.dry_run);
+                decision.record(&mut batch, &context);
+                let status = if decision.failed() {
+                    StatusCode::BAD_GATEWAY
+                } else {
+                    StatusCode::OK
+                };
+                json_response(status, &decision)
+            }
+        };
+        batch.metric(
+            Metric::HandlerDurationMs,
+            (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+        );
+        batch.finish();
+        response
+    }
+
+    /// Applies the HTTP rules and authentication, then parses the alert.
+    fn admit(
+        &self,
+        request: &Inbound<'_>,
+        context: &mut RequestContext<'_>,
+    ) -> Result<Alert, Refusal> {
+        if request.method != Method::POST {
+            return Err(Refusal::invalid(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!(
+                    "method {} is not allowed; alert targets send POST",
+                    request.method
+                ),
+            ));
+        }
+        if request.body.len() > MAX_BODY_BYTES {
+            return Err(Refusal::invalid(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is over the {MAX_BODY_BYTES}-byte limit"),
+            ));
+        }
+        match self
+            .auth
+            .verify(request.headers, request.body, Timestamp::now())
+        {
+            Ok(method) => context.auth = Some(method.as_str()),
+            Err(rejection) => {
+                return Err(Refusal {
+                    status: StatusCode::UNAUTHORIZED,
+                    outcome: "rejected",
+                    // For the audit line only; the caller just sees "unauthorized".
+                    detail: rejection.to_string(),
+                    public: "unauthorized".into(),
+                });
+            }
+        }
+        check_content_type(request.headers)?;
+        Alert::parse(request.body)
+            .map_err(|e| Refusal::invalid(StatusCode::BAD_REQUEST, e.to_string()))
+    }
+}
+
+/// A request answered before any rule ran.
+struct Refusal {
+    status: StatusCode,
+    outcome: &'static str,
+    /// For the audit line.
+    detail: String,
+    /// For the caller.
+    public: String,
+}
+
+impl Refusal {
+    fn invalid(status: StatusCode, message: String) -> Self {
+        Self {
+            status,
+            outcome: "invalid",
+            detail: message.clone(),
+            public: message,
+        }
+    }
+
+    fn into_response(self, request_id: &str) -> Response<String> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            request_id: &'a str,
+            outcome: &'a str,
+            error: &'a str,
+        }
+        let mut response = json_response(
+            self.status,
+            &Body {
+                request_id,
+                outcome: self.outcome,
+                error: &self.public,
+            },
+        );
+        if self.status == StatusCode::METHOD_NOT_ALLOWED {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
+        response
+    }
+}
+
+/// JSON, or JSON labelled text/plain (Wavefront lets a template pick that label), or no label
+/// at all. Forms, HTML and everything else are refused.
+fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let accepted = essence == "application/json"
+        || essence == "text/plain"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    if accepted {
+        Ok(())
+    } else {
+        Err(Refusal::invalid(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "content type \"{}\" is not supported; set the alert target's content type to \
+                 application/json",
+                truncate_chars(&essence, 64)
+            ),
+        ))
+    }
+}
+
+fn json_response(status: StatusCode, body: &impl Serialize) -> Response<String> {
+    let body = serde_json::to_string(body).unwrap_or_else(|err| {
+        tracing::error!(%err, "cannot serialize a response");
+        r#"{"error":"internal error"}"#.to_owned()
+    });
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn truncate_chars(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => &text[..end],
+        None => text,
+    }
+}

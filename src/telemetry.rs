@@ -1,0 +1,355 @@
+//! Telemetry and audit: the two line formats this service writes to stdout, one line each.
+//!
+//! - **METRIC lines** in the format of the seed article's CloudWatch metric filter
+//!   `[level=METRIC, timestamp, request_id, metric_name, metric_value]`:
+//!   `[METRIC]<TAB>2026-11-25T20:58:15.123Z<TAB><request id><TAB><metric name> <value>`.
+//!   The filter splits on whitespace and reads `[METRIC]` as `METRIC`, so each line yields
+//!   exactly those five fields. One filter per metric name turns them into CloudWatch metrics.
+//! - **Audit lines**: one JSON object per decision with `"type":"audit"`, for CloudWatch Logs
+//!   Insights.
+//!
+//! Everything else (start-up messages, warnings) goes through `tracing` to stderr, so neither
+//! format is ever interleaved with free text. The writer is injectable so tests read exact
+//! lines. All lines of one request are written with one `write_all`, so concurrent requests
+//! never interleave within a line.
+
+use std::fmt::Write as _;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+/// The metrics this service emits. The names are the CloudWatch metric names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    /// Every request, before anything is checked.
+    WebhookReceived,
+    /// Failed authentication (401).
+    WebhookRejected,
+    /// Refused before any rule ran: wrong method, too large, wrong content type, bad payload.
+    WebhookInvalid,
+    /// A rule matched an alert (one line per rule).
+    RuleMatched,
+    /// An action was planned (dry run, or not executed).
+    ActionPlanned,
+    /// An action changed something in AWS.
+    ActionExecuted,
+    /// An action found nothing to do or was not allowed to act.
+    ActionSkipped,
+    /// An action failed.
+    ActionFailed,
+    /// Time spent handling the request, in milliseconds.
+    HandlerDurationMs,
+}
+
+impl Metric {
+    /// Every metric, for documentation and the deployment template.
+    pub const ALL: [Metric; 9] = [
+        Self::WebhookReceived,
+        Self::WebhookRejected,
+        Self::WebhookInvalid,
+        Self::RuleMatched,
+        Self::ActionPlanned,
+        Self::ActionExecuted,
+        Self::ActionSkipped,
+        Self::ActionFailed,
+        Self::HandlerDurationMs,
+    ];
+
+    /// The metric name as written in METRIC lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::WebhookReceived => "webhook_received",
+            Self::WebhookRejected => "webhook_rejected",
+            Self::WebhookInvalid => "webhook_invalid",
+            Self::RuleMatched => "rule_matched",
+            Self::ActionPlanned => "action_planned",
+            Self::ActionExecuted => "action_executed",
+            Self::ActionSkipped => "action_skipped",
+            Self::ActionFailed => "action_failed",
+            Self::HandlerDurationMs => "handler_duration_ms",
+        }
+    }
+}
+
+/// One audit line. Absent values are written as `null` so every line has every key, which
+/// keeps Logs Insights queries simple.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Audit<'a> {
+    pub request_id: &'a str,
+    pub alert_id: Option<&'a str>,
+    pub alert_name: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub severity: Option<&'a str>,
+    pub rule: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub target: Option<&'a str>,
+    pub outcome: &'a str,
+    pub dry_run: bool,
+    pub detail: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub aws_request_ids: &'a [String],
+    pub auth: Option<&'a str>,
+    pub source_ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct AuditLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    timestamp: &'a str,
+    #[serde(flatten)]
+    audit: &'a Audit<'a>,
+}
+
+/// Where lines go. Cloning shares the writer.
+#[derive(Clone)]
+pub struct Telemetry {
+    out: Arc<Mutex<Box<dyn Write + Send>>>,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Telemetry")
+    }
+}
+
+impl Telemetry {
+    /// Lines go to stdout (on Lambda: CloudWatch Logs).
+    pub fn stdout() -> Self {
+        Self::to_writer(std::io::stdout())
+    }
+
+    /// Lines go to `writer`.
+    pub fn to_writer(writer: impl Write + Send + 'static) -> Self {
+        Self {
+            out: Arc::new(Mutex::new(Box::new(writer))),
+        }
+    }
+
+    /// Starts collecting the lines of one request.
+    pub fn batch<'a>(&'a self, request_id: &'a str) -> Batch<'a> {
+        Batch {
+            telemetry: self,
+            request_id,
+            buffer: String::with_capacity(1024),
+        }
+    }
+
+    fn write(&self, text: &str) {
+        // A poisoned lock only means another request panicked mid-write; keep logging.
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(err) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+            tracing::error!(%err, "cannot write METRIC and audit lines");
+        }
+    }
+}
+
+/// The lines of one request, written together by [`Batch::finish`] (or when dropped).
+pub struct Batch<'a> {
+    telemetry: &'a Telemetry,
+    request_id: &'a str,
+    buffer: String,
+}
+
+impl Batch<'_> {
+    /// Adds a METRIC line.
+    pub fn metric(&mut self, metric: Metric, value: f64) {
+        let now = Timestamp::now();
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            self.buffer,
+            "[METRIC]\t{now:.3}\t{}\t{} {value}",
+            self.request_id,
+            metric.name()
+        );
+    }
+
+    /// Adds an audit line.
+    pub fn audit(&mut self, audit: &Audit<'_>) {
+        let timestamp = format!("{:.3}", Timestamp::now());
+        let line = AuditLine {
+            kind: "audit",
+            timestamp: &timestamp,
+            audit,
+        };
+        match serde_json::to_string(&line) {
+            Ok(json) => {
+                self.buffer.push_str(&json);
+                self.buffer.push('\n');
+            }
+            Err(err) => tracing::error!(%err, "cannot serialize an audit line"),
+        }
+    }
+
+    /// Writes every line collected.
+    pub fn finish(mut self) {
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        if !self.buffer.is_empty() {
+            self.telemetry.write(&self.buffer);
+            self.buffer.clear();
+        }
+    }
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// A writer that keeps everything written, for tests (in this crate and in `tests/`).
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Splits a log line the way a CloudWatch space-delimited filter does: on whitespace, with
+/// `[...]` and `"..."` each one field (brackets and quotes removed). Public so tests and the
+/// deployment checks use one definition.
+pub fn metric_filter_fields(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut chars = line.chars().peekable();
+    while let Some(&c) = chars.peek() {
+        if c.is_whitespace() {
+            chars.next();
+            continue;
+        }
+        let close = match c {
+            '[' => Some(']'),
+            '"' => Some('"'),
+            _ => None,
+        };
+        let mut field = String::new();
+        if let Some(close) = close {
+            chars.next();
+            for c in chars.by_ref() {
+                if c == close {
+                    break;
+                }
+                field.push(c);
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                field.push(c);
+                chars.next();
+            }
+        }
+        fields.push(field);
+    }
+    fields
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_lines_split_into_the_filter_fields() {
+        let captured = Captured::default();
+        let telemetry = Telemetry::to_writer(captured.clone());
+        let mut batch = telemetry.batch("aba1328d-5831-11e8-833f-b5cd5e8c0a59");
+        batch.metric(Metric::HandlerDurationMs, 1.25);
+        batch.metric(Metric::WebhookReceived, 1.0);
+        batch.finish();
+        let text = captured.text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        let fields = metric_filter_fields(lines[0]);
+        assert_eq!(fields.len(), 5, "{fields:?}");
+        assert_eq!(fields[0], "METRIC");
+        assert!(fields[1].parse::<Timestamp>().is_ok(), "{}", fields[1]);
+        assert!(
+            fields[1].ends_with('Z') && fields[1].len() == 24,
+            "{}",
+            fields[1]
+        );
+        assert_eq!(fields[2], "aba1328d-5831-11e8-833f-b5cd5e8c0a59");
+        assert_eq!(fields[3], "handler_duration_ms");
+        assert_eq!(fields[4], "1.25");
+        assert!(lines[0].starts_with("[METRIC]\t"));
+        assert!(lines[1].ends_with("\twebhook_received 1"), "{}", lines[1]);
+    }
+
+    #[test]
+    fn audit_lines_are_single_json_objects_with_every_key() {
+        let captured = Captured::default();
+        let telemetry = Telemetry::to_writer(captured.clone());
+        let mut batch = telemetry.batch("req-1");
+        batch.audit(&Audit {
+            request_id: "req-1",
+            alert_id: None,
+            alert_name: Some("line\nbreak"),
+            reason: Some("ALERT_OPENED"),
+            severity: None,
+            rule: None,
+            action: None,
+            target: None,
+            outcome: "no_match",
+            dry_run: false,
+            detail: "no rule matched",
+            aws_request_ids: &[],
+            auth: Some("token"),
+            source_ip: Some("203.0.113.9"),
+            user_agent: None,
+        });
+        drop(batch);
+        let text = captured.text();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        let value: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(value["type"], "audit");
+        assert_eq!(value["alert_name"], "line\nbreak");
+        assert_eq!(value["alert_id"], serde_json::Value::Null);
+        for key in [
+            "request_id",
+            "alert_id",
+            "alert_name",
+            "reason",
+            "rule",
+            "action",
+            "target",
+            "outcome",
+            "dry_run",
+            "detail",
+            "timestamp",
+        ] {
+            assert!(value.get(key).is_some(), "missing {key}: {text}");
+        }
+    }
+
+    #[test]
+    fn filter_split_keeps_bracketed_and_quoted_text_whole() {
+        assert_eq!(
+            metric_filter_fields("[METRIC]  a \"b c\" [d e]\tf"),
+            ["METRIC", "a", "b c", "d e", "f"]
+        );
+    }
+}

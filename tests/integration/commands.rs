@@ -1,0 +1,347 @@
+//! The binary as operators run it: `check`, `explain`, `serve`, and start-up on Lambda with a
+//! bad config.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Output, Stdio};
+
+use crate::support::*;
+
+fn binary() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_wavefront-responder"));
+    command
+        .current_dir(repo_path(""))
+        .env_remove("RESPONDER_CONFIG")
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env_remove("WEBHOOK_TOKEN")
+        .env_remove("WEBHOOK_TOKEN_PREVIOUS")
+        .env_remove("WEBHOOK_SIGNING_SECRET")
+        .env("RUST_LOG", "info");
+    command
+}
+
+fn run(command: &mut Command) -> (Output, String, String) {
+    let output = command.output().expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output, stdout, stderr)
+}
+
+#[test]
+fn check_prints_what_it_understood() {
+    let (output, stdout, _) = run(binary()
+        .args(["check", "--config", "examples/responder.toml"])
+        .env("WEBHOOK_TOKEN", TOKEN));
+    assert!(output.status.success());
+    for expected in [
+        "examples/responder.toml: configuration is valid",
+        "triggers: ALERT_OPENED, ALERT_RETRIGGERED",
+        "tokens: env:WEBHOOK_TOKEN (set), env:WEBHOOK_TOKEN_PREVIOUS (not set here: skipped at start-up)",
+        "rules (2):",
+        "1. checkout-errors",
+        "when: alert name matches \"checkout * error rate*\" (ignoring case); severity is WARN or SEVERE",
+        "then 1. codedeploy-rollback checkout/checkout-prod",
+        "2. payments-latency (dry run)",
+        "then 1. lambda-alias payments:live: would move payments:live to version 7",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+    assert!(!stdout.contains(TOKEN));
+}
+
+#[test]
+fn check_warns_when_no_secret_is_set_here() {
+    let (output, stdout, _) = run(binary().args(["check", "--config", "examples/responder.toml"]));
+    assert!(output.status.success());
+    assert!(
+        stdout.contains("the responder would refuse to start here"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_names_file_line_and_column_of_a_typo() {
+    let (output, stdout, stderr) =
+        run(binary().args(["check", "--config", "tests/fixtures/configs/typo.toml"]));
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.starts_with(
+            "error: tests/fixtures/configs/typo.toml:7:1: unknown field `severty`, expected one of"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`severity`"), "{stderr}");
+}
+
+#[test]
+fn check_refuses_latest_with_the_reason() {
+    let (output, _, stderr) =
+        run(binary().args(["check", "--config", "tests/fixtures/configs/latest.toml"]));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.starts_with("error: tests/fixtures/configs/latest.toml:8:3: "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("name a published version number"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_finds_the_config_through_the_environment() {
+    let (output, stdout, _) = run(binary()
+        .arg("check")
+        .env("RESPONDER_CONFIG", "examples/responder.toml"));
+    assert!(output.status.success());
+    assert!(stdout.starts_with("examples/responder.toml: configuration is valid"));
+    let (output, _, stderr) = run(binary().arg("check").current_dir(std::env::temp_dir()));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr.contains("no config file found"), "{stderr}");
+    assert!(
+        stderr.contains("pass --config FILE or set RESPONDER_CONFIG"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn explain_shows_matches_mismatches_and_actions() {
+    let (output, stdout, _) = run(binary().args([
+        "explain",
+        "--config",
+        "examples/responder.toml",
+        "tests/fixtures/alerts/checkout-opened.json",
+    ]));
+    assert!(output.status.success());
+    assert_eq!(
+        stdout,
+        fixture("explain/checkout-opened.txt"),
+        "explain output changed; if on purpose, update tests/fixtures/explain/"
+    );
+}
+
+#[test]
+fn explain_json_prints_the_decision_record() {
+    let (output, stdout, _) = run(binary().args([
+        "explain",
+        "--json",
+        "--config",
+        "examples/responder.toml",
+        "tests/fixtures/alerts/payments-opened.json",
+    ]));
+    assert!(output.status.success());
+    let record: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(record["rules"][1]["matched"], true);
+    assert_eq!(
+        record["rules"][1]["actions"][0]["detail"],
+        "would move payments:live to version 7"
+    );
+}
+
+#[test]
+fn explain_says_what_is_wrong_with_a_payload() {
+    let (output, _, stderr) = run(binary().args([
+        "explain",
+        "--config",
+        "examples/responder.toml",
+        "tests/fixtures/configs/typo.toml",
+    ]));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.starts_with(
+            "error: payload tests/fixtures/configs/typo.toml: invalid JSON at line 1 column 2"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_bad_config_fails_lambda_start_up_with_the_same_message_and_no_panic() {
+    let (output, _, stderr) = run(binary()
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .env("RESPONDER_CONFIG", "tests/fixtures/configs/typo.toml"));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains("error: tests/fixtures/configs/typo.toml:7:1: unknown field `severty`"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn no_usable_secret_fails_start_up() {
+    let (output, _, stderr) = run(binary()
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .env(
+            "LAMBDA_TASK_ROOT",
+            repo_path("tests/fixtures/configs/no-such-dir"),
+        )
+        .env(
+            "RESPONDER_CONFIG",
+            "tests/fixtures/configs/unset-secret.toml",
+        ));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains(
+            "error: config tests/fixtures/configs/unset-secret.toml: no usable token and no \
+             usable signing secret: env:RESPONDER_TEST_UNSET_TOKEN; set at least one of them"
+        ),
+        "{stderr}"
+    );
+}
+
+/// A `serve` process; killed when dropped.
+struct Server {
+    child: Child,
+    address: String,
+    stderr_head: String,
+}
+
+impl Server {
+    fn start() -> Self {
+        let mut child = binary()
+            .args([
+                "serve",
+                "--config",
+                "examples/responder.toml",
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .env("WEBHOOK_TOKEN", TOKEN)
+            .env("WEBHOOK_SIGNING_SECRET", SIGNING_SECRET)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("serve starts");
+        let mut reader = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut stderr_head = String::new();
+        let address = loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).expect("stderr readable") == 0 {
+                panic!("serve exited before listening:\n{stderr_head}");
+            }
+            stderr_head.push_str(&line);
+            if let Some(rest) = line.split("address=").nth(1) {
+                break rest.trim().to_owned();
+            }
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = reader.read_to_string(&mut rest);
+        });
+        Self {
+            child,
+            address,
+            stderr_head,
+        }
+    }
+
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut stdout = String::new();
+        if let Some(mut out) = self.child.stdout.take() {
+            let _ = out.read_to_string(&mut stdout);
+        }
+        stdout
+    }
+}
+
+async fn http_post(address: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    use http_body_util::BodyExt;
+    let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let mut request =
+        http::Request::post(format!("http://{address}/webhook")).header("host", address);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            body.to_owned(),
+        )))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn serve_answers_over_http_and_never_logs_a_secret() {
+    let server = Server::start();
+    assert!(
+        server
+            .stderr_head
+            .contains("token env:WEBHOOK_TOKEN_PREVIOUS is not set"),
+        "start-up warns about skipped secrets: {}",
+        server.stderr_head
+    );
+    let alert = fixture("alerts/checkout-opened.json");
+    let auth = bearer(TOKEN);
+    let (status, body) = http_post(
+        &server.address,
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        &alert,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let record: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(record["outcome"], "planned");
+    assert!(record["request_id"].as_str().unwrap().starts_with("local-"));
+
+    let (status, _) = http_post(
+        &server.address,
+        &[
+            ("authorization", "Bearer tok-guess"),
+            ("content-type", "application/json"),
+        ],
+        &alert,
+    )
+    .await;
+    assert_eq!(status, 401);
+    let signed = signed_headers(alert.as_bytes(), 0);
+    let (status, _) = http_post(&server.address, &as_refs(&signed), &alert).await;
+    assert_eq!(status, 200);
+    let oversized = format!("{alert}{}", " ".repeat(70_000));
+    let (status, _) = http_post(&server.address, &[("authorization", &auth)], &oversized).await;
+    assert_eq!(status, 413);
+
+    let stdout = server.stop();
+    let audits: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let outcomes: Vec<&str> = audits
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "planned", "planned", "rejected", "planned", "planned", "invalid"
+        ]
+    );
+    assert!(
+        stdout
+            .lines()
+            .all(|l| l.starts_with('{') || l.starts_with("[METRIC]\t"))
+    );
+    assert_no_secrets(&stdout);
+    assert!(!stdout.contains("tok-guess"));
+}

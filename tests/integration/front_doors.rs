@@ -1,0 +1,128 @@
+//! Every front door Lambda can put before the function: real event shapes go through
+//! `lambda_http` and the same handler, base64-encoded bodies included.
+
+use wavefront_responder::front_door::lambda;
+
+use crate::support::*;
+
+async fn answer(fixture_name: &str, base64: bool) -> (Reply, TestResponder) {
+    let t = TestResponder::example();
+    let auth = bearer(TOKEN);
+    let event = lambda_event(
+        fixture_name,
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        &fixture("alerts/checkout-opened.json"),
+        base64,
+    );
+    let response = lambda::handle(&t.responder, event).await;
+    let (parts, body) = response.into_parts();
+    let text = match body {
+        lambda_http::Body::Text(text) => text,
+        other => panic!("expected a text body, got {other:?}"),
+    };
+    let reply = Reply::from(http::Response::from_parts(parts, text));
+    (reply, t)
+}
+
+async fn assert_served(fixture_name: &str, base64: bool, request_id: &str, source_ip: &str) {
+    let (reply, t) = answer(fixture_name, base64).await;
+    assert_eq!(reply.status, 200, "{fixture_name}: {}", reply.text);
+    assert_eq!(reply.headers["content-type"], "application/json");
+    assert_eq!(reply.json["outcome"], "planned", "{fixture_name}");
+    assert_eq!(reply.json["request_id"], request_id, "{fixture_name}");
+    let audits = t.audits();
+    assert_eq!(audits.len(), 2);
+    assert_eq!(audits[0]["source_ip"], source_ip, "{fixture_name}");
+    assert_eq!(audits[0]["user_agent"], "Wavefront-Alert-Target");
+}
+
+#[tokio::test]
+async fn api_gateway_rest_api_events_are_served() {
+    assert_served(
+        "apigw-rest-v1.json",
+        false,
+        "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+        "198.51.100.7",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn api_gateway_http_api_events_are_served() {
+    assert_served(
+        "apigw-http-v2.json",
+        false,
+        "JKJaXmPLvHcESHA=",
+        "198.51.100.8",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn function_url_events_are_served() {
+    assert_served(
+        "function-url.json",
+        false,
+        "8a3e1f6c-2b7d-4e9a-b5c1-0d2e3f4a5b6c",
+        "198.51.100.9",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn alb_events_are_served_with_the_client_address_from_x_forwarded_for() {
+    // ALB events carry no request id of their own; on Lambda the runtime's id is used.
+    assert_served("alb.json", false, "unknown", "198.51.100.10").await;
+}
+
+#[tokio::test]
+async fn base64_encoded_bodies_are_decoded_on_every_front_door() {
+    for fixture_name in [
+        "apigw-rest-v1.json",
+        "apigw-http-v2.json",
+        "function-url.json",
+        "alb.json",
+    ] {
+        let (reply, _) = answer(fixture_name, true).await;
+        assert_eq!(reply.status, 200, "{fixture_name}: {}", reply.text);
+        assert_eq!(reply.json["alert"]["name"], "checkout API error rate high");
+    }
+}
+
+#[tokio::test]
+async fn a_lambda_context_request_id_wins() {
+    use lambda_http::RequestExt;
+    let t = TestResponder::example();
+    let auth = bearer(TOKEN);
+    let mut context = lambda_http::Context::default();
+    context.request_id = "aba1328d-5831-11e8-833f-b5cd5e8c0a59".into();
+    let event = lambda_event(
+        "apigw-http-v2.json",
+        &[("authorization", &auth)],
+        &fixture("alerts/checkout-opened.json"),
+        false,
+    )
+    .with_lambda_context(context);
+    let response = lambda::handle(&t.responder, event).await;
+    assert_eq!(response.status(), 200);
+    let metrics = t.metrics();
+    assert!(
+        metrics
+            .iter()
+            .all(|f| f[2] == "aba1328d-5831-11e8-833f-b5cd5e8c0a59")
+    );
+}
+
+#[tokio::test]
+async fn a_get_through_api_gateway_is_405() {
+    let t = TestResponder::example();
+    let mut event: serde_json::Value =
+        serde_json::from_str(&fixture("events/apigw-http-v2.json")).unwrap();
+    event["requestContext"]["http"]["method"] = "GET".into();
+    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let response = lambda::handle(&t.responder, request).await;
+    assert_eq!(response.status(), 405);
+}

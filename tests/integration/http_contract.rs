@@ -1,0 +1,458 @@
+//! The HTTP contract of the handler: status codes, the decision record, authentication, and
+//! the METRIC and audit lines each request leaves.
+
+use http::Method;
+use serde_json::Value;
+
+use crate::support::*;
+
+fn checkout_alert() -> String {
+    fixture("alerts/checkout-opened.json")
+}
+
+fn json_headers(token: &str) -> Vec<(String, String)> {
+    vec![
+        ("content-type".into(), "application/json".into()),
+        ("authorization".into(), bearer(token)),
+    ]
+}
+
+#[tokio::test]
+async fn a_matching_alert_gets_a_decision_record_for_every_rule() {
+    let t = TestResponder::example();
+    let reply = t
+        .post(&as_refs(&json_headers(TOKEN)), checkout_alert().as_bytes())
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let record = &reply.json;
+    assert_eq!(record["request_id"], "11111111-2222-3333-4444-555555555555");
+    assert_eq!(record["outcome"], "planned");
+    assert_eq!(record["dry_run"], false);
+    assert_eq!(record["alert"]["id"], "1700000000001");
+    assert_eq!(record["alert"]["name"], "checkout API error rate high");
+    assert_eq!(record["alert"]["reason"], "ALERT_OPENED");
+    assert_eq!(record["alert"]["severity"], "SEVERE");
+    let rules = record["rules"].as_array().unwrap();
+    assert_eq!(rules.len(), 2);
+    assert_eq!(rules[0]["rule"], "checkout-errors");
+    assert_eq!(rules[0]["matched"], true);
+    let actions = rules[0]["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 2);
+    assert_eq!(actions[0]["action"], "codedeploy-rollback");
+    assert_eq!(actions[0]["target"], "checkout/checkout-prod");
+    assert_eq!(actions[0]["outcome"], "planned");
+    assert_eq!(actions[1]["action"], "lambda-alias");
+    assert_eq!(
+        actions[1]["detail"],
+        "would move checkout:live to wherever alias stable points"
+    );
+    assert_eq!(rules[1]["rule"], "payments-latency");
+    assert_eq!(rules[1]["matched"], false);
+    assert_eq!(
+        rules[1]["why"][0],
+        "name \"checkout API error rate high\" does not match \"payments p99 latency\""
+    );
+
+    // One audit line per action, each naming rule, action, target and outcome.
+    let audits = t.audits();
+    assert_eq!(audits.len(), 2, "{audits:?}");
+    for (audit, (action, target)) in audits.iter().zip([
+        ("codedeploy-rollback", "checkout/checkout-prod"),
+        ("lambda-alias", "checkout:live"),
+    ]) {
+        assert_eq!(audit["type"], "audit");
+        assert_eq!(audit["rule"], "checkout-errors");
+        assert_eq!(audit["action"], action);
+        assert_eq!(audit["target"], target);
+        assert_eq!(audit["outcome"], "planned");
+        assert_eq!(audit["alert_id"], "1700000000001");
+        assert_eq!(audit["auth"], "token");
+        assert_eq!(audit["source_ip"], "192.0.2.1");
+    }
+    assert_eq!(
+        t.metric_names(),
+        [
+            "webhook_received",
+            "rule_matched",
+            "action_planned",
+            "action_planned",
+            "handler_duration_ms"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn no_matching_rule_is_200_with_a_reason_for_each_rule() {
+    let t = TestResponder::example();
+    let body = fixture("alerts/docs-2024-alert-info.json");
+    let reply = t
+        .post(&as_refs(&json_headers(TOKEN)), body.as_bytes())
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json["outcome"], "no_match");
+    assert_eq!(
+        reply.json["message"],
+        "no rule matched alert \"Alert on Data rate (Test)\" (2 rules checked); nothing to do"
+    );
+    for rule in reply.json["rules"].as_array().unwrap() {
+        assert_eq!(rule["matched"], false);
+        assert!(!rule["why"].as_array().unwrap().is_empty());
+    }
+    let audits = t.audits();
+    assert_eq!(audits.len(), 1);
+    assert_eq!(audits[0]["outcome"], "no_match");
+    assert_eq!(audits[0]["rule"], Value::Null);
+    assert_eq!(
+        t.metric_names(),
+        ["webhook_received", "handler_duration_ms"]
+    );
+}
+
+#[tokio::test]
+async fn a_reason_that_is_not_a_trigger_matches_nothing_and_says_why() {
+    let t = TestResponder::example();
+    let body = checkout_alert().replace("ALERT_OPENED", "ALERT_UPDATED");
+    let reply = t
+        .post(&as_refs(&json_headers(TOKEN)), body.as_bytes())
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json["outcome"], "no_match");
+    assert_eq!(
+        reply.json["rules"][0]["why"][0],
+        "reason ALERT_UPDATED is not a trigger (ALERT_OPENED or ALERT_RETRIGGERED)"
+    );
+}
+
+#[tokio::test]
+async fn the_test_button_is_always_a_dry_run() {
+    let t = TestResponder::example();
+    let body = fixture("alerts/checkout-testing.json");
+    let reply = t
+        .post(&as_refs(&json_headers(TOKEN)), body.as_bytes())
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json["dry_run"], true);
+    assert_eq!(reply.json["rules"][0]["matched"], true);
+    assert_eq!(reply.json["rules"][0]["dry_run"], true);
+    assert!(
+        reply.json["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("(dry run)")
+    );
+    assert!(t.audits().iter().all(|a| a["dry_run"] == true));
+}
+
+#[tokio::test]
+async fn a_rule_marked_dry_run_says_so() {
+    let t = TestResponder::example();
+    let body = fixture("alerts/payments-opened.json");
+    let reply = t
+        .post(&as_refs(&json_headers(TOKEN)), body.as_bytes())
+        .await;
+    assert_eq!(reply.json["rules"][1]["matched"], true);
+    assert_eq!(reply.json["rules"][1]["dry_run"], true);
+    assert_eq!(reply.json["dry_run"], true);
+}
+
+#[tokio::test]
+async fn every_method_but_post_is_405() {
+    let t = TestResponder::example();
+    for method in [
+        Method::GET,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::HEAD,
+        Method::OPTIONS,
+    ] {
+        let reply = t
+            .request(method.clone(), &as_refs(&json_headers(TOKEN)), b"{}")
+            .await;
+        assert_eq!(reply.status, 405, "{method}");
+        assert_eq!(reply.headers["allow"], "POST");
+        assert_eq!(reply.json["outcome"], "invalid");
+    }
+    assert!(t.audits().iter().all(|a| a["outcome"] == "invalid"));
+    assert_eq!(
+        t.metric_names()
+            .iter()
+            .filter(|n| *n == "webhook_invalid")
+            .count(),
+        6
+    );
+}
+
+/// JSON padded with trailing spaces to exactly `len` bytes.
+fn pad(json: &str, len: usize) -> String {
+    format!("{json}{}", " ".repeat(len - json.len()))
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_413_and_one_at_the_limit_is_read() {
+    let t = TestResponder::example();
+    let alert = checkout_alert();
+    let at_limit = pad(&alert, 65536);
+    assert_eq!(at_limit.len(), 65536);
+    let reply = t
+        .post(&as_refs(&json_headers(TOKEN)), at_limit.as_bytes())
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let over = pad(&alert, 65537);
+    let reply = t
+        .post(&as_refs(&json_headers(TOKEN)), over.as_bytes())
+        .await;
+    assert_eq!(reply.status, 413);
+    assert_eq!(reply.json["error"], "the body is over the 65536-byte limit");
+}
+
+#[tokio::test]
+async fn unauthenticated_requests_get_a_bare_401_and_an_audit_line() {
+    let t = TestResponder::example();
+    let alert = checkout_alert();
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (&[], "no credentials"),
+        (
+            &[("authorization", "Bearer wrong-token")],
+            "not one of the configured tokens",
+        ),
+        (&[("authorization", TOKEN)], "not \"Bearer <token>\""),
+        (&[("x-webhook-token", TOKEN)], "no credentials"),
+    ];
+    for (headers, why) in cases {
+        let reply = t.post(headers, alert.as_bytes()).await;
+        assert_eq!(reply.status, 401);
+        assert_eq!(
+            reply.json,
+            serde_json::json!({
+                "request_id": "11111111-2222-3333-4444-555555555555",
+                "outcome": "rejected",
+                "error": "unauthorized"
+            })
+        );
+        let audit = t.audits().pop().unwrap();
+        assert_eq!(audit["outcome"], "rejected");
+        assert!(audit["detail"].as_str().unwrap().contains(why), "{audit}");
+        assert_eq!(audit["source_ip"], "192.0.2.1");
+        assert_eq!(audit["rule"], Value::Null);
+    }
+    assert_eq!(
+        t.metric_names()
+            .iter()
+            .filter(|n| *n == "webhook_rejected")
+            .count(),
+        4
+    );
+}
+
+#[tokio::test]
+async fn authentication_comes_before_the_payload_is_read() {
+    let t = TestResponder::example();
+    let reply = t
+        .post(&[("content-type", "text/html")], b"<html>not json</html>")
+        .await;
+    assert_eq!(
+        reply.status, 401,
+        "an unauthenticated caller learns nothing"
+    );
+}
+
+#[tokio::test]
+async fn both_tokens_of_a_rotation_are_accepted() {
+    let t = TestResponder::example();
+    for token in [TOKEN, PREVIOUS_TOKEN] {
+        let reply = t
+            .post(&as_refs(&json_headers(token)), checkout_alert().as_bytes())
+            .await;
+        assert_eq!(reply.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn content_types_other_than_json_or_text_are_415() {
+    let t = TestResponder::example();
+    let auth = bearer(TOKEN);
+    for content_type in [
+        "application/x-www-form-urlencoded",
+        "text/html; charset=utf-8",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+    ] {
+        let reply = t
+            .post(
+                &[("authorization", &auth), ("content-type", content_type)],
+                checkout_alert().as_bytes(),
+            )
+            .await;
+        assert_eq!(reply.status, 415, "{content_type}");
+        assert!(
+            reply.json["error"]
+                .as_str()
+                .unwrap()
+                .contains("application/json"),
+            "{}",
+            reply.text
+        );
+    }
+    for content_type in [
+        "application/json",
+        "application/json; charset=utf-8",
+        "text/plain",
+        "Application/JSON",
+    ] {
+        let reply = t
+            .post(
+                &[("authorization", &auth), ("content-type", content_type)],
+                checkout_alert().as_bytes(),
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{content_type}");
+    }
+    let reply = t
+        .post(&[("authorization", &auth)], checkout_alert().as_bytes())
+        .await;
+    assert_eq!(reply.status, 200, "no content type at all is read as JSON");
+}
+
+#[tokio::test]
+async fn unusable_payloads_are_400_with_a_message_that_says_what_is_wrong() {
+    let t = TestResponder::example();
+    let headers = json_headers(TOKEN);
+    let cases: [(&[u8], &str); 6] = [
+        (
+            b"{\n  \"name\": \"x\",\n  \"reason\" \"ALERT_OPENED\"\n}",
+            "invalid JSON at line 3 column 12: expected `:`",
+        ),
+        (
+            br#"{"reason":"ALERT_OPENED"}"#,
+            "alert has no name; the alert target template must render \"name\": \"{{name}}\"",
+        ),
+        (
+            br#"{"name":"x"}"#,
+            "alert has no reason; the alert target template must render \"reason\": \"{{reason}}\"",
+        ),
+        (
+            b"",
+            "invalid JSON at line 1 column 0: EOF while parsing a value",
+        ),
+        (
+            br#"{"name":"x","reason":"ALERT_OPENED""#,
+            "invalid JSON at line 1 column 35: EOF while parsing an object",
+        ),
+        (
+            b"\xff\xfe",
+            "the body is not UTF-8 text; send the alert as JSON",
+        ),
+    ];
+    for (body, message) in cases {
+        let reply = t.post(&as_refs(&headers), body).await;
+        assert_eq!(reply.status, 400, "{}", reply.text);
+        assert_eq!(reply.json["error"], message);
+        assert_eq!(reply.json["outcome"], "invalid");
+        assert_eq!(t.audits().pop().unwrap()["detail"], message);
+    }
+}
+
+#[tokio::test]
+async fn a_signed_request_is_accepted() {
+    let t = TestResponder::example();
+    let body = checkout_alert();
+    let headers = signed_headers(body.as_bytes(), 0);
+    let reply = t.post(&as_refs(&headers), body.as_bytes()).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(t.audits()[0]["auth"], "signature");
+}
+
+#[tokio::test]
+async fn stale_future_and_tampered_signatures_are_rejected() {
+    let t = TestResponder::example();
+    let body = checkout_alert();
+    let stale = signed_headers(body.as_bytes(), 301);
+    assert_eq!(t.post(&as_refs(&stale), body.as_bytes()).await.status, 401);
+    let future = signed_headers(body.as_bytes(), -400);
+    assert_eq!(t.post(&as_refs(&future), body.as_bytes()).await.status, 401);
+    let fresh = signed_headers(body.as_bytes(), 0);
+    let tampered = body.replace("SEVERE", "WARN");
+    assert_eq!(
+        t.post(&as_refs(&fresh), tampered.as_bytes()).await.status,
+        401
+    );
+    let details: Vec<String> = t
+        .audits()
+        .iter()
+        .map(|a| a["detail"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        details[0].starts_with("signature timestamp is 30"),
+        "{details:?}"
+    );
+    assert!(
+        details[0].ends_with("s old, beyond the tolerance"),
+        "{details:?}"
+    );
+    assert!(details[1].contains("in the future"), "{details:?}");
+    assert_eq!(
+        details[2],
+        "no signature matches any configured signing secret"
+    );
+}
+
+#[tokio::test]
+async fn metric_lines_fit_the_cloudwatch_filter_pattern() {
+    let t = TestResponder::example();
+    t.post(&as_refs(&json_headers(TOKEN)), checkout_alert().as_bytes())
+        .await;
+    t.post(&[], b"{}").await;
+    let lines = t.output.text();
+    let metric_lines: Vec<&str> = lines
+        .lines()
+        .filter(|l| l.starts_with("[METRIC]"))
+        .collect();
+    assert!(metric_lines.len() >= 7, "{lines}");
+    for line in metric_lines {
+        // [level=METRIC, timestamp, request_id, metric_name, metric_value]
+        let fields = wavefront_responder::telemetry::metric_filter_fields(line);
+        assert_eq!(fields.len(), 5, "{line}");
+        assert_eq!(fields[0], "METRIC");
+        let ts: jiff::Timestamp = fields[1].parse().expect("ISO-8601 timestamp");
+        assert!(
+            fields[1].ends_with('Z') && fields[1].contains('.'),
+            "{line}"
+        );
+        assert!(
+            jiff::Timestamp::now().duration_since(ts).as_secs() < 60,
+            "{line}"
+        );
+        assert_eq!(fields[2], "11111111-2222-3333-4444-555555555555");
+        assert!(
+            fields[3]
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_'),
+            "{line}"
+        );
+        assert!(fields[4].parse::<f64>().is_ok(), "{line}");
+        assert_eq!(line.matches('\t').count(), 3, "{line}");
+    }
+}
+
+#[tokio::test]
+async fn no_secret_reaches_a_response_or_a_log_line() {
+    let t = TestResponder::example();
+    let alert = checkout_alert();
+    let mut responses = String::new();
+    for headers in [
+        json_headers(TOKEN),
+        json_headers(PREVIOUS_TOKEN),
+        json_headers("almost-tok-current-5c1e9f0a7b3d"),
+        signed_headers(alert.as_bytes(), 0),
+        signed_headers(alert.as_bytes(), 900),
+    ] {
+        responses.push_str(&t.post(&as_refs(&headers), alert.as_bytes()).await.text);
+    }
+    assert_no_secrets(&responses);
+    assert_no_secrets(&t.output.text());
+    assert!(
+        !t.output.text().contains("almost-tok"),
+        "presented tokens are not logged"
+    );
+}

@@ -1,0 +1,201 @@
+//! Shared test helpers: the example config with known secrets, a responder whose METRIC and
+//! audit lines are captured, Lambda events built from the fixtures, and signed requests.
+
+use std::path::{Path, PathBuf};
+
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Response};
+use serde_json::Value;
+use wavefront_responder::auth;
+use wavefront_responder::config::Config;
+use wavefront_responder::front_door::{Inbound, Responder};
+use wavefront_responder::telemetry::{Captured, Telemetry, metric_filter_fields};
+
+pub const TOKEN: &str = "tok-current-5c1e9f0a7b3d";
+pub const PREVIOUS_TOKEN: &str = "tok-previous-82d4a6c1e0f9";
+pub const SIGNING_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// Every secret the tests use: none may ever appear in output.
+pub const SECRETS: [&str; 3] = [TOKEN, PREVIOUS_TOKEN, SIGNING_SECRET];
+
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+pub fn fixture(relative: &str) -> String {
+    let path = repo_path("tests/fixtures").join(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The environment the example config reads its secrets from.
+pub fn env(name: &str) -> Option<String> {
+    match name {
+        "WEBHOOK_TOKEN" => Some(TOKEN.into()),
+        "WEBHOOK_TOKEN_PREVIOUS" => Some(PREVIOUS_TOKEN.into()),
+        "WEBHOOK_SIGNING_SECRET" => Some(SIGNING_SECRET.into()),
+        _ => None,
+    }
+}
+
+pub fn example_config() -> Config {
+    Config::load(&repo_path("examples/responder.toml")).expect("example config is valid")
+}
+
+/// A responder with captured output.
+pub struct TestResponder {
+    pub responder: Responder,
+    pub output: Captured,
+}
+
+impl TestResponder {
+    pub fn example() -> Self {
+        Self::new(example_config())
+    }
+
+    pub fn new(config: Config) -> Self {
+        let output = Captured::default();
+        let setup = Responder::setup(config, &env, Telemetry::to_writer(output.clone()), false)
+            .expect("responder builds");
+        Self {
+            responder: setup.responder,
+            output,
+        }
+    }
+
+    /// POSTs `body` with `headers`, as the local server or Lambda would.
+    pub async fn post(&self, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        self.request(Method::POST, headers, body).await
+    }
+
+    pub async fn request(&self, method: Method, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        let map = header_map(headers);
+        let response = self
+            .responder
+            .handle(Inbound {
+                method: &method,
+                headers: &map,
+                body,
+                request_id: "11111111-2222-3333-4444-555555555555",
+                source_ip: Some("192.0.2.1"),
+            })
+            .await;
+        Reply::from(response)
+    }
+
+    /// METRIC lines, split as the CloudWatch filter splits them.
+    pub fn metrics(&self) -> Vec<Vec<String>> {
+        self.output
+            .text()
+            .lines()
+            .filter(|l| l.starts_with("[METRIC]"))
+            .map(metric_filter_fields)
+            .collect()
+    }
+
+    /// Metric names in order of emission.
+    pub fn metric_names(&self) -> Vec<String> {
+        self.metrics().into_iter().map(|f| f[3].clone()).collect()
+    }
+
+    /// Audit lines, parsed.
+    pub fn audits(&self) -> Vec<Value> {
+        self.output
+            .text()
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).expect("audit lines are JSON"))
+            .collect()
+    }
+}
+
+/// A response with its body parsed.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl From<Response<String>> for Reply {
+    fn from(response: Response<String>) -> Self {
+        let (parts, text) = response.into_parts();
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Self {
+            status: parts.status.as_u16(),
+            headers: parts.headers,
+            text,
+            json,
+        }
+    }
+}
+
+pub fn header_map(headers: &[(&str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.append(
+            HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+            HeaderValue::from_str(value).expect("header value"),
+        );
+    }
+    map
+}
+
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// Standard Webhooks headers for `body`, signed `age_secs` ago.
+pub fn signed_headers(body: &[u8], age_secs: i64) -> Vec<(String, String)> {
+    let timestamp = jiff::Timestamp::now().as_second() - age_secs;
+    let signature = auth::sign(SIGNING_SECRET, "msg_2Kq0Yy", timestamp, body).expect("sign");
+    vec![
+        ("content-type".into(), "application/json".into()),
+        ("webhook-id".into(), "msg_2Kq0Yy".into()),
+        ("webhook-timestamp".into(), timestamp.to_string()),
+        ("webhook-signature".into(), signature),
+    ]
+}
+
+pub fn as_refs(headers: &[(String, String)]) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect()
+}
+
+/// A Lambda event from a fixture, with headers added and the body set (base64 when asked).
+pub fn lambda_event(
+    fixture_name: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+    base64: bool,
+) -> lambda_http::Request {
+    use base64::Engine;
+    let mut event: Value =
+        serde_json::from_str(&fixture(&format!("events/{fixture_name}"))).expect("event JSON");
+    for (name, value) in headers {
+        event["headers"][*name] = Value::String((*value).into());
+        if event.get("multiValueHeaders").is_some() {
+            event["multiValueHeaders"][*name] = Value::Array(vec![Value::String((*value).into())]);
+        }
+    }
+    event["body"] = Value::String(if base64 {
+        base64::engine::general_purpose::STANDARD.encode(body)
+    } else {
+        body.to_owned()
+    });
+    event["isBase64Encoded"] = Value::Bool(base64);
+    lambda_http::request::from_str(&event.to_string()).expect("lambda_http parses the event")
+}
+
+/// Asserts no secret appears in `text`.
+pub fn assert_no_secrets(text: &str) {
+    for secret in SECRETS {
+        assert!(!text.contains(secret), "a secret leaked into: {text}");
+    }
+    // The base64 part of the signing secret alone must not leak either.
+    assert!(
+        !text.contains(&SIGNING_SECRET[6..]),
+        "a secret leaked into: {text}"
+    );
+}
