@@ -13,6 +13,13 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 
+/// Longest name, id, reason or URL accepted.
+pub const MAX_FIELD_CHARS: usize = 1024;
+/// Most alert tags read.
+const MAX_TAGS: usize = 64;
+/// Longest alert tag read.
+const MAX_TAG_CHARS: usize = 256;
+
 /// Why Wavefront sent a notification (`reason` in the payload).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Reason {
@@ -182,6 +189,12 @@ pub enum PayloadError {
     /// The body is not valid UTF-8.
     #[error("the body is not UTF-8 text; send the alert as JSON")]
     NotUtf8,
+    /// An empty body.
+    #[error("the body is empty; the alert target's body template must render a JSON object")]
+    Empty,
+    /// A field longer than any alert template renders.
+    #[error("{field} is {chars} characters long; the limit is {MAX_FIELD_CHARS}")]
+    TooLong { field: &'static str, chars: usize },
     /// No `name`, or an empty one.
     #[error("alert has no name; the alert target template must render \"name\": \"{{{{name}}}}\"")]
     NoName,
@@ -217,6 +230,9 @@ impl Alert {
     /// Parses a webhook body.
     pub fn parse(body: &[u8]) -> Result<Self, PayloadError> {
         let text = std::str::from_utf8(body).map_err(|_| PayloadError::NotUtf8)?;
+        if text.trim().is_empty() {
+            return Err(PayloadError::Empty);
+        }
         let raw: RawAlert = serde_json::from_str(text).map_err(|e| PayloadError::from_json(&e))?;
         raw.into_alert()
     }
@@ -289,15 +305,36 @@ struct RawAlert {
 impl RawAlert {
     fn into_alert(self) -> Result<Alert, PayloadError> {
         let mut warnings = Vec::new();
-        let name = text(self.name).ok_or(PayloadError::NoName)?;
-        let reason = text(self.reason)
+        let name = bounded("name", text(self.name))?.ok_or(PayloadError::NoName)?;
+        let reason = bounded("reason", text(self.reason))?
             .map(|r| Reason::parse(&r))
             .ok_or(PayloadError::NoReason)?;
+        let id = bounded("alertId", text(self.alert_id))?;
+        let notification_id = bounded("notificationId", text(self.notification_id))?;
+        let url = bounded("url", text(self.url))?;
+        let mut tags = self.alert_tags.map(|t| t.0).unwrap_or_default();
+        if tags.len() > MAX_TAGS {
+            warnings.push(format!(
+                "{} alert tags; only the first {MAX_TAGS} are read",
+                tags.len()
+            ));
+            tags.truncate(MAX_TAGS);
+        }
+        tags.retain(|tag| {
+            let keep = tag.chars().count() <= MAX_TAG_CHARS;
+            if !keep {
+                warnings.push(format!(
+                    "alert tag \"{}...\" is over {MAX_TAG_CHARS} characters; ignored",
+                    truncate(tag, 32)
+                ));
+            }
+            keep
+        });
         let severity = match text(self.severity) {
             Some(s) => Severity::parse(&s).or_else(|| {
                 warnings.push(format!(
                     "severity \"{}\" is not INFO, SMOKE, WARN or SEVERE; ignored",
-                    truncate(&s)
+                    truncate(&s, 64)
                 ));
                 None
             }),
@@ -342,13 +379,13 @@ impl RawAlert {
             [self.snoozed_until_epoch_millis, self.snoozed_until_epoch],
         );
         Ok(Alert {
-            id: text(self.alert_id),
-            notification_id: text(self.notification_id),
+            id,
+            notification_id,
             name,
             reason,
             severity,
-            tags: self.alert_tags.map(|t| t.0).unwrap_or_default(),
-            url: text(self.url),
+            tags,
+            url,
             created,
             started,
             since,
@@ -372,7 +409,7 @@ fn read_time(
                 Some(ts) => return Some(ts),
                 None => warnings.push(format!(
                     "{field}{suffix} \"{}\" is not an epoch number; ignored",
-                    truncate(&value)
+                    truncate(&value, 64)
                 )),
             }
         }
@@ -382,7 +419,7 @@ fn read_time(
     if parsed.is_none() {
         warnings.push(format!(
             "{field}Time \"{}\" is not a Wavefront time like \"09/12/2020 21:47:39 +0000\"; ignored",
-            truncate(&value)
+            truncate(&value, 64)
         ));
     }
     parsed
@@ -396,11 +433,23 @@ fn text(value: Option<Scalar>) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-/// Keeps warnings short however long the offending value is.
-fn truncate(value: &str) -> &str {
-    match value.char_indices().nth(64) {
+/// At most `max` characters of `value`, cut on a character boundary.
+pub(crate) fn truncate(value: &str, max: usize) -> &str {
+    match value.char_indices().nth(max) {
         Some((end, _)) => &value[..end],
         None => value,
+    }
+}
+
+/// Refuses values longer than any alert template renders, so records and audit lines stay
+/// small whatever a caller sends.
+fn bounded(field: &'static str, value: Option<String>) -> Result<Option<String>, PayloadError> {
+    match value {
+        Some(v) if v.chars().count() > MAX_FIELD_CHARS => Err(PayloadError::TooLong {
+            field,
+            chars: v.chars().count(),
+        }),
+        other => Ok(other),
     }
 }
 
@@ -628,6 +677,29 @@ mod tests {
         assert!(err.to_string().contains("duplicate field `name`"), "{err}");
         let err = parse("[1,2]").unwrap_err();
         assert!(matches!(err, PayloadError::Shape { .. }), "{err}");
+    }
+
+    #[test]
+    fn empty_bodies_and_huge_fields_are_refused() {
+        assert_eq!(parse(" \n"), Err(PayloadError::Empty));
+        let long = "x".repeat(MAX_FIELD_CHARS + 1);
+        let err = parse(&format!(r#"{{"name":"{long}","reason":"ALERT_OPENED"}}"#)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "name is 1025 characters long; the limit is 1024"
+        );
+        let tags: Vec<String> = (0..70).map(|i| format!("\"t{i}\"")).collect();
+        let alert = parse(&format!(
+            r#"{{"name":"n","reason":"ALERT_OPENED","alertTags":[{}, "{}"]}}"#,
+            tags.join(","),
+            "y".repeat(300)
+        ))
+        .unwrap();
+        assert_eq!(alert.tags.len(), 64);
+        assert_eq!(
+            alert.warnings,
+            ["71 alert tags; only the first 64 are read"]
+        );
     }
 
     #[test]

@@ -14,7 +14,6 @@
 //! ([`Rejection`]) goes to the audit line only; the caller learns nothing but 401.
 
 use std::fmt;
-use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -28,9 +27,9 @@ use crate::config::AuthConfig;
 use crate::secret::{Secret, SecretRef};
 
 /// Standard Webhooks header names.
-pub const WEBHOOK_ID: &str = "webhook-id";
-pub const WEBHOOK_TIMESTAMP: &str = "webhook-timestamp";
-pub const WEBHOOK_SIGNATURE: &str = "webhook-signature";
+pub const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
+pub const WEBHOOK_TIMESTAMP: HeaderName = HeaderName::from_static("webhook-timestamp");
+pub const WEBHOOK_SIGNATURE: HeaderName = HeaderName::from_static("webhook-signature");
 
 /// Longest `webhook-id` accepted.
 const MAX_ID_LEN: usize = 256;
@@ -38,14 +37,17 @@ const MAX_ID_LEN: usize = 256;
 const MAX_SIGNATURE_HEADER_LEN: usize = 1024;
 /// Longest token accepted.
 const MAX_TOKEN_LEN: usize = 4096;
+/// Shortest token accepted in config: anything shorter is guessable.
+pub const MIN_TOKEN_LEN: usize = 16;
 
 /// Checks requests against the configured secrets. Built once at start-up.
 pub struct Authenticator {
     token_header: HeaderName,
     bearer: bool,
     token_digests: Vec<[u8; 32]>,
-    signing_keys: Vec<Vec<u8>>,
-    tolerance: Duration,
+    /// One HMAC already keyed per signing secret; cloned per request.
+    signing_keys: Vec<Hmac<Sha256>>,
+    tolerance_secs: i64,
 }
 
 impl fmt::Debug for Authenticator {
@@ -54,7 +56,7 @@ impl fmt::Debug for Authenticator {
             .field("token_header", &self.token_header)
             .field("tokens", &self.token_digests.len())
             .field("signing_secrets", &self.signing_keys.len())
-            .field("tolerance", &self.tolerance)
+            .field("tolerance_secs", &self.tolerance_secs)
             .finish()
     }
 }
@@ -110,6 +112,15 @@ pub enum AuthSetupError {
         .unset.join(", ")
     )]
     NothingUsable { unset: Vec<String> },
+    /// A token is too short, or has spaces or control characters inside.
+    #[error(
+        "token {reference} {why}; use at least {MIN_TOKEN_LEN} random printable characters \
+         (generate one with: openssl rand -hex 32)"
+    )]
+    WeakToken {
+        reference: String,
+        why: &'static str,
+    },
     /// A signing secret is not `whsec_` + base64 of at least 16 bytes.
     #[error(
         "signing secret {reference} is not a Standard Webhooks secret: expected \"whsec_\" \
@@ -144,23 +155,32 @@ impl Authenticator {
             }
             resolved
         };
-        let tokens: Vec<Secret> = config
-            .tokens
-            .iter()
-            .filter_map(|r| resolve(r, "token"))
-            .collect();
+        let mut token_digests = Vec::new();
+        for reference in &config.tokens {
+            if let Some(secret) = resolve(reference, "token") {
+                // Secret stores and env files often add a trailing newline: trim the ends.
+                let token = secret.expose().trim();
+                if let Some(why) = weakness(token) {
+                    return Err(AuthSetupError::WeakToken {
+                        reference: reference.to_string(),
+                        why,
+                    });
+                }
+                token_digests.push(digest(token.as_bytes()));
+            }
+        }
         let mut signing_keys = Vec::new();
         for reference in &config.signing_secrets {
             if let Some(secret) = resolve(reference, "signing secret") {
-                let key = decode_signing_secret(&secret).ok_or_else(|| {
-                    AuthSetupError::BadSigningSecret {
+                let key = decode_signing_secret(&secret)
+                    .and_then(|key| <Hmac<Sha256> as KeyInit>::new_from_slice(&key).ok())
+                    .ok_or_else(|| AuthSetupError::BadSigningSecret {
                         reference: reference.to_string(),
-                    }
-                })?;
+                    })?;
                 signing_keys.push(key);
             }
         }
-        if tokens.is_empty() && signing_keys.is_empty() {
+        if token_digests.is_empty() && signing_keys.is_empty() {
             return Err(AuthSetupError::NothingUsable { unset });
         }
         if config
@@ -178,17 +198,25 @@ impl Authenticator {
         let authenticator = Self {
             bearer: config.token_header == http::header::AUTHORIZATION,
             token_header: config.token_header.clone(),
-            token_digests: tokens
-                .iter()
-                .map(|t| digest(t.expose().as_bytes()))
-                .collect(),
+            token_digests,
             signing_keys,
-            tolerance: config.signature_tolerance.get(),
+            tolerance_secs: i64::try_from(config.signature_tolerance.get().as_secs())
+                .unwrap_or(i64::MAX),
         };
         Ok(Setup {
             authenticator,
             warnings,
         })
+    }
+
+    /// How many tokens are usable.
+    pub fn token_count(&self) -> usize {
+        self.token_digests.len()
+    }
+
+    /// How many signing secrets are usable.
+    pub fn signing_secret_count(&self) -> usize {
+        self.signing_keys.len()
     }
 
     /// Checks one request. A `webhook-signature` header selects signature mode; otherwise the
@@ -199,7 +227,7 @@ impl Authenticator {
         body: &[u8],
         now: Timestamp,
     ) -> Result<AuthMethod, Rejection> {
-        if headers.contains_key(WEBHOOK_SIGNATURE) {
+        if headers.contains_key(&WEBHOOK_SIGNATURE) {
             return self
                 .verify_signature(headers, body, now)
                 .map(|()| AuthMethod::Signature);
@@ -248,12 +276,12 @@ impl Authenticator {
         if self.signing_keys.is_empty() {
             return Err(Rejection::SignaturesNotConfigured);
         }
-        let id = single(headers, &HeaderName::from_static(WEBHOOK_ID))?
+        let id = single(headers, &WEBHOOK_ID)?
             .ok_or(Rejection::MalformedSignature("webhook-id is missing"))?;
-        let timestamp = single(headers, &HeaderName::from_static(WEBHOOK_TIMESTAMP))?.ok_or(
+        let timestamp_text = single(headers, &WEBHOOK_TIMESTAMP)?.ok_or(
             Rejection::MalformedSignature("webhook-timestamp is missing"),
         )?;
-        let signatures = single(headers, &HeaderName::from_static(WEBHOOK_SIGNATURE))?.ok_or(
+        let signatures = single(headers, &WEBHOOK_SIGNATURE)?.ok_or(
             Rejection::MalformedSignature("webhook-signature is missing"),
         )?;
         let id = id
@@ -263,14 +291,14 @@ impl Authenticator {
             .ok_or(Rejection::MalformedSignature(
                 "webhook-id is empty, too long or not text",
             ))?;
-        let timestamp = timestamp
+        const NOT_SECONDS: Rejection =
+            Rejection::MalformedSignature("webhook-timestamp is not whole seconds since the epoch");
+        let timestamp_text = timestamp_text
             .to_str()
             .ok()
             .filter(|t| !t.is_empty() && t.len() <= 12 && t.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|t| t.parse::<i64>().ok())
-            .ok_or(Rejection::MalformedSignature(
-                "webhook-timestamp is not whole seconds since the epoch",
-            ))?;
+            .ok_or(NOT_SECONDS)?;
+        let timestamp: i64 = timestamp_text.parse().map_err(|_| NOT_SECONDS)?;
         if signatures.len() > MAX_SIGNATURE_HEADER_LEN {
             return Err(Rejection::MalformedSignature(
                 "webhook-signature is too long",
@@ -281,11 +309,10 @@ impl Authenticator {
             .map_err(|_| Rejection::MalformedSignature("webhook-signature is not text"))?;
 
         let age = now.as_second() - timestamp;
-        let tolerance = i64::try_from(self.tolerance.as_secs()).unwrap_or(i64::MAX);
-        if age > tolerance {
+        if age > self.tolerance_secs {
             return Err(Rejection::Stale(age));
         }
-        if -age > tolerance {
+        if -age > self.tolerance_secs {
             return Err(Rejection::FutureDated(-age));
         }
 
@@ -305,7 +332,8 @@ impl Authenticator {
         }
         let mut found = false;
         for key in &self.signing_keys {
-            let mac = signed_content_mac(key, id, timestamp, body);
+            // The signed content uses the header's text exactly as sent.
+            let mac = signed_content_mac(key.clone(), id, timestamp_text, body);
             for candidate in &candidates {
                 // verify_slice compares in constant time.
                 found |= mac.clone().verify_slice(candidate).is_ok();
@@ -323,19 +351,21 @@ impl Authenticator {
 /// (`v1,<base64>`). For senders that sign, and for tests.
 pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
     let key = decode_signing_secret(&Secret::new(secret))?;
-    let mac = signed_content_mac(&key, id, timestamp, body);
+    let key = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).ok()?;
+    let mac = signed_content_mac(key, id, &timestamp.to_string(), body);
     Some(format!("v1,{}", BASE64.encode(mac.finalize().into_bytes())))
 }
 
-fn signed_content_mac(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
-    // Keys are never empty (checked at start-up) and HMAC takes keys of any length.
-    let mut mac = match <Hmac<Sha256> as KeyInit>::new_from_slice(key) {
-        Ok(mac) => mac,
-        Err(_) => unreachable!("HMAC accepts keys of any length"),
-    };
+/// `{id}.{timestamp}.{body}`, the content Standard Webhooks signs.
+fn signed_content_mac(
+    mut mac: Hmac<Sha256>,
+    id: &str,
+    timestamp: &str,
+    body: &[u8],
+) -> Hmac<Sha256> {
     mac.update(id.as_bytes());
     mac.update(b".");
-    mac.update(timestamp.to_string().as_bytes());
+    mac.update(timestamp.as_bytes());
     mac.update(b".");
     mac.update(body);
     mac
@@ -349,6 +379,17 @@ fn decode_signing_secret(secret: &Secret) -> Option<Vec<u8>> {
         .decode(encoded)
         .ok()
         .filter(|key| (16..=64).contains(&key.len()))
+}
+
+/// Why a configured token is unfit, if it is.
+fn weakness(token: &str) -> Option<&'static str> {
+    if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Some("has spaces or control characters inside")
+    } else if token.chars().count() < MIN_TOKEN_LEN {
+        Some("is too short")
+    } else {
+        None
+    }
 }
 
 fn digest(bytes: &[u8]) -> [u8; 32] {
@@ -394,8 +435,8 @@ mod tests {
 
     fn env(name: &str) -> Option<String> {
         match name {
-            "CURRENT" => Some("token-current".into()),
-            "PREVIOUS" => Some("token-previous".into()),
+            "CURRENT" => Some("token-current-0123456789\n".into()),
+            "PREVIOUS" => Some("token-previous-0123456789".into()),
             "SIGNING" => Some(SECRET.into()),
             _ => None,
         }
@@ -425,11 +466,11 @@ mod tests {
     #[test]
     fn every_token_of_a_rotation_is_accepted() {
         let auth = authenticator(&["env:CURRENT", "env:PREVIOUS"], &[]);
-        for token in ["token-current", "token-previous"] {
+        for token in ["token-current-0123456789", "token-previous-0123456789"] {
             let h = headers(&[("Authorization", &format!("Bearer {token}"))]);
             assert_eq!(auth.verify(&h, b"{}", now()), Ok(AuthMethod::Token));
         }
-        let lower = headers(&[("authorization", "bearer token-current")]);
+        let lower = headers(&[("authorization", "bearer token-current-0123456789")]);
         assert_eq!(auth.verify(&lower, b"{}", now()), Ok(AuthMethod::Token));
     }
 
@@ -446,7 +487,7 @@ mod tests {
                 Rejection::UnknownToken,
             ),
             (
-                headers(&[("Authorization", "Bearer token-curren")]),
+                headers(&[("Authorization", "Bearer token-current-012345678")]),
                 Rejection::UnknownToken,
             ),
             (
@@ -454,17 +495,17 @@ mod tests {
                 Rejection::UnknownToken,
             ),
             (
-                headers(&[("Authorization", "token-current")]),
+                headers(&[("Authorization", "token-current-0123456789")]),
                 Rejection::NotBearer,
             ),
             (
-                headers(&[("Authorization", "Basic token-current")]),
+                headers(&[("Authorization", "Basic token-current-0123456789")]),
                 Rejection::NotBearer,
             ),
             (
                 headers(&[
-                    ("Authorization", "Bearer token-current"),
-                    ("Authorization", "Bearer token-current"),
+                    ("Authorization", "Bearer token-current-0123456789"),
+                    ("Authorization", "Bearer token-current-0123456789"),
                 ]),
                 Rejection::RepeatedHeader(http::header::AUTHORIZATION),
             ),
@@ -480,9 +521,9 @@ mod tests {
             Authenticator::from_config(&config(&["env:CURRENT"], &[], "x-wavefront-token"), &env)
                 .unwrap()
                 .authenticator;
-        let h = headers(&[("X-Wavefront-Token", "token-current")]);
+        let h = headers(&[("X-Wavefront-Token", "token-current-0123456789")]);
         assert_eq!(auth.verify(&h, b"{}", now()), Ok(AuthMethod::Token));
-        let bearer = headers(&[("Authorization", "Bearer token-current")]);
+        let bearer = headers(&[("Authorization", "Bearer token-current-0123456789")]);
         assert!(auth.verify(&bearer, b"{}", now()).is_err());
     }
 
@@ -499,7 +540,7 @@ mod tests {
     fn a_valid_signature_is_accepted_within_tolerance() {
         let auth = authenticator(&[], &["env:SIGNING"]);
         let body = br#"{"name":"x"}"#;
-        for skew in [0, -299, 299] {
+        for skew in [0, -300, 300] {
             let h = signed(body, now().as_second() + skew, SECRET);
             assert_eq!(
                 auth.verify(&h, body, now()),
@@ -534,6 +575,61 @@ mod tests {
             auth.verify(&other_key, body, now()),
             Err(Rejection::BadSignature)
         );
+    }
+
+    #[test]
+    fn the_signature_covers_the_timestamp_exactly_as_sent() {
+        let auth = authenticator(&[], &["env:SIGNING"]);
+        let ts = format!("0{}", now().as_second());
+        let key = decode_signing_secret(&Secret::new(SECRET)).unwrap();
+        let key = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).unwrap();
+        let mac = signed_content_mac(key, "msg_1", &ts, b"{}");
+        let signature = format!("v1,{}", BASE64.encode(mac.finalize().into_bytes()));
+        let h = headers(&[
+            ("webhook-id", "msg_1"),
+            ("webhook-timestamp", &ts),
+            ("webhook-signature", &signature),
+        ]);
+        assert_eq!(auth.verify(&h, b"{}", now()), Ok(AuthMethod::Signature));
+    }
+
+    #[test]
+    fn a_token_beside_a_bad_signature_does_not_rescue_it() {
+        let auth = authenticator(&["env:CURRENT"], &["env:SIGNING"]);
+        let ts = now().as_second().to_string();
+        let h = headers(&[
+            ("Authorization", "Bearer token-current-0123456789"),
+            ("webhook-id", "msg_1"),
+            ("webhook-timestamp", &ts),
+            ("webhook-signature", "v1,AAAA"),
+        ]);
+        assert_eq!(auth.verify(&h, b"{}", now()), Err(Rejection::BadSignature));
+        let repeated = headers(&[
+            ("webhook-id", "msg_1"),
+            ("webhook-timestamp", &ts),
+            ("webhook-signature", "v1,AAAA"),
+            ("webhook-signature", "v1,BBBB"),
+        ]);
+        assert_eq!(
+            auth.verify(&repeated, b"{}", now()),
+            Err(Rejection::RepeatedHeader(WEBHOOK_SIGNATURE))
+        );
+    }
+
+    #[test]
+    fn weak_configured_tokens_are_refused_at_start_up() {
+        for (value, why) in [
+            ("abc123", "is too short"),
+            ("has a space inside it!", "has spaces"),
+        ] {
+            let env = |_: &str| Some(value.to_owned());
+            let err = Authenticator::from_config(&config(&["env:T"], &[], "authorization"), &env)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("token env:T "), "{err}");
+            assert!(err.contains(why), "{err}");
+            assert!(!err.contains(value), "{err}");
+        }
     }
 
     #[test]
@@ -648,5 +744,6 @@ mod tests {
         let debug = format!("{auth:?}");
         assert!(debug.contains("tokens: 1"), "{debug}");
         assert!(!debug.contains("token-current"), "{debug}");
+        assert_eq!((auth.token_count(), auth.signing_secret_count()), (1, 1));
     }
 }

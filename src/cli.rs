@@ -7,13 +7,26 @@ use std::fmt::Write as _;
 use crate::actions::Action;
 use crate::alert::{Alert, Reason};
 use crate::config::Config;
-use crate::decision::Decision;
-use crate::rules::{self, NamePattern, Rule};
+use crate::decision::{Decision, plural};
+use crate::rules::{NamePattern, Rule};
 use crate::secret::SecretRef;
 
-/// The `check` report: what the config says, in words, and which secrets this environment
-/// would provide. Returns the text and whether the environment provides any secret at all.
-pub fn check_report(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> (String, bool) {
+/// What `check` learned about the secrets in this environment.
+#[derive(Debug)]
+pub enum Secrets<'a> {
+    /// `--no-secrets`: references were not resolved.
+    NotChecked,
+    /// Resolved exactly as at start-up.
+    Usable {
+        tokens: usize,
+        signing_secrets: usize,
+        /// References that were skipped, and why.
+        warnings: &'a [String],
+    },
+}
+
+/// The `check` report: what the config says, in words, and what this environment provides.
+pub fn check_report(config: &Config, secrets: &Secrets<'_>) -> String {
     let mut out = String::new();
     let mut line = |text: String| {
         out.push_str(&text);
@@ -40,28 +53,11 @@ pub fn check_report(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> (S
     } else {
         line(format!("  token header: {}: <token>", auth.token_header));
     }
-    let mut usable = 0;
-    let mut describe = |kind: &str, refs: &[SecretRef]| {
-        if refs.is_empty() {
-            return format!("  {kind}: none");
-        }
-        let described: Vec<String> = refs
-            .iter()
-            .map(|r| {
-                if r.resolve(env).is_some() {
-                    usable += 1;
-                    format!("{r} (set)")
-                } else {
-                    format!("{r} (not set here: skipped at start-up)")
-                }
-            })
-            .collect();
-        format!("  {kind}: {}", described.join(", "))
-    };
-    let tokens = describe("tokens", &auth.tokens);
-    let secrets = describe("signing secrets", &auth.signing_secrets);
-    line(tokens);
-    line(secrets);
+    line(format!("  tokens: {}", references(&auth.tokens)));
+    line(format!(
+        "  signing secrets: {}",
+        references(&auth.signing_secrets)
+    ));
     line(format!(
         "  signature tolerance: {}",
         auth.signature_tolerance
@@ -72,12 +68,22 @@ pub fn check_report(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> (S
                 .into(),
         );
     }
-    if usable == 0 {
-        line(
-            "  WARNING: none of these secrets is set in this environment; the responder would \
-             refuse to start here"
-                .into(),
-        );
+    match secrets {
+        Secrets::NotChecked => line("  (secret references not resolved: --no-secrets)".into()),
+        Secrets::Usable {
+            tokens,
+            signing_secrets,
+            warnings,
+        } => {
+            line(format!(
+                "  usable here: {} and {}",
+                plural(*tokens, "token"),
+                plural(*signing_secrets, "signing secret")
+            ));
+            for warning in *warnings {
+                line(format!("  WARNING: {warning}"));
+            }
+        }
     }
 
     line(format!("rules ({}):", config.rules.len()));
@@ -89,6 +95,12 @@ pub fn check_report(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> (S
             if rule.dry_run { " (dry run)" } else { "" }
         ));
         line(format!("     when: {}", conditions(rule, &config.triggers)));
+        for reason in rule.triggers.iter().filter(|r| !ACTS_ON.contains(r)) {
+            line(format!(
+                "     WARNING: triggers on {reason}, when the alert is not newly firing; make \
+                 sure rolling back then is intended"
+            ));
+        }
         for (j, action) in rule.actions.iter().enumerate() {
             line(format!("     then {}. {}", j + 1, action_line(action)));
         }
@@ -96,14 +108,31 @@ pub fn check_report(config: &Config, env: &dyn Fn(&str) -> Option<String>) -> (S
     if config.rules.is_empty() {
         line("  (none: every alert will be answered \"no rule matched\")".into());
     }
-    (out, usable > 0)
+    out
+}
+
+/// Reasons that mean an alert is firing (again, or worse).
+const ACTS_ON: [Reason; 4] = [
+    Reason::Opened,
+    Reason::Retriggered,
+    Reason::Updated,
+    Reason::SeverityUpdate,
+];
+
+fn references(refs: &[SecretRef]) -> String {
+    if refs.is_empty() {
+        return "none".into();
+    }
+    refs.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The `explain` report: every rule checked against the alert, why it matched or not, and what
 /// would run.
 pub fn explain_report(config: &Config, alert: &Alert) -> String {
-    let evaluations = rules::evaluate(&config.rules, alert);
-    let decision = Decision::plan("explain", alert, &evaluations, config.dry_run);
+    let decision = Decision::for_alert("explain", alert, &config.rules, config.dry_run);
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -23,6 +23,16 @@ pub const DEFAULT_FILE_NAME: &str = "responder.toml";
 pub const CONFIG_ENV: &str = "RESPONDER_CONFIG";
 /// Reasons that trigger actions when the config does not say.
 pub const DEFAULT_TRIGGERS: [Reason; 2] = [Reason::Opened, Reason::Retriggered];
+/// Headers a token cannot travel in: HTTP's own, and the Standard Webhooks signature headers.
+const RESERVED_HEADERS: [&str; 7] = [
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "content-type",
+    "content-length",
+    "host",
+    "user-agent",
+];
 /// How old (or how far in the future) a signature's timestamp may be, by default.
 pub const DEFAULT_SIGNATURE_TOLERANCE: HumanDuration =
     HumanDuration::new(std::time::Duration::from_secs(300));
@@ -192,6 +202,17 @@ impl Config {
             );
         }
         let token_header = match HeaderName::from_bytes(auth.token_header.get_ref().as_bytes()) {
+            Ok(name) if RESERVED_HEADERS.contains(&name.as_str()) => {
+                problem(
+                    auth.token_header.span(),
+                    format!(
+                        "token_header \"{name}\" is used by HTTP or by Standard Webhooks \
+                         signatures; pick a header of its own, like \"X-Webhook-Token\", or \
+                         keep the default Authorization"
+                    ),
+                );
+                http::header::AUTHORIZATION
+            }
             Ok(name) => name,
             Err(_) => {
                 problem(
@@ -203,6 +224,24 @@ impl Config {
                 );
                 http::header::AUTHORIZATION
             }
+        };
+
+        let signature_tolerance = match auth.signature_tolerance {
+            Some(tolerance) => {
+                let value = *tolerance.get_ref();
+                let secs = value.get().as_secs();
+                if value.get().subsec_nanos() != 0 || !(1..=3600).contains(&secs) {
+                    problem(
+                        tolerance.span(),
+                        format!(
+                            "signature_tolerance = \"{value}\" must be whole seconds from 1s to \
+                             1h: a signed request can be replayed for that long"
+                        ),
+                    );
+                }
+                value
+            }
+            None => DEFAULT_SIGNATURE_TOLERANCE,
         };
 
         let mut names = HashSet::new();
@@ -243,6 +282,14 @@ impl Config {
                     format!("rule \"{name}\" has no actions; add a [[rule.action]] table after it"),
                 );
             }
+            if let Some(tags) = &rule.tags
+                && tags.get_ref().iter().any(|t| t.trim().is_empty())
+            {
+                problem(
+                    tags.span(),
+                    format!("rule \"{name}\" lists an empty tag, which no alert carries"),
+                );
+            }
             let rule_triggers = match rule.triggers {
                 Some(list) if list.get_ref().is_empty() => {
                     problem(
@@ -265,7 +312,7 @@ impl Config {
                     .severity
                     .map(|s| s.0.into_iter().map(|s| s.0).collect())
                     .unwrap_or_default(),
-                tags: rule.tags.unwrap_or_default(),
+                tags: rule.tags.map(Spanned::into_inner).unwrap_or_default(),
                 triggers: rule_triggers,
                 dry_run: rule.dry_run,
                 actions: rule.action,
@@ -287,9 +334,7 @@ impl Config {
                     .map(Spanned::into_inner)
                     .collect(),
                 token_header,
-                signature_tolerance: auth
-                    .signature_tolerance
-                    .unwrap_or(DEFAULT_SIGNATURE_TOLERANCE),
+                signature_tolerance,
                 insecure_allow_literal_secrets: auth.insecure_allow_literal_secrets,
             },
             rules,
@@ -350,7 +395,7 @@ struct RawAuth {
     signing_secrets: Vec<Spanned<SecretRef>>,
     #[serde(default = "default_token_header")]
     token_header: Spanned<String>,
-    signature_tolerance: Option<HumanDuration>,
+    signature_tolerance: Option<Spanned<HumanDuration>>,
     #[serde(default)]
     insecure_allow_literal_secrets: bool,
 }
@@ -366,7 +411,7 @@ struct RawRule {
     alert: Option<OneOrMany<NamePattern>>,
     alert_id: Option<OneOrMany<IdText>>,
     severity: Option<OneOrMany<ConfigSeverity>>,
-    tags: Option<Vec<String>>,
+    tags: Option<Spanned<Vec<String>>>,
     triggers: Option<Spanned<Vec<KnownReason>>>,
     #[serde(default)]
     dry_run: bool,
@@ -584,6 +629,28 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn auth_settings_that_would_defeat_authentication_are_refused() {
+        let err = parse("[auth]\ntokens = [\"env:T\"]\ntoken_header = \"Webhook-Signature\"\n")
+            .unwrap_err();
+        assert!(
+            err.starts_with("test.toml:3:16: token_header \"webhook-signature\""),
+            "{err}"
+        );
+        for tolerance in ["\"2h\"", "\"500ms\""] {
+            let err = parse(&format!(
+                "[auth]\ntokens = [\"env:T\"]\nsignature_tolerance = {tolerance}\n"
+            ))
+            .unwrap_err();
+            assert!(err.contains("must be whole seconds from 1s to 1h"), "{err}");
+        }
+        let err = parse(&format!(
+            "{AUTH}[[rule]]\nname = \"r\"\nalert = \"a\"\ntags = [\"\"]\n"
+        ))
+        .unwrap_err();
+        assert!(err.contains("lists an empty tag"), "{err}");
     }
 
     #[test]

@@ -4,8 +4,8 @@
 
 use serde::Serialize;
 
-use crate::alert::Alert;
-use crate::rules::RuleEvaluation;
+use crate::alert::{Alert, Reason};
+use crate::rules::{Rule, RuleEvaluation};
 use crate::telemetry::{Audit, Batch, Metric};
 
 /// What happened to one action.
@@ -139,6 +139,17 @@ pub struct Decision {
 }
 
 impl Decision {
+    /// Checks every rule against the alert and plans the actions of those that match.
+    pub fn for_alert(
+        request_id: &str,
+        alert: &Alert,
+        rules: &[Rule],
+        global_dry_run: bool,
+    ) -> Self {
+        let evaluations = crate::rules::evaluate(rules, alert);
+        Self::plan(request_id, alert, &evaluations, global_dry_run)
+    }
+
     /// Builds the record from rule evaluations, with every action of a matched rule planned.
     /// `global_dry_run` is the config's (or the command line's) switch.
     pub fn plan(
@@ -176,9 +187,12 @@ impl Decision {
                 }
             })
             .collect();
+        // A request is a dry run when nothing it matched may change anything. With no match
+        // at all, only the global switch and the Test button make it one.
+        let mut matched = rules.iter().filter(|r| r.matched).peekable();
         let dry_run = global_dry_run
-            || alert.reason == crate::alert::Reason::Testing
-            || rules.iter().filter(|r| r.matched).all(|r| r.dry_run);
+            || alert.reason == Reason::Testing
+            || (matched.peek().is_some() && matched.all(|r| r.dry_run));
         let mut decision = Self {
             request_id: request_id.to_owned(),
             outcome: Outcome::NoMatch,
@@ -300,7 +314,8 @@ pub struct RequestContext<'a> {
     pub user_agent: Option<&'a str>,
 }
 
-fn plural(n: usize, word: &str) -> String {
+/// `1 rule`, `2 rules`.
+pub(crate) fn plural(n: usize, word: &str) -> String {
     if n == 1 {
         format!("1 {word}")
     } else {

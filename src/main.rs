@@ -9,10 +9,15 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use wavefront_responder::alert::Alert;
-use wavefront_responder::cli;
+use wavefront_responder::auth::Authenticator;
+use wavefront_responder::cli::{self, Secrets};
 use wavefront_responder::config::{self, Config};
+use wavefront_responder::decision::Decision;
 use wavefront_responder::front_door::{Responder, lambda, local};
 use wavefront_responder::telemetry::Telemetry;
+
+const CONFIG_HELP: &str = "Config file [default: $RESPONDER_CONFIG, then responder.toml in \
+                           $LAMBDA_TASK_ROOT, then in the working directory]";
 
 #[derive(Parser)]
 #[command(
@@ -28,8 +33,7 @@ struct Args {
 enum Command {
     /// Serve the webhook over plain HTTP, as it runs on Lambda.
     Serve {
-        /// Config file (default: $RESPONDER_CONFIG, then ./responder.toml).
-        #[arg(long)]
+        #[arg(long, help = CONFIG_HELP)]
         config: Option<PathBuf>,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
@@ -38,17 +42,19 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Validate a config file and print what it understood. Exits 1 on any error.
+    /// Validate a config file, resolve its secrets as start-up would, and print what it
+    /// understood. Exits 1 on any error.
     Check {
-        /// Config file (default: $RESPONDER_CONFIG, then ./responder.toml).
-        #[arg(long)]
+        #[arg(long, help = CONFIG_HELP)]
         config: Option<PathBuf>,
+        /// Validate the file only; do not resolve secret references (for CI without secrets).
+        #[arg(long)]
+        no_secrets: bool,
     },
     /// Show which rules an alert payload matches, why the others do not, and what would run.
     /// Makes no network calls.
     Explain {
-        /// Config file (default: $RESPONDER_CONFIG, then ./responder.toml).
-        #[arg(long)]
+        #[arg(long, help = CONFIG_HELP)]
         config: Option<PathBuf>,
         /// A Wavefront alert payload (JSON), as the alert target would POST it.
         payload: PathBuf,
@@ -58,21 +64,37 @@ enum Command {
     },
     /// Run as an AWS Lambda function (the default when AWS_LAMBDA_RUNTIME_API is set).
     Lambda {
-        /// Config file (default: $RESPONDER_CONFIG, then $LAMBDA_TASK_ROOT/responder.toml).
-        #[arg(long)]
+        #[arg(long, help = CONFIG_HELP)]
         config: Option<PathBuf>,
     },
 }
 
+/// Targets whose TRACE or DEBUG output contains request headers or bodies (and so tokens or
+/// AWS credentials): capped, whatever RUST_LOG asks for.
+const QUIET_TARGETS: [&str; 7] = [
+    "lambda_runtime=info",
+    "lambda_runtime_api_client=info",
+    "lambda_http=info",
+    "aws_smithy_runtime=info",
+    "aws_smithy_http_client=info",
+    "hyper=info",
+    "h2=info",
+];
+
 fn main() -> ExitCode {
     let args = Args::parse();
     let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    for directive in QUIET_TARGETS {
+        if let Ok(directive) = directive.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(filter)
         .init();
 
     let command = match args.command {
@@ -87,7 +109,7 @@ fn main() -> ExitCode {
         }
     };
     match run(command) {
-        Ok(code) => code,
+        Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
@@ -95,14 +117,31 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> Result<ExitCode> {
-    let env = |name: &str| std::env::var(name).ok();
+/// The process environment, as the library's injectable lookups want it.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn run(command: Command) -> Result<()> {
     match command {
-        Command::Check { config } => {
+        Command::Check { config, no_secrets } => {
             let config = load(config.as_deref())?;
-            let (report, _usable) = cli::check_report(&config, &env);
+            let report = if no_secrets {
+                cli::check_report(&config, &Secrets::NotChecked)
+            } else {
+                let setup = Authenticator::from_config(&config.auth, &env)
+                    .with_context(|| format!("config {}", config.path.display()))?;
+                cli::check_report(
+                    &config,
+                    &Secrets::Usable {
+                        tokens: setup.authenticator.token_count(),
+                        signing_secrets: setup.authenticator.signing_secret_count(),
+                        warnings: &setup.warnings,
+                    },
+                )
+            };
             print!("{report}");
-            Ok(ExitCode::SUCCESS)
+            Ok(())
         }
         Command::Explain {
             config,
@@ -115,18 +154,13 @@ fn run(command: Command) -> Result<ExitCode> {
             let alert =
                 Alert::parse(&body).with_context(|| format!("payload {}", payload.display()))?;
             if json {
-                let evaluations = wavefront_responder::rules::evaluate(&config.rules, &alert);
-                let decision = wavefront_responder::decision::Decision::plan(
-                    "explain",
-                    &alert,
-                    &evaluations,
-                    config.dry_run,
-                );
+                let decision =
+                    Decision::for_alert("explain", &alert, &config.rules, config.dry_run);
                 println!("{}", serde_json::to_string_pretty(&decision)?);
             } else {
                 print!("{}", cli::explain_report(&config, &alert));
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(())
         }
         Command::Serve {
             config,
@@ -146,7 +180,7 @@ fn run(command: Command) -> Result<ExitCode> {
                     "serving; POST alerts to any path"
                 );
                 local::serve(responder, listener).await?;
-                Ok(ExitCode::SUCCESS)
+                Ok(())
             })
         }
         Command::Lambda { config } => {
@@ -157,27 +191,21 @@ fn run(command: Command) -> Result<ExitCode> {
                 .build()?;
             runtime
                 .block_on(lambda::run(responder))
-                .map_err(|e| anyhow::anyhow!(e))?;
-            Ok(ExitCode::SUCCESS)
+                .map_err(|e| anyhow::anyhow!(e))
         }
     }
 }
 
 fn load(explicit: Option<&Path>) -> Result<Config> {
-    let path = config::locate(explicit, &|name| std::env::var(name).ok())?;
+    let path = config::locate(explicit, &env)?;
     Ok(Config::load(&path)?)
 }
 
 fn build(explicit: Option<&Path>, force_dry_run: bool) -> Result<Arc<Responder>> {
     let config = load(explicit)?;
     let path = config.path.display().to_string();
-    let setup = Responder::setup(
-        config,
-        &|name| std::env::var(name).ok(),
-        Telemetry::stdout(),
-        force_dry_run,
-    )
-    .with_context(|| format!("config {path}"))?;
+    let setup = Responder::setup(config, &env, Telemetry::stdout(), force_dry_run)
+        .with_context(|| format!("config {path}"))?;
     for warning in &setup.warnings {
         tracing::warn!("{warning}");
     }

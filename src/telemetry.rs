@@ -129,11 +129,13 @@ impl Telemetry {
         }
     }
 
-    /// Starts collecting the lines of one request.
+    /// Starts collecting the lines of one request. Every line of the batch carries the time
+    /// it was started: one clock read and one formatting per request.
     pub fn batch<'a>(&'a self, request_id: &'a str) -> Batch<'a> {
         Batch {
             telemetry: self,
             request_id,
+            timestamp: format!("{:.3}", Timestamp::now()),
             buffer: String::with_capacity(1024),
         }
     }
@@ -151,17 +153,19 @@ impl Telemetry {
 pub struct Batch<'a> {
     telemetry: &'a Telemetry,
     request_id: &'a str,
+    /// ISO-8601 UTC with milliseconds, like `2026-11-25T20:41:09.312Z`.
+    timestamp: String,
     buffer: String,
 }
 
 impl Batch<'_> {
     /// Adds a METRIC line.
     pub fn metric(&mut self, metric: Metric, value: f64) {
-        let now = Timestamp::now();
         // Writing to a String cannot fail.
         let _ = writeln!(
             self.buffer,
-            "[METRIC]\t{now:.3}\t{}\t{} {value}",
+            "[METRIC]\t{}\t{}\t{} {value}",
+            self.timestamp,
             self.request_id,
             metric.name()
         );
@@ -169,10 +173,9 @@ impl Batch<'_> {
 
     /// Adds an audit line.
     pub fn audit(&mut self, audit: &Audit<'_>) {
-        let timestamp = format!("{:.3}", Timestamp::now());
         let line = AuditLine {
             kind: "audit",
-            timestamp: &timestamp,
+            timestamp: &self.timestamp,
             audit,
         };
         match serde_json::to_string(&line) {
@@ -200,32 +203,6 @@ impl Batch<'_> {
 impl Drop for Batch<'_> {
     fn drop(&mut self) {
         self.flush();
-    }
-}
-
-/// A writer that keeps everything written, for tests (in this crate and in `tests/`).
-#[derive(Clone, Default)]
-pub struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Captured {
-    /// Everything written so far.
-    pub fn text(&self) -> String {
-        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-}
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
     }
 }
 
@@ -271,6 +248,32 @@ pub fn metric_filter_fields(line: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A writer that keeps everything written.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Captured {
+        /// Everything written so far.
+        fn text(&self) -> String {
+            let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+    }
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
 
     #[test]
     fn metric_lines_split_into_the_filter_fields() {

@@ -42,6 +42,8 @@ pub async fn handle(responder: &Responder, request: Request) -> http::Response<B
             body,
             request_id: &request_id,
             source_ip: source_ip.as_deref(),
+            received_at: jiff::Timestamp::now(),
+            body_error: None,
         })
         .await
         .map(Body::Text)
@@ -56,8 +58,9 @@ fn event_request_id(context: Option<&RequestContext>) -> Option<String> {
     }
 }
 
-/// The caller's address: from the event for API Gateway and function URLs, from the first
-/// `X-Forwarded-For` entry behind an ALB.
+/// The caller's address: from the event for API Gateway and function URLs, from the last
+/// `X-Forwarded-For` entry behind an ALB (the one the ALB appended; earlier entries are
+/// whatever the caller sent).
 fn source_ip(request: &Request) -> Option<String> {
     match request.request_context_ref() {
         Some(RequestContext::ApiGatewayV1(c)) => c.identity.source_ip.clone(),
@@ -66,7 +69,7 @@ fn source_ip(request: &Request) -> Option<String> {
             .headers()
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.rsplit(',').next())
             .map(|ip| ip.trim().chars().take(64).collect()),
     }
 }

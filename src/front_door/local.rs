@@ -1,6 +1,6 @@
 //! A local HTTP server for `serve`: the same handler as on Lambda, without AWS, so anyone can
-//! run the responder and curl it. HTTP/1.1 only; bodies are read up to one byte past the limit
-//! so oversized ones get 413 without being read whole.
+//! run the responder and curl it. HTTP/1.1 only; bodies are read up to the limit, so oversized
+//! ones get 413 without being read whole.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use super::{Inbound, MAX_BODY_BYTES, Responder};
+use super::{BodyError, Inbound, MAX_BODY_BYTES, Responder};
 
 /// Accepts connections on `listener` until the process stops.
 pub async fn serve(responder: Arc<Responder>, listener: TcpListener) -> std::io::Result<()> {
@@ -53,16 +53,12 @@ async fn answer(
 ) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
     // Read at most one byte past the limit: enough for the handler to answer 413.
-    let body = match Limited::new(body, MAX_BODY_BYTES + 1).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        // Over the limit: a body of limit + 1 bytes makes the handler answer 413.
-        Err(err) if err.is::<LengthLimitError>() => Bytes::from(vec![0; MAX_BODY_BYTES + 1]),
+    let (body, body_error) = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => (collected.to_bytes(), None),
+        Err(err) if err.is::<LengthLimitError>() => (Bytes::new(), Some(BodyError::TooLarge)),
         Err(err) => {
-            // The connection broke mid-body; nobody is left to read an answer.
             tracing::debug!(%err, %peer, "could not read a request body");
-            let mut response = hyper::Response::new(Full::new(Bytes::new()));
-            *response.status_mut() = http::StatusCode::BAD_REQUEST;
-            return response;
+            (Bytes::new(), Some(BodyError::Unreadable))
         }
     };
     let ip = peer.ip().to_string();
@@ -73,6 +69,8 @@ async fn answer(
             body: &body,
             request_id,
             source_ip: Some(&ip),
+            received_at: jiff::Timestamp::now(),
+            body_error,
         })
         .await
         .map(|text| Full::new(Bytes::from(text)))

@@ -20,11 +20,11 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::alert::Alert;
+use crate::alert::{Alert, truncate};
 use crate::auth::{AuthSetupError, Authenticator};
 use crate::config::Config;
 use crate::decision::{Decision, RequestContext};
-use crate::rules;
+use crate::rules::Rule;
 use crate::telemetry::{Audit, Metric, Telemetry};
 
 /// Largest body accepted: Wavefront alert payloads are a few KiB.
@@ -42,12 +42,25 @@ pub struct Inbound<'a> {
     pub request_id: &'a str,
     /// The caller's address, as the front door saw it.
     pub source_ip: Option<&'a str>,
+    /// When the request arrived: signature timestamps are checked against it.
+    pub received_at: Timestamp,
+    /// Set when the front door could not read the whole body.
+    pub body_error: Option<BodyError>,
+}
+
+/// Why a front door has no complete body to hand over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyError {
+    /// Longer than [`MAX_BODY_BYTES`]; reading stopped there.
+    TooLarge,
+    /// The connection failed while the body was being read.
+    Unreadable,
 }
 
 /// Everything needed to answer requests. Built once per process (per Lambda instance).
 #[derive(Debug)]
 pub struct Responder {
-    config: Config,
+    rules: Vec<Rule>,
     auth: Authenticator,
     telemetry: Telemetry,
     dry_run: bool,
@@ -70,20 +83,17 @@ impl Responder {
         force_dry_run: bool,
     ) -> Result<Setup, AuthSetupError> {
         let auth = Authenticator::from_config(&config.auth, env)?;
+        // Only the rules are kept: secret references (and any literal secret) are dropped
+        // once the authenticator holds their digests and keys.
         Ok(Setup {
             responder: Self {
                 dry_run: force_dry_run || config.dry_run,
-                config,
+                rules: config.rules,
                 auth: auth.authenticator,
                 telemetry,
             },
             warnings: auth.warnings,
         })
-    }
-
-    /// The configuration in use.
-    pub fn config(&self) -> &Config {
-        &self.config
     }
 
     /// Answers one request and writes its METRIC and audit lines.
@@ -95,7 +105,7 @@ impl Responder {
             .headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
-            .map(|ua| truncate_chars(ua, MAX_USER_AGENT_CHARS));
+            .map(|ua| truncate(ua, MAX_USER_AGENT_CHARS));
         let mut context = RequestContext {
             auth: None,
             source_ip: request.source_ip,
@@ -130,9 +140,8 @@ impl Responder {
                 refusal.into_response(request.request_id)
             }
             Ok(alert) => {
-                let evaluations = rules::evaluate(&self.config.rules, &alert);
                 let decision =
-                    Decision::plan(request.request_id, &alert, &evaluations, self.dry_run);
+                    Decision::for_alert(request.request_id, &alert, &self.rules, self.dry_run);
                 decision.record(&mut batch, &context);
                 let status = if decision.failed() {
                     StatusCode::BAD_GATEWAY
@@ -147,6 +156,11 @@ impl Responder {
             (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
         );
         batch.finish();
+        tracing::debug!(
+            request_id = request.request_id,
+            status = response.status().as_u16(),
+            "request handled"
+        );
         response
     }
 
@@ -165,7 +179,13 @@ impl Responder {
                 ),
             ));
         }
-        if request.body.len() > MAX_BODY_BYTES {
+        if request.body_error == Some(BodyError::Unreadable) {
+            return Err(Refusal::invalid(
+                StatusCode::BAD_REQUEST,
+                "the body could not be read to its end".into(),
+            ));
+        }
+        if request.body_error == Some(BodyError::TooLarge) || request.body.len() > MAX_BODY_BYTES {
             return Err(Refusal::invalid(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("the body is over the {MAX_BODY_BYTES}-byte limit"),
@@ -173,7 +193,7 @@ impl Responder {
         }
         match self
             .auth
-            .verify(request.headers, request.body, Timestamp::now())
+            .verify(request.headers, request.body, request.received_at)
         {
             Ok(method) => context.auth = Some(method.as_str()),
             Err(rejection) => {
@@ -259,7 +279,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
             format!(
                 "content type \"{}\" is not supported; set the alert target's content type to \
                  application/json",
-                truncate_chars(&essence, 64)
+                truncate(&essence, 64)
             ),
         ))
     }
@@ -277,11 +297,4 @@ fn json_response(status: StatusCode, body: &impl Serialize) -> Response<String> 
         HeaderValue::from_static("application/json"),
     );
     response
-}
-
-fn truncate_chars(text: &str, max: usize) -> &str {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => &text[..end],
-        None => text,
-    }
 }

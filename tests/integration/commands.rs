@@ -35,10 +35,13 @@ fn check_prints_what_it_understood() {
     for expected in [
         "examples/responder.toml: configuration is valid",
         "triggers: ALERT_OPENED, ALERT_RETRIGGERED",
-        "tokens: env:WEBHOOK_TOKEN (set), env:WEBHOOK_TOKEN_PREVIOUS (not set here: skipped at start-up)",
+        "tokens: env:WEBHOOK_TOKEN, env:WEBHOOK_TOKEN_PREVIOUS",
+        "usable here: 1 token and 0 signing secrets",
+        "WARNING: token env:WEBHOOK_TOKEN_PREVIOUS is not set or empty; skipping it",
         "rules (2):",
         "1. checkout-errors",
-        "when: alert name matches \"checkout * error rate*\" (ignoring case); severity is WARN or SEVERE",
+        "when: alert name matches \"checkout * error rate*\" (ignoring case); severity is \
+         WARN or SEVERE",
         "then 1. codedeploy-rollback checkout/checkout-prod",
         "2. payments-latency (dry run)",
         "then 1. lambda-alias payments:live: would move payments:live to version 7",
@@ -52,11 +55,42 @@ fn check_prints_what_it_understood() {
 }
 
 #[test]
-fn check_warns_when_no_secret_is_set_here() {
-    let (output, stdout, _) = run(binary().args(["check", "--config", "examples/responder.toml"]));
+fn check_fails_where_start_up_would() {
+    let (output, stdout, stderr) =
+        run(binary().args(["check", "--config", "examples/responder.toml"]));
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stderr.contains(
+            "error: config examples/responder.toml: no usable token and no usable signing \
+             secret: env:WEBHOOK_TOKEN, env:WEBHOOK_TOKEN_PREVIOUS, env:WEBHOOK_SIGNING_SECRET"
+        ),
+        "{stderr}"
+    );
+    let (output, _, stderr) = run(binary()
+        .args(["check", "--config", "examples/responder.toml"])
+        .env("WEBHOOK_TOKEN", TOKEN)
+        .env("WEBHOOK_SIGNING_SECRET", "whsec_not-base64!"));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains(
+            "signing secret env:WEBHOOK_SIGNING_SECRET is not a Standard Webhooks secret"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-base64"), "{stderr}");
+}
+
+#[test]
+fn check_without_secrets_validates_the_file_only() {
+    let (output, stdout, _) = run(binary().args([
+        "check",
+        "--no-secrets",
+        "--config",
+        "examples/responder.toml",
+    ]));
     assert!(output.status.success());
     assert!(
-        stdout.contains("the responder would refuse to start here"),
+        stdout.contains("(secret references not resolved: --no-secrets)"),
         "{stdout}"
     );
 }
@@ -94,7 +128,7 @@ fn check_refuses_latest_with_the_reason() {
 #[test]
 fn check_finds_the_config_through_the_environment() {
     let (output, stdout, _) = run(binary()
-        .arg("check")
+        .args(["check", "--no-secrets"])
         .env("RESPONDER_CONFIG", "examples/responder.toml"));
     assert!(output.status.success());
     assert!(stdout.starts_with("examples/responder.toml: configuration is valid"));
@@ -196,11 +230,12 @@ fn no_usable_secret_fails_start_up() {
     );
 }
 
-/// A `serve` process; killed when dropped.
+/// A `serve` process, logging at TRACE.
 struct Server {
     child: Child,
     address: String,
     stderr_head: String,
+    stderr_rest: std::thread::JoinHandle<String>,
 }
 
 impl Server {
@@ -215,6 +250,7 @@ impl Server {
             ])
             .env("WEBHOOK_TOKEN", TOKEN)
             .env("WEBHOOK_SIGNING_SECRET", SIGNING_SECRET)
+            .env("RUST_LOG", "trace")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -232,25 +268,29 @@ impl Server {
             }
         };
         // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
+        let stderr_rest = std::thread::spawn(move || {
             let mut rest = String::new();
             let _ = reader.read_to_string(&mut rest);
+            rest
         });
         Self {
             child,
             address,
             stderr_head,
+            stderr_rest,
         }
     }
 
-    fn stop(mut self) -> String {
+    /// Stops the server; returns its stdout and stderr.
+    fn stop(mut self) -> (String, String) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let mut stdout = String::new();
         if let Some(mut out) = self.child.stdout.take() {
             let _ = out.read_to_string(&mut stdout);
         }
-        stdout
+        let stderr = self.stderr_head + &self.stderr_rest.join().unwrap_or_default();
+        (stdout, stderr)
     }
 }
 
@@ -321,7 +361,13 @@ async fn serve_answers_over_http_and_never_logs_a_secret() {
     let (status, _) = http_post(&server.address, &[("authorization", &auth)], &oversized).await;
     assert_eq!(status, 413);
 
-    let stdout = server.stop();
+    let (stdout, stderr) = server.stop();
+    assert!(
+        stderr.contains("request handled"),
+        "the server logged verbosely: {stderr}"
+    );
+    assert_no_secrets(&stderr);
+    assert!(!stderr.contains("tok-guess"), "{stderr}");
     let audits: Vec<serde_json::Value> = stdout
         .lines()
         .filter(|l| l.starts_with('{'))

@@ -73,7 +73,9 @@ async fn function_url_events_are_served() {
 }
 
 #[tokio::test]
-async fn alb_events_are_served_with_the_client_address_from_x_forwarded_for() {
+async fn alb_events_are_served_with_the_address_the_alb_saw() {
+    // The fixture's X-Forwarded-For starts with an address the caller made up; the ALB
+    // appends the one it saw, last.
     // ALB events carry no request id of their own; on Lambda the runtime's id is used.
     assert_served("alb.json", false, "unknown", "198.51.100.10").await;
 }

@@ -50,7 +50,7 @@ async fn a_matching_alert_gets_a_decision_record_for_every_rule() {
     assert_eq!(rules[1]["matched"], false);
     assert_eq!(
         rules[1]["why"][0],
-        "name \"checkout API error rate high\" does not match \"payments p99 latency\""
+        "name does not match \"payments p99 latency\""
     );
 
     // One audit line per action, each naming rule, action, target and outcome.
@@ -90,6 +90,10 @@ async fn no_matching_rule_is_200_with_a_reason_for_each_rule() {
         .await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json["outcome"], "no_match");
+    assert_eq!(
+        reply.json["dry_run"], false,
+        "nothing matched, so nothing was a dry run"
+    );
     assert_eq!(
         reply.json["message"],
         "no rule matched alert \"Alert on Data rate (Test)\" (2 rules checked); nothing to do"
@@ -333,7 +337,7 @@ async fn unusable_payloads_are_400_with_a_message_that_says_what_is_wrong() {
         ),
         (
             b"",
-            "invalid JSON at line 1 column 0: EOF while parsing a value",
+            "the body is empty; the alert target's body template must render a JSON object",
         ),
         (
             br#"{"name":"x","reason":"ALERT_OPENED""#,
@@ -395,6 +399,45 @@ async fn stale_future_and_tampered_signatures_are_rejected() {
         details[2],
         "no signature matches any configured signing secret"
     );
+}
+
+#[tokio::test]
+async fn the_signature_tolerance_is_inclusive_to_the_second() {
+    let t = TestResponder::example();
+    let body = checkout_alert();
+    let signed_at = 1_795_639_267;
+    let headers = signed_headers_at(body.as_bytes(), signed_at);
+    for (age, status) in [(-300, 200), (300, 200), (301, 401), (-301, 401)] {
+        let received = jiff::Timestamp::from_second(signed_at + age).unwrap();
+        let reply = t
+            .request_at(Method::POST, &as_refs(&headers), body.as_bytes(), received)
+            .await;
+        assert_eq!(reply.status, status, "signature {age}s old");
+    }
+}
+
+#[tokio::test]
+async fn a_custom_token_header_carries_the_bare_token() {
+    let config = wavefront_responder::config::Config::parse(
+        &format!(
+            "[auth]\ntokens = [\"env:WEBHOOK_TOKEN\"]\ntoken_header = \"X-Webhook-Token\"\n{}",
+            std::fs::read_to_string(repo_path("examples/responder.toml"))
+                .unwrap()
+                .split_once("[[rule]]")
+                .map(|(_, rules)| format!("[[rule]]{rules}"))
+                .unwrap()
+        ),
+        std::path::Path::new("custom-header.toml"),
+    )
+    .unwrap();
+    let t = TestResponder::new(config);
+    let body = checkout_alert();
+    let ok = t.post(&[("x-webhook-token", TOKEN)], body.as_bytes()).await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let bearer_elsewhere = t
+        .post(&[("authorization", &bearer(TOKEN))], body.as_bytes())
+        .await;
+    assert_eq!(bearer_elsewhere.status, 401);
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 //! Lambda, the local server and operators drive them.
 
 mod commands;
+mod docs;
 mod front_doors;
 mod http_contract;
 mod payloads;

@@ -8,7 +8,7 @@ use serde_json::Value;
 use wavefront_responder::auth;
 use wavefront_responder::config::Config;
 use wavefront_responder::front_door::{Inbound, Responder};
-use wavefront_responder::telemetry::{Captured, Telemetry, metric_filter_fields};
+use wavefront_responder::telemetry::{Telemetry, metric_filter_fields};
 
 pub const TOKEN: &str = "tok-current-5c1e9f0a7b3d";
 pub const PREVIOUS_TOKEN: &str = "tok-previous-82d4a6c1e0f9";
@@ -67,6 +67,18 @@ impl TestResponder {
     }
 
     pub async fn request(&self, method: Method, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        self.request_at(method, headers, body, jiff::Timestamp::now())
+            .await
+    }
+
+    /// A request that arrives at `received_at`.
+    pub async fn request_at(
+        &self,
+        method: Method,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        received_at: jiff::Timestamp,
+    ) -> Reply {
         let map = header_map(headers);
         let response = self
             .responder
@@ -76,6 +88,8 @@ impl TestResponder {
                 body,
                 request_id: "11111111-2222-3333-4444-555555555555",
                 source_ip: Some("192.0.2.1"),
+                received_at,
+                body_error: None,
             })
             .await;
         Reply::from(response)
@@ -146,7 +160,11 @@ pub fn bearer(token: &str) -> String {
 
 /// Standard Webhooks headers for `body`, signed `age_secs` ago.
 pub fn signed_headers(body: &[u8], age_secs: i64) -> Vec<(String, String)> {
-    let timestamp = jiff::Timestamp::now().as_second() - age_secs;
+    signed_headers_at(body, jiff::Timestamp::now().as_second() - age_secs)
+}
+
+/// Standard Webhooks headers for `body`, signed at `timestamp` (Unix seconds).
+pub fn signed_headers_at(body: &[u8], timestamp: i64) -> Vec<(String, String)> {
     let signature = auth::sign(SIGNING_SECRET, "msg_2Kq0Yy", timestamp, body).expect("sign");
     vec![
         ("content-type".into(), "application/json".into()),
@@ -198,4 +216,25 @@ pub fn assert_no_secrets(text: &str) {
         !text.contains(&SIGNING_SECRET[6..]),
         "a secret leaked into: {text}"
     );
+}
+
+/// A writer that keeps everything written, for reading METRIC and audit lines back.
+#[derive(Clone, Default)]
+pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
