@@ -45,6 +45,10 @@ pub fn check_report(config: &Config, secrets: &Secrets<'_>) -> String {
         "triggers: {} (ALERT_TESTING always runs as a dry run)",
         reasons(&config.triggers)
     ));
+    line(format!(
+        "time budget: {} per request for all actions",
+        config.time_budget
+    ));
 
     let auth = &config.auth;
     line("authentication:".into());

@@ -33,6 +33,10 @@ const RESERVED_HEADERS: [&str; 7] = [
     "host",
     "user-agent",
 ];
+/// Time a request may spend on actions, by default: inside API Gateway's 29 s integration
+/// timeout, with room to answer.
+pub const DEFAULT_TIME_BUDGET: HumanDuration =
+    HumanDuration::new(std::time::Duration::from_secs(20));
 /// How old (or how far in the future) a signature's timestamp may be, by default.
 pub const DEFAULT_SIGNATURE_TOLERANCE: HumanDuration =
     HumanDuration::new(std::time::Duration::from_secs(300));
@@ -48,6 +52,9 @@ pub struct Config {
     pub triggers: Vec<Reason>,
     /// How callers prove who they are.
     pub auth: AuthConfig,
+    /// The most time one request may spend running actions. On Lambda the invocation's own
+    /// deadline (less a second to answer) caps it too.
+    pub time_budget: HumanDuration,
     /// The rules, in file order.
     pub rules: Vec<Rule>,
 }
@@ -176,6 +183,23 @@ impl Config {
             }
             Some(list) => list.into_inner().into_iter().map(|r| r.0).collect(),
             None => DEFAULT_TRIGGERS.to_vec(),
+        };
+
+        let time_budget = match raw.time_budget {
+            Some(budget) => {
+                let value = *budget.get_ref();
+                if !(1..=900).contains(&value.get().as_secs()) {
+                    problem(
+                        budget.span(),
+                        format!(
+                            "time_budget = \"{value}\" must be from 1s to 15m (Lambda's longest \
+                             timeout); keep it under the function's timeout"
+                        ),
+                    );
+                }
+                value
+            }
+            None => DEFAULT_TIME_BUDGET,
         };
 
         let auth_span = raw.auth.span();
@@ -326,6 +350,7 @@ impl Config {
             path: path.to_owned(),
             dry_run: raw.dry_run,
             triggers,
+            time_budget,
             auth: AuthConfig {
                 tokens: auth.tokens.into_iter().map(Spanned::into_inner).collect(),
                 signing_secrets: auth
@@ -381,6 +406,7 @@ struct RawConfig {
     #[serde(default)]
     dry_run: bool,
     triggers: Option<Spanned<Vec<KnownReason>>>,
+    time_budget: Option<Spanned<HumanDuration>>,
     auth: Spanned<RawAuth>,
     #[serde(default, rename = "rule")]
     rules: Vec<Spanned<RawRule>>,

@@ -12,7 +12,8 @@
 //! - [`rules`]: matches an alert against the configured rules and says why each rule matched
 //!   or not. Pure code: no I/O.
 //! - [`actions`]: the remediation actions rules can run (CodeDeploy rollback, Lambda alias
-//!   shift): what they are, how they are described, and the plan for one request.
+//!   shift): their config, what they would do, and running them against AWS within a time
+//!   budget. The only module that talks to AWS.
 //! - [`decision`]: the record of everything decided for one request, returned as the HTTP
 //!   response body and written as audit lines.
 //! - [`telemetry`]: METRIC log lines in the CloudWatch metric-filter format and JSON audit lines.

@@ -8,12 +8,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use wavefront_responder::actions::Executor;
+use wavefront_responder::actions::aws::Aws;
 use wavefront_responder::alert::Alert;
 use wavefront_responder::auth::Authenticator;
 use wavefront_responder::cli::{self, Secrets};
 use wavefront_responder::config::{self, Config};
 use wavefront_responder::decision::Decision;
-use wavefront_responder::front_door::{Responder, lambda, local};
+use wavefront_responder::front_door::{Options, Responder, lambda, local};
 use wavefront_responder::telemetry::Telemetry;
 
 const CONFIG_HELP: &str = "Config file [default: $RESPONDER_CONFIG, then responder.toml in \
@@ -38,9 +40,12 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// Plan every action but change nothing, whatever the config says.
+        /// Every action is a dry run (read-only AWS calls), whatever the config says.
         #[arg(long)]
         dry_run: bool,
+        /// Describe actions without calling AWS at all: no credentials needed.
+        #[arg(long)]
+        plan_only: bool,
     },
     /// Validate a config file, resolve its secrets as start-up would, and print what it
     /// understood. Exits 1 on any error.
@@ -166,12 +171,13 @@ fn run(command: Command) -> Result<()> {
             config,
             listen,
             dry_run,
+            plan_only,
         } => {
-            let responder = build(config.as_deref(), dry_run)?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
             runtime.block_on(async {
+                let responder = build(config.as_deref(), dry_run, !plan_only).await?;
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
                     .with_context(|| format!("cannot listen on {listen}"))?;
@@ -184,14 +190,14 @@ fn run(command: Command) -> Result<()> {
             })
         }
         Command::Lambda { config } => {
-            let responder = build(config.as_deref(), false)?;
             // One invocation at a time per instance: a single thread is all Lambda gives us.
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            runtime
-                .block_on(lambda::run(responder))
-                .map_err(|e| anyhow::anyhow!(e))
+            runtime.block_on(async {
+                let responder = build(config.as_deref(), false, true).await?;
+                lambda::run(responder).await.map_err(|e| anyhow::anyhow!(e))
+            })
         }
     }
 }
@@ -201,10 +207,25 @@ fn load(explicit: Option<&Path>) -> Result<Config> {
     Ok(Config::load(&path)?)
 }
 
-fn build(explicit: Option<&Path>, force_dry_run: bool) -> Result<Arc<Responder>> {
+/// Builds the responder once per process: config, secrets, and (unless plan-only) the AWS
+/// clients from the standard configuration chain.
+async fn build(
+    explicit: Option<&Path>,
+    force_dry_run: bool,
+    use_aws: bool,
+) -> Result<Arc<Responder>> {
     let config = load(explicit)?;
     let path = config.path.display().to_string();
-    let setup = Responder::setup(config, &env, Telemetry::stdout(), force_dry_run)
+    let executor = if use_aws {
+        Some(Executor::new(Aws::from_env().await))
+    } else {
+        None
+    };
+    let options = Options {
+        force_dry_run,
+        executor,
+    };
+    let setup = Responder::setup(config, &env, Telemetry::stdout(), options)
         .with_context(|| format!("config {path}"))?;
     for warning in &setup.warnings {
         tracing::warn!("{warning}");

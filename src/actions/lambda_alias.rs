@@ -1,10 +1,21 @@
 //! `lambda-alias`: undo a Lambda release by moving an alias (typically `live`) back to a known
 //! good version: a fixed version, wherever another alias (typically `stable`) points, or the
 //! alias's own primary version with its canary weights removed.
+//!
+//! The alias is read first; if it is already where it should be, nothing is written. Otherwise
+//! `UpdateAlias` carries the `RevisionId` that was read, so a concurrent deploy is never
+//! overwritten unseen: on a conflict the alias is re-read once and the decision made again.
+//! `$LATEST` and versions that do not exist are refused.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
+use aws_sdk_lambda::Client;
+use aws_sdk_lambda::types::AliasRoutingConfiguration;
+
+use super::aws::{CallFailure, Calls, Report};
 use super::check_name;
+use crate::decision::ActionOutcome;
 
 /// Where the alias should end up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,7 +39,9 @@ impl Destination {
                     .into(),
             );
         }
-        if text.is_empty() || text.len() > 16 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        let numeric =
+            !text.is_empty() && text.len() <= 16 && text.bytes().all(|b| b.is_ascii_digit());
+        if !numeric || text.trim_start_matches('0').is_empty() {
             return Err(format!(
                 "to_version \"{text}\" is not a published version number like \"41\""
             ));
@@ -68,6 +81,12 @@ impl AliasShift {
     /// Validates names as Lambda does, and refuses to point an alias at itself.
     pub fn new(function: String, alias: String, destination: Destination) -> Result<Self, String> {
         check_name("function", &function, 170)?;
+        if is_qualified(&function) {
+            return Err(format!(
+                "function \"{function}\" names a version or alias; give the function's name or \
+                 unqualified ARN, and the alias in `alias`"
+            ));
+        }
         check_alias_name("alias", &alias)?;
         if destination == Destination::Alias(alias.clone()) {
             return Err(format!(
@@ -96,6 +115,18 @@ impl AliasShift {
     }
 }
 
+/// Whether a function name or ARN carries a `:version` or `:alias` qualifier.
+fn is_qualified(function: &str) -> bool {
+    let parts = function.split(':').count();
+    if function.starts_with("arn:") {
+        parts != 7
+    } else if function.contains(":function:") {
+        parts != 3
+    } else {
+        parts != 1
+    }
+}
+
 /// Lambda alias names: 1 to 128 of letters, digits, `-` and `_`, not all digits.
 fn check_alias_name(field: &str, name: &str) -> Result<(), String> {
     check_name(field, name, 128)?;
@@ -115,9 +146,304 @@ fn check_alias_name(field: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// An alias as read: its primary version, canary weights and revision.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AliasState {
+    pub version: String,
+    /// Additional versions and their share of traffic (0.0 to 1.0).
+    pub weights: BTreeMap<String, f64>,
+    pub revision_id: Option<String>,
+}
+
+impl AliasState {
+    fn canary(&self) -> String {
+        self.weights
+            .iter()
+            .map(|(version, weight)| format!("{version} at {}%", (weight * 100.0).round()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// What to do with the alias, decided from what was read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Move {
+    /// Nothing: it is already there. The sentence says where.
+    Stay(String),
+    /// Point the alias at `to` with no canary weights.
+    To { to: String },
+}
+
+/// Pure decision: is the alias already at `target` with no canary?
+pub fn decide(alias: &str, state: &AliasState, target: &str) -> Move {
+    if state.version == target && state.weights.is_empty() {
+        return Move::Stay(format!("{alias} is already at version {target}"));
+    }
+    Move::To {
+        to: target.to_owned(),
+    }
+}
+
+fn describe_move(alias: &str, state: &AliasState, to: &str) -> String {
+    let mut text = if state.version == to {
+        format!(
+            "drop the canary of {alias} ({}); version {to} keeps all traffic",
+            state.canary()
+        )
+    } else {
+        format!("{alias} {} -> {to}", state.version)
+    };
+    if state.version != to && !state.weights.is_empty() {
+        text.push_str(&format!(" and drop its canary ({})", state.canary()));
+    }
+    text
+}
+
+impl AliasShift {
+    /// Runs the shift. With `dry_run`, only reads are made and the report says what would
+    /// have happened.
+    pub async fn execute(&self, client: &Client, dry_run: bool) -> Report {
+        let mut calls = Calls::default();
+        match self.run(client, dry_run, &mut calls).await {
+            Ok((outcome, detail)) => calls.report(outcome, detail),
+            Err(failure) => calls.report(ActionOutcome::Failed, failure.message),
+        }
+    }
+
+    async fn run(
+        &self,
+        client: &Client,
+        dry_run: bool,
+        calls: &mut Calls,
+    ) -> Result<(ActionOutcome, String), CallFailure> {
+        let mut state = self.read(client, &self.alias, calls).await?;
+        let mut verified = None;
+        for attempt in 0..2 {
+            let target = match self.resolve(client, &state, calls).await? {
+                Ok(target) => target,
+                Err(refusal) => return Ok((ActionOutcome::Failed, refusal)),
+            };
+            let to = match decide(&self.alias, &state, &target) {
+                Move::Stay(detail) => return Ok((ActionOutcome::Skipped, detail)),
+                Move::To { to } => to,
+            };
+            if to != state.version && verified.as_ref() != Some(&to) {
+                if let Some(refusal) = self.check_version(client, &to, calls).await? {
+                    return Ok((ActionOutcome::Failed, refusal));
+                }
+                verified = Some(to.clone());
+            }
+            let change = describe_move(&self.alias, &state, &to);
+            if dry_run {
+                return Ok((ActionOutcome::Planned, format!("would {}", verb(&change))));
+            }
+            let result = client
+                .update_alias()
+                .function_name(&self.function)
+                .name(&self.alias)
+                .function_version(&to)
+                .routing_config(
+                    AliasRoutingConfiguration::builder()
+                        .set_additional_version_weights(Some(Default::default()))
+                        .build(),
+                )
+                .set_revision_id(state.revision_id.clone())
+                .send()
+                .await;
+            match result {
+                Ok(output) => {
+                    calls.ok(output);
+                    return Ok((ActionOutcome::Executed, past(&change)));
+                }
+                Err(err)
+                    if attempt == 0
+                        && err
+                            .as_service_error()
+                            .is_some_and(|e| e.is_precondition_failed_exception()) =>
+                {
+                    // Someone changed the alias since we read it: read again, decide again.
+                    let _ = calls.failed("UpdateAlias", &err);
+                    state = self.read(client, &self.alias, calls).await?;
+                }
+                Err(err) => {
+                    let failure = calls.failed("UpdateAlias", &err);
+                    let hint = if failure.code.as_deref() == Some("PreconditionFailedException") {
+                        "; the alias changed twice while we tried, so it was left alone"
+                    } else {
+                        ""
+                    };
+                    return Err(CallFailure {
+                        message: format!("{}{hint}", failure.message),
+                        ..failure
+                    });
+                }
+            }
+        }
+        Err(CallFailure {
+            code: None,
+            message: format!("{} kept changing; it was left alone", self.target()),
+        })
+    }
+
+    async fn read(
+        &self,
+        client: &Client,
+        alias: &str,
+        calls: &mut Calls,
+    ) -> Result<AliasState, CallFailure> {
+        let output = client
+            .get_alias()
+            .function_name(&self.function)
+            .name(alias)
+            .send()
+            .await
+            .map_err(|e| calls.failed("GetAlias", &e))?;
+        let output = calls.ok(output);
+        Ok(AliasState {
+            version: output.function_version.unwrap_or_default(),
+            weights: output
+                .routing_config
+                .and_then(|r| r.additional_version_weights)
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            revision_id: output.revision_id,
+        })
+    }
+
+    /// The version the alias should point at, or why it cannot be moved (a refusal).
+    async fn resolve(
+        &self,
+        client: &Client,
+        state: &AliasState,
+        calls: &mut Calls,
+    ) -> Result<Result<String, String>, CallFailure> {
+        let target = match &self.destination {
+            Destination::Version(version) => version.clone(),
+            Destination::DropCanary => state.version.clone(),
+            Destination::Alias(other) => {
+                let other_state = self.read(client, other, calls).await?;
+                if other_state.version.eq_ignore_ascii_case("$LATEST") {
+                    return Ok(Err(format!(
+                        "alias {other} points at $LATEST, which is not a known good version; \
+                         refusing to move {} there",
+                        self.alias
+                    )));
+                }
+                other_state.version
+            }
+        };
+        if target.eq_ignore_ascii_case("$LATEST") || target.is_empty() {
+            return Ok(Err(format!(
+                "refusing to move {} to \"{target}\": not a published version",
+                self.alias
+            )));
+        }
+        Ok(Ok(target))
+    }
+
+    /// `None` when the version exists; a refusal when it does not.
+    async fn check_version(
+        &self,
+        client: &Client,
+        version: &str,
+        calls: &mut Calls,
+    ) -> Result<Option<String>, CallFailure> {
+        let result = client
+            .get_function_configuration()
+            .function_name(&self.function)
+            .qualifier(version)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                calls.ok(output);
+                Ok(None)
+            }
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                let failure = calls.failed("GetFunctionConfiguration", &err);
+                Ok(Some(format!(
+                    "version {version} of {} does not exist ({}); refusing to move {} there",
+                    self.function, failure.message, self.alias
+                )))
+            }
+            Err(err) => Err(calls.failed("GetFunctionConfiguration", &err)),
+        }
+    }
+}
+
+/// "live 42 -> 41" becomes "move live 42 -> 41"; "drop the canary..." stays.
+fn verb(change: &str) -> String {
+    if change.starts_with("drop ") {
+        change.to_owned()
+    } else {
+        format!("move {change}")
+    }
+}
+
+/// The same change in the past tense, for executed actions.
+fn past(change: &str) -> String {
+    match change.strip_prefix("drop ") {
+        Some(rest) => format!("dropped {rest}"),
+        None => format!(
+            "moved {}",
+            change.replace(" and drop its canary", " and dropped its canary")
+        ),
+    }
+}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn state(version: &str, weights: &[(&str, f64)]) -> AliasState {
+        AliasState {
+            version: version.into(),
+            weights: weights.iter().map(|(v, w)| (v.to_string(), *w)).collect(),
+            revision_id: Some("rev-1".into()),
+        }
+    }
+
+    #[test]
+    fn an_alias_already_there_stays() {
+        assert_eq!(
+            decide("live", &state("41", &[]), "41"),
+            Move::Stay("live is already at version 41".into())
+        );
+        assert_eq!(
+            decide("live", &state("41", &[("42", 0.1)]), "41"),
+            Move::To { to: "41".into() },
+            "a canary still routes traffic to another version"
+        );
+        assert_eq!(
+            decide("live", &state("42", &[]), "41"),
+            Move::To { to: "41".into() }
+        );
+    }
+
+    #[test]
+    fn moves_are_described_in_both_tenses() {
+        let plain = describe_move("live", &state("42", &[]), "41");
+        assert_eq!(verb(&plain), "move live 42 -> 41");
+        assert_eq!(past(&plain), "moved live 42 -> 41");
+        let with_canary = describe_move("live", &state("42", &[("43", 0.1)]), "41");
+        assert_eq!(
+            past(&with_canary),
+            "moved live 42 -> 41 and dropped its canary (43 at 10%)"
+        );
+        let drop = describe_move("live", &state("42", &[("43", 0.25)]), "42");
+        assert_eq!(
+            verb(&drop),
+            "drop the canary of live (43 at 25%); version 42 keeps all traffic"
+        );
+        assert_eq!(
+            past(&drop),
+            "dropped the canary of live (43 at 25%); version 42 keeps all traffic"
+        );
+    }
 
     #[test]
     fn latest_and_non_numbers_are_not_versions() {
@@ -131,6 +457,34 @@ mod tests {
             Destination::version(" 7 ").unwrap(),
             Destination::Version("7".into())
         );
+    }
+
+    #[test]
+    fn version_zero_and_qualified_functions_are_refused() {
+        assert!(Destination::version("0").is_err());
+        assert!(Destination::version("007").is_ok());
+        let to = || Destination::Version("7".into());
+        for ok in [
+            "checkout",
+            "123456789012:function:checkout",
+            "arn:aws:lambda:us-east-1:123456789012:function:checkout",
+        ] {
+            assert!(
+                AliasShift::new(ok.into(), "live".into(), to()).is_ok(),
+                "{ok}"
+            );
+        }
+        for qualified in [
+            "checkout:live",
+            "123456789012:function:checkout:7",
+            "arn:aws:lambda:us-east-1:123456789012:function:checkout:live",
+        ] {
+            let err = AliasShift::new(qualified.into(), "live".into(), to()).unwrap_err();
+            assert!(
+                err.contains("names a version or alias"),
+                "{qualified}: {err}"
+            );
+        }
     }
 
     #[test]

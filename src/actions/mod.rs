@@ -2,19 +2,30 @@
 //! one is going to do to which AWS resource.
 //!
 //! One [`Action`] enum holds every kind; each kind lives in its own file and owns its config
-//! fields, its description and (later) its execution:
+//! fields, its description and its execution:
 //! - [`codedeploy`]: `codedeploy-rollback`, stop a deployment group's active deployments with
-//!   rollback.
+//!   rollback (or undo a recent success).
 //! - [`lambda_alias`]: `lambda-alias`, move a Lambda alias back to a known good version.
+//! - [`aws`]: the clients and the bookkeeping every AWS call shares.
+//!
+//! [`Executor`] runs the actions of a decision in order, each within its share of the time
+//! budget, so one stuck call cannot keep the others from running or the request from answering.
 
+pub mod aws;
 pub mod codedeploy;
 pub mod lambda_alias;
 
 use std::fmt;
+use std::time::Duration;
 
+use jiff::Timestamp;
 use serde::Deserialize;
+use tokio::time::Instant;
 
+use crate::decision::{ActionOutcome, Decision};
 use crate::duration::HumanDuration;
+use crate::rules::Rule;
+use aws::{Aws, Report};
 
 /// One remediation step of a rule.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -49,6 +60,85 @@ impl Action {
             Self::CodeDeployRollback(a) => a.plan(),
             Self::LambdaAlias(a) => a.plan(),
         }
+    }
+}
+
+impl Action {
+    /// Runs the action against AWS. With `dry_run`, only read-only calls are made.
+    pub async fn execute(&self, aws: &Aws, dry_run: bool, now: Timestamp) -> Report {
+        match self {
+            Self::CodeDeployRollback(a) => a.execute(&aws.codedeploy, dry_run, now).await,
+            Self::LambdaAlias(a) => a.execute(&aws.lambda, dry_run).await,
+        }
+    }
+}
+
+/// Runs the planned actions of decisions against AWS.
+#[derive(Clone, Debug)]
+pub struct Executor {
+    aws: Aws,
+}
+
+impl Executor {
+    pub fn new(aws: Aws) -> Self {
+        Self { aws }
+    }
+
+    /// Runs every action of every matched rule, in order, and records each outcome in the
+    /// decision. `deadline` bounds the whole run: each action gets an equal share of what is
+    /// left, and an action that runs out of its share fails while the others still run.
+    pub async fn execute(
+        &self,
+        decision: &mut Decision,
+        rules: &[Rule],
+        now: Timestamp,
+        deadline: Instant,
+    ) {
+        let mut remaining = decision
+            .rules
+            .iter()
+            .filter(|r| r.matched)
+            .map(|r| r.actions.len())
+            .sum::<usize>();
+        for (record, rule) in decision.rules.iter_mut().zip(rules) {
+            if !record.matched {
+                continue;
+            }
+            for (action_record, action) in record.actions.iter_mut().zip(&rule.actions) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let share = left / u32::try_from(remaining.max(1)).unwrap_or(u32::MAX);
+                remaining = remaining.saturating_sub(1);
+                let report = if share.is_zero() {
+                    out_of_time(share)
+                } else {
+                    match tokio::time::timeout(
+                        share,
+                        action.execute(&self.aws, record.dry_run, now),
+                    )
+                    .await
+                    {
+                        Ok(report) => report,
+                        Err(_) => out_of_time(share),
+                    }
+                };
+                action_record.outcome = report.outcome;
+                action_record.detail = report.detail;
+                action_record.aws_request_ids = report.aws_request_ids;
+            }
+        }
+        decision.summarize();
+    }
+}
+
+fn out_of_time(share: Duration) -> Report {
+    Report {
+        outcome: ActionOutcome::Failed,
+        detail: format!(
+            "ran out of time: its share of the request's time budget was {:.1}s; AWS calls \
+             still in flight were abandoned",
+            share.as_secs_f64()
+        ),
+        aws_request_ids: Vec::new(),
     }
 }
 

@@ -27,6 +27,12 @@ pub async fn handle(responder: &Responder, request: Request) -> http::Response<B
         .or_else(|| event_request_id(request.request_context_ref()))
         .unwrap_or_else(|| "unknown".to_owned());
     let source_ip = source_ip(&request);
+    let time_left = request.lambda_context_ref().and_then(|c| {
+        let now_ms = u64::try_from(jiff::Timestamp::now().as_millisecond()).ok()?;
+        c.deadline
+            .checked_sub(now_ms)
+            .map(std::time::Duration::from_millis)
+    });
     let (parts, body) = request.into_parts();
     let body: &[u8] = match &body {
         Body::Empty => &[],
@@ -44,6 +50,7 @@ pub async fn handle(responder: &Responder, request: Request) -> http::Response<B
             source_ip: source_ip.as_deref(),
             received_at: jiff::Timestamp::now(),
             body_error: None,
+            time_left,
         })
         .await
         .map(Body::Text)

@@ -71,6 +71,7 @@ async fn answer(
             source_ip: Some(&ip),
             received_at: jiff::Timestamp::now(),
             body_error,
+            time_left: None,
         })
         .await
         .map(|text| Full::new(Bytes::from(text)))

@@ -14,21 +14,24 @@
 pub mod lambda;
 pub mod local;
 
-use std::time::Instant;
+use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::actions::Executor;
 use crate::alert::{Alert, truncate};
 use crate::auth::{AuthSetupError, Authenticator};
 use crate::config::Config;
-use crate::decision::{Decision, RequestContext};
+use crate::decision::{Decision, Outcome, RequestContext};
 use crate::rules::Rule;
 use crate::telemetry::{Audit, Metric, Telemetry};
 
 /// Largest body accepted: Wavefront alert payloads are a few KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Time kept back from Lambda's deadline to write the record and answer.
+const ANSWER_MARGIN: Duration = Duration::from_secs(1);
 /// Longest user agent kept in audit lines.
 const MAX_USER_AGENT_CHARS: usize = 256;
 
@@ -46,6 +49,8 @@ pub struct Inbound<'a> {
     pub received_at: Timestamp,
     /// Set when the front door could not read the whole body.
     pub body_error: Option<BodyError>,
+    /// On Lambda, the time left before the invocation's deadline.
+    pub time_left: Option<Duration>,
 }
 
 /// Why a front door has no complete body to hand over.
@@ -64,6 +69,18 @@ pub struct Responder {
     auth: Authenticator,
     telemetry: Telemetry,
     dry_run: bool,
+    /// `None` in plan-only mode: actions are described, AWS is never called.
+    executor: Option<Executor>,
+    time_budget: Duration,
+}
+
+/// How a responder runs its actions.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Every action is a dry run, whatever the config says.
+    pub force_dry_run: bool,
+    /// Runs actions against AWS; `None` only describes them (plan-only: no AWS calls at all).
+    pub executor: Option<Executor>,
 }
 
 /// A responder and the start-up warnings to log.
@@ -74,23 +91,24 @@ pub struct Setup {
 }
 
 impl Responder {
-    /// Resolves secrets and builds the responder. `force_dry_run` turns every action into a
-    /// dry run whatever the config says.
+    /// Resolves secrets and builds the responder.
     pub fn setup(
         config: Config,
         env: &dyn Fn(&str) -> Option<String>,
         telemetry: Telemetry,
-        force_dry_run: bool,
+        options: Options,
     ) -> Result<Setup, AuthSetupError> {
         let auth = Authenticator::from_config(&config.auth, env)?;
         // Only the rules are kept: secret references (and any literal secret) are dropped
         // once the authenticator holds their digests and keys.
         Ok(Setup {
             responder: Self {
-                dry_run: force_dry_run || config.dry_run,
+                dry_run: options.force_dry_run || config.dry_run,
                 rules: config.rules,
                 auth: auth.authenticator,
                 telemetry,
+                executor: options.executor,
+                time_budget: config.time_budget.get(),
             },
             warnings: auth.warnings,
         })
@@ -98,7 +116,7 @@ impl Responder {
 
     /// Answers one request and writes its METRIC and audit lines.
     pub async fn handle(&self, request: Inbound<'_>) -> Response<String> {
-        let started = Instant::now();
+        let started = tokio::time::Instant::now();
         let mut batch = self.telemetry.batch(request.request_id);
         batch.metric(Metric::WebhookReceived, 1.0);
         let user_agent = request
@@ -140,8 +158,24 @@ impl Responder {
                 refusal.into_response(request.request_id)
             }
             Ok(alert) => {
-                let decision =
+                let mut decision =
                     Decision::for_alert(request.request_id, &alert, &self.rules, self.dry_run);
+                if let Some(executor) = &self.executor
+                    && decision.outcome != Outcome::NoMatch
+                {
+                    let budget = match request.time_left {
+                        Some(left) => self.time_budget.min(left.saturating_sub(ANSWER_MARGIN)),
+                        None => self.time_budget,
+                    };
+                    executor
+                        .execute(
+                            &mut decision,
+                            &self.rules,
+                            request.received_at,
+                            started + budget,
+                        )
+                        .await;
+                }
                 decision.record(&mut batch, &context);
                 let status = if decision.failed() {
                     StatusCode::BAD_GATEWAY

@@ -247,6 +247,7 @@ impl Server {
                 "examples/responder.toml",
                 "--listen",
                 "127.0.0.1:0",
+                "--plan-only",
             ])
             .env("WEBHOOK_TOKEN", TOKEN)
             .env("WEBHOOK_SIGNING_SECRET", SIGNING_SECRET)

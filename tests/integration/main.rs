@@ -1,9 +1,13 @@
-//! Integration tests: the library's front door, commands and payload handling, driven the way
-//! Lambda, the local server and operators drive them.
+//! Integration tests: the library driven the way Lambda, the local server, operators and AWS
+//! drive it. `moto` is the AWS emulator harness, `support` the shared helpers.
 
+mod actions_moto;
+mod actions_replay;
 mod commands;
 mod docs;
+mod end_to_end;
 mod front_doors;
 mod http_contract;
+mod moto;
 mod payloads;
 mod support;

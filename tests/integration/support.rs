@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Response};
 use serde_json::Value;
 use wavefront_responder::auth;
 use wavefront_responder::config::Config;
-use wavefront_responder::front_door::{Inbound, Responder};
+use wavefront_responder::front_door::{Inbound, Options, Responder};
 use wavefront_responder::telemetry::{Telemetry, metric_filter_fields};
 
 pub const TOKEN: &str = "tok-current-5c1e9f0a7b3d";
@@ -51,9 +51,15 @@ impl TestResponder {
         Self::new(example_config())
     }
 
+    /// A plan-only responder: actions are described, AWS is never called.
     pub fn new(config: Config) -> Self {
+        Self::with_options(config, Options::default())
+    }
+
+    /// A responder with an executor (or other options).
+    pub fn with_options(config: Config, options: Options) -> Self {
         let output = Captured::default();
-        let setup = Responder::setup(config, &env, Telemetry::to_writer(output.clone()), false)
+        let setup = Responder::setup(config, &env, Telemetry::to_writer(output.clone()), options)
             .expect("responder builds");
         Self {
             responder: setup.responder,
@@ -90,6 +96,7 @@ impl TestResponder {
                 source_ip: Some("192.0.2.1"),
                 received_at,
                 body_error: None,
+                time_left: None,
             })
             .await;
         Reply::from(response)

@@ -1,0 +1,143 @@
+//! The edge where actions talk to AWS: clients built once per process from the standard AWS
+//! configuration chain, and the bookkeeping every call shares (request ids for the record,
+//! errors turned into sentences an on-call engineer can act on).
+
+use std::fmt::Display;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_lambda::error::ProvideErrorMetadata;
+use aws_sdk_lambda::operation::RequestId;
+
+use crate::decision::ActionOutcome;
+
+/// The AWS clients actions use. Built once per Lambda instance (or `serve` process); cheap to
+/// share by reference.
+#[derive(Clone, Debug)]
+pub struct Aws {
+    pub codedeploy: aws_sdk_codedeploy::Client,
+    pub lambda: aws_sdk_lambda::Client,
+}
+
+impl Aws {
+    /// Clients from the standard chain: `AWS_REGION`, `AWS_ENDPOINT_URL`, environment
+    /// credentials (as on Lambda), profiles. Standard retries (3 attempts, with backoff, for
+    /// throttling and 5xx) and short timeouts, so a stalled endpoint fails inside the budget.
+    pub async fn from_env() -> Self {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .retry_config(RetryConfig::standard().with_max_attempts(3))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(2))
+                    .operation_attempt_timeout(Duration::from_secs(5))
+                    .build(),
+            )
+            .load()
+            .await;
+        Self::from_sdk_config(&config)
+    }
+
+    /// Clients from an existing SDK configuration.
+    pub fn from_sdk_config(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            codedeploy: aws_sdk_codedeploy::Client::new(config),
+            lambda: aws_sdk_lambda::Client::new(config),
+        }
+    }
+}
+
+/// What one action did: its outcome, a sentence, and the AWS request ids of every call.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub outcome: ActionOutcome,
+    pub detail: String,
+    pub aws_request_ids: Vec<String>,
+}
+
+/// Collects the request ids of the calls one action makes.
+#[derive(Debug, Default)]
+pub struct Calls {
+    request_ids: Vec<String>,
+}
+
+/// A failed AWS call, as a sentence: operation, error code, message and request id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallFailure {
+    /// The AWS error code (`ResourceNotFoundException`), when AWS answered.
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl Display for CallFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Calls {
+    /// Records the request id of a successful call and passes its output on.
+    pub fn ok<T: RequestId>(&mut self, output: T) -> T {
+        if let Some(id) = output.request_id() {
+            self.request_ids.push(id.to_owned());
+        }
+        output
+    }
+
+    /// Records a failed call and describes it: `GetAlias: ResourceNotFoundException: Function
+    /// not found: ... (request id 1d2e...)`.
+    pub fn failed<E>(&mut self, operation: &str, err: &E) -> CallFailure
+    where
+        E: ProvideErrorMetadata + RequestId + std::error::Error,
+    {
+        let request_id = err.request_id().map(str::to_owned);
+        if let Some(id) = &request_id {
+            self.request_ids.push(id.clone());
+        }
+        let code = err.code().map(str::to_owned);
+        let mut message = format!("{operation}: ");
+        match (&code, err.message()) {
+            (Some(code), Some(text)) => message.push_str(&format!("{code}: {text}")),
+            (Some(code), None) => message.push_str(code),
+            // No answer from AWS: timeouts, refused connections, DNS, missing credentials.
+            _ => message.push_str(&format!("no answer from AWS: {}", short(&chain(err)))),
+        }
+        if let Some(id) = request_id {
+            message.push_str(&format!(" (request id {id})"));
+        }
+        CallFailure { code, message }
+    }
+
+    /// Finishes the action with an outcome.
+    pub fn report(self, outcome: ActionOutcome, detail: impl Into<String>) -> Report {
+        Report {
+            outcome,
+            detail: detail.into(),
+            aws_request_ids: self.request_ids,
+        }
+    }
+}
+
+/// An error and its sources, `outer: inner: innermost`, skipping repeats.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = e.source();
+    }
+    parts.join(": ")
+}
+
+/// Keeps transport errors readable: the SDK's full chain can be long.
+fn short(text: &str) -> String {
+    const MAX: usize = 300;
+    match text.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_owned(),
+    }
+}

@@ -1,0 +1,273 @@
+//! End to end through the HTTP handler with real actions on moto server: a signed Wavefront
+//! alert moves a canary alias back, and the response, the audit line and the METRIC line agree.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use wavefront_responder::actions::Executor;
+use wavefront_responder::actions::aws::Aws;
+use wavefront_responder::config::Config;
+use wavefront_responder::front_door::Options;
+
+use crate::moto::{self, alias, alias_state};
+use crate::support::*;
+
+/// A config whose one rule moves `function`'s `live` alias to wherever `stable` points.
+fn config(function: &str, time_budget: &str) -> Config {
+    let text = format!(
+        r#"
+time_budget = "{time_budget}"
+
+[auth]
+tokens = ["env:WEBHOOK_TOKEN"]
+signing_secrets = ["env:WEBHOOK_SIGNING_SECRET"]
+
+[[rule]]
+name = "checkout-errors"
+alert = "checkout * error rate*"
+
+  [[rule.action]]
+  type = "lambda-alias"
+  function = "{function}"
+  alias = "live"
+  to_alias = "stable"
+"#
+    );
+    Config::parse(&text, Path::new("end-to-end.toml")).expect("valid config")
+}
+
+fn responder(config: Config, aws: Aws) -> TestResponder {
+    TestResponder::with_options(
+        config,
+        Options {
+            force_dry_run: false,
+            executor: Some(Executor::new(aws)),
+        },
+    )
+}
+
+/// A function whose `live` alias runs version 2 with a 10% canary of 3; `stable` is 1.
+async fn canary_release(aws: &Aws) -> String {
+    let function = moto::function_with_versions(aws, 3).await;
+    alias(aws, &function, "live", "2", &[("3", 0.1)]).await;
+    alias(aws, &function, "stable", "1", &[]).await;
+    function
+}
+
+async fn post_signed(t: &TestResponder, body: &str) -> Reply {
+    let headers = signed_headers(body.as_bytes(), 0);
+    t.post(&as_refs(&headers), body.as_bytes()).await
+}
+
+#[tokio::test]
+async fn a_signed_alert_moves_the_canary_alias_back_and_every_record_agrees() {
+    let aws = moto::aws().await;
+    let function = canary_release(&aws).await;
+    let t = responder(config(&function, "20s"), aws.clone());
+
+    let reply = post_signed(&t, &fixture("alerts/checkout-opened.json")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json["outcome"], "executed");
+    let action = &reply.json["rules"][0]["actions"][0];
+    assert_eq!(action["outcome"], "executed");
+    assert_eq!(
+        action["detail"],
+        "moved live 2 -> 1 and dropped its canary (3 at 10%)"
+    );
+    let request_ids = action["aws_request_ids"].as_array().unwrap();
+    // GetAlias live, GetAlias stable, GetFunctionConfiguration, UpdateAlias.
+    assert_eq!(request_ids.len(), 4, "{action}");
+    assert_eq!(
+        alias_state(&aws, &function, "live").await,
+        ("1".into(), vec![])
+    );
+
+    let audits = t.audits();
+    assert_eq!(audits.len(), 1);
+    assert_eq!(audits[0]["outcome"], "executed");
+    assert_eq!(audits[0]["detail"], action["detail"]);
+    assert_eq!(audits[0]["aws_request_ids"], action["aws_request_ids"]);
+    assert_eq!(audits[0]["auth"], "signature");
+    assert_eq!(audits[0]["target"], format!("{function}:live"));
+    assert_eq!(
+        t.metric_names(),
+        [
+            "webhook_received",
+            "rule_matched",
+            "action_executed",
+            "handler_duration_ms"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_test_button_changes_nothing() {
+    let aws = moto::aws().await;
+    let function = canary_release(&aws).await;
+    let t = responder(config(&function, "20s"), aws.clone());
+
+    let reply = post_signed(&t, &fixture("alerts/checkout-testing.json")).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json["dry_run"], true);
+    let action = &reply.json["rules"][0]["actions"][0];
+    assert_eq!(action["outcome"], "planned");
+    assert_eq!(
+        action["detail"],
+        "would move live 2 -> 1 and drop its canary (3 at 10%)"
+    );
+    assert_eq!(
+        alias_state(&aws, &function, "live").await,
+        ("2".into(), vec![("3".into(), 0.1)])
+    );
+    assert_eq!(t.audits()[0]["dry_run"], true);
+}
+
+#[tokio::test]
+async fn a_second_delivery_finds_nothing_left_to_do_and_says_so() {
+    let aws = moto::aws().await;
+    let function = canary_release(&aws).await;
+    let t = responder(config(&function, "20s"), aws.clone());
+    let alert = fixture("alerts/checkout-opened.json");
+
+    assert_eq!(post_signed(&t, &alert).await.json["outcome"], "executed");
+    let again = post_signed(&t, &alert).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json["outcome"], "skipped");
+    assert_eq!(
+        again.json["rules"][0]["actions"][0]["detail"],
+        "live is already at version 1"
+    );
+    assert_eq!(t.audits().last().unwrap()["outcome"], "skipped");
+    assert!(t.metric_names().contains(&"action_skipped".to_owned()));
+}
+
+/// A TCP forwarder to moto that can be shut down, closing its port and every connection.
+struct Proxy {
+    endpoint: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(upstream: &str) -> Self {
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Self { endpoint, task }
+    }
+
+    /// Closes the port and drops every open connection.
+    fn close(self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test]
+async fn an_emulator_that_disappears_gives_failed_actions_a_502_and_a_prompt_answer() {
+    let aws = moto::aws().await;
+    let function = canary_release(&aws).await;
+    let proxy = Proxy::start(moto::endpoint()).await;
+    let through_proxy = Aws::from_sdk_config(&moto::sdk_config(&proxy.endpoint).await);
+    let t = responder(config(&function, "20s"), through_proxy);
+    let alert = fixture("alerts/checkout-testing.json");
+
+    // Reachable: the dry run reads through the proxy.
+    assert_eq!(post_signed(&t, &alert).await.json["outcome"], "planned");
+
+    proxy.close();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let started = Instant::now();
+    let reply = post_signed(&t, &fixture("alerts/checkout-opened.json")).await;
+    let elapsed = started.elapsed();
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    assert_eq!(reply.json["outcome"], "failed");
+    let detail = reply.json["rules"][0]["actions"][0]["detail"]
+        .as_str()
+        .unwrap();
+    assert!(
+        detail.starts_with("GetAlias: no answer from AWS: "),
+        "{detail}"
+    );
+    // A correctness bound, not a benchmark: far inside the 20 s budget.
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "answered after {elapsed:?}"
+    );
+    assert_eq!(t.audits().last().unwrap()["outcome"], "failed");
+    assert!(t.metric_names().contains(&"action_failed".to_owned()));
+    let audits: Vec<Value> = t.audits();
+    assert_no_secrets(&serde_json::to_string(&audits).unwrap());
+}
+
+#[tokio::test]
+async fn an_action_that_outlives_its_budget_fails_and_the_others_still_run() {
+    // A listener that accepts and never answers: every call stalls.
+    let stall = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", stall.local_addr().unwrap());
+    let _keep = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = stall.accept().await {
+            held.push(socket);
+        }
+    });
+    let text = r#"
+time_budget = "2s"
+[auth]
+tokens = ["env:WEBHOOK_TOKEN"]
+[[rule]]
+name = "checkout-errors"
+alert = "checkout * error rate*"
+  [[rule.action]]
+  type = "lambda-alias"
+  function = "checkout"
+  alias = "live"
+  to_version = "1"
+  [[rule.action]]
+  type = "codedeploy-rollback"
+  application = "checkout"
+  deployment_group = "checkout-prod"
+"#;
+    let config = Config::parse(text, Path::new("stall.toml")).unwrap();
+    let t = responder(
+        config,
+        Aws::from_sdk_config(&moto::sdk_config(&endpoint).await),
+    );
+    let auth = bearer(TOKEN);
+    let started = Instant::now();
+    let reply = t
+        .post(
+            &[("authorization", &auth)],
+            fixture("alerts/checkout-opened.json").as_bytes(),
+        )
+        .await;
+    let elapsed = started.elapsed();
+    assert_eq!(reply.status, 502);
+    let actions = reply.json["rules"][0]["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 2, "both actions ran");
+    for action in actions {
+        assert_eq!(action["outcome"], "failed", "{action}");
+        assert!(
+            action["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("ran out of time"),
+            "{action}"
+        );
+    }
+    assert!(
+        elapsed < Duration::from_secs(4),
+        "answered after {elapsed:?}"
+    );
+}

@@ -1,0 +1,268 @@
+//! A real AWS API emulator for the tests: moto server (pinned in tests/requirements.txt).
+//!
+//! `scripts/test` starts one moto server for the whole run and exports its address as
+//! `MOTO_ENDPOINT`; tests share it and keep apart by naming every resource uniquely. Run alone
+//! (`cargo test`), a test process starts its own from `.venv`. When neither works the test
+//! fails, saying how to fix it: a missing emulator is never a silent skip.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_sdk_lambda::config::{Credentials, Region};
+use aws_sdk_lambda::types::{AliasRoutingConfiguration, FunctionCode, Runtime};
+use wavefront_responder::actions::aws::Aws;
+
+use crate::support::repo_path;
+
+/// The emulator's address, `http://127.0.0.1:PORT`.
+pub fn endpoint() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| {
+        if let Ok(endpoint) = std::env::var("MOTO_ENDPOINT") {
+            return endpoint;
+        }
+        let (endpoint, child) = start();
+        // Lives as long as the test process; killed by the OS when it exits.
+        static CHILD: OnceLock<std::sync::Mutex<Child>> = OnceLock::new();
+        let _ = CHILD.set(std::sync::Mutex::new(child));
+        endpoint
+    })
+}
+
+fn start() -> (String, Child) {
+    let binary = repo_path(".venv/bin/moto_server");
+    assert!(
+        binary.exists(),
+        "the AWS emulator is missing ({}): run scripts/test, which installs moto server into \
+         .venv and starts it, or set MOTO_ENDPOINT to a running moto server",
+        binary.display()
+    );
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let child = Command::new(&binary)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto_server starts");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    wait_until_up(port);
+    (endpoint, child)
+}
+
+fn wait_until_up(port: u16) {
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("moto_server did not listen on port {port} within 15 s");
+}
+
+/// SDK configuration pointing at `endpoint`, as `AWS_ENDPOINT_URL` would: test credentials,
+/// us-east-1, quick retries.
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(2)
+                .with_initial_backoff(Duration::from_millis(10)),
+        )
+        .load()
+        .await
+}
+
+/// Clients for the emulator.
+pub async fn aws() -> Aws {
+    Aws::from_sdk_config(&sdk_config(endpoint()).await)
+}
+
+/// A name no other test uses: `prefix-<pid>-<n>`.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The role Lambda functions are created with. IAM speaks the Query protocol, which takes a
+/// plain form POST; moto does not check signatures, only reads the service from the scope.
+pub async fn role_arn() -> String {
+    let name = unique("responder-test-role");
+    let body = format!(
+        "Action=CreateRole&Version=2010-05-08&RoleName={name}&AssumeRolePolicyDocument=%7B%7D"
+    );
+    let response = raw_post(
+        endpoint(),
+        "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, \
+         SignedHeaders=host, Signature=0",
+        &body,
+    )
+    .await;
+    assert!(response.contains("<CreateRoleResponse"), "{response}");
+    format!("arn:aws:iam::123456789012:role/{name}")
+}
+
+async fn raw_post(endpoint: &str, authorization: &str, body: &str) -> String {
+    use http_body_util::BodyExt;
+    let address = endpoint.trim_start_matches("http://");
+    let stream = tokio::net::TcpStream::connect(address).await.expect("moto");
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("handshake");
+    tokio::spawn(connection);
+    let request = http::Request::post("/")
+        .header("host", address)
+        .header("authorization", authorization)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            body.to_owned(),
+        )))
+        .expect("request");
+    let response = sender.send_request(request).await.expect("response");
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The smallest valid zip archive: an empty one.
+const EMPTY_ZIP: [u8; 22] = [
+    0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+
+/// A function with `versions` published versions ("1", "2", ...).
+pub async fn function_with_versions(aws: &Aws, versions: usize) -> String {
+    let name = unique("checkout");
+    aws.lambda
+        .create_function()
+        .function_name(&name)
+        .runtime(Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(role_arn().await)
+        .code(
+            FunctionCode::builder()
+                .zip_file(EMPTY_ZIP.to_vec().into())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create function");
+    for n in 1..=versions {
+        aws.lambda
+            .update_function_configuration()
+            .function_name(&name)
+            .description(format!("release {n}"))
+            .send()
+            .await
+            .expect("update function");
+        let published = aws
+            .lambda
+            .publish_version()
+            .function_name(&name)
+            .send()
+            .await
+            .expect("publish version");
+        assert_eq!(published.version(), Some(n.to_string().as_str()));
+    }
+    name
+}
+
+/// Creates `alias` on `version`, with canary weights if given.
+pub async fn alias(aws: &Aws, function: &str, alias: &str, version: &str, canary: &[(&str, f64)]) {
+    let routing = (!canary.is_empty()).then(|| {
+        AliasRoutingConfiguration::builder()
+            .set_additional_version_weights(Some(
+                canary.iter().map(|(v, w)| (v.to_string(), *w)).collect(),
+            ))
+            .build()
+    });
+    aws.lambda
+        .create_alias()
+        .function_name(function)
+        .name(alias)
+        .function_version(version)
+        .set_routing_config(routing)
+        .send()
+        .await
+        .expect("create alias");
+}
+
+/// Where an alias points now, and its canary weights.
+pub async fn alias_state(aws: &Aws, function: &str, alias: &str) -> (String, Vec<(String, f64)>) {
+    let output = aws
+        .lambda
+        .get_alias()
+        .function_name(function)
+        .name(alias)
+        .send()
+        .await
+        .expect("get alias");
+    let mut weights: Vec<(String, f64)> = output
+        .routing_config
+        .and_then(|r| r.additional_version_weights)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    weights.sort_by(|a, b| a.0.cmp(&b.0));
+    (output.function_version.unwrap_or_default(), weights)
+}
+
+/// A CodeDeploy application (Lambda platform) with one deployment group.
+pub async fn deployment_group(aws: &Aws) -> (String, String) {
+    let application = unique("checkout-app");
+    let group = unique("checkout-prod");
+    aws.codedeploy
+        .create_application()
+        .application_name(&application)
+        .compute_platform(aws_sdk_codedeploy::types::ComputePlatform::Lambda)
+        .send()
+        .await
+        .expect("create application");
+    aws.codedeploy
+        .create_deployment_group()
+        .application_name(&application)
+        .deployment_group_name(&group)
+        .service_role_arn("arn:aws:iam::123456789012:role/codedeploy")
+        .send()
+        .await
+        .expect("create deployment group");
+    (application, group)
+}
+
+/// A deployment in the group; moto leaves it `Created` for ever.
+pub async fn deployment(aws: &Aws, application: &str, group: &str) -> String {
+    use aws_sdk_codedeploy::types::{AppSpecContent, RevisionLocation, RevisionLocationType};
+    aws.codedeploy
+        .create_deployment()
+        .application_name(application)
+        .deployment_group_name(group)
+        .revision(
+            RevisionLocation::builder()
+                .revision_type(RevisionLocationType::AppSpecContent)
+                .app_spec_content(AppSpecContent::builder().content("{}").build())
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create deployment")
+        .deployment_id
+        .expect("deployment id")
+}
