@@ -8,6 +8,7 @@ use crate::actions::Action;
 use crate::alert::{Alert, Reason};
 use crate::config::Config;
 use crate::decision::{Decision, plural};
+use crate::ledger::Entry;
 use crate::rules::{NamePattern, Rule};
 use crate::secret::SecretRef;
 
@@ -49,6 +50,25 @@ pub fn check_report(config: &Config, secrets: &Secrets<'_>) -> String {
         "time budget: {} per request for all actions",
         config.time_budget
     ));
+    match &config.ledger.table {
+        Some(table) => line(format!(
+            "ledger: DynamoDB table {table}; notifications and incidents remembered for {}",
+            config.ledger.retention
+        )),
+        None => line(
+            "ledger: in memory (each process remembers only its own deliveries; configure \
+             [ledger] table on Lambda)"
+                .into(),
+        ),
+    }
+    match config.circuit_breaker {
+        Some(breaker) => line(format!(
+            "circuit breaker: at most {} that change something per {}",
+            plural(breaker.max_actions as usize, "action"),
+            breaker.window
+        )),
+        None => line("circuit breaker: off".into()),
+    }
 
     let auth = &config.auth;
     line("authentication:".into());
@@ -99,6 +119,11 @@ pub fn check_report(config: &Config, secrets: &Secrets<'_>) -> String {
             if rule.dry_run { " (dry run)" } else { "" }
         ));
         line(format!("     when: {}", conditions(rule, &config.triggers)));
+        if let Some(cooldown) = rule.cooldown {
+            line(format!(
+                "     cooldown: {cooldown} after acting on a target, whatever the incident"
+            ));
+        }
         for reason in rule.triggers.iter().filter(|r| !ACTS_ON.contains(r)) {
             line(format!(
                 "     WARNING: triggers on {reason}, when the alert is not newly firing; make \
@@ -113,6 +138,21 @@ pub fn check_report(config: &Config, secrets: &Secrets<'_>) -> String {
         line("  (none: every alert will be answered \"no rule matched\")".into());
     }
     out
+}
+
+/// One `ledger list` line: key, who claimed it when, until when it counts, and what it is.
+pub fn ledger_line(entry: &Entry, now: jiff::Timestamp) -> String {
+    let at = jiff::Timestamp::from_millisecond(entry.claimed_at)
+        .map(|t| format!("{t:.0}"))
+        .unwrap_or_default();
+    let until = jiff::Timestamp::from_second(entry.expires_at)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    let state = if entry.live(now) { "until" } else { "expired" };
+    format!(
+        "{}  claimed {at} by {}  {state} {until}  {}",
+        entry.key, entry.claimed_by, entry.note
+    )
 }
 
 /// Reasons that mean an alert is firing (again, or worse).

@@ -14,6 +14,7 @@ use toml::Spanned;
 use crate::actions::Action;
 use crate::alert::{Reason, Severity};
 use crate::duration::HumanDuration;
+use crate::ledger::{CircuitBreaker, DEFAULT_RETENTION};
 use crate::rules::{NamePattern, Rule};
 use crate::secret::SecretRef;
 
@@ -55,9 +56,60 @@ pub struct Config {
     /// The most time one request may spend running actions. On Lambda the invocation's own
     /// deadline (less a second to answer) caps it too.
     pub time_budget: HumanDuration,
+    /// Where handled notifications and actions are remembered.
+    pub ledger: LedgerConfig,
+    /// The most actions that may change something in a window; `None` when disabled.
+    pub circuit_breaker: Option<CircuitBreaker>,
     /// The rules, in file order.
     pub rules: Vec<Rule>,
 }
+
+/// The `[ledger]` table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerConfig {
+    /// The DynamoDB table; `None` keeps the ledger in memory (one process only).
+    pub table: Option<TableName>,
+    /// How long handled notifications and incident latches are remembered.
+    pub retention: HumanDuration,
+}
+
+/// A DynamoDB table name, written in the config or read from the environment at start-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TableName {
+    Literal(String),
+    /// `env:NAME`: the deployment template sets the variable.
+    Env(String),
+}
+
+impl TableName {
+    /// The name, reading the environment for `env:` references.
+    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+        match self {
+            Self::Literal(name) => Ok(name.clone()),
+            Self::Env(variable) => env(variable).filter(|v| !v.is_empty()).ok_or_else(|| {
+                format!(
+                    "the ledger table is named by env:{variable}, which is not set; set it to the \
+                     table's name, or remove [ledger] table to keep the ledger in memory"
+                )
+            }),
+        }
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Literal(name) => f.write_str(name),
+            Self::Env(variable) => write!(f, "env:{variable}"),
+        }
+    }
+}
+
+/// The circuit breaker, on unless `[circuit_breaker] enabled = false`.
+pub const DEFAULT_CIRCUIT_BREAKER: CircuitBreaker = CircuitBreaker {
+    max_actions: 5,
+    window: HumanDuration::new(std::time::Duration::from_secs(3600)),
+};
 
 /// The `[auth]` table.
 #[derive(Clone, Debug)]
@@ -202,6 +254,63 @@ impl Config {
             None => DEFAULT_TIME_BUDGET,
         };
 
+        let table = raw.ledger.table.map(|table| {
+            let text = table.get_ref().trim();
+            let (name, parsed) = match text.strip_prefix("env:") {
+                Some(variable) => (variable, TableName::Env(variable.to_owned())),
+                None => (text, TableName::Literal(text.to_owned())),
+            };
+            let valid = if matches!(parsed, TableName::Env(_)) {
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            } else {
+                (3..=255).contains(&name.len())
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            };
+            if !valid {
+                problem(
+                    table.span(),
+                    format!(
+                        "ledger table \"{text}\" is not a DynamoDB table name (3 to 255 of letters, \
+                         digits, '_', '-', '.') or an env:VARIABLE reference"
+                    ),
+                );
+            }
+            parsed
+        });
+        let ledger = LedgerConfig {
+            table,
+            retention: raw.ledger.retention.unwrap_or(DEFAULT_RETENTION),
+        };
+        let circuit_breaker = match raw.circuit_breaker {
+            None => Some(DEFAULT_CIRCUIT_BREAKER),
+            Some(spanned) => {
+                let span = spanned.span();
+                let raw = spanned.into_inner();
+                if raw.enabled == Some(false) {
+                    None
+                } else {
+                    let max_actions = raw
+                        .max_actions
+                        .unwrap_or(DEFAULT_CIRCUIT_BREAKER.max_actions);
+                    if !(1..=50).contains(&max_actions) {
+                        problem(
+                            span,
+                            format!(
+                                "circuit_breaker max_actions = {max_actions} must be from 1 to 50; \
+                                 to turn the breaker off, set enabled = false"
+                            ),
+                        );
+                    }
+                    Some(CircuitBreaker {
+                        max_actions,
+                        window: raw.window.unwrap_or(DEFAULT_CIRCUIT_BREAKER.window),
+                    })
+                }
+            }
+        };
+
         let auth_span = raw.auth.span();
         let auth = raw.auth.into_inner();
         if !auth.insecure_allow_literal_secrets {
@@ -339,6 +448,7 @@ impl Config {
                 tags: rule.tags.map(Spanned::into_inner).unwrap_or_default(),
                 triggers: rule_triggers,
                 dry_run: rule.dry_run,
+                cooldown: rule.cooldown,
                 actions: rule.action,
             });
         }
@@ -351,6 +461,8 @@ impl Config {
             dry_run: raw.dry_run,
             triggers,
             time_budget,
+            ledger,
+            circuit_breaker,
             auth: AuthConfig {
                 tokens: auth.tokens.into_iter().map(Spanned::into_inner).collect(),
                 signing_secrets: auth
@@ -408,8 +520,26 @@ struct RawConfig {
     triggers: Option<Spanned<Vec<KnownReason>>>,
     time_budget: Option<Spanned<HumanDuration>>,
     auth: Spanned<RawAuth>,
+    #[serde(default)]
+    ledger: RawLedger,
+    circuit_breaker: Option<Spanned<RawCircuitBreaker>>,
     #[serde(default, rename = "rule")]
     rules: Vec<Spanned<RawRule>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLedger {
+    table: Option<Spanned<String>>,
+    retention: Option<HumanDuration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCircuitBreaker {
+    enabled: Option<bool>,
+    max_actions: Option<u32>,
+    window: Option<HumanDuration>,
 }
 
 #[derive(Deserialize)]
@@ -441,6 +571,7 @@ struct RawRule {
     triggers: Option<Spanned<Vec<KnownReason>>>,
     #[serde(default)]
     dry_run: bool,
+    cooldown: Option<HumanDuration>,
     #[serde(default)]
     action: Vec<Action>,
 }

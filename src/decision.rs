@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::alert::{Alert, Reason};
+use crate::ledger::Guard;
 use crate::rules::{Rule, RuleEvaluation};
 use crate::telemetry::{Audit, Batch, Metric};
 
@@ -79,6 +80,9 @@ pub struct ActionRecord {
     /// Request ids of the AWS calls made, for AWS support and CloudTrail.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub aws_request_ids: Vec<String>,
+    /// What in the ledger stopped it, if anything did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub guard: Option<Guard>,
 }
 
 /// One rule, matched or not.
@@ -108,6 +112,8 @@ pub enum Outcome {
     Skipped,
     /// At least one action failed.
     Failed,
+    /// The same notification was already handled; nothing ran.
+    Duplicate,
 }
 
 impl Outcome {
@@ -118,8 +124,16 @@ impl Outcome {
             Self::Executed => "executed",
             Self::Skipped => "skipped",
             Self::Failed => "failed",
+            Self::Duplicate => "duplicate",
         }
     }
+}
+
+/// The earlier handling of a duplicate delivery.
+#[derive(Clone, Debug, Serialize)]
+pub struct Earlier {
+    pub request_id: String,
+    pub at: String,
 }
 
 /// The record of one accepted request.
@@ -135,6 +149,12 @@ pub struct Decision {
     /// Payload fields that were present but unreadable, and ignored.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// What the ledger did or could not do for this request.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// For a duplicate: the request that handled this notification first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<Earlier>,
     pub rules: Vec<RuleRecord>,
 }
 
@@ -173,6 +193,7 @@ impl Decision {
                             outcome: ActionOutcome::Planned,
                             detail: action.plan(),
                             aws_request_ids: Vec::new(),
+                            guard: None,
                         })
                         .collect()
                 } else {
@@ -200,14 +221,40 @@ impl Decision {
             dry_run,
             alert: AlertSummary::from(alert),
             warnings: alert.warnings.clone(),
+            notes: Vec::new(),
+            duplicate_of: None,
             rules,
         };
         decision.summarize();
         decision
     }
 
+    /// Records that this notification was handled before, by `request_id` at `at_ms`: no
+    /// action runs.
+    pub fn mark_duplicate(&mut self, request_id: &str, at_ms: i64) {
+        let at = jiff::Timestamp::from_millisecond(at_ms)
+            .map(|t| format!("{t:.0}"))
+            .unwrap_or_else(|_| at_ms.to_string());
+        for rule in &mut self.rules {
+            rule.actions.clear();
+        }
+        self.duplicate_of = Some(Earlier {
+            request_id: request_id.to_owned(),
+            at,
+        });
+        self.summarize();
+    }
+
     /// Recomputes the outcome and message from the rule records (after actions ran).
     pub fn summarize(&mut self) {
+        if let Some(earlier) = &self.duplicate_of {
+            self.outcome = Outcome::Duplicate;
+            self.message = format!(
+                "notification already handled by request {} at {}; nothing was run again",
+                earlier.request_id, earlier.at
+            );
+            return;
+        }
         let actions = || self.rules.iter().flat_map(|r| r.actions.iter());
         let count = |outcome| actions().filter(|a| a.outcome == outcome).count();
         let (planned, executed, skipped, failed) = (
@@ -287,6 +334,9 @@ impl Decision {
             batch.metric(Metric::RuleMatched, 1.0);
             for action in &rule.actions {
                 batch.metric(action.outcome.metric(), 1.0);
+                if action.guard == Some(Guard::CircuitOpen) {
+                    batch.metric(Metric::CircuitOpen, 1.0);
+                }
                 batch.audit(&Audit {
                     action: Some(action.action),
                     target: Some(&action.target),
@@ -299,6 +349,9 @@ impl Decision {
                 });
                 wrote_any = true;
             }
+        }
+        if self.duplicate_of.is_some() {
+            batch.metric(Metric::WebhookDuplicate, 1.0);
         }
         if !wrote_any {
             batch.audit(&base);
@@ -315,9 +368,14 @@ pub struct RequestContext<'a> {
 }
 
 /// `1 rule`, `2 rules`.
-pub(crate) fn plural(n: usize, word: &str) -> String {
+pub fn plural(n: usize, word: &str) -> String {
     if n == 1 {
-        format!("1 {word}")
+        return format!("1 {word}");
+    }
+    if let Some(stem) = word.strip_suffix('y') {
+        format!("{n} {stem}ies")
+    } else if ["ch", "sh", "s", "x"].iter().any(|end| word.ends_with(end)) {
+        format!("{n} {word}es")
     } else {
         format!("{n} {word}s")
     }

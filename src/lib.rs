@@ -13,7 +13,10 @@
 //!   or not. Pure code: no I/O.
 //! - [`actions`]: the remediation actions rules can run (CodeDeploy rollback, Lambda alias
 //!   shift): their config, what they would do, and running them against AWS within a time
-//!   budget. The only module that talks to AWS.
+//!   budget, guarded by the ledger. With the ledger's DynamoDB store, the only code that talks
+//!   to AWS.
+//! - [`ledger`]: what has been handled and done (de-duplication, one action per incident,
+//!   cooldowns, the circuit breaker), in memory or in DynamoDB.
 //! - [`decision`]: the record of everything decided for one request, returned as the HTTP
 //!   response body and written as audit lines.
 //! - [`telemetry`]: METRIC log lines in the CloudWatch metric-filter format and JSON audit lines.
@@ -30,6 +33,7 @@ pub mod config;
 pub mod decision;
 pub mod duration;
 pub mod front_door;
+pub mod ledger;
 pub mod rules;
 pub mod secret;
 pub mod telemetry;

@@ -14,8 +14,11 @@ use wavefront_responder::alert::Alert;
 use wavefront_responder::auth::Authenticator;
 use wavefront_responder::cli::{self, Secrets};
 use wavefront_responder::config::{self, Config};
-use wavefront_responder::decision::Decision;
+use wavefront_responder::decision::{Decision, plural};
 use wavefront_responder::front_door::{Options, Responder, lambda, local};
+use wavefront_responder::ledger::dynamodb::DynamoStore;
+use wavefront_responder::ledger::memory::MemoryStore;
+use wavefront_responder::ledger::{Ledger, Store};
 use wavefront_responder::telemetry::Telemetry;
 
 const CONFIG_HELP: &str = "Config file [default: $RESPONDER_CONFIG, then responder.toml in \
@@ -71,6 +74,26 @@ enum Command {
     Lambda {
         #[arg(long, help = CONFIG_HELP)]
         config: Option<PathBuf>,
+    },
+    /// Show or reset the ledger (handled notifications, incident latches, cooldowns, circuit
+    /// breaker) in the DynamoDB table the config names.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+        #[arg(long, global = true, help = CONFIG_HELP)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// List every entry, oldest first.
+    List,
+    /// Delete entries: all of them, or with --circuit only the circuit breaker's.
+    Clear {
+        /// Only close the circuit breaker.
+        #[arg(long)]
+        circuit: bool,
     },
 }
 
@@ -189,6 +212,42 @@ fn run(command: Command) -> Result<()> {
                 Ok(())
             })
         }
+        Command::Ledger { command, config } => {
+            let config = load(config.as_deref())?;
+            if config.ledger.table.is_none() {
+                anyhow::bail!(
+                    "{} names no [ledger] table: the ledger is in memory, inside each running \
+                     responder, so there is nothing to show or reset from here",
+                    config.path.display()
+                );
+            }
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(async {
+                let aws = Aws::from_env().await;
+                let ledger = ledger(&config, &aws)?;
+                match command {
+                    LedgerCommand::List => {
+                        let entries = ledger.list().await?;
+                        println!("{}: {}", ledger.describe(), plural(entries.len(), "entry"));
+                        for entry in entries {
+                            println!("{}", cli::ledger_line(&entry, jiff::Timestamp::now()));
+                        }
+                    }
+                    LedgerCommand::Clear { circuit } => {
+                        let cleared = ledger.clear(circuit).await?;
+                        let what = if circuit {
+                            "circuit breaker slot"
+                        } else {
+                            "entry"
+                        };
+                        println!("{}: deleted {}", ledger.describe(), plural(cleared, what));
+                    }
+                }
+                Ok(())
+            })
+        }
         Command::Lambda { config } => {
             // One invocation at a time per instance: a single thread is all Lambda gives us.
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -200,6 +259,22 @@ fn run(command: Command) -> Result<()> {
             })
         }
     }
+}
+
+/// The ledger the config asks for: its DynamoDB table, or memory.
+fn ledger(config: &Config, aws: &Aws) -> Result<Ledger> {
+    let store: Arc<dyn Store> = match &config.ledger.table {
+        Some(table) => {
+            let name = table.resolve(&env).map_err(anyhow::Error::msg)?;
+            Arc::new(DynamoStore::new(aws.dynamodb.clone(), name))
+        }
+        None => Arc::new(MemoryStore::default()),
+    };
+    Ok(Ledger::new(
+        store,
+        config.ledger.retention,
+        config.circuit_breaker,
+    ))
 }
 
 fn load(explicit: Option<&Path>) -> Result<Config> {
@@ -217,7 +292,15 @@ async fn build(
     let config = load(explicit)?;
     let path = config.path.display().to_string();
     let executor = if use_aws {
-        Some(Executor::new(Aws::from_env().await))
+        let aws = Aws::from_env().await;
+        let ledger = ledger(&config, &aws).with_context(|| format!("config {path}"))?;
+        if config.ledger.table.is_none() && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+            tracing::warn!(
+                "no [ledger] table: each Lambda instance remembers only its own deliveries and \
+                 actions; configure a DynamoDB table so instances share them"
+            );
+        }
+        Some(Executor::new(aws, ledger))
     } else {
         None
     };

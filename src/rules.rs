@@ -83,6 +83,8 @@ pub struct Rule {
     pub triggers: Vec<Reason>,
     /// Plan and describe, but change nothing.
     pub dry_run: bool,
+    /// After acting on a target, leave it alone this long, whatever the incident.
+    pub cooldown: Option<crate::duration::HumanDuration>,
     /// What to do, in order.
     pub actions: Vec<Action>,
 }
@@ -300,6 +302,7 @@ mod tests {
             tags: vec!["production".into()],
             triggers: vec![Reason::Opened, Reason::Retriggered],
             dry_run: false,
+            cooldown: None,
             actions: vec![],
         }
     }

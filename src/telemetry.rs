@@ -41,11 +41,15 @@ pub enum Metric {
     ActionFailed,
     /// Time spent handling the request, in milliseconds.
     HandlerDurationMs,
+    /// A notification already handled arrived again; nothing ran.
+    WebhookDuplicate,
+    /// An action was not run because the circuit breaker is open.
+    CircuitOpen,
 }
 
 impl Metric {
     /// Every metric, for documentation and the deployment template.
-    pub const ALL: [Metric; 9] = [
+    pub const ALL: [Metric; 11] = [
         Self::WebhookReceived,
         Self::WebhookRejected,
         Self::WebhookInvalid,
@@ -55,6 +59,8 @@ impl Metric {
         Self::ActionSkipped,
         Self::ActionFailed,
         Self::HandlerDurationMs,
+        Self::WebhookDuplicate,
+        Self::CircuitOpen,
     ];
 
     /// The metric name as written in METRIC lines.
@@ -69,6 +75,8 @@ impl Metric {
             Self::ActionSkipped => "action_skipped",
             Self::ActionFailed => "action_failed",
             Self::HandlerDurationMs => "handler_duration_ms",
+            Self::WebhookDuplicate => "webhook_duplicate",
+            Self::CircuitOpen => "circuit_open",
         }
     }
 }

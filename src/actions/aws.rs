@@ -19,6 +19,8 @@ use crate::decision::ActionOutcome;
 pub struct Aws {
     pub codedeploy: aws_sdk_codedeploy::Client,
     pub lambda: aws_sdk_lambda::Client,
+    /// For the ledger table, when one is configured.
+    pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
 impl Aws {
@@ -44,6 +46,7 @@ impl Aws {
         Self {
             codedeploy: aws_sdk_codedeploy::Client::new(config),
             lambda: aws_sdk_lambda::Client::new(config),
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
         }
     }
 }
@@ -96,13 +99,7 @@ impl Calls {
             self.request_ids.push(id.clone());
         }
         let code = err.code().map(str::to_owned);
-        let mut message = format!("{operation}: ");
-        match (&code, err.message()) {
-            (Some(code), Some(text)) => message.push_str(&format!("{code}: {text}")),
-            (Some(code), None) => message.push_str(code),
-            // No answer from AWS: timeouts, refused connections, DNS, missing credentials.
-            _ => message.push_str(&format!("no answer from AWS: {}", short(&chain(err)))),
-        }
+        let mut message = format!("{operation}: {}", describe(err));
         if let Some(id) = request_id {
             message.push_str(&format!(" (request id {id})"));
         }
@@ -116,6 +113,19 @@ impl Calls {
             detail: detail.into(),
             aws_request_ids: self.request_ids,
         }
+    }
+}
+
+/// An SDK error as a sentence: `Code: message` when AWS answered, otherwise why it did not
+/// (timeouts, refused connections, DNS, missing credentials).
+pub fn describe<E>(err: &E) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error,
+{
+    match (err.code(), err.message()) {
+        (Some(code), Some(text)) => format!("{code}: {text}"),
+        (Some(code), None) => code.to_owned(),
+        _ => format!("no answer from AWS: {}", short(&chain(err))),
     }
 }
 

@@ -22,8 +22,10 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::decision::{ActionOutcome, Decision};
+use crate::alert::Alert;
+use crate::decision::{ActionOutcome, Decision, plural};
 use crate::duration::HumanDuration;
+use crate::ledger::{Admission, Attempt, Guard, Incident, Ledger, notification_key};
 use crate::rules::Rule;
 use aws::{Aws, Report};
 
@@ -73,27 +75,85 @@ impl Action {
     }
 }
 
-/// Runs the planned actions of decisions against AWS.
+/// Runs the planned actions of decisions against AWS, guarded by the ledger.
 #[derive(Clone, Debug)]
 pub struct Executor {
     aws: Aws,
+    ledger: Ledger,
 }
 
+/// How long giving back a claim may take once an action has finished.
+const RELEASE_LIMIT: Duration = Duration::from_secs(1);
+
 impl Executor {
-    pub fn new(aws: Aws) -> Self {
-        Self { aws }
+    pub fn new(aws: Aws, ledger: Ledger) -> Self {
+        Self { aws, ledger }
+    }
+
+    /// The ledger in use.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
     }
 
     /// Runs every action of every matched rule, in order, and records each outcome in the
-    /// decision. `deadline` bounds the whole run: each action gets an equal share of what is
-    /// left, and an action that runs out of its share fails while the others still run.
+    /// decision.
+    ///
+    /// A delivery already handled runs nothing and is recorded as a duplicate. Every action
+    /// that is not a dry run must first pass the ledger (incident latch, cooldown, circuit
+    /// breaker); it keeps its claims only if it changed something, and a request with a
+    /// failed action forgets its delivery, so Wavefront's retry can act. `deadline` bounds the
+    /// run: each action gets an equal share of what is left, and one that runs out fails while
+    /// the others still run.
     pub async fn execute(
         &self,
         decision: &mut Decision,
+        alert: &Alert,
         rules: &[Rule],
         now: Timestamp,
         deadline: Instant,
     ) {
+        match self.ledger.resolve(alert).await {
+            Ok(0) => {}
+            Ok(n) => decision.notes.push(format!(
+                "ALERT_RESOLVED ended the incident: cleared {}",
+                plural(n, "incident latch")
+            )),
+            Err(err) => decision.notes.push(format!(
+                "ALERT_RESOLVED could not clear incident latches: {err}"
+            )),
+        }
+        let live = decision.rules.iter().any(|r| r.matched && !r.dry_run);
+        let notification = if live { notification_key(alert) } else { None };
+        if live && notification.is_none() {
+            decision.notes.push(
+                "the payload has no notificationId (nor alertId and startedTime): a repeated \
+                 delivery of it cannot be recognised"
+                    .into(),
+            );
+        }
+        if let Some(key) = &notification {
+            match self
+                .ledger
+                .claim_notification(key, alert, &decision.request_id, now)
+                .await
+            {
+                Ok(None) => {}
+                Ok(Some(earlier)) => {
+                    decision.mark_duplicate(&earlier.claimed_by, earlier.claimed_at);
+                    return;
+                }
+                Err(err) => {
+                    fail_live_actions(
+                        decision,
+                        &format!("not run: {err}; nothing acts without the ledger"),
+                    );
+                    return;
+                }
+            }
+        }
+
+        let incident = Incident::of(alert);
+        let request_id = decision.request_id.clone();
         let mut remaining = decision
             .rules
             .iter()
@@ -108,26 +168,147 @@ impl Executor {
                 let left = deadline.saturating_duration_since(Instant::now());
                 let share = left / u32::try_from(remaining.max(1)).unwrap_or(u32::MAX);
                 remaining = remaining.saturating_sub(1);
-                let report = if share.is_zero() {
-                    out_of_time(share)
-                } else {
-                    match tokio::time::timeout(
-                        share,
-                        action.execute(&self.aws, record.dry_run, now),
-                    )
-                    .await
-                    {
-                        Ok(report) => report,
-                        Err(_) => out_of_time(share),
-                    }
+                let target = action.target();
+                let attempt = Attempt {
+                    rule: &rule.name,
+                    target: &target,
+                    cooldown: rule.cooldown,
+                    incident: &incident,
+                    request_id: &request_id,
                 };
+                let run = Run {
+                    executor: self,
+                    action,
+                    attempt: &attempt,
+                    dry_run: record.dry_run,
+                    now,
+                };
+                let (report, guard) = run.within(share).await;
                 action_record.outcome = report.outcome;
                 action_record.detail = report.detail;
                 action_record.aws_request_ids = report.aws_request_ids;
+                action_record.guard = guard;
             }
         }
         decision.summarize();
+
+        if decision.failed()
+            && let Some(key) = &notification
+            && let Err(err) = self.ledger.release_notification(key, &request_id).await
+        {
+            decision.notes.push(format!(
+                "a retry of this notification will be seen as a duplicate: {err}"
+            ));
+        }
     }
+}
+
+/// One action run: ledger admission, the action itself, and giving back claims.
+struct Run<'a> {
+    executor: &'a Executor,
+    action: &'a Action,
+    attempt: &'a Attempt<'a>,
+    dry_run: bool,
+    now: Timestamp,
+}
+
+impl Run<'_> {
+    async fn within(&self, share: Duration) -> (Report, Option<Guard>) {
+        if share.is_zero() {
+            return (out_of_time(share), None);
+        }
+        let started = Instant::now();
+        let ledger = &self.executor.ledger;
+        if self.dry_run {
+            // Read-only: say what the ledger would do, then make the action's read calls.
+            let peek = tokio::time::timeout(share, ledger.peek(self.attempt, self.now)).await;
+            if let Ok(Ok(Some((guard, detail)))) = peek {
+                return (skipped(format!("would be skipped: {detail}")), Some(guard));
+            }
+            let left = share.saturating_sub(started.elapsed());
+            let report = self.run_action(left).await;
+            return (report, None);
+        }
+        let claims = match tokio::time::timeout(share, ledger.admit(self.attempt, self.now)).await {
+            Ok(Ok(Admission::Admitted(claims))) => claims,
+            Ok(Ok(Admission::Refused { guard, detail })) => return (skipped(detail), Some(guard)),
+            Ok(Err(err)) => {
+                return (
+                    failed(format!("not run: {err}; nothing acts without the ledger")),
+                    None,
+                );
+            }
+            Err(_) => {
+                return (
+                    failed("not run: the ledger did not answer in time".into()),
+                    None,
+                );
+            }
+        };
+        let left = share.saturating_sub(started.elapsed());
+        let mut report = self.run_action(left).await;
+        if report.outcome != ActionOutcome::Executed {
+            // Nothing changed: give the claims back, so a retry may act.
+            let released = tokio::time::timeout(
+                RELEASE_LIMIT,
+                ledger.release(claims, self.attempt.request_id),
+            )
+            .await;
+            if !matches!(released, Ok(Ok(()))) {
+                report.detail.push_str(
+                    "; its ledger claims could not be given back and hold until they expire",
+                );
+            }
+        }
+        (report, None)
+    }
+
+    async fn run_action(&self, left: Duration) -> Report {
+        if left.is_zero() {
+            return out_of_time(left);
+        }
+        match tokio::time::timeout(
+            left,
+            self.action
+                .execute(&self.executor.aws, self.dry_run, self.now),
+        )
+        .await
+        {
+            Ok(report) => report,
+            Err(_) => out_of_time(left),
+        }
+    }
+}
+
+fn skipped(detail: String) -> Report {
+    Report {
+        outcome: ActionOutcome::Skipped,
+        detail,
+        aws_request_ids: Vec::new(),
+    }
+}
+
+fn failed(detail: String) -> Report {
+    Report {
+        outcome: ActionOutcome::Failed,
+        detail,
+        aws_request_ids: Vec::new(),
+    }
+}
+
+/// Every action that would have changed something fails, with the same reason.
+fn fail_live_actions(decision: &mut Decision, detail: &str) {
+    for rule in decision
+        .rules
+        .iter_mut()
+        .filter(|r| r.matched && !r.dry_run)
+    {
+        for action in &mut rule.actions {
+            action.outcome = ActionOutcome::Failed;
+            action.detail = detail.to_owned();
+        }
+    }
+    decision.summarize();
 }
 
 fn out_of_time(share: Duration) -> Report {

@@ -24,7 +24,7 @@ use crate::actions::Executor;
 use crate::alert::{Alert, truncate};
 use crate::auth::{AuthSetupError, Authenticator};
 use crate::config::Config;
-use crate::decision::{Decision, Outcome, RequestContext};
+use crate::decision::{Decision, RequestContext};
 use crate::rules::Rule;
 use crate::telemetry::{Audit, Metric, Telemetry};
 
@@ -160,9 +160,7 @@ impl Responder {
             Ok(alert) => {
                 let mut decision =
                     Decision::for_alert(request.request_id, &alert, &self.rules, self.dry_run);
-                if let Some(executor) = &self.executor
-                    && decision.outcome != Outcome::NoMatch
-                {
+                if let Some(executor) = &self.executor {
                     let budget = match request.time_left {
                         Some(left) => self.time_budget.min(left.saturating_sub(ANSWER_MARGIN)),
                         None => self.time_budget,
@@ -170,6 +168,7 @@ impl Responder {
                     executor
                         .execute(
                             &mut decision,
+                            &alert,
                             &self.rules,
                             request.received_at,
                             started + budget,

@@ -392,3 +392,72 @@ async fn serve_answers_over_http_and_never_logs_a_secret() {
     assert_no_secrets(&stdout);
     assert!(!stdout.contains("tok-guess"));
 }
+
+#[test]
+fn ledger_commands_need_a_table() {
+    let (output, _, stderr) =
+        run(binary().args(["ledger", "list", "--config", "examples/responder.toml"]));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr.contains("names no [ledger] table"), "{stderr}");
+}
+
+#[tokio::test]
+async fn ledger_list_and_clear_work_on_the_dynamodb_table() {
+    use wavefront_responder::duration::HumanDuration;
+    use wavefront_responder::ledger::dynamodb::DynamoStore;
+    use wavefront_responder::ledger::{Ledger, notification_key};
+
+    let aws = crate::moto::aws().await;
+    let table = crate::moto::ledger_table(&aws).await;
+    let ledger = Ledger::new(
+        std::sync::Arc::new(DynamoStore::new(aws.dynamodb.clone(), &table)),
+        HumanDuration::parse("7d").unwrap(),
+        None,
+    );
+    let alert =
+        wavefront_responder::alert::Alert::parse(fixture("alerts/checkout-opened.json").as_bytes())
+            .unwrap();
+    let key = notification_key(&alert).unwrap();
+    ledger
+        .claim_notification(&key, &alert, "req-from-test", jiff::Timestamp::now())
+        .await
+        .unwrap();
+
+    let dir = std::env::temp_dir().join(crate::moto::unique("ledger-cli"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("responder.toml");
+    std::fs::write(
+        &config,
+        "[auth]\ntokens = [\"env:WEBHOOK_TOKEN\"]\n[ledger]\ntable = \"env:LEDGER_TABLE\"\n",
+    )
+    .unwrap();
+    let cli = |args: &[&str]| {
+        let mut command = binary();
+        command
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env("LEDGER_TABLE", &table)
+            .env("AWS_ENDPOINT_URL", crate::moto::endpoint())
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing");
+        run(&mut command)
+    };
+    let (output, stdout, stderr) = cli(&["ledger", "list"]);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stdout.starts_with(&format!("DynamoDB table {table}: 1 entry")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("notification#0b0d5c9e-5f1a-4f43-9d7e-3c2b1a0f9e11  claimed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("by req-from-test"), "{stdout}");
+    let (output, stdout, _) = cli(&["ledger", "clear"]);
+    assert!(output.status.success());
+    assert_eq!(stdout, format!("DynamoDB table {table}: deleted 1 entry\n"));
+    let (_, stdout, _) = cli(&["ledger", "list"]);
+    assert_eq!(stdout, format!("DynamoDB table {table}: 0 entries\n"));
+}

@@ -2,6 +2,7 @@
 //! alert moves a canary alias back, and the response, the audit line and the METRIC line agree.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -9,7 +10,10 @@ use tokio::net::{TcpListener, TcpStream};
 use wavefront_responder::actions::Executor;
 use wavefront_responder::actions::aws::Aws;
 use wavefront_responder::config::Config;
+use wavefront_responder::duration::HumanDuration;
 use wavefront_responder::front_door::Options;
+use wavefront_responder::ledger::dynamodb::DynamoStore;
+use wavefront_responder::ledger::{Ledger, Store};
 
 use crate::moto::{self, alias, alias_state};
 use crate::support::*;
@@ -43,7 +47,7 @@ fn responder(config: Config, aws: Aws) -> TestResponder {
         config,
         Options {
             force_dry_run: false,
-            executor: Some(Executor::new(aws)),
+            executor: Some(Executor::new(aws, Ledger::in_memory(None))),
         },
     )
 }
@@ -125,16 +129,47 @@ async fn the_test_button_changes_nothing() {
 }
 
 #[tokio::test]
-async fn a_second_delivery_finds_nothing_left_to_do_and_says_so() {
+async fn a_repeated_delivery_is_a_duplicate_and_runs_nothing() {
+    let aws = moto::aws().await;
+    let function = canary_release(&aws).await;
+    let t = responder(config(&function, "20s"), aws.clone());
+    let alert = fixture("alerts/checkout-opened.json");
+
+    let first = post_signed(&t, &alert).await;
+    assert_eq!(first.json["outcome"], "executed");
+    let again = post_signed(&t, &alert).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json["outcome"], "duplicate");
+    assert_eq!(
+        again.json["duplicate_of"]["request_id"],
+        first.json["request_id"]
+    );
+    assert!(
+        again.json["rules"][0].get("actions").is_none(),
+        "{}",
+        again.text
+    );
+    assert_eq!(t.audits().last().unwrap()["outcome"], "duplicate");
+    assert!(t.metric_names().contains(&"webhook_duplicate".to_owned()));
+}
+
+#[tokio::test]
+async fn the_next_incident_finds_nothing_left_to_do_and_says_so() {
     let aws = moto::aws().await;
     let function = canary_release(&aws).await;
     let t = responder(config(&function, "20s"), aws.clone());
     let alert = fixture("alerts/checkout-opened.json");
 
     assert_eq!(post_signed(&t, &alert).await.json["outcome"], "executed");
-    let again = post_signed(&t, &alert).await;
+    let next_incident = alert
+        .replace("11/25/2026 20:41:07 +0000", "11/25/2026 22:05:00 +0000")
+        .replace(
+            "0b0d5c9e-5f1a-4f43-9d7e-3c2b1a0f9e11",
+            "second-incident-notification",
+        );
+    let again = post_signed(&t, &next_incident).await;
     assert_eq!(again.status, 200);
-    assert_eq!(again.json["outcome"], "skipped");
+    assert_eq!(again.json["outcome"], "skipped", "{}", again.text);
     assert_eq!(
         again.json["rules"][0]["actions"][0]["detail"],
         "live is already at version 1"
@@ -270,4 +305,66 @@ alert = "checkout * error rate*"
         elapsed < Duration::from_secs(4),
         "answered after {elapsed:?}"
     );
+}
+
+/// Fires one alert from `deliveries` tasks at once and returns the outcomes.
+async fn fire_at_once(responders: Vec<Arc<TestResponder>>, alert: &str) -> Vec<String> {
+    let headers = signed_headers(alert.as_bytes(), 0);
+    let barrier = Arc::new(tokio::sync::Barrier::new(responders.len()));
+    let mut tasks = tokio::task::JoinSet::new();
+    for responder in responders {
+        let (headers, alert, barrier) = (headers.clone(), alert.to_owned(), barrier.clone());
+        tasks.spawn(async move {
+            barrier.wait().await;
+            let reply = responder.post(&as_refs(&headers), alert.as_bytes()).await;
+            reply.json["outcome"].as_str().unwrap_or("?").to_owned()
+        });
+    }
+    let mut outcomes = Vec::new();
+    while let Some(outcome) = tasks.join_next().await {
+        outcomes.push(outcome.unwrap());
+    }
+    outcomes.sort();
+    outcomes
+}
+
+fn exactly_one_executed(outcomes: &[String], deliveries: usize) {
+    let mut expected = vec!["duplicate".to_owned(); deliveries - 1];
+    expected.push("executed".to_owned());
+    expected.sort();
+    assert_eq!(outcomes, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_deliveries_to_one_instance_act_once() {
+    let aws = moto::aws().await;
+    let function = canary_release(&aws).await;
+    let shared = Arc::new(responder(config(&function, "20s"), aws.clone()));
+    let outcomes = fire_at_once(vec![shared; 8], &fixture("alerts/checkout-opened.json")).await;
+    exactly_one_executed(&outcomes, 8);
+    assert_eq!(alias_state(&aws, &function, "live").await.0, "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_deliveries_to_instances_sharing_a_dynamodb_ledger_act_once() {
+    let aws = moto::aws().await;
+    let function = canary_release(&aws).await;
+    let table = moto::ledger_table(&aws).await;
+    // Eight Lambda instances: each its own responder, clients and ledger, one table.
+    let instances = (0..8)
+        .map(|_| {
+            let store: Arc<dyn Store> = Arc::new(DynamoStore::new(aws.dynamodb.clone(), &table));
+            let ledger = Ledger::new(store, HumanDuration::parse("7d").unwrap(), None);
+            Arc::new(TestResponder::with_options(
+                config(&function, "20s"),
+                Options {
+                    force_dry_run: false,
+                    executor: Some(Executor::new(aws.clone(), ledger)),
+                },
+            ))
+        })
+        .collect();
+    let outcomes = fire_at_once(instances, &fixture("alerts/checkout-opened.json")).await;
+    exactly_one_executed(&outcomes, 8);
+    assert_eq!(alias_state(&aws, &function, "live").await.0, "1");
 }

@@ -8,6 +8,7 @@ mod docs;
 mod end_to_end;
 mod front_doors;
 mod http_contract;
+mod ledger;
 mod moto;
 mod payloads;
 mod support;

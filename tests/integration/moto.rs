@@ -266,3 +266,52 @@ pub async fn deployment(aws: &Aws, application: &str, group: &str) -> String {
         .deployment_id
         .expect("deployment id")
 }
+
+/// A ledger table shaped as the README documents (and the deployment template creates):
+/// `pk`/`sk` string keys, on-demand, TTL on `expires_at`.
+pub async fn ledger_table(aws: &Aws) -> String {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+        TimeToLiveSpecification,
+    };
+    let table = unique("responder-ledger");
+    let attribute = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("attribute")
+    };
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .expect("key")
+    };
+    aws.dynamodb
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("pk"))
+        .attribute_definitions(attribute("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .send()
+        .await
+        .expect("create table");
+    aws.dynamodb
+        .update_time_to_live()
+        .table_name(&table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("expires_at")
+                .build()
+                .expect("ttl"),
+        )
+        .send()
+        .await
+        .expect("enable TTL");
+    table
+}

@@ -1,0 +1,245 @@
+//! The DynamoDB ledger store, shared by every Lambda instance.
+//!
+//! Table: partition key `pk` (string), sort key `sk` (string); each item also holds
+//! `claimed_at` (milliseconds), `claimed_by` (request id), `note`, and `expires_at` (seconds
+//! since the epoch), which is the table's TTL attribute. A claim is a `PutItem` with the
+//! condition "no item, or an expired one", so concurrent claims of one key have exactly one
+//! winner; a release is a `DeleteItem` on condition that the releaser still holds the item.
+//! Reads are strongly consistent.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::AttributeValue;
+use jiff::Timestamp;
+
+use super::{BoxFuture, Entry, Key, LedgerError, Store};
+
+/// Attribute names; `expires_at` is the table's TTL attribute.
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+/// A ledger table.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    fn key(key: &Key) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            (PK.to_owned(), AttributeValue::S(key.pk.clone())),
+            (SK.to_owned(), AttributeValue::S(key.sk.clone())),
+        ])
+    }
+
+    async fn read(&self, key: &Key) -> Result<Option<Entry>, LedgerError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| failure("GetItem", &e))?;
+        Ok(output.item.as_ref().and_then(entry))
+    }
+}
+
+impl Store for DynamoStore {
+    fn claim<'a>(
+        &'a self,
+        claim: &'a Entry,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Option<Entry>, LedgerError>> {
+        Box::pin(async move {
+            // Two attempts: a holder that expires (or is released) between the refused write
+            // and the read is gone, and the second write wins.
+            for _ in 0..2 {
+                let result = self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(item(claim)))
+                    .condition_expression("attribute_not_exists(#pk) OR #expires <= :now")
+                    .expression_attribute_names("#pk", PK)
+                    .expression_attribute_names("#expires", TTL_ATTRIBUTE)
+                    .expression_attribute_values(
+                        ":now",
+                        AttributeValue::N(now.as_second().to_string()),
+                    )
+                    .send()
+                    .await;
+                match result {
+                    Ok(_) => return Ok(None),
+                    Err(err)
+                        if err
+                            .as_service_error()
+                            .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                    {
+                        if let Some(holder) = self.read(&claim.key).await?.filter(|e| e.live(now)) {
+                            return Ok(Some(holder));
+                        }
+                    }
+                    Err(err) => return Err(failure("PutItem", &err)),
+                }
+            }
+            Err(LedgerError::Store {
+                operation: "PutItem",
+                message: format!("{} kept changing while it was claimed", claim.key),
+            })
+        })
+    }
+
+    fn release<'a>(
+        &'a self,
+        key: &'a Key,
+        claimed_by: &'a str,
+    ) -> BoxFuture<'a, Result<(), LedgerError>> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(key)))
+                .condition_expression("#by = :by")
+                .expression_attribute_names("#by", "claimed_by")
+                .expression_attribute_values(":by", AttributeValue::S(claimed_by.to_owned()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(()),
+                // Someone else holds it now (ours expired): leave theirs alone.
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(())
+                }
+                Err(err) => Err(failure("DeleteItem", &err)),
+            }
+        })
+    }
+
+    fn get<'a>(
+        &'a self,
+        key: &'a Key,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Option<Entry>, LedgerError>> {
+        Box::pin(async move { Ok(self.read(key).await?.filter(|e| e.live(now))) })
+    }
+
+    fn query<'a>(&'a self, pk: &'a str) -> BoxFuture<'a, Result<Vec<Entry>, LedgerError>> {
+        Box::pin(async move {
+            let mut pages = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", PK)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .consistent_read(true)
+                .into_paginator()
+                .items()
+                .send();
+            let mut entries = Vec::new();
+            while let Some(item) = pages.next().await {
+                let item = item.map_err(|e| failure("Query", &e))?;
+                entries.extend(entry(&item));
+            }
+            Ok(entries)
+        })
+    }
+
+    fn scan(&self) -> BoxFuture<'_, Result<Vec<Entry>, LedgerError>> {
+        Box::pin(async move {
+            let mut pages = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .into_paginator()
+                .items()
+                .send();
+            let mut entries = Vec::new();
+            while let Some(item) = pages.next().await {
+                let item = item.map_err(|e| failure("Scan", &e))?;
+                entries.extend(entry(&item));
+            }
+            Ok(entries)
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<(), LedgerError>> {
+        Box::pin(async move {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(key)))
+                .send()
+                .await
+                .map_err(|e| failure("DeleteItem", &e))?;
+            Ok(())
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("DynamoDB table {}", self.table)
+    }
+}
+
+fn item(entry: &Entry) -> HashMap<String, AttributeValue> {
+    let mut item = DynamoStore::key(&entry.key);
+    item.insert(
+        "claimed_at".into(),
+        AttributeValue::N(entry.claimed_at.to_string()),
+    );
+    item.insert(
+        "claimed_by".into(),
+        AttributeValue::S(entry.claimed_by.clone()),
+    );
+    item.insert(
+        TTL_ATTRIBUTE.into(),
+        AttributeValue::N(entry.expires_at.to_string()),
+    );
+    item.insert("note".into(), AttributeValue::S(entry.note.clone()));
+    item
+}
+
+/// An item back into an entry; items that are not ledger entries are ignored.
+fn entry(item: &HashMap<String, AttributeValue>) -> Option<Entry> {
+    let text = |name: &str| item.get(name)?.as_s().ok().cloned();
+    let number = |name: &str| item.get(name)?.as_n().ok()?.parse::<i64>().ok();
+    Some(Entry {
+        key: Key {
+            pk: text(PK)?,
+            sk: text(SK)?,
+        },
+        claimed_at: number("claimed_at")?,
+        claimed_by: text("claimed_by")?,
+        expires_at: number(TTL_ATTRIBUTE)?,
+        note: text("note").unwrap_or_default(),
+    })
+}
+
+fn failure<E>(operation: &'static str, err: &E) -> LedgerError
+where
+    E: ProvideErrorMetadata + std::error::Error,
+{
+    LedgerError::Store {
+        operation,
+        message: crate::actions::aws::describe(err),
+    }
+}

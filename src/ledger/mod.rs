@@ -1,0 +1,913 @@
+//! The incident ledger: what has been handled and done, so repeated deliveries, concurrent
+//! Lambda instances and noisy alerts never act twice.
+//!
+//! Four kinds of claim, each a conditional write that only one caller can win:
+//! - **notification** (`notification#<id>`): a delivery already handled is a duplicate.
+//!   Wavefront's `notificationId` names it; without one, the alert id, reason and start time.
+//! - **incident latch** (`incident#<alert>#<started>`, one entry per rule and target): a rule
+//!   acts on a target at most once per incident. An incident is the alert id and its
+//!   `startedTime`; when the payload has no start time it lasts until `ALERT_RESOLVED` clears it.
+//! - **cooldown** (`cooldown#<rule>#<target>`, when the rule sets `cooldown`): after acting, the
+//!   rule leaves that target alone for that long, whatever the incident.
+//! - **circuit breaker** (`circuit`, one slot per allowed action): at most `max_actions`
+//!   changes across all rules in a sliding `window`; a slot is free again once its action is
+//!   older than the window.
+//!
+//! Claims are taken before acting. Only actions that changed something keep theirs: a claim
+//! whose action was skipped or failed is released, so a retry can act. Dry runs write nothing;
+//! they only read what would stop them. Every entry expires (a DynamoDB TTL attribute), and an
+//! expired entry counts as absent even before DynamoDB deletes it.
+//!
+//! The logic is written once, here, over a small [`Store`] with two implementations:
+//! [`memory`] (the default, for `serve` and tests) and [`dynamodb`] (for Lambda, where
+//! instances share state).
+
+pub mod dynamodb;
+pub mod memory;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::alert::{Alert, Reason};
+use crate::duration::HumanDuration;
+
+/// A boxed future, so [`Store`] can be used as a trait object.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where an entry lives: a partition key and a sort key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+impl Key {
+    fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.sk == "-" {
+            f.write_str(&self.pk)
+        } else {
+            write!(f, "{} {}", self.pk, self.sk)
+        }
+    }
+}
+
+/// One claim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    pub key: Key,
+    /// When it was claimed, in milliseconds since the epoch.
+    pub claimed_at: i64,
+    /// The request that claimed it.
+    pub claimed_by: String,
+    /// When it stops counting, in seconds since the epoch (the DynamoDB TTL attribute).
+    pub expires_at: i64,
+    /// What it stands for, for `ledger list`.
+    pub note: String,
+}
+
+impl Entry {
+    /// Whether the entry still counts at `now`.
+    pub fn live(&self, now: Timestamp) -> bool {
+        self.expires_at > now.as_second()
+    }
+
+    fn claimed_at(&self) -> String {
+        Timestamp::from_millisecond(self.claimed_at)
+            .map(|t| format!("{t:.0}"))
+            .unwrap_or_else(|_| self.claimed_at.to_string())
+    }
+
+    fn expires_at(&self) -> String {
+        Timestamp::from_second(self.expires_at)
+            .map(|t| t.to_string())
+            .unwrap_or_else(|_| self.expires_at.to_string())
+    }
+}
+
+/// Why the ledger could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("ledger {operation} failed: {message}")]
+    Store {
+        operation: &'static str,
+        message: String,
+    },
+}
+
+/// The storage the ledger needs: conditional claims and conditional releases.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Writes `entry` unless a live entry holds its key; returns that holder when refused.
+    fn claim<'a>(
+        &'a self,
+        entry: &'a Entry,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Option<Entry>, LedgerError>>;
+
+    /// Deletes the entry at `key` if `claimed_by` still holds it.
+    fn release<'a>(
+        &'a self,
+        key: &'a Key,
+        claimed_by: &'a str,
+    ) -> BoxFuture<'a, Result<(), LedgerError>>;
+
+    /// The live entry at `key`, if any.
+    fn get<'a>(
+        &'a self,
+        key: &'a Key,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Option<Entry>, LedgerError>>;
+
+    /// Every entry (live or not) under a partition key.
+    fn query<'a>(&'a self, pk: &'a str) -> BoxFuture<'a, Result<Vec<Entry>, LedgerError>>;
+
+    /// Every entry, for operators.
+    fn scan(&self) -> BoxFuture<'_, Result<Vec<Entry>, LedgerError>>;
+
+    /// Deletes the entry at `key`, whoever holds it.
+    fn delete<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<(), LedgerError>>;
+
+    /// Where the entries live, for messages: `in memory`, `DynamoDB table t`.
+    fn describe(&self) -> String;
+}
+
+/// The circuit breaker's limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CircuitBreaker {
+    pub max_actions: u32,
+    pub window: HumanDuration,
+}
+
+/// What stopped an action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Guard {
+    /// The rule already acted on this target in this incident.
+    IncidentLatch,
+    /// The rule acted on this target too recently.
+    Cooldown,
+    /// Too many actions across all rules in the window.
+    CircuitOpen,
+}
+
+/// The claims one action holds while it runs.
+#[derive(Debug, Default)]
+pub struct Claims {
+    keys: Vec<Key>,
+}
+
+/// Whether an action may run.
+#[derive(Debug)]
+pub enum Admission {
+    /// Go ahead; release these claims unless the action changes something.
+    Admitted(Claims),
+    /// Do not act, and why.
+    Refused { guard: Guard, detail: String },
+}
+
+/// One action about to run: the rule, its target and the incident.
+#[derive(Clone, Debug)]
+pub struct Attempt<'a> {
+    pub rule: &'a str,
+    pub target: &'a str,
+    pub cooldown: Option<HumanDuration>,
+    pub incident: &'a Incident,
+    pub request_id: &'a str,
+}
+
+/// An incident: one firing of one alert.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Incident {
+    alert: String,
+    /// `startedTime` in milliseconds, when the payload had one.
+    started: Option<i64>,
+}
+
+impl Incident {
+    /// The incident an alert belongs to: its id (or, lacking one, its name) and start time.
+    pub fn of(alert: &Alert) -> Self {
+        Self {
+            alert: alert.id.clone().unwrap_or_else(|| alert.name.clone()),
+            started: alert.started.map(|t| t.as_millisecond()),
+        }
+    }
+
+    fn pk(&self) -> String {
+        match self.started {
+            Some(ms) => format!("incident#{}#{ms}", self.alert),
+            None => format!("incident#{}#-", self.alert),
+        }
+    }
+}
+
+/// A delivery's identity for de-duplication, if the payload gives one.
+pub fn notification_key(alert: &Alert) -> Option<Key> {
+    if let Some(id) = &alert.notification_id {
+        return Some(Key::new(format!("notification#{id}"), "-"));
+    }
+    let alert_id = alert.id.as_ref()?;
+    let started = alert.started?;
+    Some(Key::new(
+        format!(
+            "notification#{alert_id}#{}#{}",
+            alert.reason,
+            started.as_millisecond()
+        ),
+        "-",
+    ))
+}
+
+/// The ledger.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    store: Arc<dyn Store>,
+    retention: HumanDuration,
+    circuit: Option<CircuitBreaker>,
+}
+
+/// How long entries are kept by default: notifications and incident latches.
+pub const DEFAULT_RETENTION: HumanDuration = HumanDuration::new(Duration::from_secs(7 * 24 * 3600));
+
+impl Ledger {
+    pub fn new(
+        store: Arc<dyn Store>,
+        retention: HumanDuration,
+        circuit: Option<CircuitBreaker>,
+    ) -> Self {
+        Self {
+            store,
+            retention,
+            circuit,
+        }
+    }
+
+    /// An in-memory ledger with the default retention and the given breaker.
+    pub fn in_memory(circuit: Option<CircuitBreaker>) -> Self {
+        Self::new(
+            Arc::new(memory::MemoryStore::default()),
+            DEFAULT_RETENTION,
+            circuit,
+        )
+    }
+
+    /// Where the entries live.
+    pub fn describe(&self) -> String {
+        self.store.describe()
+    }
+
+    fn entry(
+        &self,
+        key: Key,
+        request_id: &str,
+        now: Timestamp,
+        lasts: Duration,
+        note: String,
+    ) -> Entry {
+        Entry {
+            key,
+            claimed_at: now.as_millisecond(),
+            claimed_by: request_id.to_owned(),
+            expires_at: now.as_second().saturating_add(seconds(lasts)),
+            note,
+        }
+    }
+
+    /// Claims a delivery. `Some(earlier)` means it was already handled: a duplicate.
+    pub async fn claim_notification(
+        &self,
+        key: &Key,
+        alert: &Alert,
+        request_id: &str,
+        now: Timestamp,
+    ) -> Result<Option<Entry>, LedgerError> {
+        let entry = self.entry(
+            key.clone(),
+            request_id,
+            now,
+            self.retention.get(),
+            format!("{} {} handled", alert.reason, alert.label()),
+        );
+        self.store.claim(&entry, now).await
+    }
+
+    /// Forgets a delivery, so a retry of it can act.
+    pub async fn release_notification(
+        &self,
+        key: &Key,
+        request_id: &str,
+    ) -> Result<(), LedgerError> {
+        self.store.release(key, request_id).await
+    }
+
+    /// Takes the incident latch, then the cooldown, then a circuit-breaker slot, in that order;
+    /// on the first refusal, gives back what it took.
+    pub async fn admit(
+        &self,
+        attempt: &Attempt<'_>,
+        now: Timestamp,
+    ) -> Result<Admission, LedgerError> {
+        let mut claims = Claims::default();
+        let result = self.admit_into(attempt, now, &mut claims).await;
+        match result {
+            Ok(None) => Ok(Admission::Admitted(claims)),
+            Ok(Some((guard, detail))) => {
+                self.release(claims, attempt.request_id).await?;
+                Ok(Admission::Refused { guard, detail })
+            }
+            Err(err) => {
+                // Best effort: the claims expire anyway.
+                let _ = self.release(claims, attempt.request_id).await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn admit_into(
+        &self,
+        attempt: &Attempt<'_>,
+        now: Timestamp,
+        claims: &mut Claims,
+    ) -> Result<Option<(Guard, String)>, LedgerError> {
+        let latch = self.entry(
+            latch_key(attempt),
+            attempt.request_id,
+            now,
+            self.retention.get(),
+            format!("{} acted on {}", attempt.rule, attempt.target),
+        );
+        if let Some(holder) = self.store.claim(&latch, now).await? {
+            return Ok(Some(latch_refusal(attempt, &holder)));
+        }
+        claims.keys.push(latch.key);
+
+        if let Some(cooldown) = attempt.cooldown {
+            let entry = self.entry(
+                cooldown_key(attempt),
+                attempt.request_id,
+                now,
+                cooldown.get(),
+                format!("{} cooling down on {}", attempt.rule, attempt.target),
+            );
+            if let Some(holder) = self.store.claim(&entry, now).await? {
+                return Ok(Some(cooldown_refusal(attempt, cooldown, &holder)));
+            }
+            claims.keys.push(entry.key);
+        }
+
+        if let Some(circuit) = self.circuit {
+            match self.claim_circuit_slot(circuit, attempt, now).await? {
+                Ok(key) => claims.keys.push(key),
+                Err(holders) => return Ok(Some(circuit_refusal(circuit, &holders))),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The first free slot, or every holder when all are taken.
+    async fn claim_circuit_slot(
+        &self,
+        circuit: CircuitBreaker,
+        attempt: &Attempt<'_>,
+        now: Timestamp,
+    ) -> Result<Result<Key, Vec<Entry>>, LedgerError> {
+        let mut holders = Vec::new();
+        for slot in 0..circuit.max_actions {
+            let entry = self.entry(
+                circuit_key(slot),
+                attempt.request_id,
+                now,
+                circuit.window.get(),
+                format!("{} acted on {}", attempt.rule, attempt.target),
+            );
+            match self.store.claim(&entry, now).await? {
+                None => return Ok(Ok(entry.key)),
+                Some(holder) => holders.push(holder),
+            }
+        }
+        Ok(Err(holders))
+    }
+
+    /// Gives back claims (of an action that changed nothing).
+    pub async fn release(&self, claims: Claims, request_id: &str) -> Result<(), LedgerError> {
+        for key in claims.keys.iter().rev() {
+            self.store.release(key, request_id).await?;
+        }
+        Ok(())
+    }
+
+    /// For dry runs: what would stop this action, without writing anything.
+    pub async fn peek(
+        &self,
+        attempt: &Attempt<'_>,
+        now: Timestamp,
+    ) -> Result<Option<(Guard, String)>, LedgerError> {
+        if let Some(holder) = self.store.get(&latch_key(attempt), now).await? {
+            return Ok(Some(latch_refusal(attempt, &holder)));
+        }
+        if let Some(cooldown) = attempt.cooldown
+            && let Some(holder) = self.store.get(&cooldown_key(attempt), now).await?
+        {
+            return Ok(Some(cooldown_refusal(attempt, cooldown, &holder)));
+        }
+        if let Some(circuit) = self.circuit {
+            let holders: Vec<Entry> = self
+                .store
+                .query(CIRCUIT)
+                .await?
+                .into_iter()
+                .filter(|e| e.live(now))
+                .collect();
+            if holders.len() >= circuit.max_actions as usize {
+                return Ok(Some(circuit_refusal(circuit, &holders)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// `ALERT_RESOLVED`: ends an incident that had no start time, so the next firing may act.
+    /// Incidents with a start time need nothing: the next firing has a new one. Returns how many
+    /// latches were cleared.
+    pub async fn resolve(&self, alert: &Alert) -> Result<usize, LedgerError> {
+        if alert.reason != Reason::Resolved {
+            return Ok(0);
+        }
+        let incident = Incident {
+            alert: Incident::of(alert).alert,
+            started: None,
+        };
+        let latches = self.store.query(&incident.pk()).await?;
+        for latch in &latches {
+            self.store.delete(&latch.key).await?;
+        }
+        Ok(latches.len())
+    }
+
+    /// Every entry, oldest first, for `ledger list`.
+    pub async fn list(&self) -> Result<Vec<Entry>, LedgerError> {
+        let mut entries = self.store.scan().await?;
+        entries.sort_by(|a, b| (a.claimed_at, &a.key).cmp(&(b.claimed_at, &b.key)));
+        Ok(entries)
+    }
+
+    /// Deletes entries for `ledger clear`: everything, or only the circuit breaker's slots.
+    pub async fn clear(&self, only_circuit: bool) -> Result<usize, LedgerError> {
+        let entries = if only_circuit {
+            self.store.query(CIRCUIT).await?
+        } else {
+            self.store.scan().await?
+        };
+        for entry in &entries {
+            self.store.delete(&entry.key).await?;
+        }
+        Ok(entries.len())
+    }
+}
+
+const CIRCUIT: &str = "circuit";
+
+fn latch_key(attempt: &Attempt<'_>) -> Key {
+    Key::new(
+        attempt.incident.pk(),
+        format!("{}#{}", attempt.rule, attempt.target),
+    )
+}
+
+fn cooldown_key(attempt: &Attempt<'_>) -> Key {
+    Key::new(format!("cooldown#{}#{}", attempt.rule, attempt.target), "-")
+}
+
+fn circuit_key(slot: u32) -> Key {
+    Key::new(CIRCUIT, format!("slot#{slot:04}"))
+}
+
+fn seconds(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+fn latch_refusal(attempt: &Attempt<'_>, holder: &Entry) -> (Guard, String) {
+    let again = if attempt.incident.started.is_some() {
+        "it acts again on the alert's next incident"
+    } else {
+        "it acts again after ALERT_RESOLVED"
+    };
+    (
+        Guard::IncidentLatch,
+        format!(
+            "{} already acted on {} in this incident (request {} at {}); {again}",
+            attempt.rule,
+            attempt.target,
+            holder.claimed_by,
+            holder.claimed_at()
+        ),
+    )
+}
+
+fn cooldown_refusal(
+    attempt: &Attempt<'_>,
+    cooldown: HumanDuration,
+    holder: &Entry,
+) -> (Guard, String) {
+    (
+        Guard::Cooldown,
+        format!(
+            "cooling down: {} acted on {} at {} (request {}); cooldown {cooldown} ends at {}",
+            attempt.rule,
+            attempt.target,
+            holder.claimed_at(),
+            holder.claimed_by,
+            holder.expires_at()
+        ),
+    )
+}
+
+fn circuit_refusal(circuit: CircuitBreaker, holders: &[Entry]) -> (Guard, String) {
+    let closes = holders
+        .iter()
+        .map(|h| h.expires_at)
+        .min()
+        .and_then(|s| Timestamp::from_second(s).ok())
+        .map_or_else(|| "soon".to_owned(), |t| format!("at {t}"));
+    (
+        Guard::CircuitOpen,
+        format!(
+            "circuit open: {} actions changed something in the last {} (max_actions = {}); it \
+             closes {closes}, or an operator resets it with `wavefront-responder ledger clear \
+             --circuit`",
+            holders.len(),
+            circuit.window,
+            circuit.max_actions
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn alert(reason: Reason, started: Option<&str>) -> Alert {
+        let mut alert =
+            Alert::parse(br#"{"name":"checkout errors","reason":"ALERT_OPENED","alertId":"42"}"#)
+                .unwrap();
+        alert.reason = reason;
+        alert.started = started.map(at);
+        alert
+    }
+
+    fn attempt<'a>(
+        incident: &'a Incident,
+        cooldown: Option<&str>,
+        request_id: &'a str,
+    ) -> Attempt<'a> {
+        Attempt {
+            rule: "checkout-errors",
+            target: "checkout:live",
+            cooldown: cooldown.and_then(|c| HumanDuration::parse(c).ok()),
+            incident,
+            request_id,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_latch_admits_once_per_incident() {
+        let ledger = Ledger::in_memory(None);
+        let first = Incident::of(&alert(Reason::Opened, Some("2026-11-25T20:00:00Z")));
+        let now = at("2026-11-25T20:01:00Z");
+        let Admission::Admitted(_) = ledger
+            .admit(&attempt(&first, None, "r1"), now)
+            .await
+            .unwrap()
+        else {
+            panic!("the first action of an incident is admitted");
+        };
+        let Admission::Refused { guard, detail } = ledger
+            .admit(&attempt(&first, None, "r2"), now)
+            .await
+            .unwrap()
+        else {
+            panic!("a second action in the same incident is refused");
+        };
+        assert_eq!(guard, Guard::IncidentLatch);
+        assert_eq!(
+            detail,
+            "checkout-errors already acted on checkout:live in this incident (request r1 at \
+             2026-11-25T20:01:00Z); it acts again on the alert's next incident"
+        );
+        let next = Incident::of(&alert(Reason::Opened, Some("2026-11-25T21:00:00Z")));
+        assert!(matches!(
+            ledger
+                .admit(&attempt(&next, None, "r3"), now)
+                .await
+                .unwrap(),
+            Admission::Admitted(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn released_claims_let_a_retry_act() {
+        let ledger = Ledger::in_memory(Some(CircuitBreaker {
+            max_actions: 1,
+            window: HumanDuration::parse("1h").unwrap(),
+        }));
+        let incident = Incident::of(&alert(Reason::Opened, Some("2026-11-25T20:00:00Z")));
+        let now = at("2026-11-25T20:01:00Z");
+        let Admission::Admitted(claims) = ledger
+            .admit(&attempt(&incident, Some("30m"), "r1"), now)
+            .await
+            .unwrap()
+        else {
+            panic!("admitted");
+        };
+        ledger.release(claims, "r1").await.unwrap();
+        assert!(ledger.list().await.unwrap().is_empty());
+        assert!(matches!(
+            ledger
+                .admit(&attempt(&incident, Some("30m"), "r2"), now)
+                .await
+                .unwrap(),
+            Admission::Admitted(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn resolved_ends_an_incident_without_a_start_time() {
+        let ledger = Ledger::in_memory(None);
+        let unknown = Incident::of(&alert(Reason::Opened, None));
+        let now = at("2026-11-25T20:01:00Z");
+        assert!(matches!(
+            ledger
+                .admit(&attempt(&unknown, None, "r1"), now)
+                .await
+                .unwrap(),
+            Admission::Admitted(_)
+        ));
+        let Admission::Refused { detail, .. } = ledger
+            .admit(&attempt(&unknown, None, "r2"), now)
+            .await
+            .unwrap()
+        else {
+            panic!("refused until resolved");
+        };
+        assert!(
+            detail.ends_with("it acts again after ALERT_RESOLVED"),
+            "{detail}"
+        );
+        assert_eq!(
+            ledger
+                .resolve(&alert(Reason::Resolved, None))
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(matches!(
+            ledger
+                .admit(&attempt(&unknown, None, "r3"), now)
+                .await
+                .unwrap(),
+            Admission::Admitted(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_circuit_opens_after_max_actions_and_closes_with_the_window() {
+        let ledger = Ledger::in_memory(Some(CircuitBreaker {
+            max_actions: 2,
+            window: HumanDuration::parse("1h").unwrap(),
+        }));
+        let now = at("2026-11-25T20:00:00Z");
+        for n in 0..2 {
+            let incident = Incident::of(&alert(
+                Reason::Opened,
+                Some(&format!("2026-11-25T19:0{n}:00Z")),
+            ));
+            assert!(matches!(
+                ledger
+                    .admit(&attempt(&incident, None, "r"), now)
+                    .await
+                    .unwrap(),
+                Admission::Admitted(_)
+            ));
+        }
+        let third = Incident::of(&alert(Reason::Opened, Some("2026-11-25T19:05:00Z")));
+        let Admission::Refused { guard, detail } = ledger
+            .admit(&attempt(&third, None, "r"), now)
+            .await
+            .unwrap()
+        else {
+            panic!("the circuit is open");
+        };
+        assert_eq!(guard, Guard::CircuitOpen);
+        assert!(detail.starts_with("circuit open: 2 actions changed something in the last 1h (max_actions = 2); it closes at 2026-11-25T21:00:00Z"), "{detail}");
+        // The refused attempt gave its latch back.
+        assert!(matches!(
+            ledger.peek(&attempt(&third, None, "r"), now).await.unwrap(),
+            Some((Guard::CircuitOpen, _))
+        ));
+        let later = at("2026-11-25T21:00:01Z");
+        assert!(matches!(
+            ledger
+                .admit(&attempt(&third, None, "r"), later)
+                .await
+                .unwrap(),
+            Admission::Admitted(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn notifications_are_claimed_once() {
+        let ledger = Ledger::in_memory(None);
+        let alert = alert(Reason::Opened, Some("2026-11-25T20:00:00Z"));
+        let key = notification_key(&alert).unwrap();
+        assert_eq!(key.pk, "notification#42#ALERT_OPENED#1795636800000");
+        let now = at("2026-11-25T20:01:00Z");
+        assert_eq!(
+            ledger
+                .claim_notification(&key, &alert, "r1", now)
+                .await
+                .unwrap(),
+            None
+        );
+        let earlier = ledger
+            .claim_notification(&key, &alert, "r2", now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(earlier.claimed_by, "r1");
+        ledger.release_notification(&key, "r1").await.unwrap();
+        assert_eq!(
+            ledger
+                .claim_notification(&key, &alert, "r3", now)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn without_a_notification_id_or_start_time_there_is_no_key() {
+        let mut a = alert(Reason::Opened, None);
+        assert_eq!(notification_key(&a), None);
+        a.notification_id = Some("n-1".into());
+        assert_eq!(notification_key(&a).unwrap().pk, "notification#n-1");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Clone, Debug)]
+        enum Event {
+            /// A triggering notification (OPENED, UPDATED or RETRIGGERED) of incident `n`.
+            Fire { n: u8, known_start: bool },
+            /// ALERT_RESOLVED of incident `n`.
+            Resolve { n: u8, known_start: bool },
+            /// Time passes.
+            Wait { minutes: u16 },
+        }
+
+        fn event() -> impl Strategy<Value = Event> {
+            prop_oneof![
+                4 => (0u8..3, any::<bool>()).prop_map(|(n, known_start)| Event::Fire { n, known_start }),
+                1 => (0u8..3, any::<bool>()).prop_map(|(n, known_start)| Event::Resolve { n, known_start }),
+                2 => (0u16..90).prop_map(|minutes| Event::Wait { minutes }),
+            ]
+        }
+
+        fn the_alert(reason: Reason, n: u8, known_start: bool) -> Alert {
+            let mut alert = alert(reason, None);
+            if known_start {
+                alert.started = Some(
+                    at("2026-11-25T12:00:00Z") + jiff::SignedDuration::from_hours(i64::from(n)),
+                );
+            }
+            alert
+        }
+
+        fn run<T>(future: impl Future<Output = T>) -> T {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(future)
+        }
+
+        proptest! {
+            /// Any interleaving of notifications acts at most once per incident, and never
+            /// inside the cooldown.
+            #[test]
+            fn at_most_once_per_incident_and_never_inside_the_cooldown(
+                events in proptest::collection::vec(event(), 1..60),
+                cooldown_minutes in proptest::option::of(1u16..120),
+            ) {
+                let cooldown = cooldown_minutes.map(|m| HumanDuration::new(Duration::from_secs(u64::from(m) * 60)));
+                let acted = run(async {
+                    let ledger = Ledger::in_memory(None);
+                    let mut now = at("2026-11-25T12:00:00Z");
+                    // Actions: (time, known-start incident n, or the resolve segment).
+                    let mut acted: Vec<(Timestamp, Option<u8>, usize)> = Vec::new();
+                    let mut segment = 0usize;
+                    for (i, event) in events.iter().enumerate() {
+                        match *event {
+                            Event::Wait { minutes } => now += jiff::SignedDuration::from_mins(i64::from(minutes)),
+                            Event::Resolve { n, known_start } => {
+                                // Any ALERT_RESOLVED ends the alert's current incident, so
+                                // incidents without a start time start a new segment.
+                                ledger.resolve(&the_alert(Reason::Resolved, n, known_start)).await.unwrap();
+                                segment += 1;
+                            }
+                            Event::Fire { n, known_start } => {
+                                let incident = Incident::of(&the_alert(Reason::Opened, n, known_start));
+                                let request = format!("r{i}");
+                                let attempt = Attempt {
+                                    rule: "checkout-errors",
+                                    target: "checkout:live",
+                                    cooldown,
+                                    incident: &incident,
+                                    request_id: &request,
+                                };
+                                if let Admission::Admitted(_) = ledger.admit(&attempt, now).await.unwrap() {
+                                    acted.push((now, known_start.then_some(n), segment));
+                                }
+                            }
+                        }
+                    }
+                    acted
+                });
+                for n in 0u8..3 {
+                    let per_incident = acted.iter().filter(|a| a.1 == Some(n)).count();
+                    prop_assert!(per_incident <= 1, "incident {} acted {} times: {:?}", n, per_incident, acted);
+                }
+                let mut unknown: Vec<usize> = acted.iter().filter(|a| a.1.is_none()).map(|a| a.2).collect();
+                let before = unknown.len();
+                unknown.dedup();
+                prop_assert_eq!(before, unknown.len(), "an incident without a start time acted twice before ALERT_RESOLVED: {:?}", acted);
+                if let Some(cooldown) = cooldown {
+                    for pair in acted.windows(2) {
+                        let gap = pair[1].0.duration_since(pair[0].0);
+                        prop_assert!(gap.unsigned_abs() >= cooldown.get(), "acted {:?} apart inside a {} cooldown: {:?}", gap, cooldown, acted);
+                    }
+                }
+            }
+
+            /// In any window, at most `max_actions` actions are admitted.
+            #[test]
+            fn the_circuit_breaker_never_admits_more_than_max_actions_in_any_window(
+                gaps in proptest::collection::vec(0u16..40, 1..40),
+                max_actions in 1u32..6,
+                window_minutes in 1u16..120,
+            ) {
+                let window = HumanDuration::new(Duration::from_secs(u64::from(window_minutes) * 60));
+                let acted = run(async {
+                    let ledger = Ledger::in_memory(Some(CircuitBreaker { max_actions, window }));
+                    let mut now = at("2026-11-25T12:00:00Z");
+                    let mut acted = Vec::new();
+                    for (i, gap) in gaps.iter().enumerate() {
+                        now += jiff::SignedDuration::from_mins(i64::from(*gap));
+                        // A new incident each time, so only the breaker can refuse.
+                        let mut alert = alert(Reason::Opened, None);
+                        alert.started = Some(now);
+                        let incident = Incident::of(&alert);
+                        let request = format!("r{i}");
+                        let attempt = Attempt {
+                            rule: "r",
+                            target: "t",
+                            cooldown: None,
+                            incident: &incident,
+                            request_id: &request,
+                        };
+                        if let Admission::Admitted(_) = ledger.admit(&attempt, now).await.unwrap() {
+                            acted.push(now);
+                        }
+                    }
+                    acted
+                });
+                for (i, t) in acted.iter().enumerate() {
+                    let in_window = acted[..=i]
+                        .iter()
+                        .filter(|earlier| t.duration_since(**earlier).unsigned_abs() < window.get())
+                        .count();
+                    prop_assert!(in_window <= max_actions as usize, "{} actions within {} before {}: {:?}", in_window, window, t, acted);
+                }
+                // And it is not stuck shut: the first action is always admitted.
+                prop_assert!(!acted.is_empty());
+            }
+        }
+    }
+}
