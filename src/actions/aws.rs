@@ -25,20 +25,9 @@ pub struct Aws {
 
 impl Aws {
     /// Clients from the standard chain: `AWS_REGION`, `AWS_ENDPOINT_URL`, environment
-    /// credentials (as on Lambda), profiles. Standard retries (3 attempts, with backoff, for
-    /// throttling and 5xx) and short timeouts, so a stalled endpoint fails inside the budget.
+    /// credentials (as on Lambda), profiles, with [`loader`]'s retries and timeouts.
     pub async fn from_env() -> Self {
-        let config = aws_config::defaults(BehaviorVersion::latest())
-            .retry_config(RetryConfig::standard().with_max_attempts(3))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(2))
-                    .operation_attempt_timeout(Duration::from_secs(5))
-                    .build(),
-            )
-            .load()
-            .await;
-        Self::from_sdk_config(&config)
+        Self::from_sdk_config(&loader().load().await)
     }
 
     /// Clients from an existing SDK configuration.
@@ -51,6 +40,21 @@ impl Aws {
     }
 }
 
+/// The SDK settings every client uses: standard retries (3 attempts with backoff, for
+/// throttling and 5xx), a 2 s connect timeout, 5 s per attempt and 10 s per call, so a stalled
+/// endpoint fails inside the time budget. Tests start from this too, adding an endpoint.
+pub fn loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(5))
+                .operation_timeout(Duration::from_secs(10))
+                .build(),
+        )
+}
+
 /// What one action did: its outcome, a sentence, and the AWS request ids of every call.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
@@ -59,10 +63,12 @@ pub struct Report {
     pub aws_request_ids: Vec<String>,
 }
 
-/// Collects the request ids of the calls one action makes.
+/// Collects the request ids of the calls one action makes, and which call that changes
+/// something is under way, so an action cut off by its time budget can say what it left.
 #[derive(Debug, Default)]
 pub struct Calls {
     request_ids: Vec<String>,
+    changing: Option<&'static str>,
 }
 
 /// A failed AWS call, as a sentence: operation, error code, message and request id.
@@ -80,8 +86,21 @@ impl Display for CallFailure {
 }
 
 impl Calls {
+    /// Marks the start of a call that changes something (`StopDeployment`, `UpdateAlias`...).
+    /// It counts as under way until its outcome is recorded with [`Calls::ok`] or
+    /// [`Calls::failed`].
+    pub fn changing(&mut self, operation: &'static str) {
+        self.changing = Some(operation);
+    }
+
+    /// The call that changes something, if one was sent and has not answered.
+    pub fn under_way(&self) -> Option<&'static str> {
+        self.changing
+    }
+
     /// Records the request id of a successful call and passes its output on.
     pub fn ok<T: RequestId>(&mut self, output: T) -> T {
+        self.changing = None;
         if let Some(id) = output.request_id() {
             self.request_ids.push(id.to_owned());
         }
@@ -94,6 +113,7 @@ impl Calls {
     where
         E: ProvideErrorMetadata + RequestId + std::error::Error,
     {
+        self.changing = None;
         let request_id = err.request_id().map(str::to_owned);
         if let Some(id) = &request_id {
             self.request_ids.push(id.clone());
@@ -113,6 +133,23 @@ impl Calls {
             detail: detail.into(),
             aws_request_ids: self.request_ids,
         }
+    }
+
+    /// Finishes an action its time budget cut off, saying whether a change may have been made.
+    pub fn out_of_time(self, share: Duration) -> Report {
+        let detail = match self.changing {
+            Some(operation) => format!(
+                "ran out of time (its share of the time budget was {:.1}s) while {operation} was \
+                 under way: it may have been applied; check before acting by hand",
+                share.as_secs_f64()
+            ),
+            None => format!(
+                "ran out of time (its share of the time budget was {:.1}s) before changing \
+                 anything",
+                share.as_secs_f64()
+            ),
+        };
+        self.report(ActionOutcome::Failed, detail)
     }
 }
 

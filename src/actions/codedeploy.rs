@@ -17,12 +17,13 @@ use std::fmt::Write as _;
 
 use aws_sdk_codedeploy::Client;
 use aws_sdk_codedeploy::types::{
-    AppSpecContent, ComputePlatform, DeploymentCreator, DeploymentGroupInfo, DeploymentInfo,
-    DeploymentStatus, LambdaFunctionInfo, RevisionLocation, RevisionLocationType,
+    AlarmConfiguration, AppSpecContent, AutoRollbackConfiguration, ComputePlatform,
+    DeploymentCreator, DeploymentGroupInfo, DeploymentInfo, DeploymentStatus, LambdaFunctionInfo,
+    RevisionLocation, RevisionLocationType,
 };
 use jiff::Timestamp;
 
-use super::aws::{CallFailure, Calls, Report};
+use super::aws::{Aws, CallFailure, Calls};
 use super::check_name;
 use crate::decision::ActionOutcome;
 use crate::duration::HumanDuration;
@@ -88,26 +89,40 @@ impl Rollback {
 }
 
 impl Rollback {
-    /// Runs the rollback. With `dry_run`, only read-only calls are made and the report says
-    /// what would have happened.
-    pub async fn execute(&self, client: &Client, dry_run: bool, now: Timestamp) -> Report {
-        let mut calls = Calls::default();
-        match self.run(client, dry_run, now, &mut calls).await {
-            Ok((outcome, detail)) => calls.report(outcome, detail),
-            Err(failure) => calls.report(ActionOutcome::Failed, failure.message),
+    /// Runs the rollback, recording its AWS calls in `calls`. With `dry_run`, only read-only
+    /// calls are made and the sentence says what would have happened.
+    pub async fn execute(
+        &self,
+        aws: &Aws,
+        dry_run: bool,
+        now: Timestamp,
+        calls: &mut Calls,
+    ) -> (ActionOutcome, String) {
+        match self.run(aws, dry_run, now, calls).await {
+            Ok(step) => step,
+            Err(failure) => (ActionOutcome::Failed, failure.message),
         }
     }
 
     async fn run(
         &self,
-        client: &Client,
+        aws: &Aws,
         dry_run: bool,
         now: Timestamp,
         calls: &mut Calls,
     ) -> Result<(ActionOutcome, String), CallFailure> {
+        let client = &aws.codedeploy;
         let active = self.active_deployments(client, calls).await?;
         if !active.is_empty() {
-            return Ok(self.stop_all(client, &active, dry_run, calls).await);
+            let (steps, finished) = self.stop_all(client, &active, dry_run, calls).await;
+            // One finished while we stopped it: if it succeeded, the bad release is now
+            // live, and a window means it may be undone like any recent success.
+            if finished && let Some(window) = self.redeploy_within {
+                let mut steps = steps;
+                steps.push(self.redeploy(aws, window, dry_run, now, calls).await?);
+                return Ok(combine(steps));
+            }
+            return Ok(combine(steps));
         }
         let Some(window) = self.redeploy_within else {
             return Ok((
@@ -115,7 +130,7 @@ impl Rollback {
                 format!("nothing in progress in {}", self.target()),
             ));
         };
-        self.redeploy(client, window, dry_run, now, calls).await
+        self.redeploy(aws, window, dry_run, now, calls).await
     }
 
     /// Every active deployment of the group, read in full (creator, rollback info).
@@ -151,14 +166,17 @@ impl Rollback {
         Ok(deployments)
     }
 
+    /// Stops every deployment that is not itself a rollback. Also says whether one of them
+    /// succeeded before it could be stopped.
     async fn stop_all(
         &self,
         client: &Client,
         deployments: &[DeploymentInfo],
         dry_run: bool,
         calls: &mut Calls,
-    ) -> (ActionOutcome, String) {
-        let mut outcomes = Vec::with_capacity(deployments.len());
+    ) -> (Vec<(ActionOutcome, String)>, bool) {
+        let mut steps = Vec::with_capacity(deployments.len());
+        let mut succeeded_first = false;
         for deployment in deployments {
             let id = deployment.deployment_id().unwrap_or("(unknown id)");
             let step = if let Some(reason) = rollback_of(deployment) {
@@ -172,21 +190,24 @@ impl Rollback {
                     format!("would stop deployment {id} with rollback"),
                 )
             } else {
-                stop(client, id, calls).await
+                let (step, succeeded) = stop(client, id, calls).await;
+                succeeded_first |= succeeded;
+                step
             };
-            outcomes.push(step);
+            steps.push(step);
         }
-        combine(outcomes)
+        (steps, succeeded_first)
     }
 
     async fn redeploy(
         &self,
-        client: &Client,
+        aws: &Aws,
         window: HumanDuration,
         dry_run: bool,
         now: Timestamp,
         calls: &mut Calls,
     ) -> Result<(ActionOutcome, String), CallFailure> {
+        let client = &aws.codedeploy;
         let group = client
             .get_deployment_group()
             .application_name(&self.application)
@@ -198,27 +219,35 @@ impl Rollback {
             .ok(group)
             .deployment_group_info
             .unwrap_or_else(|| DeploymentGroupInfo::builder().build());
-        let last = info.last_successful_deployment();
-        let last_id = match last.and_then(|l| l.deployment_id()) {
-            Some(id) => id.to_owned(),
-            None => {
-                return Ok((
-                    ActionOutcome::Skipped,
-                    format!(
-                        "nothing in progress in {}, and it has no successful deployment to undo",
-                        self.target()
-                    ),
-                ));
-            }
+        let skip = |reason: String| {
+            Ok((
+                ActionOutcome::Skipped,
+                format!("nothing in progress in {}; {reason}", self.target()),
+            ))
         };
+        let last = info.last_successful_deployment();
+        let Some(last_id) = last.and_then(|l| l.deployment_id()).map(str::to_owned) else {
+            return skip("it has no successful deployment to undo".into());
+        };
+        // Only the group's latest deployment is undone: a newer attempt that did not succeed
+        // means the success is not what runs now, or that someone is already on it.
+        if let Some(attempt) = info.last_attempted_deployment()
+            && let Some(attempt_id) = attempt.deployment_id()
+            && attempt_id != last_id
+            && attempt.create_time().map(|t| t.as_nanos())
+                > last.and_then(|l| l.create_time()).map(|t| t.as_nanos())
+        {
+            let status = attempt.status().map_or("unknown", |s| s.as_str());
+            return skip(format!(
+                "the last attempt {attempt_id} ({status}) is newer than the last success \
+                 {last_id}; not undoing an older release"
+            ));
+        }
         let ended = last
             .and_then(|l| l.end_time())
             .and_then(|t| Timestamp::from_second(t.secs()).ok());
         if let Err(reason) = within_window(ended, window, now) {
-            return Ok((
-                ActionOutcome::Skipped,
-                format!("nothing in progress in {}; {reason}", self.target()),
-            ));
+            return skip(reason);
         }
 
         let deployment = client
@@ -242,12 +271,23 @@ impl Rollback {
         }
         let age = ended.map(|e| ago(e, now)).unwrap_or_default();
 
-        let (revision, what) = if info.compute_platform() == Some(&ComputePlatform::Lambda) {
-            let target = self.lambda_target(client, &last_id, calls).await?;
-            match lambda_reversal(&target) {
+        let platform = info.compute_platform().cloned();
+        let (revision, what) = if platform == Some(ComputePlatform::Lambda) {
+            let Some(target) = lambda_target(client, &last_id, calls).await? else {
+                return Ok((
+                    ActionOutcome::Failed,
+                    format!("{last_id} has no Lambda target to reverse; roll back by hand"),
+                ));
+            };
+            let reversal = match lambda_reversal(&target) {
                 Ok(reversal) => reversal,
                 Err(reason) => return Ok((ActionOutcome::Failed, reason)),
+            };
+            // The AppSpec names the version it replaces; if the alias moved since, it is stale.
+            if let Some(moved) = alias_moved(aws, &target, calls).await? {
+                return Ok((ActionOutcome::Skipped, moved));
             }
+            reversal
         } else {
             match deployment.previous_revision() {
                 Some(previous) if previous.revision_type().is_some() => (
@@ -258,12 +298,16 @@ impl Rollback {
                     return Ok((
                         ActionOutcome::Failed,
                         format!(
-                            "{last_id} records no previous revision to redeploy; roll back \
-                             by hand"
+                            "{last_id} records no previous revision to redeploy; roll back by hand"
                         ),
                     ));
                 }
             }
+        };
+        let config = undo_config(platform.as_ref());
+        let how = match config {
+            Some(config) => format!("{config}, without alarms or automatic rollback"),
+            None => "the group's deployment config, without alarms or automatic rollback".into(),
         };
 
         if dry_run {
@@ -271,16 +315,24 @@ impl Rollback {
                 ActionOutcome::Planned,
                 format!(
                     "would undo {last_id} (succeeded {age}, inside redeploy_within={window}): \
-                     {what}"
+                     {what}, with {how}"
                 ),
             ));
         }
+        calls.changing("CreateDeployment");
         let created = client
             .create_deployment()
             .application_name(&self.application)
             .deployment_group_name(&self.deployment_group)
             .revision(revision)
-            .description(format!("wavefront-responder: undo {last_id}"))
+            .set_deployment_config_name(config.map(str::to_owned))
+            // An alarm on the same incident must not stop the undo and roll it back onto
+            // the bad release; nor may a failed undo roll back to it.
+            .override_alarm_configuration(AlarmConfiguration::builder().enabled(false).build())
+            .auto_rollback_configuration(
+                AutoRollbackConfiguration::builder().enabled(false).build(),
+            )
+            .description(format!("{UNDO_MARKER}{last_id}"))
             .send()
             .await
             .map_err(|e| calls.failed("CreateDeployment", &e))?;
@@ -290,48 +342,93 @@ impl Rollback {
             .unwrap_or_else(|| "(no id returned)".to_owned());
         Ok((
             ActionOutcome::Executed,
-            format!("created deployment {new_id} to undo {last_id} (succeeded {age}): {what}"),
+            format!(
+                "created deployment {new_id} to undo {last_id} (succeeded {age}): {what}, with \
+                 {how}"
+            ),
         ))
-    }
-
-    /// What the Lambda deployment changed: function, alias and the two versions.
-    async fn lambda_target(
-        &self,
-        client: &Client,
-        deployment_id: &str,
-        calls: &mut Calls,
-    ) -> Result<LambdaFunctionInfo, CallFailure> {
-        let listed = client
-            .list_deployment_targets()
-            .deployment_id(deployment_id)
-            .send()
-            .await
-            .map_err(|e| calls.failed("ListDeploymentTargets", &e))?;
-        let ids = calls.ok(listed).target_ids.unwrap_or_default();
-        let targets = client
-            .batch_get_deployment_targets()
-            .deployment_id(deployment_id)
-            .set_target_ids(Some(ids.into_iter().take(BATCH).collect()))
-            .send()
-            .await
-            .map_err(|e| calls.failed("BatchGetDeploymentTargets", &e))?;
-        calls
-            .ok(targets)
-            .deployment_targets
-            .unwrap_or_default()
-            .into_iter()
-            .find_map(|t| t.lambda_target.and_then(|l| l.lambda_function_info))
-            .ok_or_else(|| CallFailure {
-                code: None,
-                message: format!(
-                    "{deployment_id} has no Lambda target to reverse; roll back by hand"
-                ),
-            })
     }
 }
 
-/// Stops one deployment with rollback; a deployment that completed first is re-read.
-async fn stop(client: &Client, id: &str, calls: &mut Calls) -> (ActionOutcome, String) {
+/// Descriptions of the deployments this responder creates start with this, so it never stops
+/// or undoes its own undo.
+pub const UNDO_MARKER: &str = "wavefront-responder: undo ";
+
+/// The deployment config an undo uses: all at once where the platform has one for it.
+fn undo_config(platform: Option<&ComputePlatform>) -> Option<&'static str> {
+    match platform {
+        Some(ComputePlatform::Lambda) => Some("CodeDeployDefault.LambdaAllAtOnce"),
+        Some(ComputePlatform::Ecs) => Some("CodeDeployDefault.ECSAllAtOnce"),
+        _ => None,
+    }
+}
+
+/// What a Lambda deployment changed: function, alias and the two versions.
+async fn lambda_target(
+    client: &Client,
+    deployment_id: &str,
+    calls: &mut Calls,
+) -> Result<Option<LambdaFunctionInfo>, CallFailure> {
+    let listed = client
+        .list_deployment_targets()
+        .deployment_id(deployment_id)
+        .send()
+        .await
+        .map_err(|e| calls.failed("ListDeploymentTargets", &e))?;
+    let ids = calls.ok(listed).target_ids.unwrap_or_default();
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let targets = client
+        .batch_get_deployment_targets()
+        .deployment_id(deployment_id)
+        .set_target_ids(Some(ids.into_iter().take(BATCH).collect()))
+        .send()
+        .await
+        .map_err(|e| calls.failed("BatchGetDeploymentTargets", &e))?;
+    Ok(calls
+        .ok(targets)
+        .deployment_targets
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|t| t.lambda_target.and_then(|l| l.lambda_function_info)))
+}
+
+/// Why undoing would be stale (the alias no longer runs the version the deployment made live),
+/// or `None` when it still does.
+async fn alias_moved(
+    aws: &Aws,
+    target: &LambdaFunctionInfo,
+    calls: &mut Calls,
+) -> Result<Option<String>, CallFailure> {
+    let (Some(function), Some(alias), Some(live)) = (
+        target.function_name(),
+        target.function_alias(),
+        target.target_version(),
+    ) else {
+        return Ok(None);
+    };
+    let output = aws
+        .lambda
+        .get_alias()
+        .function_name(function)
+        .name(alias)
+        .send()
+        .await
+        .map_err(|e| calls.failed("GetAlias", &e))?;
+    let now_live = calls.ok(output).function_version.unwrap_or_default();
+    Ok((now_live != live).then(|| {
+        format!(
+            "{function}:{alias} is on version {now_live}, no longer on {live} that the last \
+             deployment made live; nothing to undo"
+        )
+    }))
+}
+
+/// Stops one deployment with rollback. A deployment that completed first is re-read; the flag
+/// says whether it ended `Succeeded`.
+async fn stop(client: &Client, id: &str, calls: &mut Calls) -> ((ActionOutcome, String), bool) {
+    calls.changing("StopDeployment");
     let result = client
         .stop_deployment()
         .deployment_id(id)
@@ -349,7 +446,7 @@ async fn stop(client: &Client, id: &str, calls: &mut Calls) -> (ActionOutcome, S
                 }
                 detail.push(')');
             }
-            (ActionOutcome::Executed, detail)
+            ((ActionOutcome::Executed, detail), false)
         }
         Err(err)
             if err
@@ -360,37 +457,54 @@ async fn stop(client: &Client, id: &str, calls: &mut Calls) -> (ActionOutcome, S
             // A race: it finished between listing and stopping. Say how it ended.
             match client.get_deployment().deployment_id(id).send().await {
                 Ok(output) => {
-                    let status = calls
-                        .ok(output)
-                        .deployment_info
-                        .and_then(|d| d.status)
-                        .map_or_else(|| "unknown".to_owned(), |s| s.as_str().to_owned());
-                    (
-                        ActionOutcome::Skipped,
-                        format!("{id} completed ({status}) before it could be stopped"),
-                    )
+                    let status = calls.ok(output).deployment_info.and_then(|d| d.status);
+                    let succeeded = status == Some(DeploymentStatus::Succeeded);
+                    let detail = match status {
+                        // A retried StopDeployment finds its own earlier attempt's work done.
+                        Some(DeploymentStatus::Stopped) => {
+                            format!("{id} is stopped (possibly by this request's first attempt)")
+                        }
+                        status => format!(
+                            "{id} completed ({}) before it could be stopped",
+                            status.as_ref().map_or("unknown", |s| s.as_str())
+                        ),
+                    };
+                    ((ActionOutcome::Skipped, detail), succeeded)
                 }
                 Err(err) => (
-                    ActionOutcome::Failed,
-                    format!(
-                        "{id} completed before it could be stopped, and re-reading it failed: {}",
-                        calls.failed("GetDeployment", &err)
+                    (
+                        ActionOutcome::Failed,
+                        format!(
+                            "{id} completed before it could be stopped, and re-reading it failed: {}",
+                            calls.failed("GetDeployment", &err)
+                        ),
                     ),
+                    false,
                 ),
             }
         }
         Err(err) => (
-            ActionOutcome::Failed,
-            format!(
-                "could not stop {id}: {}",
-                calls.failed("StopDeployment", &err)
+            (
+                ActionOutcome::Failed,
+                format!(
+                    "could not stop {id}: {}",
+                    calls.failed("StopDeployment", &err)
+                ),
             ),
+            false,
         ),
     }
 }
 
-/// Why a deployment is a rollback (` of d-XYZ`, ` (created by codeDeployRollback)`), or `None`.
+/// Why a deployment is a rollback (` of d-XYZ`, ` (created by codeDeployRollback)`, an undo
+/// this responder created), or `None`.
 pub fn rollback_of(deployment: &DeploymentInfo) -> Option<String> {
+    if let Some(undone) = deployment
+        .description()
+        .and_then(|d| d.strip_prefix(UNDO_MARKER))
+    {
+        return Some(format!(" (wavefront-responder's undo of {undone})"));
+    }
     if let Some(trigger) = deployment
         .rollback_info()
         .and_then(|r| r.rollback_triggering_deployment_id())

@@ -13,7 +13,7 @@ use std::fmt;
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
 
-use super::aws::{CallFailure, Calls, Report};
+use super::aws::{CallFailure, Calls};
 use super::check_name;
 use crate::decision::ActionOutcome;
 
@@ -46,7 +46,8 @@ impl Destination {
                 "to_version \"{text}\" is not a published version number like \"41\""
             ));
         }
-        Ok(Self::Version(text.to_owned()))
+        // Lambda's versions have no leading zeros: "007" is version 7.
+        Ok(Self::Version(text.trim_start_matches('0').to_owned()))
     }
 
     /// Another alias of the same function.
@@ -170,8 +171,48 @@ impl AliasState {
 pub enum Move {
     /// Nothing: it is already there. The sentence says where.
     Stay(String),
-    /// Point the alias at `to` with no canary weights.
-    To { to: String },
+    /// Point the alias at a version, with no canary weights.
+    Change(Change),
+}
+
+/// One change to an alias, described the same way before and after it is made.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    alias: String,
+    from: String,
+    to: String,
+    /// The canary being removed, `43 at 10%`, if there is one.
+    canary: Option<String>,
+}
+
+impl Change {
+    /// `would move live 42 -> 41`, `would drop the canary of live (...)`.
+    pub fn planned(&self) -> String {
+        self.describe("would move", "would drop", "drop")
+    }
+
+    /// `moved live 42 -> 41`, `dropped the canary of live (...)`.
+    pub fn done(&self) -> String {
+        self.describe("moved", "dropped", "dropped")
+    }
+
+    fn describe(&self, moved: &str, dropped: &str, dropped_too: &str) -> String {
+        let Self {
+            alias,
+            from,
+            to,
+            canary,
+        } = self;
+        match canary {
+            Some(canary) if from == to => format!(
+                "{dropped} the canary of {alias} ({canary}); version {to} keeps all traffic"
+            ),
+            Some(canary) => {
+                format!("{moved} {alias} {from} -> {to} and {dropped_too} its canary ({canary})")
+            }
+            None => format!("{moved} {alias} {from} -> {to}"),
+        }
+    }
 }
 
 /// Pure decision: is the alias already at `target` with no canary?
@@ -179,34 +220,32 @@ pub fn decide(alias: &str, state: &AliasState, target: &str) -> Move {
     if state.version == target && state.weights.is_empty() {
         return Move::Stay(format!("{alias} is already at version {target}"));
     }
-    Move::To {
+    Move::Change(Change {
+        alias: alias.to_owned(),
+        from: state.version.clone(),
         to: target.to_owned(),
-    }
+        canary: (!state.weights.is_empty()).then(|| state.canary()),
+    })
 }
 
-fn describe_move(alias: &str, state: &AliasState, to: &str) -> String {
-    let mut text = if state.version == to {
-        format!(
-            "drop the canary of {alias} ({}); version {to} keeps all traffic",
-            state.canary()
-        )
-    } else {
-        format!("{alias} {} -> {to}", state.version)
-    };
-    if state.version != to && !state.weights.is_empty() {
-        text.push_str(&format!(" and drop its canary ({})", state.canary()));
-    }
-    text
+/// Where the alias should go, or why it must not move.
+enum Resolved {
+    To(String),
+    Refused(String),
 }
 
 impl AliasShift {
-    /// Runs the shift. With `dry_run`, only reads are made and the report says what would
-    /// have happened.
-    pub async fn execute(&self, client: &Client, dry_run: bool) -> Report {
-        let mut calls = Calls::default();
-        match self.run(client, dry_run, &mut calls).await {
-            Ok((outcome, detail)) => calls.report(outcome, detail),
-            Err(failure) => calls.report(ActionOutcome::Failed, failure.message),
+    /// Runs the shift, recording its AWS calls in `calls`. With `dry_run`, only reads are made
+    /// and the sentence says what would have happened.
+    pub async fn execute(
+        &self,
+        client: &Client,
+        dry_run: bool,
+        calls: &mut Calls,
+    ) -> (ActionOutcome, String) {
+        match self.run(client, dry_run, calls).await {
+            Ok(step) => step,
+            Err(failure) => (ActionOutcome::Failed, failure.message),
         }
     }
 
@@ -220,40 +259,50 @@ impl AliasShift {
         let mut verified = None;
         for attempt in 0..2 {
             let target = match self.resolve(client, &state, calls).await? {
-                Ok(target) => target,
-                Err(refusal) => return Ok((ActionOutcome::Failed, refusal)),
+                Resolved::To(target) => target,
+                Resolved::Refused(reason) => return Ok((ActionOutcome::Failed, reason)),
             };
-            let to = match decide(&self.alias, &state, &target) {
+            let change = match decide(&self.alias, &state, &target) {
                 Move::Stay(detail) => return Ok((ActionOutcome::Skipped, detail)),
-                Move::To { to } => to,
+                Move::Change(change) => change,
             };
-            if to != state.version && verified.as_ref() != Some(&to) {
-                if let Some(refusal) = self.check_version(client, &to, calls).await? {
+            if target != state.version && verified.as_ref() != Some(&target) {
+                if let Some(refusal) = self.check_version(client, &target, calls).await? {
                     return Ok((ActionOutcome::Failed, refusal));
                 }
-                verified = Some(to.clone());
+                verified = Some(target.clone());
             }
-            let change = describe_move(&self.alias, &state, &to);
             if dry_run {
-                return Ok((ActionOutcome::Planned, format!("would {}", verb(&change))));
+                return Ok((ActionOutcome::Planned, change.planned()));
             }
+            let Some(revision) = state.revision_id.clone() else {
+                return Ok((
+                    ActionOutcome::Failed,
+                    format!(
+                        "GetAlias gave no RevisionId for {}; refusing to update it without \
+                         compare-and-swap",
+                        self.target()
+                    ),
+                ));
+            };
+            calls.changing("UpdateAlias");
             let result = client
                 .update_alias()
                 .function_name(&self.function)
                 .name(&self.alias)
-                .function_version(&to)
+                .function_version(&target)
                 .routing_config(
                     AliasRoutingConfiguration::builder()
                         .set_additional_version_weights(Some(Default::default()))
                         .build(),
                 )
-                .set_revision_id(state.revision_id.clone())
+                .revision_id(revision)
                 .send()
                 .await;
             match result {
                 Ok(output) => {
                     calls.ok(output);
-                    return Ok((ActionOutcome::Executed, past(&change)));
+                    return Ok((ActionOutcome::Executed, change.done()));
                 }
                 Err(err)
                     if attempt == 0
@@ -272,17 +321,15 @@ impl AliasShift {
                     } else {
                         ""
                     };
-                    return Err(CallFailure {
-                        message: format!("{}{hint}", failure.message),
-                        ..failure
-                    });
+                    return Ok((ActionOutcome::Failed, format!("{}{hint}", failure.message)));
                 }
             }
         }
-        Err(CallFailure {
-            code: None,
-            message: format!("{} kept changing; it was left alone", self.target()),
-        })
+        // Only reached after a conflict on the second try, which returns above.
+        Ok((
+            ActionOutcome::Failed,
+            format!("{} kept changing; it was left alone", self.target()),
+        ))
     }
 
     async fn read(
@@ -311,20 +358,20 @@ impl AliasShift {
         })
     }
 
-    /// The version the alias should point at, or why it cannot be moved (a refusal).
+    /// The version the alias should point at, or why it cannot be moved.
     async fn resolve(
         &self,
         client: &Client,
         state: &AliasState,
         calls: &mut Calls,
-    ) -> Result<Result<String, String>, CallFailure> {
+    ) -> Result<Resolved, CallFailure> {
         let target = match &self.destination {
             Destination::Version(version) => version.clone(),
             Destination::DropCanary => state.version.clone(),
             Destination::Alias(other) => {
                 let other_state = self.read(client, other, calls).await?;
                 if other_state.version.eq_ignore_ascii_case("$LATEST") {
-                    return Ok(Err(format!(
+                    return Ok(Resolved::Refused(format!(
                         "alias {other} points at $LATEST, which is not a known good version; \
                          refusing to move {} there",
                         self.alias
@@ -334,12 +381,12 @@ impl AliasShift {
             }
         };
         if target.eq_ignore_ascii_case("$LATEST") || target.is_empty() {
-            return Ok(Err(format!(
+            return Ok(Resolved::Refused(format!(
                 "refusing to move {} to \"{target}\": not a published version",
                 self.alias
             )));
         }
-        Ok(Ok(target))
+        Ok(Resolved::To(target))
     }
 
     /// `None` when the version exists; a refusal when it does not.
@@ -376,25 +423,6 @@ impl AliasShift {
     }
 }
 
-/// "live 42 -> 41" becomes "move live 42 -> 41"; "drop the canary..." stays.
-fn verb(change: &str) -> String {
-    if change.starts_with("drop ") {
-        change.to_owned()
-    } else {
-        format!("move {change}")
-    }
-}
-
-/// The same change in the past tense, for executed actions.
-fn past(change: &str) -> String {
-    match change.strip_prefix("drop ") {
-        Some(rest) => format!("dropped {rest}"),
-        None => format!(
-            "moved {}",
-            change.replace(" and drop its canary", " and dropped its canary")
-        ),
-    }
-}
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,34 +441,44 @@ mod tests {
             decide("live", &state("41", &[]), "41"),
             Move::Stay("live is already at version 41".into())
         );
-        assert_eq!(
-            decide("live", &state("41", &[("42", 0.1)]), "41"),
-            Move::To { to: "41".into() },
+        assert!(
+            matches!(
+                decide("live", &state("41", &[("42", 0.1)]), "41"),
+                Move::Change(_)
+            ),
             "a canary still routes traffic to another version"
         );
-        assert_eq!(
+        assert!(matches!(
             decide("live", &state("42", &[]), "41"),
-            Move::To { to: "41".into() }
-        );
+            Move::Change(_)
+        ));
     }
 
     #[test]
     fn moves_are_described_in_both_tenses() {
-        let plain = describe_move("live", &state("42", &[]), "41");
-        assert_eq!(verb(&plain), "move live 42 -> 41");
-        assert_eq!(past(&plain), "moved live 42 -> 41");
-        let with_canary = describe_move("live", &state("42", &[("43", 0.1)]), "41");
+        let change = |state: AliasState, to: &str| match decide("live", &state, to) {
+            Move::Change(change) => change,
+            Move::Stay(why) => panic!("expected a change, got {why}"),
+        };
+        let plain = change(state("42", &[]), "41");
+        assert_eq!(plain.planned(), "would move live 42 -> 41");
+        assert_eq!(plain.done(), "moved live 42 -> 41");
+        let with_canary = change(state("42", &[("43", 0.1)]), "41");
         assert_eq!(
-            past(&with_canary),
+            with_canary.planned(),
+            "would move live 42 -> 41 and drop its canary (43 at 10%)"
+        );
+        assert_eq!(
+            with_canary.done(),
             "moved live 42 -> 41 and dropped its canary (43 at 10%)"
         );
-        let drop = describe_move("live", &state("42", &[("43", 0.25)]), "42");
+        let drop = change(state("42", &[("43", 0.25)]), "42");
         assert_eq!(
-            verb(&drop),
-            "drop the canary of live (43 at 25%); version 42 keeps all traffic"
+            drop.planned(),
+            "would drop the canary of live (43 at 25%); version 42 keeps all traffic"
         );
         assert_eq!(
-            past(&drop),
+            drop.done(),
             "dropped the canary of live (43 at 25%); version 42 keeps all traffic"
         );
     }
@@ -462,7 +500,10 @@ mod tests {
     #[test]
     fn version_zero_and_qualified_functions_are_refused() {
         assert!(Destination::version("0").is_err());
-        assert!(Destination::version("007").is_ok());
+        assert_eq!(
+            Destination::version("007").unwrap(),
+            Destination::Version("7".into())
+        );
         let to = || Destination::Version("7".into());
         for ok in [
             "checkout",

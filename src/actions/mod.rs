@@ -27,7 +27,7 @@ use crate::decision::{ActionOutcome, Decision, plural};
 use crate::duration::HumanDuration;
 use crate::ledger::{Admission, Attempt, Guard, Incident, Ledger, notification_key};
 use crate::rules::Rule;
-use aws::{Aws, Report};
+use aws::{Aws, Calls, Report};
 
 /// One remediation step of a rule.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -66,11 +66,18 @@ impl Action {
 }
 
 impl Action {
-    /// Runs the action against AWS. With `dry_run`, only read-only calls are made.
-    pub async fn execute(&self, aws: &Aws, dry_run: bool, now: Timestamp) -> Report {
+    /// Runs the action against AWS, recording its calls in `calls` (which outlive the action
+    /// if its time budget cuts it off). With `dry_run`, only read-only calls are made.
+    pub async fn execute(
+        &self,
+        aws: &Aws,
+        dry_run: bool,
+        now: Timestamp,
+        calls: &mut Calls,
+    ) -> (ActionOutcome, String) {
         match self {
-            Self::CodeDeployRollback(a) => a.execute(&aws.codedeploy, dry_run, now).await,
-            Self::LambdaAlias(a) => a.execute(&aws.lambda, dry_run).await,
+            Self::CodeDeployRollback(a) => a.execute(aws, dry_run, now, calls).await,
+            Self::LambdaAlias(a) => a.execute(&aws.lambda, dry_run, calls).await,
         }
     }
 }
@@ -215,7 +222,7 @@ struct Run<'a> {
 impl Run<'_> {
     async fn within(&self, share: Duration) -> (Report, Option<Guard>) {
         if share.is_zero() {
-            return (out_of_time(share), None);
+            return (Calls::default().out_of_time(share), None);
         }
         let started = Instant::now();
         let ledger = &self.executor.ledger;
@@ -264,18 +271,19 @@ impl Run<'_> {
     }
 
     async fn run_action(&self, left: Duration) -> Report {
+        let mut calls = Calls::default();
         if left.is_zero() {
-            return out_of_time(left);
+            return calls.out_of_time(left);
         }
-        match tokio::time::timeout(
+        let result = tokio::time::timeout(
             left,
             self.action
-                .execute(&self.executor.aws, self.dry_run, self.now),
+                .execute(&self.executor.aws, self.dry_run, self.now, &mut calls),
         )
-        .await
-        {
-            Ok(report) => report,
-            Err(_) => out_of_time(left),
+        .await;
+        match result {
+            Ok((outcome, detail)) => calls.report(outcome, detail),
+            Err(_) => calls.out_of_time(left),
         }
     }
 }
@@ -309,18 +317,6 @@ fn fail_live_actions(decision: &mut Decision, detail: &str) {
         }
     }
     decision.summarize();
-}
-
-fn out_of_time(share: Duration) -> Report {
-    Report {
-        outcome: ActionOutcome::Failed,
-        detail: format!(
-            "ran out of time: its share of the request's time budget was {:.1}s; AWS calls \
-             still in flight were abandoned",
-            share.as_secs_f64()
-        ),
-        aws_request_ids: Vec::new(),
-    }
 }
 
 impl fmt::Display for Action {

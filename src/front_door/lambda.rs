@@ -27,12 +27,15 @@ pub async fn handle(responder: &Responder, request: Request) -> http::Response<B
         .or_else(|| event_request_id(request.request_context_ref()))
         .unwrap_or_else(|| "unknown".to_owned());
     let source_ip = source_ip(&request);
-    let time_left = request.lambda_context_ref().and_then(|c| {
-        let now_ms = u64::try_from(jiff::Timestamp::now().as_millisecond()).ok()?;
-        c.deadline
-            .checked_sub(now_ms)
-            .map(std::time::Duration::from_millis)
-    });
+    // A deadline already passed leaves no time at all (never the full budget); a context
+    // without one (deadline 0) is not Lambda's, and the budget alone applies.
+    let time_left = request
+        .lambda_context_ref()
+        .filter(|c| c.deadline > 0)
+        .map(|c| {
+            let now_ms = u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap_or(0);
+            std::time::Duration::from_millis(c.deadline.saturating_sub(now_ms))
+        });
     let (parts, body) = request.into_parts();
     let body: &[u8] = match &body {
         Body::Empty => &[],

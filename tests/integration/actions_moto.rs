@@ -4,15 +4,21 @@
 //! it where AWS answers `DeploymentGroupDoesNotExistException`.
 
 use jiff::Timestamp;
+use wavefront_responder::actions::Action;
 use wavefront_responder::actions::codedeploy::Rollback;
 use wavefront_responder::actions::lambda_alias::{AliasShift, Destination};
 use wavefront_responder::decision::ActionOutcome;
 use wavefront_responder::duration::HumanDuration;
 
 use crate::moto::{self, alias, alias_state, deployment, deployment_group};
+use crate::support::run_action;
 
-fn shift(function: &str, destination: Destination) -> AliasShift {
-    AliasShift::new(function.into(), "live".into(), destination).unwrap()
+fn shift(function: &str, destination: Destination) -> Action {
+    Action::LambdaAlias(AliasShift::new(function.into(), "live".into(), destination).unwrap())
+}
+
+fn rollback(application: &str, group: &str, window: Option<HumanDuration>) -> Action {
+    Action::CodeDeployRollback(Rollback::new(application.into(), group.into(), window).unwrap())
 }
 
 fn version(v: &str) -> Destination {
@@ -24,9 +30,13 @@ async fn a_dry_run_reads_but_does_not_move_the_alias() {
     let aws = moto::aws().await;
     let function = moto::function_with_versions(&aws, 3).await;
     alias(&aws, &function, "live", "3", &[]).await;
-    let report = shift(&function, version("2"))
-        .execute(&aws.lambda, true)
-        .await;
+    let report = run_action(
+        &shift(&function, version("2")),
+        &aws,
+        true,
+        Timestamp::now(),
+    )
+    .await;
     assert_eq!(report.outcome, ActionOutcome::Planned, "{report:?}");
     assert_eq!(report.detail, "would move live 3 -> 2");
     assert!(
@@ -45,7 +55,7 @@ async fn the_alias_moves_to_a_fixed_version_and_then_stays() {
     let function = moto::function_with_versions(&aws, 3).await;
     alias(&aws, &function, "live", "3", &[]).await;
     let action = shift(&function, version("2"));
-    let report = action.execute(&aws.lambda, false).await;
+    let report = run_action(&action, &aws, false, Timestamp::now()).await;
     assert_eq!(report.outcome, ActionOutcome::Executed, "{report:?}");
     assert_eq!(report.detail, "moved live 3 -> 2");
     // GetAlias, GetFunctionConfiguration, UpdateAlias.
@@ -55,7 +65,7 @@ async fn the_alias_moves_to_a_fixed_version_and_then_stays() {
         ("2".into(), vec![])
     );
 
-    let again = action.execute(&aws.lambda, false).await;
+    let again = run_action(&action, &aws, false, Timestamp::now()).await;
     assert_eq!(again.outcome, ActionOutcome::Skipped);
     assert_eq!(again.detail, "live is already at version 2");
 }
@@ -66,9 +76,13 @@ async fn the_alias_follows_the_stable_alias() {
     let function = moto::function_with_versions(&aws, 3).await;
     alias(&aws, &function, "live", "3", &[]).await;
     alias(&aws, &function, "stable", "1", &[]).await;
-    let report = shift(&function, Destination::Alias("stable".into()))
-        .execute(&aws.lambda, false)
-        .await;
+    let report = run_action(
+        &shift(&function, Destination::Alias("stable".into())),
+        &aws,
+        false,
+        Timestamp::now(),
+    )
+    .await;
     assert_eq!(report.outcome, ActionOutcome::Executed, "{report:?}");
     assert_eq!(report.detail, "moved live 3 -> 1");
     assert_eq!(alias_state(&aws, &function, "live").await.0, "1");
@@ -79,9 +93,13 @@ async fn a_canary_is_dropped_and_the_primary_keeps_all_traffic() {
     let aws = moto::aws().await;
     let function = moto::function_with_versions(&aws, 3).await;
     alias(&aws, &function, "live", "2", &[("3", 0.1)]).await;
-    let report = shift(&function, Destination::DropCanary)
-        .execute(&aws.lambda, false)
-        .await;
+    let report = run_action(
+        &shift(&function, Destination::DropCanary),
+        &aws,
+        false,
+        Timestamp::now(),
+    )
+    .await;
     assert_eq!(report.outcome, ActionOutcome::Executed, "{report:?}");
     assert_eq!(
         report.detail,
@@ -98,9 +116,13 @@ async fn moving_back_also_removes_a_canary() {
     let aws = moto::aws().await;
     let function = moto::function_with_versions(&aws, 3).await;
     alias(&aws, &function, "live", "2", &[("3", 0.25)]).await;
-    let report = shift(&function, version("1"))
-        .execute(&aws.lambda, false)
-        .await;
+    let report = run_action(
+        &shift(&function, version("1")),
+        &aws,
+        false,
+        Timestamp::now(),
+    )
+    .await;
     assert_eq!(
         report.detail,
         "moved live 2 -> 1 and dropped its canary (3 at 25%)"
@@ -116,9 +138,13 @@ async fn a_version_that_does_not_exist_is_refused() {
     let aws = moto::aws().await;
     let function = moto::function_with_versions(&aws, 2).await;
     alias(&aws, &function, "live", "2", &[]).await;
-    let report = shift(&function, version("99"))
-        .execute(&aws.lambda, false)
-        .await;
+    let report = run_action(
+        &shift(&function, version("99")),
+        &aws,
+        false,
+        Timestamp::now(),
+    )
+    .await;
     assert_eq!(report.outcome, ActionOutcome::Failed, "{report:?}");
     assert!(
         report
@@ -139,9 +165,13 @@ async fn a_stable_alias_on_latest_is_refused() {
     let function = moto::function_with_versions(&aws, 2).await;
     alias(&aws, &function, "live", "2", &[]).await;
     alias(&aws, &function, "stable", "$LATEST", &[]).await;
-    let report = shift(&function, Destination::Alias("stable".into()))
-        .execute(&aws.lambda, false)
-        .await;
+    let report = run_action(
+        &shift(&function, Destination::Alias("stable".into())),
+        &aws,
+        false,
+        Timestamp::now(),
+    )
+    .await;
     assert_eq!(report.outcome, ActionOutcome::Failed);
     assert!(report.detail.contains("points at $LATEST"), "{report:?}");
     assert_eq!(alias_state(&aws, &function, "live").await.0, "2");
@@ -150,9 +180,13 @@ async fn a_stable_alias_on_latest_is_refused() {
 #[tokio::test]
 async fn a_missing_function_fails_with_the_aws_error_code_and_request_id() {
     let aws = moto::aws().await;
-    let report = shift(&moto::unique("no-such-function"), version("1"))
-        .execute(&aws.lambda, false)
-        .await;
+    let report = run_action(
+        &shift(&moto::unique("no-such-function"), version("1")),
+        &aws,
+        false,
+        Timestamp::now(),
+    )
+    .await;
     assert_eq!(report.outcome, ActionOutcome::Failed);
     assert!(
         report
@@ -168,10 +202,8 @@ async fn a_missing_function_fails_with_the_aws_error_code_and_request_id() {
 async fn a_group_with_nothing_in_progress_is_skipped() {
     let aws = moto::aws().await;
     let (application, group) = deployment_group(&aws).await;
-    let action = Rollback::new(application.clone(), group.clone(), None).unwrap();
-    let report = action
-        .execute(&aws.codedeploy, false, Timestamp::now())
-        .await;
+    let action = rollback(&application, &group, None);
+    let report = run_action(&action, &aws, false, Timestamp::now()).await;
     assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
     assert_eq!(
         report.detail,
@@ -180,15 +212,13 @@ async fn a_group_with_nothing_in_progress_is_skipped() {
 
     // With a window but no recorded success, there is nothing to undo either.
     let window = HumanDuration::parse("1h").ok();
-    let action = Rollback::new(application.clone(), group.clone(), window).unwrap();
-    let report = action
-        .execute(&aws.codedeploy, false, Timestamp::now())
-        .await;
+    let action = rollback(&application, &group, window);
+    let report = run_action(&action, &aws, false, Timestamp::now()).await;
     assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
     assert!(
         report
             .detail
-            .ends_with("and it has no successful deployment to undo"),
+            .ends_with("; it has no successful deployment to undo"),
         "{report:?}"
     );
 }
@@ -198,10 +228,8 @@ async fn a_dry_run_names_the_deployment_it_would_stop() {
     let aws = moto::aws().await;
     let (application, group) = deployment_group(&aws).await;
     let id = deployment(&aws, &application, &group).await;
-    let action = Rollback::new(application, group, None).unwrap();
-    let report = action
-        .execute(&aws.codedeploy, true, Timestamp::now())
-        .await;
+    let action = rollback(&application, &group, None);
+    let report = run_action(&action, &aws, true, Timestamp::now()).await;
     assert_eq!(report.outcome, ActionOutcome::Planned, "{report:?}");
     assert_eq!(
         report.detail,

@@ -12,10 +12,14 @@ use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
 use aws_smithy_types::body::SdkBody;
 use jiff::Timestamp;
 use serde_json::{Value, json};
+use wavefront_responder::actions::Action;
+use wavefront_responder::actions::aws::{Aws, Report};
 use wavefront_responder::actions::codedeploy::Rollback;
 use wavefront_responder::actions::lambda_alias::{AliasShift, Destination};
 use wavefront_responder::decision::ActionOutcome;
 use wavefront_responder::duration::HumanDuration;
+
+use crate::support::run_action;
 
 const CODEDEPLOY: &str = "https://codedeploy.us-east-1.amazonaws.com/";
 const LAMBDA: &str = "https://lambda.us-east-1.amazonaws.com";
@@ -54,28 +58,58 @@ fn retry() -> RetryConfig {
         .with_initial_backoff(Duration::from_millis(1))
 }
 
-fn codedeploy(events: Vec<ReplayEvent>) -> (aws_sdk_codedeploy::Client, StaticReplayClient) {
-    let http = StaticReplayClient::new(events);
-    let config = aws_sdk_codedeploy::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
+/// SDK configuration whose HTTP client replays `http`.
+async fn sdk_config(http: &StaticReplayClient) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("AKID", "SECRET", None, None, "test"))
         .retry_config(retry())
         .http_client(http.clone())
-        .build();
-    (aws_sdk_codedeploy::Client::from_conf(config), http)
+        .load()
+        .await
 }
 
-fn lambda(events: Vec<ReplayEvent>) -> (aws_sdk_lambda::Client, StaticReplayClient) {
-    let http = StaticReplayClient::new(events);
-    let config = aws_sdk_lambda::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKID", "SECRET", None, None, "test"))
-        .retry_config(retry())
-        .http_client(http.clone())
-        .build();
-    (aws_sdk_lambda::Client::from_conf(config), http)
+/// AWS clients replaying recorded CodeDeploy and Lambda exchanges.
+struct Replay {
+    aws: Aws,
+    codedeploy: StaticReplayClient,
+    lambda: StaticReplayClient,
+}
+
+impl Replay {
+    async fn new(codedeploy: Vec<ReplayEvent>, lambda: Vec<ReplayEvent>) -> Self {
+        let codedeploy = StaticReplayClient::new(codedeploy);
+        let lambda = StaticReplayClient::new(lambda);
+        let codedeploy_config = sdk_config(&codedeploy).await;
+        let aws = Aws {
+            codedeploy: aws_sdk_codedeploy::Client::new(&codedeploy_config),
+            lambda: aws_sdk_lambda::Client::new(&sdk_config(&lambda).await),
+            dynamodb: aws_sdk_dynamodb::Client::new(&codedeploy_config),
+        };
+        Self {
+            aws,
+            codedeploy,
+            lambda,
+        }
+    }
+
+    async fn codedeploy(events: Vec<ReplayEvent>) -> Self {
+        Self::new(events, Vec::new()).await
+    }
+
+    async fn lambda(events: Vec<ReplayEvent>) -> Self {
+        Self::new(Vec::new(), events).await
+    }
+
+    async fn run(&self, action: &Action, dry_run: bool) -> Report {
+        run_action(action, &self.aws, dry_run, now()).await
+    }
+
+    /// Every request was the one expected, and every recorded exchange was used.
+    fn assert_requests(&self) {
+        self.codedeploy.assert_requests_match(&[]);
+        self.lambda.assert_requests_match(&[]);
+    }
 }
 
 fn list_active() -> Value {
@@ -109,13 +143,26 @@ fn deployment_info(id: &str, status: &str, creator: &str, rollback_of: Option<&s
     info
 }
 
-fn rollback(window: Option<&str>) -> Rollback {
-    Rollback::new(
-        "checkout".into(),
-        "checkout-prod".into(),
-        window.and_then(|w| HumanDuration::parse(w).ok()),
+fn rollback(window: Option<&str>) -> Action {
+    Action::CodeDeployRollback(
+        Rollback::new(
+            "checkout".into(),
+            "checkout-prod".into(),
+            window.and_then(|w| HumanDuration::parse(w).ok()),
+        )
+        .unwrap(),
     )
-    .unwrap()
+}
+
+fn shift_to_41() -> Action {
+    Action::LambdaAlias(
+        AliasShift::new(
+            "checkout".into(),
+            "live".into(),
+            Destination::Version("41".into()),
+        )
+        .unwrap(),
+    )
 }
 
 fn now() -> Timestamp {
@@ -124,7 +171,7 @@ fn now() -> Timestamp {
 
 #[tokio::test]
 async fn an_active_deployment_is_stopped_with_rollback() {
-    let (client, http) = codedeploy(vec![
+    let replay = Replay::codedeploy(vec![
         codedeploy_call(
             "ListDeployments",
             list_active(),
@@ -143,8 +190,9 @@ async fn an_active_deployment_is_stopped_with_rollback() {
             200,
             json!({"status": "Pending", "statusMessage": "Stopping the deployment"}),
         ),
-    ]);
-    let report = rollback(None).execute(&client, false, now()).await;
+    ])
+    .await;
+    let report = replay.run(&rollback(None), false).await;
     assert_eq!(report.outcome, ActionOutcome::Executed, "{report:?}");
     assert_eq!(
         report.detail,
@@ -158,12 +206,12 @@ async fn an_active_deployment_is_stopped_with_rollback() {
             "req-StopDeployment-200"
         ]
     );
-    http.assert_requests_match(&[]);
+    replay.assert_requests();
 }
 
 #[tokio::test]
 async fn a_dry_run_stops_nothing() {
-    let (client, http) = codedeploy(vec![
+    let replay = Replay::codedeploy(vec![
         codedeploy_call(
             "ListDeployments",
             list_active(),
@@ -176,20 +224,21 @@ async fn a_dry_run_stops_nothing() {
             200,
             json!({"deploymentsInfo": [deployment_info("d-ABC123", "InProgress", "user", None)]}),
         ),
-    ]);
-    let report = rollback(None).execute(&client, true, now()).await;
+    ])
+    .await;
+    let report = replay.run(&rollback(None), true).await;
     assert_eq!(report.outcome, ActionOutcome::Planned);
     assert_eq!(
         report.detail,
         "would stop deployment d-ABC123 with rollback"
     );
     // Exactly the two read calls: no StopDeployment was sent.
-    http.assert_requests_match(&[]);
+    replay.assert_requests();
 }
 
 #[tokio::test]
 async fn a_rollback_in_progress_is_never_stopped() {
-    let (client, http) = codedeploy(vec![
+    let replay = Replay::codedeploy(vec![
         codedeploy_call(
             "ListDeployments",
             list_active(),
@@ -205,20 +254,21 @@ async fn a_rollback_in_progress_is_never_stopped() {
                 deployment_info("d-RB2", "Created", "user", Some("d-OTHER")),
             ]}),
         ),
-    ]);
-    let report = rollback(None).execute(&client, false, now()).await;
+    ])
+    .await;
+    let report = replay.run(&rollback(None), false).await;
     assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
     assert_eq!(
         report.detail,
         "d-RB1 is itself a rollback of d-BAD; a rollback is never stopped; \
          d-RB2 is itself a rollback of d-OTHER; a rollback is never stopped"
     );
-    http.assert_requests_match(&[]);
+    replay.assert_requests();
 }
 
 #[tokio::test]
 async fn a_deployment_that_completes_first_is_a_race_not_a_failure() {
-    let (client, http) = codedeploy(vec![
+    let replay = Replay::codedeploy(vec![
         codedeploy_call(
             "ListDeployments",
             list_active(),
@@ -243,22 +293,23 @@ async fn a_deployment_that_completes_first_is_a_race_not_a_failure() {
             200,
             json!({"deploymentInfo": deployment_info("d-ABC123", "Succeeded", "user", None)}),
         ),
-    ]);
-    let report = rollback(None).execute(&client, false, now()).await;
+    ])
+    .await;
+    let report = replay.run(&rollback(None), false).await;
     assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
     assert_eq!(
         report.detail,
         "d-ABC123 completed (Succeeded) before it could be stopped"
     );
     assert_eq!(report.aws_request_ids.len(), 4);
-    http.assert_requests_match(&[]);
+    replay.assert_requests();
 }
 
 #[tokio::test]
 async fn throttling_is_retried_and_pages_are_followed() {
     let mut page_two = list_active();
     page_two["nextToken"] = json!("page-2");
-    let (client, http) = codedeploy(vec![
+    let replay = Replay::codedeploy(vec![
         codedeploy_error(
             "ListDeployments",
             list_active(),
@@ -286,14 +337,15 @@ async fn throttling_is_retried_and_pages_are_followed() {
                 deployment_info("d-2", "Queued", "user", None),
             ]}),
         ),
-    ]);
-    let report = rollback(None).execute(&client, true, now()).await;
+    ])
+    .await;
+    let report = replay.run(&rollback(None), true).await;
     assert_eq!(report.outcome, ActionOutcome::Planned, "{report:?}");
     assert_eq!(
         report.detail,
         "would stop deployment d-1 with rollback; would stop deployment d-2 with rollback"
     );
-    http.assert_requests_match(&[]);
+    replay.assert_requests();
 }
 
 #[tokio::test]
@@ -306,8 +358,8 @@ async fn throttling_that_outlasts_the_retries_fails_with_code_and_request_id() {
             "Rate exceeded",
         )
     };
-    let (client, _) = codedeploy(vec![throttled(), throttled(), throttled()]);
-    let report = rollback(None).execute(&client, false, now()).await;
+    let replay = Replay::codedeploy(vec![throttled(), throttled(), throttled()]).await;
+    let report = replay.run(&rollback(None), false).await;
     assert_eq!(report.outcome, ActionOutcome::Failed);
     assert_eq!(
         report.detail,
@@ -317,13 +369,14 @@ async fn throttling_that_outlasts_the_retries_fails_with_code_and_request_id() {
 
 #[tokio::test]
 async fn an_unknown_deployment_group_fails_with_the_aws_error_code() {
-    let (client, _) = codedeploy(vec![codedeploy_error(
+    let replay = Replay::codedeploy(vec![codedeploy_error(
         "ListDeployments",
         list_active(),
         "DeploymentGroupDoesNotExistException",
         "The deployment group checkout-prod does not exist with the user or AWS account.",
-    )]);
-    let report = rollback(None).execute(&client, false, now()).await;
+    )])
+    .await;
+    let report = replay.run(&rollback(None), false).await;
     assert_eq!(report.outcome, ActionOutcome::Failed);
     assert!(
         report.detail.starts_with(
@@ -333,9 +386,55 @@ async fn an_unknown_deployment_group_fails_with_the_aws_error_code() {
     );
 }
 
-/// The reads of the redeploy path: nothing active, then the group and its last success.
-fn last_success(ended: &str, creator: &str) -> Vec<ReplayEvent> {
-    let ended: Timestamp = ended.parse().unwrap();
+fn group_info(platform: &str, success_ended: Timestamp, newer_attempt: Option<&str>) -> Value {
+    let mut info = json!({
+        "applicationName": "checkout",
+        "deploymentGroupName": "checkout-prod",
+        "computePlatform": platform,
+        "lastSuccessfulDeployment": {
+            "deploymentId": "d-GOOD42",
+            "status": "Succeeded",
+            "createTime": success_ended.as_second() - 600,
+            "endTime": success_ended.as_second()
+        },
+        "lastAttemptedDeployment": {
+            "deploymentId": "d-GOOD42",
+            "status": "Succeeded",
+            "createTime": success_ended.as_second() - 600,
+            "endTime": success_ended.as_second()
+        }
+    });
+    if let Some(status) = newer_attempt {
+        info["lastAttemptedDeployment"] = json!({
+            "deploymentId": "d-NEWER",
+            "status": status,
+            "createTime": success_ended.as_second() + 60,
+            "endTime": success_ended.as_second() + 120
+        });
+    }
+    info
+}
+
+fn get_group(info: Value) -> ReplayEvent {
+    codedeploy_call(
+        "GetDeploymentGroup",
+        json!({"applicationName": "checkout", "deploymentGroupName": "checkout-prod"}),
+        200,
+        json!({"deploymentGroupInfo": info}),
+    )
+}
+
+fn get_good42(info: Value) -> ReplayEvent {
+    codedeploy_call(
+        "GetDeployment",
+        json!({"deploymentId": "d-GOOD42"}),
+        200,
+        json!({"deploymentInfo": info}),
+    )
+}
+
+/// The reads of the redeploy path: nothing active, the group, and its last success.
+fn last_success(ended: &str, success: Value) -> Vec<ReplayEvent> {
     vec![
         codedeploy_call(
             "ListDeployments",
@@ -343,28 +442,8 @@ fn last_success(ended: &str, creator: &str) -> Vec<ReplayEvent> {
             200,
             json!({"deployments": []}),
         ),
-        codedeploy_call(
-            "GetDeploymentGroup",
-            json!({"applicationName": "checkout", "deploymentGroupName": "checkout-prod"}),
-            200,
-            json!({"deploymentGroupInfo": {
-                "applicationName": "checkout",
-                "deploymentGroupName": "checkout-prod",
-                "computePlatform": "Lambda",
-                "lastSuccessfulDeployment": {
-                    "deploymentId": "d-GOOD42",
-                    "status": "Succeeded",
-                    "createTime": ended.as_second() - 600,
-                    "endTime": ended.as_second()
-                }
-            }}),
-        ),
-        codedeploy_call(
-            "GetDeployment",
-            json!({"deploymentId": "d-GOOD42"}),
-            200,
-            json!({"deploymentInfo": deployment_info("d-GOOD42", "Succeeded", creator, None)}),
-        ),
+        get_group(group_info("Lambda", ended.parse().unwrap(), None)),
+        get_good42(success),
     ]
 }
 
@@ -402,25 +481,50 @@ fn lambda_targets() -> Vec<ReplayEvent> {
     ]
 }
 
-#[tokio::test]
-async fn a_recent_success_is_undone_by_a_reversed_appspec() {
-    let mut events = last_success("2026-11-25T20:48:00Z", "user");
-    events.extend(lambda_targets());
-    events.push(codedeploy_call(
+/// The CreateDeployment request an undo of d-GOOD42 on the Lambda platform sends.
+fn create_undo() -> ReplayEvent {
+    codedeploy_call(
         "CreateDeployment",
-        json!({}),
+        json!({
+            "applicationName": "checkout",
+            "deploymentGroupName": "checkout-prod",
+            "revision": {
+                "revisionType": "AppSpecContent",
+                "appSpecContent": {
+                    "content": "{\"version\":0.0,\"Resources\":[{\"checkout\":{\"Type\":\"AWS::Lambda::Function\",\"Properties\":{\"Name\":\"checkout\",\"Alias\":\"live\",\"CurrentVersion\":\"42\",\"TargetVersion\":\"41\"}}}]}"
+                }
+            },
+            "deploymentConfigName": "CodeDeployDefault.LambdaAllAtOnce",
+            "description": "wavefront-responder: undo d-GOOD42",
+            "autoRollbackConfiguration": {"enabled": false},
+            "overrideAlarmConfiguration": {"enabled": false, "ignorePollAlarmFailure": false}
+        }),
         200,
         json!({"deploymentId": "d-UNDO1"}),
-    ));
-    let (client, http) = codedeploy(events);
-    let report = rollback(Some("1h")).execute(&client, false, now()).await;
+    )
+}
+
+const UNDONE: &str = "move checkout:live from version 42 back to 41, with \
+                      CodeDeployDefault.LambdaAllAtOnce, without alarms or automatic rollback";
+
+#[tokio::test]
+async fn a_recent_success_is_undone_all_at_once_without_alarms() {
+    let mut events = last_success(
+        "2026-11-25T20:48:00Z",
+        deployment_info("d-GOOD42", "Succeeded", "user", None),
+    );
+    events.extend(lambda_targets());
+    events.push(create_undo());
+    let replay = Replay::new(events, vec![live_is("42")]).await;
+    let report = replay.run(&rollback(Some("1h")), false).await;
     assert_eq!(report.outcome, ActionOutcome::Executed, "{report:?}");
     assert_eq!(
         report.detail,
-        "created deployment d-UNDO1 to undo d-GOOD42 (succeeded 12m ago): move checkout:live \
-         from version 42 back to 41"
+        format!("created deployment d-UNDO1 to undo d-GOOD42 (succeeded 12m ago): {UNDONE}")
     );
-    let create = http
+    replay.assert_requests();
+    let create = replay
+        .codedeploy
         .actual_requests()
         .last()
         .unwrap()
@@ -429,9 +533,6 @@ async fn a_recent_success_is_undone_by_a_reversed_appspec() {
         .unwrap()
         .to_vec();
     let create: Value = serde_json::from_slice(&create).unwrap();
-    assert_eq!(create["applicationName"], "checkout");
-    assert_eq!(create["deploymentGroupName"], "checkout-prod");
-    assert_eq!(create["revision"]["revisionType"], "AppSpecContent");
     let appspec: Value = serde_json::from_str(
         create["revision"]["appSpecContent"]["content"]
             .as_str()
@@ -449,38 +550,111 @@ async fn a_recent_success_is_undone_by_a_reversed_appspec() {
     );
 }
 
+fn live_is(version: &str) -> ReplayEvent {
+    lambda_call(
+        "GET",
+        &alias_uri("live"),
+        None,
+        200,
+        alias_body(version, "rev-x"),
+    )
+}
+
 #[tokio::test]
 async fn a_recent_success_in_a_dry_run_is_only_described() {
-    let mut events = last_success("2026-11-25T20:48:00Z", "user");
+    let mut events = last_success(
+        "2026-11-25T20:48:00Z",
+        deployment_info("d-GOOD42", "Succeeded", "user", None),
+    );
     events.extend(lambda_targets());
-    let (client, http) = codedeploy(events);
-    let report = rollback(Some("1h")).execute(&client, true, now()).await;
+    let replay = Replay::new(events, vec![live_is("42")]).await;
+    let report = replay.run(&rollback(Some("1h")), true).await;
     assert_eq!(report.outcome, ActionOutcome::Planned, "{report:?}");
     assert_eq!(
         report.detail,
-        "would undo d-GOOD42 (succeeded 12m ago, inside redeploy_within=1h): move checkout:live \
-         from version 42 back to 41"
+        format!("would undo d-GOOD42 (succeeded 12m ago, inside redeploy_within=1h): {UNDONE}")
     );
-    http.assert_requests_match(&[]);
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn an_alias_that_moved_since_is_not_undone_again() {
+    let mut events = last_success(
+        "2026-11-25T20:48:00Z",
+        deployment_info("d-GOOD42", "Succeeded", "user", None),
+    );
+    events.extend(lambda_targets());
+    let replay = Replay::new(events, vec![live_is("41")]).await;
+    let report = replay.run(&rollback(Some("1h")), false).await;
+    assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
+    assert_eq!(
+        report.detail,
+        "checkout:live is on version 41, no longer on 42 that the last deployment made live; \
+         nothing to undo"
+    );
+    replay.assert_requests();
 }
 
 #[tokio::test]
 async fn a_success_outside_the_window_is_left_alone() {
-    let events = last_success("2026-11-25T18:00:00Z", "user");
-    let (client, _) = codedeploy(events.into_iter().take(2).collect());
-    let report = rollback(Some("1h")).execute(&client, false, now()).await;
+    let replay = Replay::codedeploy(vec![
+        codedeploy_call(
+            "ListDeployments",
+            list_active(),
+            200,
+            json!({"deployments": []}),
+        ),
+        get_group(group_info(
+            "Lambda",
+            "2026-11-25T18:00:00Z".parse().unwrap(),
+            None,
+        )),
+    ])
+    .await;
+    let report = replay.run(&rollback(Some("1h")), false).await;
     assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
     assert_eq!(
         report.detail,
         "nothing in progress in checkout/checkout-prod; last success 3h ago is outside \
          redeploy_within=1h"
     );
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn a_newer_failed_attempt_means_the_success_is_not_undone() {
+    let replay = Replay::codedeploy(vec![
+        codedeploy_call(
+            "ListDeployments",
+            list_active(),
+            200,
+            json!({"deployments": []}),
+        ),
+        get_group(group_info(
+            "Lambda",
+            "2026-11-25T20:48:00Z".parse().unwrap(),
+            Some("Failed"),
+        )),
+    ])
+    .await;
+    let report = replay.run(&rollback(Some("1h")), false).await;
+    assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
+    assert_eq!(
+        report.detail,
+        "nothing in progress in checkout/checkout-prod; the last attempt d-NEWER (Failed) is \
+         newer than the last success d-GOOD42; not undoing an older release"
+    );
+    replay.assert_requests();
 }
 
 #[tokio::test]
 async fn a_successful_rollback_is_not_undone() {
-    let (client, _) = codedeploy(last_success("2026-11-25T20:48:00Z", "codeDeployRollback"));
-    let report = rollback(Some("1h")).execute(&client, false, now()).await;
+    let replay = Replay::codedeploy(last_success(
+        "2026-11-25T20:48:00Z",
+        deployment_info("d-GOOD42", "Succeeded", "codeDeployRollback", None),
+    ))
+    .await;
+    let report = replay.run(&rollback(Some("1h")), false).await;
     assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
     assert!(
         report
@@ -488,6 +662,181 @@ async fn a_successful_rollback_is_not_undone() {
             .starts_with("the last successful deployment d-GOOD42 is itself a rollback"),
         "{report:?}"
     );
+    replay.assert_requests();
+}
+
+/// A deployment this responder created to undo d-OLD.
+fn our_undo(id: &str, status: &str) -> Value {
+    let mut info = deployment_info(id, status, "user", None);
+    info["description"] = json!("wavefront-responder: undo d-OLD");
+    info
+}
+
+#[tokio::test]
+async fn our_own_undo_is_never_undone() {
+    let replay = Replay::codedeploy(last_success(
+        "2026-11-25T20:48:00Z",
+        our_undo("d-GOOD42", "Succeeded"),
+    ))
+    .await;
+    let report = replay.run(&rollback(Some("1h")), false).await;
+    assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
+    assert_eq!(
+        report.detail,
+        "the last successful deployment d-GOOD42 is itself a rollback (wavefront-responder's \
+         undo of d-OLD); not undoing it"
+    );
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn our_own_undo_in_progress_is_never_stopped() {
+    let replay = Replay::codedeploy(vec![
+        codedeploy_call(
+            "ListDeployments",
+            list_active(),
+            200,
+            json!({"deployments": ["d-UNDO1"]}),
+        ),
+        codedeploy_call(
+            "BatchGetDeployments",
+            json!({"deploymentIds": ["d-UNDO1"]}),
+            200,
+            json!({"deploymentsInfo": [our_undo("d-UNDO1", "InProgress")]}),
+        ),
+    ])
+    .await;
+    let report = replay.run(&rollback(Some("1h")), false).await;
+    assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
+    assert_eq!(
+        report.detail,
+        "d-UNDO1 is itself a rollback (wavefront-responder's undo of d-OLD); a rollback is \
+         never stopped"
+    );
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn a_deployment_that_succeeds_while_stopped_is_undone_inside_the_window() {
+    let mut events = vec![
+        codedeploy_call(
+            "ListDeployments",
+            list_active(),
+            200,
+            json!({"deployments": ["d-GOOD42"]}),
+        ),
+        codedeploy_call(
+            "BatchGetDeployments",
+            json!({"deploymentIds": ["d-GOOD42"]}),
+            200,
+            json!({"deploymentsInfo": [deployment_info("d-GOOD42", "InProgress", "user", None)]}),
+        ),
+        codedeploy_error(
+            "StopDeployment",
+            json!({"deploymentId": "d-GOOD42", "autoRollbackEnabled": true}),
+            "DeploymentAlreadyCompletedException",
+            "The deployment d-GOOD42 is already completed.",
+        ),
+        get_good42(deployment_info("d-GOOD42", "Succeeded", "user", None)),
+        get_group(group_info(
+            "Lambda",
+            "2026-11-25T20:59:00Z".parse().unwrap(),
+            None,
+        )),
+        get_good42(deployment_info("d-GOOD42", "Succeeded", "user", None)),
+    ];
+    events.extend(lambda_targets());
+    events.push(create_undo());
+    let replay = Replay::new(events, vec![live_is("42")]).await;
+    let report = replay.run(&rollback(Some("1h")), false).await;
+    assert_eq!(report.outcome, ActionOutcome::Executed, "{report:?}");
+    assert_eq!(
+        report.detail,
+        format!(
+            "d-GOOD42 completed (Succeeded) before it could be stopped; created deployment \
+             d-UNDO1 to undo d-GOOD42 (succeeded 1m ago): {UNDONE}"
+        )
+    );
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn a_retried_stop_that_finds_the_deployment_stopped_says_so() {
+    let replay = Replay::codedeploy(vec![
+        codedeploy_call(
+            "ListDeployments",
+            list_active(),
+            200,
+            json!({"deployments": ["d-ABC123"]}),
+        ),
+        codedeploy_call(
+            "BatchGetDeployments",
+            json!({"deploymentIds": ["d-ABC123"]}),
+            200,
+            json!({"deploymentsInfo": [deployment_info("d-ABC123", "InProgress", "user", None)]}),
+        ),
+        codedeploy_error(
+            "StopDeployment",
+            json!({"deploymentId": "d-ABC123", "autoRollbackEnabled": true}),
+            "DeploymentAlreadyCompletedException",
+            "The deployment d-ABC123 is already completed.",
+        ),
+        codedeploy_call(
+            "GetDeployment",
+            json!({"deploymentId": "d-ABC123"}),
+            200,
+            json!({"deploymentInfo": deployment_info("d-ABC123", "Stopped", "user", None)}),
+        ),
+    ])
+    .await;
+    let report = replay.run(&rollback(None), false).await;
+    assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
+    assert_eq!(
+        report.detail,
+        "d-ABC123 is stopped (possibly by this request's first attempt)"
+    );
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn other_platforms_redeploy_the_previous_revision() {
+    let mut success = deployment_info("d-GOOD42", "Succeeded", "user", None);
+    success["computePlatform"] = json!("Server");
+    success["previousRevision"] = json!({
+        "revisionType": "S3",
+        "s3Location": {"bucket": "releases", "key": "checkout-41.zip", "bundleType": "zip"}
+    });
+    let replay = Replay::codedeploy(vec![
+        codedeploy_call("ListDeployments", list_active(), 200, json!({"deployments": []})),
+        get_group(group_info("Server", "2026-11-25T20:48:00Z".parse().unwrap(), None)),
+        get_good42(success),
+        codedeploy_call(
+            "CreateDeployment",
+            json!({
+                "applicationName": "checkout",
+                "deploymentGroupName": "checkout-prod",
+                "revision": {
+                    "revisionType": "S3",
+                    "s3Location": {"bucket": "releases", "key": "checkout-41.zip", "bundleType": "zip"}
+                },
+                "description": "wavefront-responder: undo d-GOOD42",
+                "autoRollbackConfiguration": {"enabled": false},
+                "overrideAlarmConfiguration": {"enabled": false, "ignorePollAlarmFailure": false}
+            }),
+            200,
+            json!({"deploymentId": "d-UNDO2"}),
+        ),
+    ])
+    .await;
+    let report = replay.run(&rollback(Some("1h")), false).await;
+    assert_eq!(report.outcome, ActionOutcome::Executed, "{report:?}");
+    assert_eq!(
+        report.detail,
+        "created deployment d-UNDO2 to undo d-GOOD42 (succeeded 12m ago): redeploy the revision \
+         that was live before it, with the group's deployment config, without alarms or \
+         automatic rollback"
+    );
+    replay.assert_requests();
 }
 
 // Lambda alias: the revision conflict path, which moto does not implement.
@@ -559,7 +908,7 @@ fn conflict() -> Value {
 
 #[tokio::test]
 async fn a_concurrent_change_is_re_read_and_decided_again() {
-    let (client, http) = lambda(vec![
+    let replay = Replay::lambda(vec![
         lambda_call(
             "GET",
             &alias_uri("live"),
@@ -590,22 +939,17 @@ async fn a_concurrent_change_is_re_read_and_decided_again() {
             200,
             alias_body("41", "rev-c"),
         ),
-    ]);
-    let action = AliasShift::new(
-        "checkout".into(),
-        "live".into(),
-        Destination::Version("41".into()),
-    )
-    .unwrap();
-    let report = action.execute(&client, false).await;
+    ])
+    .await;
+    let report = replay.run(&shift_to_41(), false).await;
     assert_eq!(report.outcome, ActionOutcome::Executed, "{report:?}");
     assert_eq!(report.detail, "moved live 43 -> 41");
-    http.assert_requests_match(&[]);
+    replay.assert_requests();
 }
 
 #[tokio::test]
 async fn a_concurrent_rollback_by_someone_else_is_left_alone() {
-    let (client, http) = lambda(vec![
+    let replay = Replay::lambda(vec![
         lambda_call(
             "GET",
             &alias_uri("live"),
@@ -628,22 +972,17 @@ async fn a_concurrent_rollback_by_someone_else_is_left_alone() {
             200,
             alias_body("41", "rev-b"),
         ),
-    ]);
-    let action = AliasShift::new(
-        "checkout".into(),
-        "live".into(),
-        Destination::Version("41".into()),
-    )
-    .unwrap();
-    let report = action.execute(&client, false).await;
+    ])
+    .await;
+    let report = replay.run(&shift_to_41(), false).await;
     assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
     assert_eq!(report.detail, "live is already at version 41");
-    http.assert_requests_match(&[]);
+    replay.assert_requests();
 }
 
 #[tokio::test]
 async fn two_conflicts_in_a_row_leave_the_alias_alone() {
-    let (client, _) = lambda(vec![
+    let replay = Replay::lambda(vec![
         lambda_call(
             "GET",
             &alias_uri("live"),
@@ -673,14 +1012,9 @@ async fn two_conflicts_in_a_row_leave_the_alias_alone() {
             412,
             conflict(),
         ),
-    ]);
-    let action = AliasShift::new(
-        "checkout".into(),
-        "live".into(),
-        Destination::Version("41".into()),
-    )
-    .unwrap();
-    let report = action.execute(&client, false).await;
+    ])
+    .await;
+    let report = replay.run(&shift_to_41(), false).await;
     assert_eq!(report.outcome, ActionOutcome::Failed, "{report:?}");
     assert!(
         report

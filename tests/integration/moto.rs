@@ -11,8 +11,6 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
 use aws_sdk_lambda::config::{Credentials, Region};
 use aws_sdk_lambda::types::{AliasRoutingConfiguration, FunctionCode, Runtime};
 use wavefront_responder::actions::aws::Aws;
@@ -67,18 +65,13 @@ fn wait_until_up(port: u16) {
     panic!("moto_server did not listen on port {port} within 15 s");
 }
 
-/// SDK configuration pointing at `endpoint`, as `AWS_ENDPOINT_URL` would: test credentials,
-/// us-east-1, quick retries.
+/// SDK configuration pointing at `endpoint`, as `AWS_ENDPOINT_URL` would, with the
+/// responder's own retries and timeouts, test credentials and us-east-1.
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    wavefront_responder::actions::aws::loader()
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(2)
-                .with_initial_backoff(Duration::from_millis(10)),
-        )
         .load()
         .await
 }

@@ -245,3 +245,15 @@ impl std::io::Write for Captured {
         Ok(())
     }
 }
+
+/// Runs one action as the executor does, without the ledger or a time budget.
+pub async fn run_action(
+    action: &wavefront_responder::actions::Action,
+    aws: &wavefront_responder::actions::aws::Aws,
+    dry_run: bool,
+    now: jiff::Timestamp,
+) -> wavefront_responder::actions::aws::Report {
+    let mut calls = wavefront_responder::actions::aws::Calls::default();
+    let (outcome, detail) = action.execute(aws, dry_run, now, &mut calls).await;
+    calls.report(outcome, detail)
+}
