@@ -10,6 +10,8 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_sdk_lambda::operation::RequestId;
+use aws_smithy_http_client::tls::Provider;
+use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 
 use crate::decision::ActionOutcome;
 
@@ -40,11 +42,17 @@ impl Aws {
     }
 }
 
-/// The SDK settings every client uses: standard retries (3 attempts with backoff, for
-/// throttling and 5xx), a 2 s connect timeout, 5 s per attempt and 10 s per call, so a stalled
-/// endpoint fails inside the time budget. Tests start from this too, adding an endpoint.
+/// The SDK settings every client uses: HTTPS through rustls with *ring* (no AWS-LC to build,
+/// and no CPU-jitter entropy gathering on the first request), standard retries (3 attempts with
+/// backoff, for throttling and 5xx), a 2 s connect timeout, 5 s per attempt and 10 s per call,
+/// so a stalled endpoint fails inside the time budget. Tests start from this too, adding an
+/// endpoint.
 pub fn loader() -> aws_config::ConfigLoader {
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
     aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https)
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(
             TimeoutConfig::builder()
