@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
 use crate::config::AuthConfig;
-use crate::secret::{Secret, SecretRef};
+use crate::secret::{Resolver, Secret, SecretRef};
 
 /// Standard Webhooks header names.
 pub const WEBHOOK_ID: HeaderName = HeaderName::from_static("webhook-id");
@@ -139,25 +139,15 @@ pub struct Setup {
 
 impl Authenticator {
     /// Resolves the configured secret references and keeps only what verification needs.
-    pub fn from_config(
+    pub async fn from_config(
         config: &AuthConfig,
-        env: &dyn Fn(&str) -> Option<String>,
+        resolver: Resolver<'_>,
     ) -> Result<Setup, AuthSetupError> {
         let mut warnings = Vec::new();
         let mut unset = Vec::new();
-        let mut resolve = |reference: &SecretRef, kind: &str| -> Option<Secret> {
-            let resolved = reference.resolve(env);
-            if resolved.is_none() {
-                warnings.push(format!(
-                    "{kind} {reference} is not set or empty; skipping it"
-                ));
-                unset.push(reference.to_string());
-            }
-            resolved
-        };
         let mut token_digests = Vec::new();
         for reference in &config.tokens {
-            if let Some(secret) = resolve(reference, "token") {
+            for secret in resolve(resolver, reference, "token", &mut warnings, &mut unset).await {
                 // Secret stores and env files often add a trailing newline: trim the ends.
                 let token = secret.expose().trim();
                 if let Some(why) = weakness(token) {
@@ -171,7 +161,14 @@ impl Authenticator {
         }
         let mut signing_keys = Vec::new();
         for reference in &config.signing_secrets {
-            if let Some(secret) = resolve(reference, "signing secret") {
+            let secrets = resolve(
+                resolver,
+                reference,
+                "signing secret",
+                &mut warnings,
+                &mut unset,
+            );
+            for secret in secrets.await {
                 let key = decode_signing_secret(&secret)
                     .and_then(|key| <Hmac<Sha256> as KeyInit>::new_from_slice(&key).ok())
                     .ok_or_else(|| AuthSetupError::BadSigningSecret {
@@ -347,6 +344,24 @@ impl Authenticator {
     }
 }
 
+/// The values of one reference; a reference that gives none is skipped with a warning.
+async fn resolve(
+    resolver: Resolver<'_>,
+    reference: &SecretRef,
+    kind: &str,
+    warnings: &mut Vec<String>,
+    unset: &mut Vec<String>,
+) -> Vec<Secret> {
+    match resolver.resolve(reference).await {
+        Ok(values) => values,
+        Err(why) => {
+            warnings.push(format!("{kind} {reference} {why}; skipping it"));
+            unset.push(reference.to_string());
+            Vec::new()
+        }
+    }
+}
+
 /// Signs a body the Standard Webhooks way; returns the `webhook-signature` value
 /// (`v1,<base64>`). For senders that sign, and for tests.
 pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
@@ -442,8 +457,25 @@ mod tests {
         }
     }
 
+    fn resolver(env: &(dyn Fn(&str) -> Option<String> + Sync)) -> Resolver<'_> {
+        Resolver {
+            env,
+            secrets_manager: None,
+        }
+    }
+
+    fn setup(
+        config: &AuthConfig,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<Setup, AuthSetupError> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(Authenticator::from_config(config, resolver(env)))
+    }
+
     fn authenticator(tokens: &[&str], secrets: &[&str]) -> Authenticator {
-        Authenticator::from_config(&config(tokens, secrets, "authorization"), &env)
+        setup(&config(tokens, secrets, "authorization"), &env)
             .unwrap()
             .authenticator
     }
@@ -517,10 +549,9 @@ mod tests {
 
     #[test]
     fn a_custom_header_carries_the_bare_token() {
-        let auth =
-            Authenticator::from_config(&config(&["env:CURRENT"], &[], "x-wavefront-token"), &env)
-                .unwrap()
-                .authenticator;
+        let auth = setup(&config(&["env:CURRENT"], &[], "x-wavefront-token"), &env)
+            .unwrap()
+            .authenticator;
         let h = headers(&[("X-Wavefront-Token", "token-current-0123456789")]);
         assert_eq!(auth.verify(&h, b"{}", now()), Ok(AuthMethod::Token));
         let bearer = headers(&[("Authorization", "Bearer token-current-0123456789")]);
@@ -623,7 +654,7 @@ mod tests {
             ("has a space inside it!", "has spaces"),
         ] {
             let env = |_: &str| Some(value.to_owned());
-            let err = Authenticator::from_config(&config(&["env:T"], &[], "authorization"), &env)
+            let err = setup(&config(&["env:T"], &[], "authorization"), &env)
                 .unwrap_err()
                 .to_string();
             assert!(err.starts_with("token env:T "), "{err}");
@@ -691,7 +722,7 @@ mod tests {
 
     #[test]
     fn unset_references_are_skipped_with_a_warning() {
-        let setup = Authenticator::from_config(
+        let setup = setup(
             &config(
                 &["env:CURRENT", "env:UNSET"],
                 &["env:ALSO_UNSET"],
@@ -711,7 +742,7 @@ mod tests {
 
     #[test]
     fn nothing_usable_is_a_start_up_error() {
-        let err = Authenticator::from_config(
+        let err = setup(
             &config(&["env:UNSET"], &["env:ALSO_UNSET"], "authorization"),
             &env,
         )
@@ -725,7 +756,7 @@ mod tests {
 
     #[test]
     fn a_malformed_signing_secret_is_a_start_up_error_that_hides_it() {
-        let err = Authenticator::from_config(
+        let err = setup(
             &config(&[], &["literal:whsec_not-base64!"], "authorization"),
             &env,
         )

@@ -33,7 +33,15 @@ pub fn check_report(config: &Config, secrets: &Secrets<'_>) -> String {
         out.push_str(&text);
         out.push('\n');
     };
-    line(format!("{}: configuration is valid", config.path.display()));
+    let source = if config.compiled_in {
+        " (compiled into this binary)"
+    } else {
+        ""
+    };
+    line(format!(
+        "{}{source}: configuration is valid",
+        config.path.display()
+    ));
     line(format!(
         "dry run: {}",
         if config.dry_run {

@@ -47,6 +47,8 @@ pub const DEFAULT_SIGNATURE_TOLERANCE: HumanDuration =
 pub struct Config {
     /// Where it was read from, for messages.
     pub path: PathBuf,
+    /// Whether it was read from the rule files compiled into the binary, not from disk.
+    pub compiled_in: bool,
     /// Plan and describe every action, but change nothing.
     pub dry_run: bool,
     /// Alert reasons that trigger actions, unless a rule sets its own.
@@ -170,8 +172,24 @@ impl fmt::Display for Problem {
     }
 }
 
+include!(concat!(env!("OUT_DIR"), "/embedded_rules.rs"));
+
+/// The rule file compiled in at `path` (`rules/responder.toml`), if there is one.
+pub fn embedded(path: &Path) -> Option<&'static str> {
+    let wanted = path.strip_prefix("./").unwrap_or(path);
+    EMBEDDED_RULES
+        .iter()
+        .find(|(name, _)| Path::new(name) == wanted)
+        .map(|(_, text)| *text)
+}
+
+/// The default rule file when nothing else names one and no file is found.
+pub const EMBEDDED_DEFAULT: &str = "rules/responder.toml";
+
 /// Finds the config file: `explicit`, else `$RESPONDER_CONFIG`, else `responder.toml` in
-/// `$LAMBDA_TASK_ROOT`, else in the working directory.
+/// `$LAMBDA_TASK_ROOT`, else in the working directory, else `rules/responder.toml` as
+/// compiled into the binary. A named file that does not exist on disk is looked up among the
+/// compiled-in rule files too.
 pub fn locate(
     explicit: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
@@ -187,20 +205,37 @@ pub fn locate(
         searched.push(Path::new(&root).join(DEFAULT_FILE_NAME));
     }
     searched.push(PathBuf::from(DEFAULT_FILE_NAME));
-    match searched.iter().find(|p| p.is_file()) {
-        Some(found) => Ok(found.clone()),
-        None => Err(ConfigError::NotFound { searched }),
+    if let Some(found) = searched.iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
     }
+    if embedded(Path::new(EMBEDDED_DEFAULT)).is_some() {
+        return Ok(PathBuf::from(EMBEDDED_DEFAULT));
+    }
+    searched.push(PathBuf::from(format!("{EMBEDDED_DEFAULT} (compiled in)")));
+    Err(ConfigError::NotFound { searched })
 }
 
 impl Config {
-    /// Reads and validates a config file.
+    /// Reads and validates a config file; a path that is not on disk but names a rule file
+    /// compiled into the binary reads that.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::parse(&text, path)
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::parse(&text, path),
+            Err(source) if source.kind() == std::io::ErrorKind::NotFound => match embedded(path) {
+                Some(text) => Self::parse(text, path).map(|config| Config {
+                    compiled_in: true,
+                    ..config
+                }),
+                None => Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                }),
+            },
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            }),
+        }
     }
 
     /// Validates config text; `path` is only used in messages.
@@ -458,6 +493,7 @@ impl Config {
         }
         Ok(Config {
             path: path.to_owned(),
+            compiled_in: false,
             dry_run: raw.dry_run,
             triggers,
             time_budget,
@@ -827,12 +863,29 @@ mod tests {
             PathBuf::from("x.toml")
         );
         assert_eq!(locate(None, &env).unwrap(), PathBuf::from("/etc/r.toml"));
+        // Nothing on disk: the rule file compiled into the binary.
         let task_root = |name: &str| (name == "LAMBDA_TASK_ROOT").then(|| "/nonexistent".into());
-        let err = locate(None, &task_root).unwrap_err().to_string();
-        assert!(
-            err.contains("/nonexistent/responder.toml, responder.toml"),
-            "{err}"
+        assert_eq!(
+            locate(None, &task_root).unwrap(),
+            PathBuf::from("rules/responder.toml")
         );
+    }
+
+    #[test]
+    fn compiled_in_rule_files_load_by_their_path() {
+        let on_disk = std::fs::read_to_string("rules/responder.toml").unwrap();
+        assert_eq!(
+            embedded(Path::new("rules/responder.toml")),
+            Some(on_disk.as_str())
+        );
+        assert_eq!(
+            embedded(Path::new("./rules/responder.toml")),
+            Some(on_disk.as_str())
+        );
+        assert_eq!(embedded(Path::new("rules/other.toml")), None);
+        let dir = std::env::temp_dir();
+        let config = Config::load(&dir.join("no-such-dir/rules/responder.toml"));
+        assert!(matches!(config, Err(ConfigError::Read { .. })));
     }
 
     #[test]

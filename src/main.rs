@@ -19,6 +19,7 @@ use wavefront_responder::front_door::{Options, Responder, lambda, local};
 use wavefront_responder::ledger::dynamodb::DynamoStore;
 use wavefront_responder::ledger::memory::MemoryStore;
 use wavefront_responder::ledger::{Ledger, Store};
+use wavefront_responder::secret::{Resolver, SecretRef};
 use wavefront_responder::telemetry::Telemetry;
 
 const CONFIG_HELP: &str = "Config file [default: $RESPONDER_CONFIG, then responder.toml in \
@@ -157,8 +158,29 @@ fn run(command: Command) -> Result<()> {
             let report = if no_secrets {
                 cli::check_report(&config, &Secrets::NotChecked)
             } else {
-                let setup = Authenticator::from_config(&config.auth, &env)
-                    .with_context(|| format!("config {}", config.path.display()))?;
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                let setup = runtime.block_on(async {
+                    // Secrets Manager is only asked when the config names a secret there.
+                    let uses_secrets_manager = config
+                        .auth
+                        .tokens
+                        .iter()
+                        .chain(&config.auth.signing_secrets)
+                        .any(SecretRef::is_secrets_manager);
+                    let client = if uses_secrets_manager {
+                        Some(Aws::from_env().await.secretsmanager)
+                    } else {
+                        None
+                    };
+                    let resolver = Resolver {
+                        env: &env,
+                        secrets_manager: client.as_ref(),
+                    };
+                    Authenticator::from_config(&config.auth, resolver).await
+                });
+                let setup = setup.with_context(|| format!("config {}", config.path.display()))?;
                 cli::check_report(
                     &config,
                     &Secrets::Usable {
@@ -277,6 +299,16 @@ fn ledger(config: &Config, aws: &Aws) -> Result<Ledger> {
     ))
 }
 
+/// `RESPONDER_DRY_RUN=true` (the deployment template's DryRun parameter) makes every action a
+/// dry run; `false` or unset leaves it to the config.
+fn dry_run_from_env() -> Result<bool> {
+    match env("RESPONDER_DRY_RUN").as_deref() {
+        None | Some("") | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => anyhow::bail!("RESPONDER_DRY_RUN is \"{other}\"; set it to true or false"),
+    }
+}
+
 fn load(explicit: Option<&Path>) -> Result<Config> {
     let path = config::locate(explicit, &env)?;
     Ok(Config::load(&path)?)
@@ -291,8 +323,11 @@ async fn build(
 ) -> Result<Arc<Responder>> {
     let config = load(explicit)?;
     let path = config.path.display().to_string();
+    let force_dry_run = force_dry_run || dry_run_from_env()?;
+    let mut secrets_manager = None;
     let executor = if use_aws {
         let aws = Aws::from_env().await;
+        secrets_manager = Some(aws.secretsmanager.clone());
         let ledger = ledger(&config, &aws).with_context(|| format!("config {path}"))?;
         if config.ledger.table.is_none() && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
             tracing::warn!(
@@ -307,8 +342,10 @@ async fn build(
     let options = Options {
         force_dry_run,
         executor,
+        secrets_manager,
     };
-    let setup = Responder::setup(config, &env, Telemetry::stdout(), options)
+    let setup = Responder::setup(config, Arc::new(env), Telemetry::stdout(), options)
+        .await
         .with_context(|| format!("config {path}"))?;
     for warning in &setup.warnings {
         tracing::warn!("{warning}");

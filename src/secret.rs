@@ -1,5 +1,10 @@
-//! Secrets: the references config files use instead of secret values (`env:WEBHOOK_TOKEN`),
-//! resolved once at start-up into [`Secret`] values whose `Debug` and `Display` never show them.
+//! Secrets: the references config files use instead of secret values (`env:WEBHOOK_TOKEN`,
+//! `secretsmanager:prod/webhook-token`), resolved at start-up into [`Secret`] values whose
+//! `Debug` and `Display` never show them.
+//!
+//! Secrets Manager secrets are fetched through the SDK (the Parameters and Secrets extension
+//! cannot be called during init), both the `AWSCURRENT` and, when there is one, the
+//! `AWSPREVIOUS` version, so a rotation does not reject the sender still using the old value.
 
 use std::fmt;
 
@@ -36,9 +41,22 @@ impl fmt::Display for Secret {
 pub enum SecretRef {
     /// `env:NAME`: the value of an environment variable, read at start-up.
     Env(String),
+    /// `secretsmanager:ID`: a Secrets Manager secret by name or ARN, or
+    /// `secretsmanager:env:NAME`, the secret whose name or ARN is in an environment variable
+    /// (as the deployment template sets it).
+    SecretsManager(SecretId),
     /// `literal:VALUE`: the value itself. Only accepted when the config sets
     /// `insecure_allow_literal_secrets = true`, for local experiments.
     Literal(Secret),
+}
+
+/// How a Secrets Manager secret is named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretId {
+    /// A name or ARN.
+    Id(String),
+    /// The environment variable holding the name or ARN.
+    Env(String),
 }
 
 /// Why a string is not a usable secret reference. Never contains the string itself, which may
@@ -47,7 +65,8 @@ pub enum SecretRef {
 pub enum SecretRefError {
     /// The string has no known `scheme:` prefix.
     #[error(
-        "not a secret reference (the value is not shown): write \"env:VARIABLE_NAME\" and put the secret in that environment variable"
+        "not a secret reference (the value is not shown): write \"env:VARIABLE_NAME\" or \
+         \"secretsmanager:SECRET_NAME_OR_ARN\", and keep the secret itself out of the file"
     )]
     UnknownScheme,
     /// `env:` with an empty or malformed variable name.
@@ -55,22 +74,51 @@ pub enum SecretRefError {
         "\"env:\" needs an environment variable name made of letters, digits and underscores, like \"env:WEBHOOK_TOKEN\""
     )]
     BadVariableName,
+    /// `secretsmanager:` with nothing usable after it.
+    #[error(
+        "\"secretsmanager:\" needs a secret name or ARN (letters, digits and /_+=.@-), or \
+         env:VARIABLE_NAME holding one"
+    )]
+    BadSecretId,
     /// `literal:` with nothing after it.
     #[error("\"literal:\" needs a value after the colon")]
     EmptyLiteral,
 }
 
+fn valid_variable(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit()
+}
+
 impl SecretRef {
-    /// Parses `env:NAME` or `literal:VALUE`.
+    /// Parses `env:NAME`, `secretsmanager:ID`, `secretsmanager:env:NAME` or `literal:VALUE`.
     pub fn parse(reference: &str) -> Result<Self, SecretRefError> {
         if let Some(name) = reference.strip_prefix("env:") {
-            let valid = !name.is_empty()
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-                && !name.as_bytes()[0].is_ascii_digit();
-            return if valid {
+            return if valid_variable(name) {
                 Ok(Self::Env(name.to_owned()))
             } else {
                 Err(SecretRefError::BadVariableName)
+            };
+        }
+        if let Some(id) = reference.strip_prefix("secretsmanager:") {
+            if let Some(name) = id.strip_prefix("env:") {
+                return if valid_variable(name) {
+                    Ok(Self::SecretsManager(SecretId::Env(name.to_owned())))
+                } else {
+                    Err(SecretRefError::BadVariableName)
+                };
+            }
+            // Names: 1-512 of letters, digits and /_+=.@-; ARNs add colons.
+            let valid = !id.is_empty()
+                && id.len() <= 2048
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/_+=.@-:".contains(&b));
+            return if valid {
+                Ok(Self::SecretsManager(SecretId::Id(id.to_owned())))
+            } else {
+                Err(SecretRefError::BadSecretId)
             };
         }
         if let Some(value) = reference.strip_prefix("literal:") {
@@ -88,13 +136,9 @@ impl SecretRef {
         matches!(self, Self::Literal(_))
     }
 
-    /// Resolves the reference. `env` reads an environment variable (injected so tests do not
-    /// touch the process environment). An unset or empty variable gives `None`.
-    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Option<Secret> {
-        match self {
-            Self::Env(name) => env(name).filter(|v| !v.is_empty()).map(Secret::new),
-            Self::Literal(secret) => Some(secret.clone()),
-        }
+    /// Whether this reference is read from Secrets Manager (and can be re-read later).
+    pub fn is_secrets_manager(&self) -> bool {
+        matches!(self, Self::SecretsManager(_))
     }
 }
 
@@ -102,6 +146,8 @@ impl fmt::Display for SecretRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Env(name) => write!(f, "env:{name}"),
+            Self::SecretsManager(SecretId::Id(id)) => write!(f, "secretsmanager:{id}"),
+            Self::SecretsManager(SecretId::Env(name)) => write!(f, "secretsmanager:env:{name}"),
             Self::Literal(_) => f.write_str("literal:<redacted>"),
         }
     }
@@ -114,23 +160,135 @@ impl<'de> serde::Deserialize<'de> for SecretRef {
     }
 }
 
+/// Turns references into values: environment variables through `env` (injected, so tests do
+/// not touch the process environment), Secrets Manager through its client when there is one.
+#[derive(Clone, Copy)]
+pub struct Resolver<'a> {
+    pub env: &'a (dyn Fn(&str) -> Option<String> + Sync),
+    pub secrets_manager: Option<&'a aws_sdk_secretsmanager::Client>,
+}
+
+impl Resolver<'_> {
+    /// The values a reference stands for (two for a Secrets Manager secret mid-rotation), or
+    /// why it gives none. Unset and empty values give none.
+    pub async fn resolve(&self, reference: &SecretRef) -> Result<Vec<Secret>, String> {
+        match reference {
+            SecretRef::Literal(secret) => Ok(vec![secret.clone()]),
+            SecretRef::Env(name) => match (self.env)(name).filter(|v| !v.is_empty()) {
+                Some(value) => Ok(vec![Secret::new(value)]),
+                None => Err("is not set or empty".into()),
+            },
+            SecretRef::SecretsManager(id) => {
+                let id = match id {
+                    SecretId::Id(id) => id.clone(),
+                    SecretId::Env(name) => (self.env)(name)
+                        .filter(|v| !v.is_empty())
+                        .ok_or_else(|| format!("names its secret by {name}, which is not set"))?,
+                };
+                let Some(client) = self.secrets_manager else {
+                    return Err("needs Secrets Manager, which is not available here".into());
+                };
+                fetch(client, &id).await
+            }
+        }
+    }
+}
+
+/// Fetches `AWSCURRENT` and, if there is one, `AWSPREVIOUS`.
+async fn fetch(client: &aws_sdk_secretsmanager::Client, id: &str) -> Result<Vec<Secret>, String> {
+    let mut values = Vec::with_capacity(2);
+    for stage in ["AWSCURRENT", "AWSPREVIOUS"] {
+        let result = client
+            .get_secret_value()
+            .secret_id(id)
+            .version_stage(stage)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                if let Some(value) = output.secret_string.filter(|v| !v.is_empty()) {
+                    values.push(Secret::new(value));
+                }
+            }
+            // No previous version: nothing was rotated yet.
+            Err(err) if stage == "AWSPREVIOUS" => {
+                if !err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception())
+                {
+                    tracing::warn!(
+                        "could not read the AWSPREVIOUS version of {id}: {}",
+                        crate::actions::aws::describe(&err)
+                    );
+                }
+            }
+            Err(err) => {
+                return Err(format!(
+                    "could not be read ({})",
+                    crate::actions::aws::describe(&err)
+                ));
+            }
+        }
+    }
+    if values.is_empty() {
+        return Err("holds no secret string".into());
+    }
+    Ok(values)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn env_reference_resolves_from_the_injected_environment() {
+    fn resolver(env: &(dyn Fn(&str) -> Option<String> + Sync)) -> Resolver<'_> {
+        Resolver {
+            env,
+            secrets_manager: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn env_reference_resolves_from_the_injected_environment() {
         let reference = SecretRef::parse("env:WEBHOOK_TOKEN").unwrap();
         let env = |name: &str| (name == "WEBHOOK_TOKEN").then(|| "s3cret".to_owned());
-        assert_eq!(reference.resolve(&env).unwrap().expose(), "s3cret");
+        let values = resolver(&env).resolve(&reference).await.unwrap();
+        assert_eq!(values[0].expose(), "s3cret");
         assert_eq!(reference.to_string(), "env:WEBHOOK_TOKEN");
     }
 
-    #[test]
-    fn unset_or_empty_variable_resolves_to_nothing() {
+    #[tokio::test]
+    async fn unset_or_empty_variable_resolves_to_nothing() {
         let reference = SecretRef::parse("env:MISSING").unwrap();
-        assert!(reference.resolve(&|_| None).is_none());
-        assert!(reference.resolve(&|_| Some(String::new())).is_none());
+        assert!(resolver(&|_| None).resolve(&reference).await.is_err());
+        let empty = |_: &str| Some(String::new());
+        assert!(resolver(&empty).resolve(&reference).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn secrets_manager_references_parse_and_need_a_client() {
+        let by_name = SecretRef::parse("secretsmanager:prod/webhook-token").unwrap();
+        assert_eq!(by_name.to_string(), "secretsmanager:prod/webhook-token");
+        let by_env = SecretRef::parse("secretsmanager:env:WEBHOOK_TOKEN_SECRET_ARN").unwrap();
+        assert_eq!(
+            by_env,
+            SecretRef::SecretsManager(SecretId::Env("WEBHOOK_TOKEN_SECRET_ARN".into()))
+        );
+        assert!(by_env.is_secrets_manager());
+        assert_eq!(
+            SecretRef::parse("secretsmanager:"),
+            Err(SecretRefError::BadSecretId)
+        );
+        assert_eq!(
+            SecretRef::parse("secretsmanager:has space"),
+            Err(SecretRefError::BadSecretId)
+        );
+        let err = resolver(&|_| None).resolve(&by_name).await.unwrap_err();
+        assert_eq!(err, "needs Secrets Manager, which is not available here");
+        let err = resolver(&|_| None).resolve(&by_env).await.unwrap_err();
+        assert_eq!(
+            err,
+            "names its secret by WEBHOOK_TOKEN_SECRET_ARN, which is not set"
+        );
     }
 
     #[test]
@@ -157,7 +315,7 @@ mod tests {
         assert!(reference.is_literal());
         assert_eq!(reference.to_string(), "literal:<redacted>");
         assert!(!format!("{reference:?}").contains("hunter2"));
-        let secret = reference.resolve(&|_| None).unwrap();
+        let secret = Secret::new("hunter2");
         assert_eq!(
             format!("{secret} {secret:?}"),
             "<redacted> Secret(<redacted>)"

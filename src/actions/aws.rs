@@ -23,6 +23,8 @@ pub struct Aws {
     pub lambda: aws_sdk_lambda::Client,
     /// For the ledger table, when one is configured.
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// For `secretsmanager:` secrets.
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
 }
 
 impl Aws {
@@ -38,6 +40,7 @@ impl Aws {
             codedeploy: aws_sdk_codedeploy::Client::new(config),
             lambda: aws_sdk_lambda::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
+            secretsmanager: aws_sdk_secretsmanager::Client::new(config),
         }
     }
 }

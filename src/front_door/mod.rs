@@ -14,7 +14,9 @@
 pub mod lambda;
 pub mod local;
 
-use std::time::Duration;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use jiff::Timestamp;
@@ -22,10 +24,11 @@ use serde::Serialize;
 
 use crate::actions::Executor;
 use crate::alert::{Alert, truncate};
-use crate::auth::{AuthSetupError, Authenticator};
-use crate::config::Config;
+use crate::auth::{AuthMethod, AuthSetupError, Authenticator, Rejection};
+use crate::config::{AuthConfig, Config};
 use crate::decision::{Decision, RequestContext};
 use crate::rules::Rule;
+use crate::secret::{Resolver, SecretRef};
 use crate::telemetry::{Audit, Metric, Telemetry};
 
 /// Largest body accepted: Wavefront alert payloads are a few KiB.
@@ -66,7 +69,10 @@ pub enum BodyError {
 #[derive(Debug)]
 pub struct Responder {
     rules: Vec<Rule>,
-    auth: Authenticator,
+    /// Swapped whole when Secrets Manager secrets are re-read.
+    auth: RwLock<Arc<Authenticator>>,
+    /// Present when some secret comes from Secrets Manager.
+    refresh: Option<Refresh>,
     telemetry: Telemetry,
     dry_run: bool,
     /// `None` in plan-only mode: actions are described, AWS is never called.
@@ -81,7 +87,33 @@ pub struct Options {
     pub force_dry_run: bool,
     /// Runs actions against AWS; `None` only describes them (plan-only: no AWS calls at all).
     pub executor: Option<Executor>,
+    /// Reads `secretsmanager:` secrets; without it they are skipped.
+    pub secrets_manager: Option<aws_sdk_secretsmanager::Client>,
 }
+
+/// The environment, as the responder reads it (injected, so tests do not touch the process's).
+pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// Re-reads Secrets Manager secrets when a request fails authentication, so a rotated secret
+/// is picked up without a redeploy; at most once a minute, so failing requests cannot turn
+/// into a stream of Secrets Manager calls.
+struct Refresh {
+    /// Only secret references: whatever a literal held was never kept here.
+    config: AuthConfig,
+    env: Env,
+    client: aws_sdk_secretsmanager::Client,
+    /// When the secrets were last re-read (not counting start-up).
+    last: tokio::sync::Mutex<Option<Instant>>,
+}
+
+impl fmt::Debug for Refresh {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Refresh")
+    }
+}
+
+/// How often secrets may be re-read after failed authentications.
+const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A responder and the start-up warnings to log.
 #[derive(Debug)]
@@ -92,20 +124,40 @@ pub struct Setup {
 
 impl Responder {
     /// Resolves secrets and builds the responder.
-    pub fn setup(
+    pub async fn setup(
         config: Config,
-        env: &dyn Fn(&str) -> Option<String>,
+        env: Env,
         telemetry: Telemetry,
         options: Options,
     ) -> Result<Setup, AuthSetupError> {
-        let auth = Authenticator::from_config(&config.auth, env)?;
-        // Only the rules are kept: secret references (and any literal secret) are dropped
-        // once the authenticator holds their digests and keys.
+        let resolver = Resolver {
+            env: &*env,
+            secrets_manager: options.secrets_manager.as_ref(),
+        };
+        let auth = Authenticator::from_config(&config.auth, resolver).await?;
+        let uses_secrets_manager = config
+            .auth
+            .tokens
+            .iter()
+            .chain(&config.auth.signing_secrets)
+            .any(SecretRef::is_secrets_manager);
+        let refresh = match options.secrets_manager {
+            Some(client) if uses_secrets_manager => Some(Refresh {
+                config: config.auth.clone(),
+                env,
+                client,
+                last: tokio::sync::Mutex::new(None),
+            }),
+            _ => None,
+        };
+        // Only the rules are kept, and secret references for re-reading: the authenticator
+        // holds digests and keys, never the secrets themselves.
         Ok(Setup {
             responder: Self {
                 dry_run: options.force_dry_run || config.dry_run,
                 rules: config.rules,
-                auth: auth.authenticator,
+                auth: RwLock::new(Arc::new(auth.authenticator)),
+                refresh,
                 telemetry,
                 executor: options.executor,
                 time_budget: config.time_budget.get(),
@@ -130,7 +182,7 @@ impl Responder {
             user_agent,
         };
 
-        let response = match self.admit(&request, &mut context) {
+        let response = match self.admit(&request, &mut context).await {
             Err(refusal) => {
                 let metric = if refusal.status == StatusCode::UNAUTHORIZED {
                     Metric::WebhookRejected
@@ -198,7 +250,7 @@ impl Responder {
     }
 
     /// Applies the HTTP rules and authentication, then parses the alert.
-    fn admit(
+    async fn admit(
         &self,
         request: &Inbound<'_>,
         context: &mut RequestContext<'_>,
@@ -224,10 +276,7 @@ impl Responder {
                 format!("the body is over the {MAX_BODY_BYTES}-byte limit"),
             ));
         }
-        match self
-            .auth
-            .verify(request.headers, request.body, request.received_at)
-        {
+        match self.authenticate(request).await {
             Ok(method) => context.auth = Some(method.as_str()),
             Err(rejection) => {
                 return Err(Refusal {
@@ -242,6 +291,48 @@ impl Responder {
         check_content_type(request.headers)?;
         Alert::parse(request.body)
             .map_err(|e| Refusal::invalid(StatusCode::BAD_REQUEST, e.to_string()))
+    }
+}
+
+impl Responder {
+    fn authenticator(&self) -> Arc<Authenticator> {
+        // A poisoned lock still holds a whole authenticator: swaps replace it in one step.
+        Arc::clone(&self.auth.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Verifies a request; when it fails in a way a rotated secret would explain, re-reads the
+    /// Secrets Manager secrets (at most once a minute) and verifies again.
+    async fn authenticate(&self, request: &Inbound<'_>) -> Result<AuthMethod, Rejection> {
+        let verify =
+            |auth: &Authenticator| auth.verify(request.headers, request.body, request.received_at);
+        let first = verify(&self.authenticator());
+        let stale = matches!(
+            first,
+            Err(Rejection::UnknownToken | Rejection::BadSignature)
+        );
+        let Some(refresh) = self.refresh.as_ref().filter(|_| stale) else {
+            return first;
+        };
+        let mut last = refresh.last.lock().await;
+        if last.is_none_or(|at| at.elapsed() >= REFRESH_INTERVAL) {
+            *last = Some(Instant::now());
+            let resolver = Resolver {
+                env: &*refresh.env,
+                secrets_manager: Some(&refresh.client),
+            };
+            match Authenticator::from_config(&refresh.config, resolver).await {
+                Ok(setup) => {
+                    *self.auth.write().unwrap_or_else(|e| e.into_inner()) =
+                        Arc::new(setup.authenticator);
+                    tracing::info!(
+                        "re-read the Secrets Manager secrets after a failed authentication"
+                    );
+                }
+                Err(err) => tracing::warn!("could not re-read the secrets: {err}"),
+            }
+        }
+        drop(last);
+        verify(&self.authenticator())
     }
 }
 

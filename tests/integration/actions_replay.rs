@@ -85,6 +85,7 @@ impl Replay {
             codedeploy: aws_sdk_codedeploy::Client::new(&codedeploy_config),
             lambda: aws_sdk_lambda::Client::new(&sdk_config(&lambda).await),
             dynamodb: aws_sdk_dynamodb::Client::new(&codedeploy_config),
+            secretsmanager: aws_sdk_secretsmanager::Client::new(&codedeploy_config),
         };
         Self {
             aws,

@@ -30,3 +30,29 @@ fn the_readme_documents_every_alert_reason() {
         );
     }
 }
+
+#[test]
+fn the_template_has_a_metric_filter_for_every_metric() {
+    let template = std::fs::read_to_string(repo_path("template.yaml")).expect("template.yaml");
+    for metric in Metric::ALL {
+        let pattern = format!(
+            "FilterPattern: \"[level=METRIC, timestamp, request_id, metric_name={}, metric_value]\"",
+            metric.name()
+        );
+        assert_eq!(
+            template.matches(&pattern).count(),
+            1,
+            "template.yaml needs exactly one metric filter for {}",
+            metric.name()
+        );
+        assert!(
+            template.contains(&format!("MetricName: {}\n", metric.name())),
+            "template.yaml does not name the metric {}",
+            metric.name()
+        );
+    }
+    assert_eq!(
+        template.matches("Type: AWS::Logs::MetricFilter").count(),
+        Metric::ALL.len()
+    );
+}

@@ -42,14 +42,16 @@ alert = "checkout * error rate*"
     Config::parse(&text, Path::new("end-to-end.toml")).expect("valid config")
 }
 
-fn responder(config: Config, aws: Aws) -> TestResponder {
+async fn responder(config: Config, aws: Aws) -> TestResponder {
     TestResponder::with_options(
         config,
         Options {
             force_dry_run: false,
             executor: Some(Executor::new(aws, Ledger::in_memory(None))),
+            secrets_manager: None,
         },
     )
+    .await
 }
 
 /// A function whose `live` alias runs version 2 with a 10% canary of 3; `stable` is 1.
@@ -69,7 +71,7 @@ async fn post_signed(t: &TestResponder, body: &str) -> Reply {
 async fn a_signed_alert_moves_the_canary_alias_back_and_every_record_agrees() {
     let aws = moto::aws().await;
     let function = canary_release(&aws).await;
-    let t = responder(config(&function, "20s"), aws.clone());
+    let t = responder(config(&function, "20s"), aws.clone()).await;
 
     let reply = post_signed(&t, &fixture("alerts/checkout-opened.json")).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
@@ -110,7 +112,7 @@ async fn a_signed_alert_moves_the_canary_alias_back_and_every_record_agrees() {
 async fn the_test_button_changes_nothing() {
     let aws = moto::aws().await;
     let function = canary_release(&aws).await;
-    let t = responder(config(&function, "20s"), aws.clone());
+    let t = responder(config(&function, "20s"), aws.clone()).await;
 
     let reply = post_signed(&t, &fixture("alerts/checkout-testing.json")).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
@@ -132,7 +134,7 @@ async fn the_test_button_changes_nothing() {
 async fn a_repeated_delivery_is_a_duplicate_and_runs_nothing() {
     let aws = moto::aws().await;
     let function = canary_release(&aws).await;
-    let t = responder(config(&function, "20s"), aws.clone());
+    let t = responder(config(&function, "20s"), aws.clone()).await;
     let alert = fixture("alerts/checkout-opened.json");
 
     let first = post_signed(&t, &alert).await;
@@ -157,7 +159,7 @@ async fn a_repeated_delivery_is_a_duplicate_and_runs_nothing() {
 async fn the_next_incident_finds_nothing_left_to_do_and_says_so() {
     let aws = moto::aws().await;
     let function = canary_release(&aws).await;
-    let t = responder(config(&function, "20s"), aws.clone());
+    let t = responder(config(&function, "20s"), aws.clone()).await;
     let alert = fixture("alerts/checkout-opened.json");
 
     assert_eq!(post_signed(&t, &alert).await.json["outcome"], "executed");
@@ -215,7 +217,7 @@ async fn an_emulator_that_disappears_gives_failed_actions_a_502_and_a_prompt_ans
     let function = canary_release(&aws).await;
     let proxy = Proxy::start(moto::endpoint()).await;
     let through_proxy = Aws::from_sdk_config(&moto::sdk_config(&proxy.endpoint).await);
-    let t = responder(config(&function, "20s"), through_proxy);
+    let t = responder(config(&function, "20s"), through_proxy).await;
     let alert = fixture("alerts/checkout-testing.json");
 
     // Reachable: the dry run reads through the proxy.
@@ -289,7 +291,7 @@ alert = "checkout * error rate*"
 "#
     );
     let config = Config::parse(&text, Path::new("stall.toml")).unwrap();
-    let t = responder(config, aws);
+    let t = responder(config, aws).await;
     let auth = bearer(TOKEN);
     let started = Instant::now();
     let reply = t
@@ -320,7 +322,7 @@ alert = "checkout * error rate*"
 async fn lambdas_deadline_caps_the_budget() {
     use lambda_http::RequestExt;
     let aws = Aws::from_sdk_config(&moto::sdk_config(&stalled_endpoint().await).await);
-    let t = responder(config("checkout", "20s"), aws);
+    let t = responder(config("checkout", "20s"), aws).await;
     let auth = bearer(TOKEN);
     let mut context = lambda_http::Context::default();
     context.request_id = "deadline-test".into();
@@ -383,7 +385,7 @@ fn exactly_one_executed(outcomes: &[String], deliveries: usize) {
 async fn concurrent_deliveries_to_one_instance_act_once() {
     let aws = moto::aws().await;
     let function = canary_release(&aws).await;
-    let shared = Arc::new(responder(config(&function, "20s"), aws.clone()));
+    let shared = Arc::new(responder(config(&function, "20s"), aws.clone()).await);
     let outcomes = fire_at_once(vec![shared; 8], &fixture("alerts/checkout-opened.json")).await;
     exactly_one_executed(&outcomes, 8);
     assert_eq!(alias_state(&aws, &function, "live").await.0, "1");
@@ -395,19 +397,19 @@ async fn concurrent_deliveries_to_instances_sharing_a_dynamodb_ledger_act_once()
     let function = canary_release(&aws).await;
     let table = moto::ledger_table(&aws).await;
     // Eight Lambda instances: each its own responder, clients and ledger, one table.
-    let instances = (0..8)
-        .map(|_| {
-            let store: Arc<dyn Store> = Arc::new(DynamoStore::new(aws.dynamodb.clone(), &table));
-            let ledger = Ledger::new(store, HumanDuration::parse("7d").unwrap(), None);
-            Arc::new(TestResponder::with_options(
-                config(&function, "20s"),
-                Options {
-                    force_dry_run: false,
-                    executor: Some(Executor::new(aws.clone(), ledger)),
-                },
-            ))
-        })
-        .collect();
+    let mut instances = Vec::new();
+    for _ in 0..8 {
+        let store: Arc<dyn Store> = Arc::new(DynamoStore::new(aws.dynamodb.clone(), &table));
+        let ledger = Ledger::new(store, HumanDuration::parse("7d").unwrap(), None);
+        let options = Options {
+            force_dry_run: false,
+            executor: Some(Executor::new(aws.clone(), ledger)),
+            secrets_manager: None,
+        };
+        instances.push(Arc::new(
+            TestResponder::with_options(config(&function, "20s"), options).await,
+        ));
+    }
     let outcomes = fire_at_once(instances, &fixture("alerts/checkout-opened.json")).await;
     exactly_one_executed(&outcomes, 8);
     assert_eq!(alias_state(&aws, &function, "live").await.0, "1");

@@ -6,7 +6,7 @@ use wavefront_responder::front_door::lambda;
 use crate::support::*;
 
 async fn answer(fixture_name: &str, base64: bool) -> (Reply, TestResponder) {
-    let t = TestResponder::example();
+    let t = TestResponder::example().await;
     let auth = bearer(TOKEN);
     let event = lambda_event(
         fixture_name,
@@ -97,7 +97,7 @@ async fn base64_encoded_bodies_are_decoded_on_every_front_door() {
 #[tokio::test]
 async fn a_lambda_context_request_id_wins() {
     use lambda_http::RequestExt;
-    let t = TestResponder::example();
+    let t = TestResponder::example().await;
     let auth = bearer(TOKEN);
     let mut context = lambda_http::Context::default();
     context.request_id = "aba1328d-5831-11e8-833f-b5cd5e8c0a59".into();
@@ -120,7 +120,7 @@ async fn a_lambda_context_request_id_wins() {
 
 #[tokio::test]
 async fn a_get_through_api_gateway_is_405() {
-    let t = TestResponder::example();
+    let t = TestResponder::example().await;
     let mut event: serde_json::Value =
         serde_json::from_str(&fixture("events/apigw-http-v2.json")).unwrap();
     event["requestContext"]["http"]["method"] = "GET".into();

@@ -19,7 +19,7 @@ fn json_headers(token: &str) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn a_matching_alert_gets_a_decision_record_for_every_rule() {
-    let t = TestResponder::example();
+    let t = TestResponder::example().await;
     let reply = t
         .post(&as_refs(&json_headers(TOKEN)), checkout_alert().as_bytes())
         .await;
@@ -83,7 +83,7 @@ async fn a_matching_alert_gets_a_decision_record_for_every_rule() {
 
 #[tokio::test]
 async fn no_matching_rule_is_200_with_a_reason_for_each_rule() {
-    let t = TestResponder::example();
+    let t = TestResponder::example().await;
     let body = fixture("alerts/docs-2024-alert-info.json");
     let reply = t
         .post(&as_refs(&json_headers(TOKEN)), body.as_bytes())
@@ -114,7 +114,7 @@ async fn no_matching_rule_is_200_with_a_reason_for_each_rule() {
 
 #[tokio::test]
 async fn a_reason_that_is_not_a_trigger_matches_nothing_and_says_why() {
-    let t = TestResponder::example();
+    let t = TestResponder::example().await;
     let body = checkout_alert().replace("ALERT_OPENED", "ALERT_UPDATED");
     let reply = t
         .post(&as_refs(&json_headers(TOKEN)), body.as_bytes())
@@ -129,7 +129,7 @@ async fn a_reason_that_is_not_a_trigger_matches_nothing_and_says_why() {
 
 #[tokio::test]
 async fn the_test_button_is_always_a_dry_run() {
-    let t = TestResponder::example();
+    let t = TestResponder::example().await;
     let body = fixture("alerts/checkout-testing.json");
     let reply = t
         .post(&as_refs(&json_headers(TOKEN)), body.as_bytes())
@@ -149,7 +149,7 @@ async fn the_test_button_is_always_a_dry_run() {
 
 #[tokio::test]
 async fn a_rule_marked_dry_run_says_so() {
-    let t = TestResponder::example();
+    let t = TestResponder::example().await;
     let body = fixture("alerts/payments-opened.json");
     let reply = t
         .post(&as_refs(&json_headers(TOKEN)), body.as_bytes())
@@ -161,7 +161,7 @@ async fn a_rule_marked_dry_run_says_so() {
 
 #[tokio::test]
 async fn every_method_but_post_is_405() {
-    let t = TestResponder::example();
+    let t = TestResponder::example().await;
     for method in [
         Method::GET,
         Method::PUT,
@@ -194,7 +194,7 @@ fn pad(json: &str, len: usize) -> String {
 
 #[tokio::test]
 async fn a_body_over_64_kib_is_413_and_one_at_the_limit_is_read() {
-    let t = TestResponder::example();
+    let t = TestResponder::example().await;
     let alert = checkout_alert();
     let at_limit = pad(&alert, 65536);
     assert_eq!(at_limit.len(), 65536);
@@ -212,7 +212,7 @@ async fn a_body_over_64_kib_is_413_and_one_at_the_limit_is_read() {
 
 #[tokio::test]
 async fn unauthenticated_requests_get_a_bare_401_and_an_audit_line() {
-    let t = TestResponder::example();
+    let t = TestResponder::example().await;
     let alert = checkout_alert();
     let cases: [(&[(&str, &str)], &str); 4] = [
         (&[], "no credentials"),
@@ -251,7 +251,7 @@ async fn unauthenticated_requests_get_a_bare_401_and_an_audit_line() {
 
 #[tokio::test]
 async fn authentication_comes_before_the_payload_is_read() {
-    let t = TestResponder::example();
+    let t = TestResponder::example().await;
     let reply = t
         .post(&[("content-type", "text/html")], b"<html>not json</html>")
         .await;
@@ -263,7 +263,7 @@ async fn authentication_comes_before_the_payload_is_read() {
 
 #[tokio::test]
 async fn both_tokens_of_a_rotation_are_accepted() {
-    let t = TestResponder::example();
+    let t = TestResponder::example().await;
     for token in [TOKEN, PREVIOUS_TOKEN] {
         let reply = t
             .post(&as_refs(&json_headers(token)), checkout_alert().as_bytes())
@@ -274,7 +274,7 @@ async fn both_tokens_of_a_rotation_are_accepted() {
 
 #[tokio::test]
 async fn content_types_other_than_json_or_text_are_415() {
-    let t = TestResponder::example();
+    let t = TestResponder::example().await;
     let auth = bearer(TOKEN);
     for content_type in [
         "application/x-www-form-urlencoded",
@@ -320,7 +320,7 @@ async fn content_types_other_than_json_or_text_are_415() {
 
 #[tokio::test]
 async fn unusable_payloads_are_400_with_a_message_that_says_what_is_wrong() {
-    let t = TestResponder::example();
+    let t = TestResponder::example().await;
     let headers = json_headers(TOKEN);
     let cases: [(&[u8], &str); 6] = [
         (
@@ -359,7 +359,7 @@ async fn unusable_payloads_are_400_with_a_message_that_says_what_is_wrong() {
 
 #[tokio::test]
 async fn a_signed_request_is_accepted() {
-    let t = TestResponder::example();
+    let t = TestResponder::example().await;
     let body = checkout_alert();
     let headers = signed_headers(body.as_bytes(), 0);
     let reply = t.post(&as_refs(&headers), body.as_bytes()).await;
@@ -369,7 +369,7 @@ async fn a_signed_request_is_accepted() {
 
 #[tokio::test]
 async fn stale_future_and_tampered_signatures_are_rejected() {
-    let t = TestResponder::example();
+    let t = TestResponder::example().await;
     let body = checkout_alert();
     let stale = signed_headers(body.as_bytes(), 301);
     assert_eq!(t.post(&as_refs(&stale), body.as_bytes()).await.status, 401);
@@ -403,7 +403,7 @@ async fn stale_future_and_tampered_signatures_are_rejected() {
 
 #[tokio::test]
 async fn the_signature_tolerance_is_inclusive_to_the_second() {
-    let t = TestResponder::example();
+    let t = TestResponder::example().await;
     let body = checkout_alert();
     let signed_at = 1_795_639_267;
     let headers = signed_headers_at(body.as_bytes(), signed_at);
@@ -430,7 +430,7 @@ async fn a_custom_token_header_carries_the_bare_token() {
         std::path::Path::new("custom-header.toml"),
     )
     .unwrap();
-    let t = TestResponder::new(config);
+    let t = TestResponder::new(config).await;
     let body = checkout_alert();
     let ok = t.post(&[("x-webhook-token", TOKEN)], body.as_bytes()).await;
     assert_eq!(ok.status, 200, "{}", ok.text);
@@ -442,7 +442,7 @@ async fn a_custom_token_header_carries_the_bare_token() {
 
 #[tokio::test]
 async fn metric_lines_fit_the_cloudwatch_filter_pattern() {
-    let t = TestResponder::example();
+    let t = TestResponder::example().await;
     t.post(&as_refs(&json_headers(TOKEN)), checkout_alert().as_bytes())
         .await;
     t.post(&[], b"{}").await;
@@ -480,7 +480,7 @@ async fn metric_lines_fit_the_cloudwatch_filter_pattern() {
 
 #[tokio::test]
 async fn no_secret_reaches_a_response_or_a_log_line() {
-    let t = TestResponder::example();
+    let t = TestResponder::example().await;
     let alert = checkout_alert();
     let mut responses = String::new();
     for headers in [

@@ -47,20 +47,26 @@ pub struct TestResponder {
 }
 
 impl TestResponder {
-    pub fn example() -> Self {
-        Self::new(example_config())
+    pub async fn example() -> Self {
+        Self::new(example_config()).await
     }
 
     /// A plan-only responder: actions are described, AWS is never called.
-    pub fn new(config: Config) -> Self {
-        Self::with_options(config, Options::default())
+    pub async fn new(config: Config) -> Self {
+        Self::with_options(config, Options::default()).await
     }
 
     /// A responder with an executor (or other options).
-    pub fn with_options(config: Config, options: Options) -> Self {
+    pub async fn with_options(config: Config, options: Options) -> Self {
         let output = Captured::default();
-        let setup = Responder::setup(config, &env, Telemetry::to_writer(output.clone()), options)
-            .expect("responder builds");
+        let setup = Responder::setup(
+            config,
+            std::sync::Arc::new(env),
+            Telemetry::to_writer(output.clone()),
+            options,
+        )
+        .await
+        .expect("responder builds");
         Self {
             responder: setup.responder,
             output,
@@ -256,4 +262,15 @@ pub async fn run_action(
     let mut calls = wavefront_responder::actions::aws::Calls::default();
     let (outcome, detail) = action.execute(aws, dry_run, now, &mut calls).await;
     calls.report(outcome, detail)
+}
+
+/// A Lambda event from a fixture, as JSON text, with headers added and the body set.
+pub fn lambda_event_json(fixture_name: &str, headers: &[(&str, &str)], body: &str) -> String {
+    let mut event: Value =
+        serde_json::from_str(&fixture(&format!("events/{fixture_name}"))).expect("event JSON");
+    for (name, value) in headers {
+        event["headers"][*name] = Value::String((*value).into());
+    }
+    event["body"] = Value::String(body.to_owned());
+    event.to_string()
 }

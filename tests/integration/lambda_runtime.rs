@@ -1,0 +1,263 @@
+//! The binary as Lambda runs it: `AWS_LAMBDA_RUNTIME_API` points at a local Runtime API (this
+//! file plays Lambda), which hands out an API Gateway event and collects the response. The
+//! token comes from Secrets Manager, the ledger is a DynamoDB table and the rule reads a real
+//! alias, all on moto server.
+//!
+//! By default the binary is this build's. `scripts/test` runs this test again on the packaged
+//! arm64 `bootstrap` from the deployment zip, through qemu: `RESPONDER_LAMBDA_BINARY` names the
+//! binary and `RESPONDER_LAMBDA_RUNNER` the command to run it with.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::moto::{self, alias};
+use crate::support::*;
+
+const REQUEST_ID: &str = "8476a536-e9f4-11e8-9739-2dfe598c3fcd";
+const TOKEN: &str = "token-from-secrets-manager-0123456789";
+
+/// A Runtime API: hands out `events` in order, then holds every further `next` open; sends
+/// each `(request id, response body)` it receives to `responses`.
+struct RuntimeApi {
+    address: String,
+    responses: mpsc::UnboundedReceiver<(String, String)>,
+}
+
+impl RuntimeApi {
+    async fn start(events: Vec<String>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let events = Arc::new(Mutex::new(VecDeque::from(events)));
+        let (sender, responses) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let events = Arc::clone(&events);
+                let sender = sender.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request: hyper::Request<Incoming>| {
+                        let events = Arc::clone(&events);
+                        let sender = sender.clone();
+                        async move { Ok::<_, Infallible>(answer(request, &events, &sender).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Self { address, responses }
+    }
+}
+
+async fn answer(
+    request: hyper::Request<Incoming>,
+    events: &Mutex<VecDeque<String>>,
+    responses: &mpsc::UnboundedSender<(String, String)>,
+) -> hyper::Response<Full<Bytes>> {
+    let path = request.uri().path().to_owned();
+    if request.method() == http::Method::GET && path == "/2018-06-01/runtime/invocation/next" {
+        let next = events.lock().unwrap().pop_front();
+        let Some(event) = next else {
+            // No more invocations: hold the long poll, as Lambda does while idle.
+            std::future::pending::<()>().await;
+            unreachable!();
+        };
+        let deadline = jiff::Timestamp::now().as_millisecond() + 30_000;
+        return hyper::Response::builder()
+            .header("lambda-runtime-aws-request-id", REQUEST_ID)
+            .header("lambda-runtime-deadline-ms", deadline.to_string())
+            .header(
+                "lambda-runtime-invoked-function-arn",
+                "arn:aws:lambda:us-east-1:123456789012:function:wavefront-responder-responder",
+            )
+            .header(
+                "lambda-runtime-trace-id",
+                "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1",
+            )
+            .body(Full::new(Bytes::from(event)))
+            .unwrap();
+    }
+    // POST .../invocation/{id}/response, .../invocation/{id}/error, .../init/error
+    let body = request.into_body().collect().await.unwrap().to_bytes();
+    let _ = responses.send((path, String::from_utf8_lossy(&body).into_owned()));
+    hyper::Response::builder()
+        .status(202)
+        .body(Full::new(Bytes::from_static(b"{\"status\":\"OK\"}")))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_answers_an_api_gateway_event_through_the_runtime_api() {
+    let aws = moto::aws().await;
+    let function = moto::function_with_versions(&aws, 3).await;
+    alias(&aws, &function, "live", "2", &[("3", 0.1)]).await;
+    alias(&aws, &function, "stable", "1", &[]).await;
+    let table = moto::ledger_table(&aws).await;
+    let secret = aws
+        .secretsmanager
+        .create_secret()
+        .name(moto::unique("webhook-token"))
+        .secret_string(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+
+    let dir = std::env::temp_dir().join(moto::unique("runtime-api"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("rules.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[auth]\ntokens = [\"secretsmanager:env:WEBHOOK_TOKEN_SECRET_ARN\"]\n\
+             [ledger]\ntable = \"env:RESPONDER_LEDGER_TABLE\"\n\
+             [[rule]]\nname = \"checkout-errors\"\nalert = \"checkout * error rate*\"\n\
+             [[rule.action]]\ntype = \"lambda-alias\"\nfunction = \"{function}\"\n\
+             alias = \"live\"\nto_alias = \"stable\"\n"
+        ),
+    )
+    .unwrap();
+
+    let auth = bearer(TOKEN);
+    let event = lambda_event_json(
+        "apigw-http-v2.json",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        &fixture("alerts/checkout-opened.json"),
+    );
+    let mut api = RuntimeApi::start(vec![event]).await;
+
+    let binary = std::env::var("RESPONDER_LAMBDA_BINARY")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_wavefront-responder").to_owned());
+    let runner = std::env::var("RESPONDER_LAMBDA_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut command = Command::new(program);
+            command.args(words).arg(&binary);
+            command
+        }
+        None => Command::new(&binary),
+    };
+    let mut child = command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", "wavefront-responder-responder")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env(
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            "/aws/lambda/wavefront-responder-responder",
+        )
+        .env(
+            "AWS_LAMBDA_LOG_STREAM_NAME",
+            "2026/11/25/[$LATEST]0123456789abcdef",
+        )
+        .env("AWS_ENDPOINT_URL", moto::endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("RESPONDER_CONFIG", &config)
+        .env("RESPONDER_DRY_RUN", "true")
+        .env("RESPONDER_LEDGER_TABLE", &table)
+        .env("WEBHOOK_TOKEN_SECRET_ARN", &secret)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+
+    let response = tokio::time::timeout(Duration::from_secs(30), api.responses.recv()).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let (path, body) = response
+        .unwrap_or_else(|_| panic!("no response within 30 s; stderr:\n{stderr}"))
+        .expect("a response");
+
+    assert_eq!(
+        path,
+        format!("/2018-06-01/runtime/invocation/{REQUEST_ID}/response")
+    );
+    // What API Gateway gets back: a payload format 2.0 response.
+    let response: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(response["statusCode"], 200, "{body}");
+    assert_eq!(response["headers"]["content-type"], "application/json");
+    let record: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    assert_eq!(record["request_id"], REQUEST_ID);
+    assert_eq!(record["dry_run"], true);
+    let action = &record["rules"][0]["actions"][0];
+    assert_eq!(action["outcome"], "planned", "{record}");
+    assert_eq!(
+        action["detail"],
+        "would move live 2 -> 1 and drop its canary (3 at 10%)"
+    );
+
+    // The same request in the logs: METRIC lines with Lambda's request id, and an audit line.
+    let metrics: Vec<Vec<String>> = stdout
+        .lines()
+        .filter(|l| l.starts_with("[METRIC]"))
+        .map(wavefront_responder::telemetry::metric_filter_fields)
+        .collect();
+    let names: Vec<&str> = metrics.iter().map(|f| f[3].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "webhook_received",
+            "rule_matched",
+            "action_planned",
+            "handler_duration_ms"
+        ],
+        "{stdout}"
+    );
+    assert!(
+        metrics
+            .iter()
+            .all(|f| f.len() == 5 && f[0] == "METRIC" && f[2] == REQUEST_ID)
+    );
+    let audits: Vec<Value> = stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(audits.len(), 1, "{stdout}");
+    assert_eq!(audits[0]["type"], "audit");
+    assert_eq!(audits[0]["request_id"], REQUEST_ID);
+    assert_eq!(audits[0]["outcome"], "planned");
+    assert_eq!(audits[0]["source_ip"], "198.51.100.8");
+    assert_eq!(audits[0]["detail"], action["detail"]);
+    for text in [&stdout, &stderr, &body] {
+        assert!(!text.contains(TOKEN), "the token leaked");
+    }
+}
