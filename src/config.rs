@@ -314,10 +314,21 @@ impl Config {
             }
             parsed
         });
-        let ledger = LedgerConfig {
-            table,
-            retention: raw.ledger.retention.unwrap_or(DEFAULT_RETENTION),
+        let retention = bounded(
+            raw.ledger.retention,
+            DEFAULT_RETENTION,
+            "retention",
+            (3600, 365 * 86_400),
+            "shorter, and repeats of a notification or an incident would act again",
+        );
+        let retention = match retention {
+            Ok(value) => value,
+            Err((span, message, value)) => {
+                problem(span, message);
+                value
+            }
         };
+        let ledger = LedgerConfig { table, retention };
         let circuit_breaker = match raw.circuit_breaker {
             None => Some(DEFAULT_CIRCUIT_BREAKER),
             Some(spanned) => {
@@ -338,9 +349,23 @@ impl Config {
                             ),
                         );
                     }
+                    let window = bounded(
+                        raw.window,
+                        DEFAULT_CIRCUIT_BREAKER.window,
+                        "window",
+                        (60, 7 * 86_400),
+                        "a breaker needs a window it can count over",
+                    );
+                    let window = match window {
+                        Ok(value) => value,
+                        Err((span, message, value)) => {
+                            problem(span, message);
+                            value
+                        }
+                    };
                     Some(CircuitBreaker {
                         max_actions,
-                        window: raw.window.unwrap_or(DEFAULT_CIRCUIT_BREAKER.window),
+                        window,
                     })
                 }
             }
@@ -515,6 +540,30 @@ impl Config {
     }
 }
 
+/// A duration within `min..=max` seconds, the default when absent, or the problem with it.
+fn bounded(
+    value: Option<Spanned<HumanDuration>>,
+    default: HumanDuration,
+    key: &str,
+    (min, max): (u64, u64),
+    why: &str,
+) -> Result<HumanDuration, (std::ops::Range<usize>, String, HumanDuration)> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    let secs = value.get_ref().get().as_secs();
+    if (min..=max).contains(&secs) {
+        return Ok(*value.get_ref());
+    }
+    let message = format!(
+        "{key} = \"{}\" must be from {} to {}: {why}",
+        value.get_ref(),
+        HumanDuration::new(std::time::Duration::from_secs(min)),
+        HumanDuration::new(std::time::Duration::from_secs(max))
+    );
+    Err((value.span(), message, *value.get_ref()))
+}
+
 /// Adds the fix to the TOML errors people hit most.
 fn explain_toml_error(message: &str) -> String {
     let message = message.trim_end();
@@ -567,7 +616,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawLedger {
     table: Option<Spanned<String>>,
-    retention: Option<HumanDuration>,
+    retention: Option<Spanned<HumanDuration>>,
 }
 
 #[derive(Deserialize)]
@@ -575,7 +624,7 @@ struct RawLedger {
 struct RawCircuitBreaker {
     enabled: Option<bool>,
     max_actions: Option<u32>,
-    window: Option<HumanDuration>,
+    window: Option<Spanned<HumanDuration>>,
 }
 
 #[derive(Deserialize)]

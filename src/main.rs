@@ -343,6 +343,7 @@ async fn build(
         force_dry_run,
         executor,
         secrets_manager,
+        ..Options::default()
     };
     let setup = Responder::setup(config, Arc::new(env), Telemetry::stdout(), options)
         .await

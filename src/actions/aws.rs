@@ -72,6 +72,9 @@ pub struct Report {
     pub outcome: ActionOutcome,
     pub detail: String,
     pub aws_request_ids: Vec<String>,
+    /// Whether something in AWS changed, or may have (a change was under way when time ran
+    /// out). Such an action keeps its ledger claims, whatever its outcome.
+    pub changed: bool,
 }
 
 /// Collects the request ids of the calls one action makes, and which call that changes
@@ -80,6 +83,7 @@ pub struct Report {
 pub struct Calls {
     request_ids: Vec<String>,
     changing: Option<&'static str>,
+    changed: bool,
 }
 
 /// A failed AWS call, as a sentence: operation, error code, message and request id.
@@ -111,7 +115,8 @@ impl Calls {
 
     /// Records the request id of a successful call and passes its output on.
     pub fn ok<T: RequestId>(&mut self, output: T) -> T {
-        self.changing = None;
+        // A call that changes something just succeeded.
+        self.changed |= self.changing.take().is_some();
         if let Some(id) = output.request_id() {
             self.request_ids.push(id.to_owned());
         }
@@ -143,11 +148,13 @@ impl Calls {
             outcome,
             detail: detail.into(),
             aws_request_ids: self.request_ids,
+            changed: self.changed,
         }
     }
 
     /// Finishes an action its time budget cut off, saying whether a change may have been made.
-    pub fn out_of_time(self, share: Duration) -> Report {
+    pub fn out_of_time(mut self, share: Duration) -> Report {
+        self.changed |= self.changing.is_some();
         let detail = match self.changing {
             Some(operation) => format!(
                 "ran out of time (its share of the time budget was {:.1}s) while {operation} was \

@@ -89,6 +89,9 @@ pub struct Executor {
     ledger: Ledger,
 }
 
+/// Said when claims could not be given back.
+const CLAIMS_HELD: &str = "; its ledger claims could not be given back and hold until they expire";
+
 /// How long giving back a claim may take once an action has finished.
 const RELEASE_LIMIT: Duration = Duration::from_secs(1);
 
@@ -119,15 +122,18 @@ impl Executor {
         now: Timestamp,
         deadline: Instant,
     ) {
-        match self.ledger.resolve(alert).await {
-            Ok(0) => {}
-            Ok(n) => decision.notes.push(format!(
-                "ALERT_RESOLVED ended the incident: cleared {}",
-                plural(n, "incident latch")
-            )),
-            Err(err) => decision.notes.push(format!(
-                "ALERT_RESOLVED could not clear incident latches: {err}"
-            )),
+        // Ending an incident is a write: a dry run leaves the ledger as it is.
+        if !decision.dry_run {
+            match self.ledger.resolve(alert).await {
+                Ok(0) => {}
+                Ok(n) => decision.notes.push(format!(
+                    "ALERT_RESOLVED ended the incident: cleared {}",
+                    plural(n, "incident latch")
+                )),
+                Err(err) => decision.notes.push(format!(
+                    "ALERT_RESOLVED could not clear incident latches: {err}"
+                )),
+            }
         }
         let live = decision.rules.iter().any(|r| r.matched && !r.dry_run);
         let notification = if live { notification_key(alert) } else { None };
@@ -199,13 +205,22 @@ impl Executor {
         }
         decision.summarize();
 
-        if decision.failed()
-            && let Some(key) = &notification
-            && let Err(err) = self.ledger.release_notification(key, &request_id).await
-        {
-            decision.notes.push(format!(
-                "a retry of this notification will be seen as a duplicate: {err}"
-            ));
+        // A failed request forgets its delivery, so Wavefront's retry can act; a finished one
+        // is remembered for the retention.
+        if let Some(key) = &notification {
+            let settled = if decision.failed() {
+                self.ledger.release_notification(key, &request_id).await
+            } else {
+                self.ledger
+                    .confirm_notification(key, alert, &request_id, now)
+                    .await
+            };
+            if let Err(err) = settled {
+                decision.notes.push(format!(
+                    "this delivery's ledger entry could not be settled ({err}); a repeat within \
+                     15 minutes is answered as a duplicate"
+                ));
+            }
         }
     }
 }
@@ -227,16 +242,27 @@ impl Run<'_> {
         let started = Instant::now();
         let ledger = &self.executor.ledger;
         if self.dry_run {
-            // Read-only: say what the ledger would do, then make the action's read calls.
-            let peek = tokio::time::timeout(share, ledger.peek(self.attempt, self.now)).await;
-            if let Ok(Ok(Some((guard, detail)))) = peek {
-                return (skipped(format!("would be skipped: {detail}")), Some(guard));
+            // Read-only: say what the ledger would do, then make the action's read calls. A
+            // ledger that cannot be read is reported: live actions would not run.
+            match tokio::time::timeout(share, ledger.peek(self.attempt, self.now)).await {
+                Ok(Ok(None)) => {}
+                Ok(Ok(Some((guard, detail)))) => {
+                    return (skipped(format!("would be skipped: {detail}")), Some(guard));
+                }
+                Ok(Err(err)) => {
+                    return (failed(format!("{err}; a live action would not run")), None);
+                }
+                Err(_) => {
+                    let why = "the ledger did not answer in time; a live action would not run";
+                    return (failed(why.into()), None);
+                }
             }
             let left = share.saturating_sub(started.elapsed());
             let report = self.run_action(left).await;
             return (report, None);
         }
-        let claims = match tokio::time::timeout(share, ledger.admit(self.attempt, self.now)).await {
+        let admission = tokio::time::timeout(share, ledger.admit(self.attempt, self.now)).await;
+        let claims = match admission {
             Ok(Ok(Admission::Admitted(claims))) => claims,
             Ok(Ok(Admission::Refused { guard, detail })) => return (skipped(detail), Some(guard)),
             Ok(Err(err)) => {
@@ -246,15 +272,20 @@ impl Run<'_> {
                 );
             }
             Err(_) => {
-                return (
-                    failed("not run: the ledger did not answer in time".into()),
-                    None,
-                );
+                // Cut off mid-admission: which claims it took is unknown; give back whatever
+                // this request holds, so a retry is not refused as "already acted".
+                let mut report = failed("not run: the ledger did not answer in time".into());
+                let released =
+                    tokio::time::timeout(RELEASE_LIMIT, ledger.release_attempt(self.attempt)).await;
+                if !matches!(released, Ok(Ok(()))) {
+                    report.detail.push_str(CLAIMS_HELD);
+                }
+                return (report, None);
             }
         };
         let left = share.saturating_sub(started.elapsed());
         let mut report = self.run_action(left).await;
-        if report.outcome != ActionOutcome::Executed {
+        if !report.changed {
             // Nothing changed: give the claims back, so a retry may act.
             let released = tokio::time::timeout(
                 RELEASE_LIMIT,
@@ -262,9 +293,7 @@ impl Run<'_> {
             )
             .await;
             if !matches!(released, Ok(Ok(()))) {
-                report.detail.push_str(
-                    "; its ledger claims could not be given back and hold until they expire",
-                );
+                report.detail.push_str(CLAIMS_HELD);
             }
         }
         (report, None)
@@ -289,19 +318,11 @@ impl Run<'_> {
 }
 
 fn skipped(detail: String) -> Report {
-    Report {
-        outcome: ActionOutcome::Skipped,
-        detail,
-        aws_request_ids: Vec::new(),
-    }
+    Calls::default().report(ActionOutcome::Skipped, detail)
 }
 
 fn failed(detail: String) -> Report {
-    Report {
-        outcome: ActionOutcome::Failed,
-        detail,
-        aws_request_ids: Vec::new(),
-    }
+    Calls::default().report(ActionOutcome::Failed, detail)
 }
 
 /// Every action that would have changed something fails, with the same reason.

@@ -81,7 +81,7 @@ pub struct Responder {
 }
 
 /// How a responder runs its actions.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Every action is a dry run, whatever the config says.
     pub force_dry_run: bool,
@@ -89,21 +89,45 @@ pub struct Options {
     pub executor: Option<Executor>,
     /// Reads `secretsmanager:` secrets; without it they are skipped.
     pub secrets_manager: Option<aws_sdk_secretsmanager::Client>,
+    /// How soon after the last read a failed authentication may re-read the secrets.
+    pub refresh_after_failure: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            force_dry_run: false,
+            executor: None,
+            secrets_manager: None,
+            refresh_after_failure: REFRESH_INTERVAL,
+        }
+    }
 }
 
 /// The environment, as the responder reads it (injected, so tests do not touch the process's).
 pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 
-/// Re-reads Secrets Manager secrets when a request fails authentication, so a rotated secret
-/// is picked up without a redeploy; at most once a minute, so failing requests cannot turn
-/// into a stream of Secrets Manager calls.
+/// Re-reads Secrets Manager secrets: when a request fails authentication, so a rotated secret
+/// is picked up without a redeploy (at most once a minute, so failing requests cannot turn into
+/// a stream of Secrets Manager calls), and every ten minutes anyway, so a secret revoked there
+/// stops working on warm instances too.
 struct Refresh {
     /// Only secret references: whatever a literal held was never kept here.
     config: AuthConfig,
     env: Env,
     client: aws_sdk_secretsmanager::Client,
-    /// When the secrets were last re-read (not counting start-up).
-    last: tokio::sync::Mutex<Option<Instant>>,
+    /// When the secrets were last read.
+    last: tokio::sync::Mutex<Instant>,
+    /// The start-up warnings (`env:` references not set): a re-read that warns about more
+    /// than these lost a secret, and is not used.
+    baseline: Vec<String>,
+    after_failure: Duration,
+}
+
+impl Refresh {
+    async fn age(&self) -> Duration {
+        self.last.lock().await.elapsed()
+    }
 }
 
 impl fmt::Debug for Refresh {
@@ -114,6 +138,8 @@ impl fmt::Debug for Refresh {
 
 /// How often secrets may be re-read after failed authentications.
 const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// How old the secrets may get before they are re-read anyway.
+const REFRESH_EVERY: Duration = Duration::from_secs(600);
 
 /// A responder and the start-up warnings to log.
 #[derive(Debug)]
@@ -146,7 +172,9 @@ impl Responder {
                 config: config.auth.clone(),
                 env,
                 client,
-                last: tokio::sync::Mutex::new(None),
+                last: tokio::sync::Mutex::new(Instant::now()),
+                baseline: auth.warnings.clone(),
+                after_failure: options.refresh_after_failure,
             }),
             _ => None,
         };
@@ -300,39 +328,67 @@ impl Responder {
         Arc::clone(&self.auth.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Verifies a request; when it fails in a way a rotated secret would explain, re-reads the
-    /// Secrets Manager secrets (at most once a minute) and verifies again.
+    /// Verifies a request. Secrets Manager secrets are re-read first when they are ten
+    /// minutes old, and after a failure a rotated secret would explain (at most once a minute),
+    /// then the request is verified again.
     async fn authenticate(&self, request: &Inbound<'_>) -> Result<AuthMethod, Rejection> {
         let verify =
             |auth: &Authenticator| auth.verify(request.headers, request.body, request.received_at);
+        let Some(refresh) = &self.refresh else {
+            return verify(&self.authenticator());
+        };
+        if refresh.age().await >= REFRESH_EVERY {
+            self.refresh_secrets(refresh, REFRESH_EVERY).await;
+        }
         let first = verify(&self.authenticator());
-        let stale = matches!(
+        if !matches!(
             first,
             Err(Rejection::UnknownToken | Rejection::BadSignature)
-        );
-        let Some(refresh) = self.refresh.as_ref().filter(|_| stale) else {
+        ) {
             return first;
-        };
+        }
+        if self.refresh_secrets(refresh, refresh.after_failure).await {
+            verify(&self.authenticator())
+        } else {
+            first
+        }
+    }
+
+    /// Re-reads the secrets unless they were read less than `min_age` ago (another request
+    /// may just have); swaps the authenticator only when every reference resolved, so a
+    /// Secrets Manager outage never drops a working secret. Returns whether it swapped.
+    async fn refresh_secrets(&self, refresh: &Refresh, min_age: Duration) -> bool {
         let mut last = refresh.last.lock().await;
-        if last.is_none_or(|at| at.elapsed() >= REFRESH_INTERVAL) {
-            *last = Some(Instant::now());
-            let resolver = Resolver {
-                env: &*refresh.env,
-                secrets_manager: Some(&refresh.client),
-            };
-            match Authenticator::from_config(&refresh.config, resolver).await {
-                Ok(setup) => {
-                    *self.auth.write().unwrap_or_else(|e| e.into_inner()) =
-                        Arc::new(setup.authenticator);
-                    tracing::info!(
-                        "re-read the Secrets Manager secrets after a failed authentication"
-                    );
+        if last.elapsed() < min_age {
+            return false;
+        }
+        *last = Instant::now();
+        let resolver = Resolver {
+            env: &*refresh.env,
+            secrets_manager: Some(&refresh.client),
+        };
+        match Authenticator::from_config(&refresh.config, resolver).await {
+            Ok(setup) if setup.warnings.iter().all(|w| refresh.baseline.contains(w)) => {
+                *self.auth.write().unwrap_or_else(|e| e.into_inner()) =
+                    Arc::new(setup.authenticator);
+                tracing::info!("re-read the Secrets Manager secrets");
+                true
+            }
+            Ok(setup) => {
+                for warning in setup
+                    .warnings
+                    .iter()
+                    .filter(|w| !refresh.baseline.contains(w))
+                {
+                    tracing::warn!("keeping the secrets read before: {warning}");
                 }
-                Err(err) => tracing::warn!("could not re-read the secrets: {err}"),
+                false
+            }
+            Err(err) => {
+                tracing::warn!("keeping the secrets read before: {err}");
+                false
             }
         }
-        drop(last);
-        verify(&self.authenticator())
     }
 }
 

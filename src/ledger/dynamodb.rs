@@ -11,7 +11,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use jiff::Timestamp;
 
 use super::{BoxFuture, Entry, Key, LedgerError, Store};
@@ -65,7 +66,7 @@ impl Store for DynamoStore {
     ) -> BoxFuture<'a, Result<Option<Entry>, LedgerError>> {
         Box::pin(async move {
             // Two attempts: a holder that expires (or is released) between the refused write
-            // and the read is gone, and the second write wins.
+            // and reading it is gone, and the second write wins.
             for _ in 0..2 {
                 let result = self
                     .client
@@ -79,26 +80,58 @@ impl Store for DynamoStore {
                         ":now",
                         AttributeValue::N(now.as_second().to_string()),
                     )
+                    // The refusal carries the holder: no second call to read it.
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
+                    )
                     .send()
                     .await;
                 match result {
                     Ok(_) => return Ok(None),
-                    Err(err)
-                        if err
-                            .as_service_error()
-                            .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                    {
-                        if let Some(holder) = self.read(&claim.key).await?.filter(|e| e.live(now)) {
-                            return Ok(Some(holder));
+                    Err(err) => match err.as_service_error() {
+                        Some(PutItemError::ConditionalCheckFailedException(refused)) => {
+                            let holder = match refused.item().and_then(entry) {
+                                Some(holder) => Some(holder),
+                                None => self.read(&claim.key).await?,
+                            };
+                            if let Some(holder) = holder.filter(|e| e.live(now)) {
+                                return Ok(Some(holder));
+                            }
                         }
-                    }
-                    Err(err) => return Err(failure("PutItem", &err)),
+                        _ => return Err(failure("PutItem", &err)),
+                    },
                 }
             }
             Err(LedgerError::Store {
                 operation: "PutItem",
                 message: format!("{} kept changing while it was claimed", claim.key),
             })
+        })
+    }
+
+    fn renew<'a>(&'a self, entry: &'a Entry) -> BoxFuture<'a, Result<bool, LedgerError>> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item(entry)))
+                .condition_expression("#by = :by")
+                .expression_attribute_names("#by", "claimed_by")
+                .expression_attribute_values(":by", AttributeValue::S(entry.claimed_by.clone()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(err)
+                    if err
+                        .as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(false)
+                }
+                Err(err) => Err(failure("PutItem", &err)),
+            }
         })
     }
 

@@ -118,6 +118,9 @@ pub trait Store: Send + Sync + fmt::Debug {
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Option<Entry>, LedgerError>>;
 
+    /// Rewrites `entry` (a new expiry) if its claimer still holds it; `false` when it does not.
+    fn renew<'a>(&'a self, entry: &'a Entry) -> BoxFuture<'a, Result<bool, LedgerError>>;
+
     /// Deletes the entry at `key` if `claimed_by` still holds it.
     fn release<'a>(
         &'a self,
@@ -239,6 +242,11 @@ pub struct Ledger {
     circuit: Option<CircuitBreaker>,
 }
 
+/// How long a delivery being handled is claimed before its claim lapses: far longer than any
+/// request runs (Lambda stops one after 15 minutes at most), short enough that a handler that
+/// died does not block Wavefront's retry for long.
+pub const PENDING: Duration = Duration::from_secs(15 * 60);
+
 /// How long entries are kept by default: notifications and incident latches.
 pub const DEFAULT_RETENTION: HumanDuration = HumanDuration::new(Duration::from_secs(7 * 24 * 3600));
 
@@ -286,7 +294,10 @@ impl Ledger {
         }
     }
 
-    /// Claims a delivery. `Some(earlier)` means it was already handled: a duplicate.
+    /// Claims a delivery while it is handled. `Some(earlier)` means it was already handled (or
+    /// is being handled): a duplicate. The claim lasts [`PENDING`] until
+    /// [`Ledger::confirm_notification`] makes it last the retention, so a handler that dies
+    /// mid-request blocks Wavefront's retry for minutes, not days.
     pub async fn claim_notification(
         &self,
         key: &Key,
@@ -298,10 +309,28 @@ impl Ledger {
             key.clone(),
             request_id,
             now,
+            PENDING,
+            format!("{} {} being handled", alert.reason, alert.label()),
+        );
+        self.store.claim(&entry, now).await
+    }
+
+    /// Remembers a handled delivery for the retention.
+    pub async fn confirm_notification(
+        &self,
+        key: &Key,
+        alert: &Alert,
+        request_id: &str,
+        now: Timestamp,
+    ) -> Result<(), LedgerError> {
+        let entry = self.entry(
+            key.clone(),
+            request_id,
+            now,
             self.retention.get(),
             format!("{} {} handled", alert.reason, alert.label()),
         );
-        self.store.claim(&entry, now).await
+        self.store.renew(&entry).await.map(|_| ())
     }
 
     /// Forgets a delivery, so a retry of it can act.
@@ -377,17 +406,29 @@ impl Ledger {
         Ok(None)
     }
 
-    /// The first free slot, or every holder when all are taken.
+    /// A free slot, or every holder when all are taken. The slots are read first (one query),
+    /// so only free ones are tried; a slot taken meanwhile by another instance just moves the
+    /// claim on to the next.
     async fn claim_circuit_slot(
         &self,
         circuit: CircuitBreaker,
         attempt: &Attempt<'_>,
         now: Timestamp,
     ) -> Result<Result<Key, Vec<Entry>>, LedgerError> {
-        let mut holders = Vec::new();
+        let mut holders: Vec<Entry> = self
+            .store
+            .query(CIRCUIT)
+            .await?
+            .into_iter()
+            .filter(|e| e.live(now))
+            .collect();
         for slot in 0..circuit.max_actions {
+            let key = circuit_key(slot);
+            if holders.iter().any(|h| h.key == key) {
+                continue;
+            }
             let entry = self.entry(
-                circuit_key(slot),
+                key,
                 attempt.request_id,
                 now,
                 circuit.window.get(),
@@ -399,6 +440,28 @@ impl Ledger {
             }
         }
         Ok(Err(holders))
+    }
+
+    /// Gives back whatever an attempt may hold, when its admission was cut short and the
+    /// claims it took are unknown: its latch, cooldown and circuit slots, each only if this
+    /// request still holds it.
+    pub async fn release_attempt(&self, attempt: &Attempt<'_>) -> Result<(), LedgerError> {
+        self.store
+            .release(&latch_key(attempt), attempt.request_id)
+            .await?;
+        if attempt.cooldown.is_some() {
+            self.store
+                .release(&cooldown_key(attempt), attempt.request_id)
+                .await?;
+        }
+        if self.circuit.is_some() {
+            for slot in self.store.query(CIRCUIT).await? {
+                if slot.claimed_by == attempt.request_id {
+                    self.store.release(&slot.key, attempt.request_id).await?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Gives back claims (of an action that changed nothing).

@@ -17,6 +17,23 @@ from cfnlint.decode import decode
 
 PLACEHOLDER = re.compile(r"\$\{([^}]+)\}")
 
+# What each placeholder must be bound to in the template, so a swap (application for group,
+# say) fails here rather than in production.
+BINDINGS = {
+    "partition": {"Ref": "AWS::Partition"},
+    "region": {"Ref": "AWS::Region"},
+    "account_id": {"Ref": "AWS::AccountId"},
+    "codedeploy_application": {"Ref": "CodeDeployApplication"},
+    "codedeploy_deployment_group": {"Ref": "CodeDeployDeploymentGroup"},
+    "function_name": {"Ref": "LambdaFunctionName"},
+    "ledger_table": {"Ref": "LedgerTable"},
+    "token_secret_arn": {"Ref": "WebhookTokenSecret"},
+    "log_group": {"Fn::Sub": "/aws/lambda/${FunctionName}"},
+}
+# A statement may only say these: no Condition, NotAction or NotResource that the comparison
+# would not see.
+STATEMENT_KEYS = {"Sid", "Effect", "Action", "Resource"}
+
 
 def as_list(value):
     return value if isinstance(value, list) else [value]
@@ -33,11 +50,19 @@ def resource_text(resource, where):
             missing = set(PLACEHOLDER.findall(text)) - set(variables)
             if missing:
                 raise SystemExit(f"{where}: placeholders without a value: {sorted(missing)}")
+            for name, value in variables.items():
+                if BINDINGS.get(name) != value:
+                    raise SystemExit(
+                        f"{where}: ${{{name}}} is bound to {value!r}, expected {BINDINGS.get(name)!r}"
+                    )
             return text
     raise SystemExit(f"{where}: write the Resource as a string or !Sub [text, {{...}}], not {resource!r}")
 
 
 def normalize(statement, where):
+    extra = set(statement) - STATEMENT_KEYS
+    if extra:
+        raise SystemExit(f"{where}: statement keys the check cannot compare: {sorted(extra)}")
     return {
         "Sid": statement.get("Sid"),
         "Effect": statement["Effect"],
@@ -52,6 +77,9 @@ def main():
     if errors:
         raise SystemExit(f"{template_path}: cannot be read: {errors}")
     role = template["Resources"]["ResponderRole"]["Properties"]
+    for key in ("ManagedPolicyArns", "PermissionsBoundary"):
+        if key in role:
+            raise SystemExit(f"ResponderRole has {key}: it may grant only the inline policies")
     inline = {p["PolicyName"]: p["PolicyDocument"] for p in role["Policies"]}
     files = {p.stem: json.loads(p.read_text()) for p in sorted(policy_dir.glob("*.json"))}
 

@@ -1030,3 +1030,95 @@ async fn two_conflicts_in_a_row_leave_the_alias_alone() {
         "{report:?}"
     );
 }
+
+#[tokio::test]
+async fn an_action_that_changed_something_keeps_its_claims_even_when_it_failed() {
+    use wavefront_responder::actions::Executor;
+    use wavefront_responder::front_door::Options;
+    use wavefront_responder::ledger::Ledger;
+
+    let stop = |id: &str| json!({"deploymentId": id, "autoRollbackEnabled": true});
+    let replay = Replay::codedeploy(vec![
+        codedeploy_call(
+            "ListDeployments",
+            list_active(),
+            200,
+            json!({"deployments": ["d-A", "d-B"]}),
+        ),
+        codedeploy_call(
+            "BatchGetDeployments",
+            json!({"deploymentIds": ["d-A", "d-B"]}),
+            200,
+            json!({"deploymentsInfo": [
+                deployment_info("d-A", "InProgress", "user", None),
+                deployment_info("d-B", "InProgress", "user", None),
+            ]}),
+        ),
+        codedeploy_call(
+            "StopDeployment",
+            stop("d-A"),
+            200,
+            json!({"status": "Pending"}),
+        ),
+        codedeploy_error(
+            "StopDeployment",
+            stop("d-B"),
+            "DeploymentDoesNotExistException",
+            "The deployment d-B could not be found.",
+        ),
+    ])
+    .await;
+    let ledger = Ledger::in_memory(Some(wavefront_responder::config::DEFAULT_CIRCUIT_BREAKER));
+    let config = wavefront_responder::config::Config::parse(
+        "[auth]\ntokens = [\"env:WEBHOOK_TOKEN\"]\n[[rule]]\nname = \"checkout-errors\"\n\
+         alert = \"checkout * error rate*\"\n[[rule.action]]\ntype = \"codedeploy-rollback\"\n\
+         application = \"checkout\"\ndeployment_group = \"checkout-prod\"\n",
+        std::path::Path::new("partial.toml"),
+    )
+    .unwrap();
+    let t = crate::support::TestResponder::with_options(
+        config,
+        Options {
+            executor: Some(Executor::new(replay.aws.clone(), ledger.clone())),
+            ..Options::default()
+        },
+    )
+    .await;
+    let auth = crate::support::bearer(crate::support::TOKEN);
+    let reply = t
+        .post(
+            &[("authorization", &auth)],
+            crate::support::fixture("alerts/checkout-opened.json").as_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status, 502);
+    let action = &reply.json["rules"][0]["actions"][0];
+    assert_eq!(action["outcome"], "failed");
+    assert!(
+        action["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("stopped deployment d-A with rollback"),
+        "{action}"
+    );
+    // d-A was stopped: the latch and the breaker's slot stay, so a retry cannot act twice.
+    let held: Vec<String> = ledger
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key.pk)
+        .collect();
+    assert!(
+        held.iter()
+            .any(|pk| pk.starts_with("incident#1700000000001#")),
+        "{held:?}"
+    );
+    assert!(held.iter().any(|pk| pk == "circuit"), "{held:?}");
+    // The failed request forgot its delivery, so Wavefront may retry it.
+    assert!(
+        !held.iter().any(|pk| pk.starts_with("notification#")),
+        "{held:?}"
+    );
+    replay.assert_requests();
+}

@@ -56,3 +56,26 @@ fn the_template_has_a_metric_filter_for_every_metric() {
         Metric::ALL.len()
     );
 }
+
+#[test]
+fn the_template_creates_the_ledger_table_the_code_expects() {
+    use wavefront_responder::ledger::dynamodb::{PK, SK, TTL_ATTRIBUTE};
+    let template = std::fs::read_to_string(repo_path("template.yaml")).expect("template.yaml");
+    let table = template
+        .split("  LedgerTable:\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .expect("a LedgerTable resource");
+    for expected in [
+        format!("- AttributeName: {PK}\n          KeyType: HASH"),
+        format!("- AttributeName: {SK}\n          KeyType: RANGE"),
+        format!(
+            "TimeToLiveSpecification:\n        AttributeName: {TTL_ATTRIBUTE}\n        Enabled: true"
+        ),
+    ] {
+        assert!(
+            table.contains(&expected),
+            "LedgerTable lacks {expected:?}:\n{table}"
+        );
+    }
+}

@@ -49,6 +49,7 @@ async fn responder(config: Config, aws: Aws) -> TestResponder {
             force_dry_run: false,
             executor: Some(Executor::new(aws, Ledger::in_memory(None))),
             secrets_manager: None,
+            ..Options::default()
         },
     )
     .await
@@ -405,6 +406,7 @@ async fn concurrent_deliveries_to_instances_sharing_a_dynamodb_ledger_act_once()
             force_dry_run: false,
             executor: Some(Executor::new(aws.clone(), ledger)),
             secrets_manager: None,
+            ..Options::default()
         };
         instances.push(Arc::new(
             TestResponder::with_options(config(&function, "20s"), options).await,
@@ -413,4 +415,42 @@ async fn concurrent_deliveries_to_instances_sharing_a_dynamodb_ledger_act_once()
     let outcomes = fire_at_once(instances, &fixture("alerts/checkout-opened.json")).await;
     exactly_one_executed(&outcomes, 8);
     assert_eq!(alias_state(&aws, &function, "live").await.0, "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_notifications_of_one_incident_act_once() {
+    let aws = moto::aws().await;
+    let function = canary_release(&aws).await;
+    let shared = Arc::new(responder(config(&function, "20s"), aws.clone()).await);
+    let alert = fixture("alerts/checkout-opened.json");
+    let headers = signed_headers(alert.as_bytes(), 0);
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..8 {
+        // Distinct deliveries (OPENED, RETRIGGERED, resends) of the same firing.
+        let body = alert.replace(
+            "0b0d5c9e-5f1a-4f43-9d7e-3c2b1a0f9e11",
+            &format!("notification-{n}"),
+        );
+        let headers = signed_headers(body.as_bytes(), 0);
+        let responder = Arc::clone(&shared);
+        tasks.spawn(async move {
+            let reply = responder.post(&as_refs(&headers), body.as_bytes()).await;
+            reply.json["rules"][0]["actions"][0]["outcome"]
+                .as_str()
+                .unwrap_or("?")
+                .to_owned()
+        });
+    }
+    drop(headers);
+    let mut outcomes = Vec::new();
+    while let Some(outcome) = tasks.join_next().await {
+        outcomes.push(outcome.unwrap());
+    }
+    outcomes.sort();
+    let mut expected = vec!["skipped".to_owned(); 7];
+    expected.insert(0, "executed".to_owned());
+    assert_eq!(
+        outcomes, expected,
+        "one action, seven held by the incident latch"
+    );
 }

@@ -99,40 +99,23 @@ async fn answer(
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_binary_answers_an_api_gateway_event_through_the_runtime_api() {
-    let aws = moto::aws().await;
-    let function = moto::function_with_versions(&aws, 3).await;
-    alias(&aws, &function, "live", "2", &[("3", 0.1)]).await;
-    alias(&aws, &function, "stable", "1", &[]).await;
-    let table = moto::ledger_table(&aws).await;
-    let secret = aws
-        .secretsmanager
-        .create_secret()
-        .name(moto::unique("webhook-token"))
-        .secret_string(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .arn
-        .unwrap();
+/// What one invocation of the binary under the Runtime API gave.
+struct Invocation {
+    /// The Runtime API path the answer was posted to.
+    path: String,
+    /// The response API Gateway gets (payload format 2.0).
+    response: Value,
+    /// The decision record in its body.
+    record: Value,
+    stdout: String,
+    stderr: String,
+}
 
-    let dir = std::env::temp_dir().join(moto::unique("runtime-api"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("rules.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[auth]\ntokens = [\"secretsmanager:env:WEBHOOK_TOKEN_SECRET_ARN\"]\n\
-             [ledger]\ntable = \"env:RESPONDER_LEDGER_TABLE\"\n\
-             [[rule]]\nname = \"checkout-errors\"\nalert = \"checkout * error rate*\"\n\
-             [[rule.action]]\ntype = \"lambda-alias\"\nfunction = \"{function}\"\n\
-             alias = \"live\"\nto_alias = \"stable\"\n"
-        ),
-    )
-    .unwrap();
-
-    let auth = bearer(TOKEN);
+/// Starts the binary as Lambda does, in `dir`, with `env` on top of the Lambda environment;
+/// hands it one API Gateway event carrying `token` and the checkout alert; returns what came
+/// back.
+async fn invoke(dir: &std::path::Path, env: &[(&str, &str)], token: &str) -> Invocation {
+    let auth = bearer(token);
     let event = lambda_event_json(
         "apigw-http-v2.json",
         &[
@@ -142,7 +125,6 @@ async fn the_binary_answers_an_api_gateway_event_through_the_runtime_api() {
         &fixture("alerts/checkout-opened.json"),
     );
     let mut api = RuntimeApi::start(vec![event]).await;
-
     let binary = std::env::var("RESPONDER_LAMBDA_BINARY")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_wavefront-responder").to_owned());
     let runner = std::env::var("RESPONDER_LAMBDA_RUNNER").unwrap_or_default();
@@ -155,77 +137,146 @@ async fn the_binary_answers_an_api_gateway_event_through_the_runtime_api() {
         }
         None => Command::new(&binary),
     };
-    let mut child = command
+    command
+        .current_dir(dir)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "wavefront-responder-responder")
+        .env("AWS_LAMBDA_FUNCTION_NAME", "wavefront-responder")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         .env(
             "AWS_LAMBDA_LOG_GROUP_NAME",
-            "/aws/lambda/wavefront-responder-responder",
+            "/aws/lambda/wavefront-responder",
         )
         .env(
             "AWS_LAMBDA_LOG_STREAM_NAME",
             "2026/11/25/[$LATEST]0123456789abcdef",
         )
+        .env("LAMBDA_TASK_ROOT", dir)
         .env("AWS_ENDPOINT_URL", moto::endpoint())
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("RESPONDER_CONFIG", &config)
-        .env("RESPONDER_DRY_RUN", "true")
-        .env("RESPONDER_LEDGER_TABLE", &table)
-        .env("WEBHOOK_TOKEN_SECRET_ARN", &secret)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", "info");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the binary starts");
-
-    let response = tokio::time::timeout(Duration::from_secs(30), api.responses.recv()).await;
+    let answer = tokio::time::timeout(Duration::from_secs(30), api.responses.recv()).await;
     let _ = child.kill();
     let _ = child.wait();
     let mut stdout = String::new();
     let mut stderr = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let (path, body) = response
-        .unwrap_or_else(|_| panic!("no response within 30 s; stderr:\n{stderr}"))
-        .expect("a response");
-
-    assert_eq!(
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_string(&mut stdout);
+    }
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut stderr);
+    }
+    let (path, body) = answer
+        .unwrap_or_else(|_| panic!("no answer within 30 s; stderr:\n{stderr}"))
+        .expect("an answer");
+    let response: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let record = response["body"]
+        .as_str()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or(Value::Null);
+    for text in [&stdout, &stderr, &body] {
+        assert!(!text.contains(token), "the token leaked");
+    }
+    Invocation {
         path,
+        response,
+        record,
+        stdout,
+        stderr,
+    }
+}
+
+/// A Secrets Manager secret holding `value`, by ARN.
+async fn secret(aws: &wavefront_responder::actions::aws::Aws, value: &str) -> String {
+    aws.secretsmanager
+        .create_secret()
+        .name(moto::unique("webhook-token"))
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap()
+}
+
+fn scratch_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(moto::unique("runtime-api"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_answers_an_api_gateway_event_through_the_runtime_api() {
+    let aws = moto::aws().await;
+    let function = moto::function_with_versions(&aws, 3).await;
+    alias(&aws, &function, "live", "2", &[("3", 0.1)]).await;
+    alias(&aws, &function, "stable", "1", &[]).await;
+    let table = moto::ledger_table(&aws).await;
+    let secret = secret(&aws, TOKEN).await;
+    let dir = scratch_dir();
+    std::fs::write(
+        dir.join("responder.toml"),
+        format!(
+            "[auth]\ntokens = [\"secretsmanager:env:WEBHOOK_TOKEN_SECRET_ARN\"]\n\
+             [ledger]\ntable = \"env:RESPONDER_LEDGER_TABLE\"\n\
+             [[rule]]\nname = \"checkout-errors\"\nalert = \"checkout * error rate*\"\n\
+             [[rule.action]]\ntype = \"lambda-alias\"\nfunction = \"{function}\"\n\
+             alias = \"live\"\nto_alias = \"stable\"\n"
+        ),
+    )
+    .unwrap();
+
+    // responder.toml in LAMBDA_TASK_ROOT, for real: the alias moves and the ledger records it.
+    let run = invoke(
+        &dir,
+        &[
+            ("RESPONDER_LEDGER_TABLE", &table),
+            ("WEBHOOK_TOKEN_SECRET_ARN", &secret),
+        ],
+        TOKEN,
+    )
+    .await;
+    assert_eq!(
+        run.path,
         format!("/2018-06-01/runtime/invocation/{REQUEST_ID}/response")
     );
-    // What API Gateway gets back: a payload format 2.0 response.
-    let response: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(response["statusCode"], 200, "{body}");
-    assert_eq!(response["headers"]["content-type"], "application/json");
-    let record: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
-    assert_eq!(record["request_id"], REQUEST_ID);
-    assert_eq!(record["dry_run"], true);
-    let action = &record["rules"][0]["actions"][0];
-    assert_eq!(action["outcome"], "planned", "{record}");
+    assert_eq!(run.response["statusCode"], 200, "{}", run.response);
+    assert_eq!(run.response["headers"]["content-type"], "application/json");
+    assert_eq!(run.record["request_id"], REQUEST_ID);
+    let action = &run.record["rules"][0]["actions"][0];
+    assert_eq!(
+        action["outcome"], "executed",
+        "{}\n{}",
+        run.record, run.stderr
+    );
     assert_eq!(
         action["detail"],
-        "would move live 2 -> 1 and drop its canary (3 at 10%)"
+        "moved live 2 -> 1 and dropped its canary (3 at 10%)"
+    );
+    assert_eq!(moto::alias_state(&aws, &function, "live").await.0, "1");
+    let ledger = aws.dynamodb.scan().table_name(&table).send().await.unwrap();
+    assert!(
+        ledger.count() >= 3,
+        "notification, incident latch and circuit slot are in the table: {:?}",
+        ledger.items()
     );
 
     // The same request in the logs: METRIC lines with Lambda's request id, and an audit line.
-    let metrics: Vec<Vec<String>> = stdout
+    let metrics: Vec<Vec<String>> = run
+        .stdout
         .lines()
         .filter(|l| l.starts_with("[METRIC]"))
         .map(wavefront_responder::telemetry::metric_filter_fields)
@@ -236,28 +287,124 @@ async fn the_binary_answers_an_api_gateway_event_through_the_runtime_api() {
         [
             "webhook_received",
             "rule_matched",
-            "action_planned",
+            "action_executed",
             "handler_duration_ms"
         ],
-        "{stdout}"
+        "{}",
+        run.stdout
     );
     assert!(
         metrics
             .iter()
             .all(|f| f.len() == 5 && f[0] == "METRIC" && f[2] == REQUEST_ID)
     );
-    let audits: Vec<Value> = stdout
+    let audits: Vec<Value> = run
+        .stdout
         .lines()
         .filter(|l| l.starts_with('{'))
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(audits.len(), 1, "{stdout}");
+    assert_eq!(audits.len(), 1, "{}", run.stdout);
     assert_eq!(audits[0]["type"], "audit");
     assert_eq!(audits[0]["request_id"], REQUEST_ID);
-    assert_eq!(audits[0]["outcome"], "planned");
+    assert_eq!(audits[0]["outcome"], "executed");
     assert_eq!(audits[0]["source_ip"], "198.51.100.8");
     assert_eq!(audits[0]["detail"], action["detail"]);
-    for text in [&stdout, &stderr, &body] {
-        assert!(!text.contains(TOKEN), "the token leaked");
+}
+
+/// The "checkout" resources the shipped rules name, created once per emulator.
+async fn seed_the_shipped_rules_targets(aws: &wavefront_responder::actions::aws::Aws) {
+    use aws_sdk_lambda::types::{FunctionCode, Runtime};
+    let created = aws
+        .lambda
+        .create_function()
+        .function_name("checkout")
+        .runtime(Runtime::Providedal2023)
+        .handler("bootstrap")
+        .role(moto::role_arn().await)
+        .code(
+            FunctionCode::builder()
+                .zip_file(
+                    vec![
+                        0x50, 0x4b, 0x05, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                        0,
+                    ]
+                    .into(),
+                )
+                .build(),
+        )
+        .publish(true)
+        .send()
+        .await;
+    if created.is_ok() {
+        aws.lambda
+            .update_function_configuration()
+            .function_name("checkout")
+            .description("release 2")
+            .send()
+            .await
+            .unwrap();
+        aws.lambda
+            .publish_version()
+            .function_name("checkout")
+            .send()
+            .await
+            .unwrap();
+        alias(aws, "checkout", "live", "2", &[]).await;
+        alias(aws, "checkout", "stable", "1", &[]).await;
     }
+    let _ = aws
+        .codedeploy
+        .create_application()
+        .application_name("checkout")
+        .compute_platform(aws_sdk_codedeploy::types::ComputePlatform::Lambda)
+        .send()
+        .await;
+    let _ = aws
+        .codedeploy
+        .create_deployment_group()
+        .application_name("checkout")
+        .deployment_group_name("checkout-prod")
+        .service_role_arn("arn:aws:iam::123456789012:role/codedeploy")
+        .send()
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_rules_compiled_into_the_binary_run_as_a_fresh_deployment_does() {
+    let aws = moto::aws().await;
+    seed_the_shipped_rules_targets(&aws).await;
+    let table = moto::ledger_table(&aws).await;
+    let secret = secret(&aws, TOKEN).await;
+    // No file on disk: RESPONDER_CONFIG names the rule file compiled in, as the template sets
+    // it; DryRun=true, the template's default.
+    let run = invoke(
+        &scratch_dir(),
+        &[
+            ("RESPONDER_CONFIG", "rules/responder.toml"),
+            ("RESPONDER_DRY_RUN", "true"),
+            ("RESPONDER_LEDGER_TABLE", &table),
+            ("WEBHOOK_TOKEN_SECRET_ARN", &secret),
+        ],
+        TOKEN,
+    )
+    .await;
+    assert_eq!(
+        run.response["statusCode"], 200,
+        "{}\n{}",
+        run.response, run.stderr
+    );
+    assert_eq!(run.record["dry_run"], true);
+    let rule = &run.record["rules"][0];
+    assert_eq!(rule["rule"], "checkout-errors");
+    let actions = rule["actions"].as_array().unwrap();
+    assert_eq!(
+        actions[0]["detail"],
+        "nothing in progress in checkout/checkout-prod; it has no successful deployment to undo"
+    );
+    assert_eq!(actions[1]["outcome"], "planned");
+    assert_eq!(actions[1]["detail"], "would move live 2 -> 1");
+    // A dry run writes nothing to the ledger.
+    let ledger = aws.dynamodb.scan().table_name(&table).send().await.unwrap();
+    assert_eq!(ledger.count(), 0, "{:?}", ledger.items());
 }

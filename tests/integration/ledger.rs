@@ -327,26 +327,34 @@ async fn dynamodb_items_carry_the_ttl_attribute() {
     );
     let now = at("2026-11-25T20:00:00Z");
     let key = notification_key(&opened).unwrap();
+    let expires = || async {
+        let item = aws
+            .dynamodb
+            .get_item()
+            .table_name(&table)
+            .key(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S("notification#n-ttl".into()),
+            )
+            .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("-".into()))
+            .send()
+            .await
+            .unwrap()
+            .item
+            .expect("the claim is stored");
+        item["expires_at"].as_n().unwrap().parse::<i64>().unwrap()
+    };
+    // Claimed while handled: 15 minutes; remembered once handled: the 7-day retention.
     ledger
         .claim_notification(&key, &opened, "r1", now)
         .await
         .unwrap();
-    let item = aws
-        .dynamodb
-        .get_item()
-        .table_name(&table)
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S("notification#n-ttl".into()),
-        )
-        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("-".into()))
-        .send()
+    assert_eq!(expires().await, now.as_second() + 15 * 60);
+    ledger
+        .confirm_notification(&key, &opened, "r1", now)
         .await
-        .unwrap()
-        .item
-        .expect("the claim is stored");
-    let expires: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
-    assert_eq!(expires, now.as_second() + 7 * 24 * 3600);
+        .unwrap();
+    assert_eq!(expires().await, now.as_second() + 7 * 24 * 3600);
     let ttl = aws
         .dynamodb
         .describe_time_to_live()
@@ -387,4 +395,99 @@ async fn a_table_that_does_not_exist_is_an_error_that_names_it() {
         err.starts_with("ledger PutItem failed: ResourceNotFoundException"),
         "{err}"
     );
+}
+
+/// Eight instances admit eight different incidents at once; the breaker allows three.
+async fn concurrent_circuit_claims(ledgers: Vec<Ledger>) {
+    let now = at("2026-11-25T20:00:00Z");
+    let mut tasks = tokio::task::JoinSet::new();
+    for (n, ledger) in ledgers.into_iter().enumerate() {
+        tasks.spawn(async move {
+            let incident = Incident::of(&alert(
+                "ALERT_OPENED",
+                Some(&format!("11/25/2026 19:{:02}:00 +0000", n)),
+                None,
+            ));
+            let target = format!("service-{n}:live");
+            let request = format!("r{n}");
+            let attempt = attempt(&incident, &target, None, &request);
+            matches!(
+                ledger.admit(&attempt, now).await.unwrap(),
+                Admission::Admitted(_)
+            )
+        });
+    }
+    let mut admitted = 0;
+    while let Some(result) = tasks.join_next().await {
+        admitted += usize::from(result.unwrap());
+    }
+    assert_eq!(admitted, 3, "the breaker's three slots, no more");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claims_never_overfill_the_circuit_in_memory() {
+    let shared = memory_ledger(breaker(3, "1h"));
+    concurrent_circuit_claims(vec![shared; 8]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claims_never_overfill_the_circuit_in_dynamodb() {
+    let (first, table) = dynamodb_ledger(breaker(3, "1h")).await;
+    let aws = moto::aws().await;
+    let mut ledgers = vec![first];
+    for _ in 1..8 {
+        let store: Arc<dyn Store> = Arc::new(DynamoStore::new(aws.dynamodb.clone(), &table));
+        ledgers.push(Ledger::new(
+            store,
+            HumanDuration::parse("7d").unwrap(),
+            breaker(3, "1h"),
+        ));
+    }
+    concurrent_circuit_claims(ledgers).await;
+}
+
+#[tokio::test]
+async fn an_attempt_cut_short_gives_back_what_it_held() {
+    let ledger = memory_ledger(breaker(2, "1h"));
+    let now = at("2026-11-25T20:00:00Z");
+    let incident = Incident::of(&alert(
+        "ALERT_OPENED",
+        Some("11/25/2026 19:58:00 +0000"),
+        None,
+    ));
+    let ours = attempt(&incident, "checkout:live", Some("30m"), "cut-short");
+    assert!(matches!(
+        ledger.admit(&ours, now).await.unwrap(),
+        Admission::Admitted(_)
+    ));
+    // Someone else's claim on another target stays.
+    let other = Incident::of(&alert(
+        "ALERT_OPENED",
+        Some("11/25/2026 19:00:00 +0000"),
+        None,
+    ));
+    let theirs = attempt(&other, "payments:live", None, "other");
+    assert!(matches!(
+        ledger.admit(&theirs, now).await.unwrap(),
+        Admission::Admitted(_)
+    ));
+    assert_eq!(ledger.list().await.unwrap().len(), 5);
+
+    ledger.release_attempt(&ours).await.unwrap();
+    let left: Vec<String> = ledger
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.claimed_by)
+        .collect();
+    assert_eq!(
+        left,
+        ["other", "other"],
+        "latch and slot of the other request"
+    );
+    assert!(matches!(
+        ledger.admit(&ours, now).await.unwrap(),
+        Admission::Admitted(_)
+    ));
 }

@@ -7,6 +7,7 @@ mod commands;
 mod docs;
 mod end_to_end;
 mod front_doors;
+mod hostile;
 mod http_contract;
 mod lambda_runtime;
 mod ledger;

@@ -26,6 +26,15 @@ async fn put(name: &str, value: &str) {
 }
 
 async fn responder(secret_name: &str) -> TestResponder {
+    responder_with(secret_name, std::time::Duration::ZERO).await
+}
+
+/// A responder whose token is the secret `secret_name`; a failed authentication may re-read
+/// it once `refresh_after_failure` has passed since the last read.
+async fn responder_with(
+    secret_name: &str,
+    refresh_after_failure: std::time::Duration,
+) -> TestResponder {
     let aws = moto::aws().await;
     aws.secretsmanager
         .create_secret()
@@ -45,6 +54,7 @@ async fn responder(secret_name: &str) -> TestResponder {
             force_dry_run: false,
             executor: None,
             secrets_manager: Some(aws.secretsmanager.clone()),
+            refresh_after_failure,
         },
     )
     .await
@@ -87,13 +97,42 @@ async fn a_rotated_secret_is_picked_up_without_a_restart() {
         "the previous version still works"
     );
 
-    // Re-reading happens at most once a minute: a second rotation right away is not seen yet.
+    // A second rotation: THIRD current, SECOND previous, FIRST gone.
     put(&name, THIRD).await;
-    assert_eq!(status(&t, THIRD).await, 401);
+    assert_eq!(status(&t, THIRD).await, 200);
+    assert_eq!(status(&t, SECOND).await, 200);
+    assert_eq!(status(&t, FIRST).await, 401, "two rotations revoke a token");
     let output = t.output.text();
     for token in [FIRST, SECOND, THIRD] {
         assert!(!output.contains(token), "a token leaked: {output}");
     }
+}
+
+#[tokio::test]
+async fn failed_authentications_re_read_at_most_once_a_minute() {
+    let name = moto::unique("webhook-token");
+    let t = responder_with(&name, std::time::Duration::from_secs(60)).await;
+    put(&name, SECOND).await;
+    // Read at start-up, seconds ago: the failure does not re-read yet.
+    assert_eq!(status(&t, SECOND).await, 401);
+    assert_eq!(status(&t, FIRST).await, 200);
+}
+
+#[tokio::test]
+async fn a_secret_that_cannot_be_re_read_keeps_the_one_read_before() {
+    let name = moto::unique("webhook-token");
+    let t = responder(&name).await;
+    let aws = moto::aws().await;
+    aws.secretsmanager
+        .delete_secret()
+        .secret_id(&name)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .unwrap();
+    // The wrong token makes it re-read, which fails: the token read before still works.
+    assert_eq!(status(&t, SECOND).await, 401);
+    assert_eq!(status(&t, FIRST).await, 200);
 }
 
 #[tokio::test]
