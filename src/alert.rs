@@ -263,7 +263,7 @@ pub fn parse_wavefront_time(text: &str) -> Option<Timestamp> {
 /// Reads an epoch number: milliseconds, or seconds when it is too small to be milliseconds.
 fn epoch_to_timestamp(value: i64) -> Option<Timestamp> {
     // 10^11 ms is March 1973; 10^11 s is the year 5138. Anything below is seconds.
-    if value.abs() < 100_000_000_000 {
+    if value.unsigned_abs() < 100_000_000_000 {
         Timestamp::from_second(value).ok()
     } else {
         Timestamp::from_millisecond(value).ok()

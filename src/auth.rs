@@ -313,15 +313,7 @@ impl Authenticator {
             return Err(Rejection::FutureDated(-age));
         }
 
-        let mut candidates = Vec::new();
-        for entry in signatures.split(' ').filter(|e| !e.is_empty()) {
-            // Only symmetric v1 signatures exist for HMAC secrets; skip other versions.
-            if let Some(encoded) = entry.strip_prefix("v1,")
-                && let Ok(bytes) = BASE64.decode(encoded)
-            {
-                candidates.push(bytes);
-            }
-        }
+        let candidates = parse_signature_header(signatures);
         if candidates.is_empty() {
             return Err(Rejection::MalformedSignature(
                 "webhook-signature has no \"v1,<base64>\" entry",
@@ -342,6 +334,25 @@ impl Authenticator {
             Err(Rejection::BadSignature)
         }
     }
+}
+
+/// The signatures in a `webhook-signature` header value, in order: the decoded bytes of each
+/// space-separated `v1,<base64>` entry. Entries of other versions (`v1a,...`) and entries whose
+/// base64 does not decode are skipped, so one good signature among several still counts; an
+/// empty result means the header carries no usable signature. Lengths are not checked here:
+/// a signature of the wrong length simply never matches, and [`Authenticator::verify`] refuses
+/// a header over 1 KiB before parsing it.
+pub fn parse_signature_header(value: &str) -> Vec<Vec<u8>> {
+    let mut signatures = Vec::new();
+    for entry in value.split(' ').filter(|e| !e.is_empty()) {
+        // Only symmetric v1 signatures exist for HMAC secrets; skip other versions.
+        if let Some(encoded) = entry.strip_prefix("v1,")
+            && let Ok(bytes) = BASE64.decode(encoded)
+        {
+            signatures.push(bytes);
+        }
+    }
+    signatures
 }
 
 /// The values of one reference; a reference that gives none is skipped with a warning.

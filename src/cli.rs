@@ -203,7 +203,8 @@ pub fn explain_report(config: &Config, alert: &Alert) -> String {
             "does not match"
         };
         let _ = writeln!(out, "\nrule {}: {verdict}", rule.rule);
-        for why in &rule.why {
+        // Every check, failed first, also for rules that did not match.
+        for why in rule.why.0.explained() {
             let _ = writeln!(out, "  - {why}");
         }
         if rule.matched {

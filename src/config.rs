@@ -15,7 +15,7 @@ use crate::actions::Action;
 use crate::alert::{Reason, Severity};
 use crate::duration::HumanDuration;
 use crate::ledger::{CircuitBreaker, DEFAULT_RETENTION};
-use crate::rules::{NamePattern, Rule};
+use crate::rules::{NamePattern, Rule, Rules};
 use crate::secret::SecretRef;
 
 /// The file name looked for when no path is given.
@@ -25,7 +25,7 @@ pub const CONFIG_ENV: &str = "RESPONDER_CONFIG";
 /// Reasons that trigger actions when the config does not say.
 pub const DEFAULT_TRIGGERS: [Reason; 2] = [Reason::Opened, Reason::Retriggered];
 /// Headers a token cannot travel in: HTTP's own, and the Standard Webhooks signature headers.
-const RESERVED_HEADERS: [&str; 7] = [
+pub const RESERVED_HEADERS: [&str; 7] = [
     "webhook-id",
     "webhook-timestamp",
     "webhook-signature",
@@ -63,7 +63,7 @@ pub struct Config {
     /// The most actions that may change something in a window; `None` when disabled.
     pub circuit_breaker: Option<CircuitBreaker>,
     /// The rules, in file order.
-    pub rules: Vec<Rule>,
+    pub rules: Rules,
 }
 
 /// The `[ledger]` table.
@@ -513,6 +513,16 @@ impl Config {
             });
         }
 
+        let rules = match Rules::new(rules) {
+            Ok(rules) => rules,
+            Err(err) => {
+                problem(
+                    0..0,
+                    format!("the rules' alert patterns cannot be compiled together: {err}"),
+                );
+                Rules::default()
+            }
+        };
         if !problems.is_empty() {
             return Err(ConfigError::Invalid { problems });
         }

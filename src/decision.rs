@@ -3,10 +3,12 @@
 //! body (so Wavefront's Test button shows it) and the source of the audit and METRIC lines.
 
 use serde::Serialize;
+use serde::ser::{SerializeSeq, SerializeStruct, Serializer};
+use serde_json::value::RawValue;
 
 use crate::alert::{Alert, Reason};
 use crate::ledger::Guard;
-use crate::rules::{Rule, RuleEvaluation};
+use crate::rules::{Check, Describe, Rule, RuleEvaluation, Rules};
 use crate::telemetry::{Audit, Batch, Metric};
 
 /// What happened to one action.
@@ -43,27 +45,38 @@ impl ActionOutcome {
     }
 }
 
-/// The alert, as far as the record needs it.
-#[derive(Clone, Debug, Serialize)]
-pub struct AlertSummary {
-    pub id: Option<String>,
-    pub notification_id: Option<String>,
-    pub name: String,
-    pub reason: String,
+/// The alert, as far as the record needs it (borrowed from it).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct AlertSummary<'a> {
+    pub id: Option<&'a str>,
+    pub notification_id: Option<&'a str>,
+    pub name: &'a str,
+    pub reason: &'a str,
     pub severity: Option<&'static str>,
-    pub started: Option<String>,
+    #[serde(serialize_with = "as_text")]
+    pub started: Option<jiff::Timestamp>,
 }
 
-impl From<&Alert> for AlertSummary {
-    fn from(alert: &Alert) -> Self {
+impl<'a> From<&'a Alert> for AlertSummary<'a> {
+    fn from(alert: &'a Alert) -> Self {
         Self {
-            id: alert.id.clone(),
-            notification_id: alert.notification_id.clone(),
-            name: alert.name.clone(),
-            reason: alert.reason.to_string(),
+            id: alert.id.as_deref(),
+            notification_id: alert.notification_id.as_deref(),
+            name: &alert.name,
+            reason: alert.reason.as_str(),
             severity: alert.severity.map(|s| s.as_str()),
-            started: alert.started.map(|t| t.to_string()),
+            started: alert.started,
         }
+    }
+}
+
+fn as_text<S: Serializer>(
+    value: &Option<jiff::Timestamp>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(t) => serializer.collect_str(t),
+        None => serializer.serialize_none(),
     }
 }
 
@@ -86,16 +99,114 @@ pub struct ActionRecord {
 }
 
 /// One rule, matched or not.
-#[derive(Clone, Debug, Serialize)]
-pub struct RuleRecord {
-    pub rule: String,
+#[derive(Clone, Debug)]
+pub struct RuleRecord<'a> {
+    pub rule: &'a str,
     pub matched: bool,
-    /// Every check, failed ones first.
-    pub why: Vec<String>,
-    /// Whether this rule's actions run as a dry run.
+    /// For a matched rule every check; for the others, the first that failed.
+    pub why: Why<'a>,
+    /// Whether this rule's actions run as a dry run (recorded for matched rules only).
     pub dry_run: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<ActionRecord>,
+    /// This record, already rendered, when the rule missed on the name (see [`Rules`]).
+    rendered: Option<&'a RawValue>,
+}
+
+impl Serialize for RuleRecord<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if let Some(rendered) = self.rendered {
+            return rendered.serialize(serializer);
+        }
+        let mut record = serializer.serialize_struct("RuleRecord", 5)?;
+        record.serialize_field("rule", self.rule)?;
+        record.serialize_field("matched", &self.matched)?;
+        record.serialize_field("why", &self.why)?;
+        if self.matched {
+            record.serialize_field("dry_run", &self.dry_run)?;
+        } else {
+            record.skip_field("dry_run")?;
+        }
+        if self.actions.is_empty() {
+            record.skip_field("actions")?;
+        } else {
+            record.serialize_field("actions", &self.actions)?;
+        }
+        record.end()
+    }
+}
+
+/// The record of `rule` for an alert whose name it does not match; it must read exactly as
+/// [`RuleRecord`] would write it (a unit test holds the two together).
+pub(crate) fn name_miss_record(rule: &Rule) -> Result<Box<RawValue>, serde_json::Error> {
+    struct Sentence<'a>(&'a Rule);
+    impl Serialize for Sentence<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut sentence = String::new();
+            // Writing to a String cannot fail.
+            let _ = crate::rules::name_sentence(&mut sentence, self.0, false);
+            serializer.serialize_str(&sentence)
+        }
+    }
+    #[derive(Serialize)]
+    struct NameMiss<'a> {
+        rule: &'a str,
+        matched: bool,
+        why: [Sentence<'a>; 1],
+    }
+    RawValue::from_string(serde_json::to_string(&NameMiss {
+        rule: &rule.name,
+        matched: false,
+        why: [Sentence(rule)],
+    })?)
+}
+
+/// Why a rule matched or not: the sentences are written straight into the output when the
+/// record is serialized, so a record of hundreds of rules builds no strings for them.
+#[derive(Clone, Copy, Debug)]
+pub struct Why<'a>(pub RuleEvaluation<'a>);
+
+impl Why<'_> {
+    /// The sentences, as strings (for `explain` and tests).
+    pub fn sentences(&self) -> Vec<String> {
+        let mut sentences = Vec::new();
+        self.each(|s| sentences.push(s.to_string()));
+        sentences
+    }
+
+    /// A matched rule's every check; an unmatched rule's first failed check, which is why it
+    /// did not match (`explain` lists them all).
+    fn each(&self, mut f: impl FnMut(&Describe<'_>)) {
+        if self.0.matched() {
+            self.0.explained().for_each(|s| f(&s));
+        } else if let Some(first) = self.0.failures().next() {
+            f(&first);
+        }
+    }
+}
+
+thread_local! {
+    /// Where a sentence is written before it is escaped into the output in one pass: escaping
+    /// each fragment as `Display` writes it costs more than the writing.
+    static SENTENCE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+impl Serialize for Why<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(None)?;
+        let mut result = Ok(());
+        SENTENCE.with_borrow_mut(|sentence| {
+            self.each(|s| {
+                if result.is_ok() {
+                    sentence.clear();
+                    // Writing to a String cannot fail.
+                    let _ = s.render(sentence);
+                    result = seq.serialize_element(sentence.as_str());
+                }
+            });
+        });
+        result?;
+        seq.end()
+    }
 }
 
 /// The overall outcome of an accepted request.
@@ -136,51 +247,58 @@ pub struct Earlier {
     pub at: String,
 }
 
-/// The record of one accepted request.
+/// The record of one accepted request. It borrows the rules and the alert it is about.
 #[derive(Clone, Debug, Serialize)]
-pub struct Decision {
+pub struct Decision<'a> {
     pub request_id: String,
     pub outcome: Outcome,
     /// One sentence for humans.
     pub message: String,
     /// True when no action of this request may change anything.
     pub dry_run: bool,
-    pub alert: AlertSummary,
+    pub alert: AlertSummary<'a>,
     /// Payload fields that were present but unreadable, and ignored.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub warnings: &'a [String],
     /// What the ledger did or could not do for this request.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     /// For a duplicate: the request that handled this notification first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicate_of: Option<Earlier>,
-    pub rules: Vec<RuleRecord>,
+    pub rules: Vec<RuleRecord<'a>>,
 }
 
-impl Decision {
+impl<'a> Decision<'a> {
     /// Checks every rule against the alert and plans the actions of those that match.
     pub fn for_alert(
         request_id: &str,
-        alert: &Alert,
-        rules: &[Rule],
+        alert: &'a Alert,
+        rules: &'a Rules,
         global_dry_run: bool,
     ) -> Self {
-        let evaluations = crate::rules::evaluate(rules, alert);
-        Self::plan(request_id, alert, &evaluations, global_dry_run)
+        Self::plan(
+            request_id,
+            alert,
+            rules,
+            rules.evaluate(alert),
+            global_dry_run,
+        )
     }
 
-    /// Builds the record from rule evaluations, with every action of a matched rule planned.
-    /// `global_dry_run` is the config's (or the command line's) switch.
-    pub fn plan(
+    /// Builds the record from rule evaluations (of `rules`, in order), with every action of a
+    /// matched rule planned. `global_dry_run` is the config's (or the command line's) switch.
+    fn plan(
         request_id: &str,
-        alert: &Alert,
-        evaluations: &[RuleEvaluation<'_>],
+        alert: &'a Alert,
+        rules: &'a Rules,
+        evaluations: Vec<RuleEvaluation<'a>>,
         global_dry_run: bool,
     ) -> Self {
-        let rules: Vec<RuleRecord> = evaluations
-            .iter()
-            .map(|evaluation| {
+        let rules: Vec<RuleRecord<'a>> = evaluations
+            .into_iter()
+            .enumerate()
+            .map(|(index, evaluation)| {
                 let matched = evaluation.matched();
                 let actions = if matched {
                     evaluation
@@ -199,12 +317,18 @@ impl Decision {
                 } else {
                     Vec::new()
                 };
+                let rendered = if evaluation.first_failure() == Some(Check::Name) {
+                    rules.name_miss(index)
+                } else {
+                    None
+                };
                 RuleRecord {
-                    rule: evaluation.rule.name.clone(),
+                    rule: &evaluation.rule.name,
                     matched,
-                    why: evaluation.reasons(),
                     dry_run: global_dry_run || evaluation.dry_run(),
+                    why: Why(evaluation),
                     actions,
+                    rendered,
                 }
             })
             .collect();
@@ -220,7 +344,7 @@ impl Decision {
             message: String::new(),
             dry_run,
             alert: AlertSummary::from(alert),
-            warnings: alert.warnings.clone(),
+            warnings: &alert.warnings,
             notes: Vec::new(),
             duplicate_of: None,
             rules,
@@ -314,9 +438,9 @@ impl Decision {
     pub fn record(&self, batch: &mut Batch<'_>, context: &RequestContext<'_>) {
         let base = Audit {
             request_id: &self.request_id,
-            alert_id: self.alert.id.as_deref(),
-            alert_name: Some(&self.alert.name),
-            reason: Some(&self.alert.reason),
+            alert_id: self.alert.id,
+            alert_name: Some(self.alert.name),
+            reason: Some(self.alert.reason),
             severity: self.alert.severity,
             rule: None,
             action: None,
@@ -344,7 +468,7 @@ impl Decision {
                     dry_run: rule.dry_run,
                     detail: &action.detail,
                     aws_request_ids: &action.aws_request_ids,
-                    rule: Some(&rule.rule),
+                    rule: Some(rule.rule),
                     ..base
                 });
                 wrote_any = true;
@@ -378,5 +502,110 @@ pub fn plural(n: usize, word: &str) -> String {
         format!("{n} {word}es")
     } else {
         format!("{n} {word}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+
+    const CONFIG: &str = r#"
+[auth]
+tokens = ["env:UNUSED_TOKEN"]
+
+[[rule]]
+name = "orders"
+alert = ["orders \"eu\" * latency", "Orders [A-Z]*"]
+[[rule.action]]
+type = "lambda-alias"
+function = "orders"
+alias = "live"
+to_alias = "stable"
+
+[[rule]]
+name = "checkout-errors"
+alert = ["checkout * error rate*"]
+severity = ["SEVERE"]
+[[rule.action]]
+type = "lambda-alias"
+function = "checkout"
+alias = "live"
+to_alias = "stable"
+
+[[rule]]
+name = "by-id"
+alert_id = ["1460761882996"]
+[[rule.action]]
+type = "lambda-alias"
+function = "by-id"
+alias = "live"
+to_alias = "stable"
+"#;
+
+    fn alert(name: &str, severity: &str) -> Alert {
+        let body = format!(
+            r#"{{"alertId":"1","notificationId":"n-1","reason":"ALERT_OPENED","name":"{name}","severity":"{severity}"}}"#
+        );
+        Alert::parse(body.as_bytes()).expect("valid alert")
+    }
+
+    fn record(rule: &RuleRecord<'_>) -> serde_json::Value {
+        let text = serde_json::to_string(rule).expect("serializes");
+        serde_json::from_str(&text).expect("valid JSON")
+    }
+
+    #[test]
+    fn a_rule_missed_on_the_name_is_recorded_as_it_would_be_written() {
+        let config = Config::parse(CONFIG, Path::new("test.toml")).expect("valid config");
+        let alert = alert("payments p99 latency", "SEVERE");
+        let decision = Decision::for_alert("r-1", &alert, &config.rules, false);
+        let missed = &decision.rules[0];
+        assert!(
+            missed.rendered.is_some(),
+            "a name miss uses its rendered record"
+        );
+        let written = RuleRecord {
+            rendered: None,
+            ..missed.clone()
+        };
+        assert_eq!(record(missed), record(&written));
+        assert_eq!(
+            record(missed),
+            serde_json::json!({
+                "rule": "orders",
+                "matched": false,
+                "why": ["name does not match \"orders \"eu\" * latency\" or \"Orders [A-Z]*\""],
+            })
+        );
+    }
+
+    #[test]
+    fn other_misses_and_matches_are_written_for_the_alert() {
+        let config = Config::parse(CONFIG, Path::new("test.toml")).expect("valid config");
+        let alert = alert("checkout EU error rate", "WARN");
+        let decision = Decision::for_alert("r-1", &alert, &config.rules, false);
+        // The name held and the severity did not: the reason depends on the alert.
+        let severity_miss = &decision.rules[1];
+        assert!(severity_miss.rendered.is_none());
+        assert_eq!(
+            record(severity_miss)["why"],
+            serde_json::json!(["severity WARN is not SEVERE"])
+        );
+        // A rule without name patterns cannot miss on the name.
+        assert!(decision.rules[2].rendered.is_none());
+
+        let alert = alert_matching();
+        let decision = Decision::for_alert("r-2", &alert, &config.rules, false);
+        let matched = record(&decision.rules[1]);
+        assert_eq!(matched["matched"], true);
+        assert_eq!(matched["dry_run"], false);
+        assert_eq!(matched["actions"][0]["outcome"], "planned");
+    }
+
+    fn alert_matching() -> Alert {
+        alert("checkout EU error rate", "SEVERE")
     }
 }

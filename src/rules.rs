@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use globset::{GlobBuilder, GlobMatcher};
+use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 
 use crate::actions::Action;
 use crate::alert::{Alert, Reason, Severity};
@@ -18,6 +18,7 @@ use crate::alert::{Alert, Reason, Severity};
 #[derive(Clone, Debug)]
 pub struct NamePattern {
     pattern: String,
+    glob: Glob,
     matcher: GlobMatcher,
 }
 
@@ -37,6 +38,7 @@ impl NamePattern {
         Ok(Self {
             pattern: pattern.to_owned(),
             matcher: glob.compile_matcher(),
+            glob,
         })
     }
 
@@ -90,8 +92,9 @@ pub struct Rule {
 }
 
 /// One criterion of a rule, checked against one alert.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Check {
+    #[default]
     Name,
     AlertId,
     Severity,
@@ -100,19 +103,56 @@ pub enum Check {
 }
 
 /// The result of checking one rule against one alert.
-#[derive(Debug)]
+#[derive(Clone, Copy)]
 pub struct RuleEvaluation<'a> {
     /// The rule checked.
     pub rule: &'a Rule,
-    /// Every criterion the rule sets, with whether it held.
-    pub checks: Vec<(Check, bool)>,
+    checks: Checks,
     alert: &'a Alert,
 }
 
-impl RuleEvaluation<'_> {
+/// The criteria a rule sets (at most one of each kind), with whether each held; kept inline,
+/// so evaluating a rule allocates nothing.
+#[derive(Clone, Copy, Debug, Default)]
+struct Checks {
+    items: [(Check, bool); 5],
+    len: usize,
+}
+
+impl Checks {
+    fn push(&mut self, check: Check, held: bool) {
+        self.items[self.len] = (check, held);
+        self.len += 1;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (Check, bool)> + '_ {
+        self.items[..self.len].iter().copied()
+    }
+}
+
+impl fmt::Debug for RuleEvaluation<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuleEvaluation")
+            .field("rule", &self.rule.name)
+            .field("checks", &self.checks)
+            .finish()
+    }
+}
+
+impl<'a> RuleEvaluation<'a> {
     /// Whether every criterion held.
     pub fn matched(&self) -> bool {
-        self.checks.iter().all(|(_, held)| *held)
+        self.checks.iter().all(|(_, held)| held)
+    }
+
+    /// Every criterion the rule sets, with whether it held.
+    pub fn checks(&self) -> impl Iterator<Item = (Check, bool)> + '_ {
+        self.checks.iter()
+    }
+
+    /// The alert checked.
+    pub fn alert(&self) -> &'a Alert {
+        self.alert
     }
 
     /// Whether this evaluation runs as a dry run: the rule says so, or it is a test alert.
@@ -121,14 +161,36 @@ impl RuleEvaluation<'_> {
         self.rule.dry_run || self.alert.reason == Reason::Testing
     }
 
-    /// One sentence per check, failed checks first, for records and `explain`.
-    pub fn reasons(&self) -> Vec<String> {
+    /// One sentence per check, failed checks first, for records and `explain`. Each is
+    /// rendered when displayed, so nothing is built for checks no one reads.
+    pub fn explained(&self) -> impl Iterator<Item = Describe<'_>> + '_ {
         let failed = self.checks.iter().filter(|(_, held)| !*held);
         let held = self.checks.iter().filter(|(_, held)| *held);
         failed
             .chain(held)
-            .map(|(check, held)| self.describe(*check, *held).to_string())
-            .collect()
+            .map(move |(check, held)| self.describe(check, held))
+    }
+
+    /// The first check that failed, which is what the record gives as the reason a rule did
+    /// not match.
+    pub fn first_failure(&self) -> Option<Check> {
+        self.checks
+            .iter()
+            .find(|(_, held)| !*held)
+            .map(|(check, _)| check)
+    }
+
+    /// Only the checks that failed: why a rule did not match.
+    pub fn failures(&self) -> impl Iterator<Item = Describe<'_>> + '_ {
+        self.checks
+            .iter()
+            .filter(|(_, held)| !*held)
+            .map(move |(check, held)| self.describe(check, held))
+    }
+
+    /// The sentences of [`RuleEvaluation::explained`], as strings.
+    pub fn reasons(&self) -> Vec<String> {
+        self.explained().map(|d| d.to_string()).collect()
     }
 
     /// The reasons joined into one line.
@@ -145,7 +207,8 @@ impl RuleEvaluation<'_> {
     }
 }
 
-struct Describe<'a> {
+/// One check's sentence.
+pub struct Describe<'a> {
     evaluation: &'a RuleEvaluation<'a>,
     check: Check,
     held: bool,
@@ -153,32 +216,44 @@ struct Describe<'a> {
 
 impl fmt::Display for Describe<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.render(f)
+    }
+}
+
+impl Describe<'_> {
+    /// Writes the sentence with plain string writes: it runs for every rule of every request,
+    /// and formatting machinery would cost more than the rest of the record.
+    pub fn render(&self, f: &mut impl fmt::Write) -> fmt::Result {
         let rule = self.evaluation.rule;
         let alert = self.evaluation.alert;
-        let not = if self.held { "" } else { " not" };
+        let is = if self.held { " is " } else { " is not " };
         match self.check {
-            Check::Name => {
-                // The alert's name is in the record once; repeating it per rule would make
-                // records grow with the name times the number of rules.
-                let verb = if self.held {
-                    "matches"
-                } else {
-                    "does not match"
-                };
-                write!(f, "name {verb} ")?;
-                list(f, rule.alert.iter().map(NamePattern::as_str), "or", true)
-            }
+            Check::Name => name_sentence(f, rule, self.held),
             Check::AlertId => {
                 match &alert.id {
-                    Some(id) => write!(f, "alert id {id} is{not} ")?,
-                    None => write!(f, "the alert has no id, so it is{not} ")?,
+                    Some(id) => {
+                        f.write_str("alert id ")?;
+                        f.write_str(id)?;
+                        f.write_str(is)?;
+                    }
+                    None => {
+                        f.write_str("the alert has no id, so it")?;
+                        f.write_str(is)?;
+                    }
                 }
                 list(f, rule.alert_ids.iter().map(String::as_str), "or", false)
             }
             Check::Severity => {
                 match alert.severity {
-                    Some(s) => write!(f, "severity {s} is{not} ")?,
-                    None => write!(f, "the alert has no severity, so it is{not} ")?,
+                    Some(severity) => {
+                        f.write_str("severity ")?;
+                        f.write_str(severity.as_str())?;
+                        f.write_str(is)?;
+                    }
+                    None => {
+                        f.write_str("the alert has no severity, so it")?;
+                        f.write_str(is)?;
+                    }
                 }
                 list(f, rule.severities.iter().map(|s| s.as_str()), "or", false)
             }
@@ -203,7 +278,10 @@ impl fmt::Display for Describe<'_> {
                         "reason ALERT_TESTING (Wavefront's Test button) always runs as a dry run",
                     );
                 }
-                write!(f, "reason {} is{not} a trigger (", alert.reason)?;
+                f.write_str("reason ")?;
+                f.write_str(alert.reason.as_str())?;
+                f.write_str(is)?;
+                f.write_str("a trigger (")?;
                 list(f, rule.triggers.iter().map(Reason::as_str), "or", false)?;
                 f.write_str(")")
             }
@@ -211,23 +289,42 @@ impl fmt::Display for Describe<'_> {
     }
 }
 
+/// The name check's sentence. It depends on the rule alone (the alert's name is in the record
+/// once; repeating it per rule would grow records by the name times the number of rules), so
+/// [`Rules`] renders the common case, a rule whose names miss, once.
+pub(crate) fn name_sentence(f: &mut impl fmt::Write, rule: &Rule, held: bool) -> fmt::Result {
+    f.write_str(if held {
+        "name matches "
+    } else {
+        "name does not match "
+    })?;
+    list(f, rule.alert.iter().map(NamePattern::as_str), "or", true)
+}
+
+/// `a, b or c`, written as it goes (no list is built: this runs for every rule).
 fn list<'a>(
-    f: &mut fmt::Formatter<'_>,
+    f: &mut impl fmt::Write,
     items: impl Iterator<Item = &'a str>,
     conjunction: &str,
     quote: bool,
 ) -> fmt::Result {
-    let items: Vec<&str> = items.collect();
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            if i + 1 == items.len() {
-                write!(f, " {conjunction} ")?;
+    let mut items = items.peekable();
+    let mut first = true;
+    while let Some(item) = items.next() {
+        if !first {
+            if items.peek().is_none() {
+                f.write_str(" ")?;
+                f.write_str(conjunction)?;
+                f.write_str(" ")?;
             } else {
                 f.write_str(", ")?;
             }
         }
+        first = false;
         if quote {
-            write!(f, "\"{item}\"")?;
+            f.write_str("\"")?;
+            f.write_str(item)?;
+            f.write_str("\"")?;
         } else {
             f.write_str(item)?;
         }
@@ -235,7 +332,7 @@ fn list<'a>(
     Ok(())
 }
 
-fn list_brackets(f: &mut fmt::Formatter<'_>, items: &[String]) -> fmt::Result {
+fn list_brackets(f: &mut impl fmt::Write, items: &[String]) -> fmt::Result {
     f.write_str("[")?;
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
@@ -249,28 +346,39 @@ fn list_brackets(f: &mut fmt::Formatter<'_>, items: &[String]) -> fmt::Result {
 impl Rule {
     /// Checks this rule against an alert.
     pub fn evaluate<'a>(&'a self, alert: &'a Alert) -> RuleEvaluation<'a> {
-        let mut checks = Vec::with_capacity(5);
-        if !self.alert.is_empty() {
-            let held = self.alert.iter().any(|p| p.matches(&alert.name));
-            checks.push((Check::Name, held));
+        let name_matched =
+            (!self.alert.is_empty()).then(|| self.alert.iter().any(|p| p.matches(&alert.name)));
+        self.evaluate_with(alert, name_matched)
+    }
+
+    /// Checks this rule, with the name check already decided (`None` when the rule sets no
+    /// names) by a [`Rules`] set matching every pattern at once.
+    fn evaluate_with<'a>(
+        &'a self,
+        alert: &'a Alert,
+        name_matched: Option<bool>,
+    ) -> RuleEvaluation<'a> {
+        let mut checks = Checks::default();
+        if let Some(held) = name_matched {
+            checks.push(Check::Name, held);
         }
         if !self.alert_ids.is_empty() {
             let held = alert
                 .id
                 .as_ref()
                 .is_some_and(|id| self.alert_ids.contains(id));
-            checks.push((Check::AlertId, held));
+            checks.push(Check::AlertId, held);
         }
         if !self.severities.is_empty() {
             let held = alert.severity.is_some_and(|s| self.severities.contains(&s));
-            checks.push((Check::Severity, held));
+            checks.push(Check::Severity, held);
         }
         if !self.tags.is_empty() {
             let held = self.tags.iter().all(|t| has_tag(alert, t));
-            checks.push((Check::Tags, held));
+            checks.push(Check::Tags, held);
         }
         let triggered = alert.reason == Reason::Testing || self.triggers.contains(&alert.reason);
-        checks.push((Check::Trigger, triggered));
+        checks.push(Check::Trigger, triggered);
         RuleEvaluation {
             rule: self,
             checks,
@@ -284,9 +392,75 @@ fn has_tag(alert: &Alert, tag: &str) -> bool {
     alert.tags.iter().any(|t| t.eq_ignore_ascii_case(tag))
 }
 
-/// Checks every rule against an alert, in config order.
-pub fn evaluate<'a>(rules: &'a [Rule], alert: &'a Alert) -> Vec<RuleEvaluation<'a>> {
-    rules.iter().map(|rule| rule.evaluate(alert)).collect()
+/// The rules of a config, in file order, with every name pattern compiled into one set, so
+/// an alert's name is matched against all of them in a single pass.
+///
+/// Most rules miss most alerts on the name, and a rule's record then depends on the rule
+/// alone; it is rendered here once, so a record of hundreds of rules is mostly copied.
+#[derive(Clone, Debug, Default)]
+pub struct Rules {
+    rules: Vec<Rule>,
+    names: GlobSet,
+    /// For each pattern in `names`, the rule it belongs to.
+    owners: Vec<usize>,
+    /// For each rule, its decision record when the alert's name does not match.
+    name_misses: Vec<Box<serde_json::value::RawValue>>,
+}
+
+impl Rules {
+    /// Compiles the name patterns of `rules` into one set.
+    pub fn new(rules: Vec<Rule>) -> Result<Self, String> {
+        let mut set = GlobSetBuilder::new();
+        let mut owners = Vec::new();
+        for (index, rule) in rules.iter().enumerate() {
+            for pattern in &rule.alert {
+                set.add(pattern.glob.clone());
+                owners.push(index);
+            }
+        }
+        let names = set.build().map_err(|e| e.to_string())?;
+        let name_misses = rules
+            .iter()
+            .map(crate::decision::name_miss_record)
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("cannot render a rule's record: {e}"))?;
+        Ok(Self {
+            rules,
+            names,
+            owners,
+            name_misses,
+        })
+    }
+
+    /// The record of rule `index` for an alert whose name it does not match.
+    pub(crate) fn name_miss(&self, index: usize) -> Option<&serde_json::value::RawValue> {
+        self.name_misses.get(index).map(|raw| &**raw)
+    }
+
+    /// Checks every rule against an alert, in file order.
+    pub fn evaluate<'a>(&'a self, alert: &'a Alert) -> Vec<RuleEvaluation<'a>> {
+        let mut named = vec![false; self.rules.len()];
+        for pattern in self.names.matches(&alert.name) {
+            if let Some(&owner) = self.owners.get(pattern) {
+                named[owner] = true;
+            }
+        }
+        self.rules
+            .iter()
+            .zip(named)
+            .map(|(rule, named)| {
+                rule.evaluate_with(alert, (!rule.alert.is_empty()).then_some(named))
+            })
+            .collect()
+    }
+}
+
+impl std::ops::Deref for Rules {
+    type Target = [Rule];
+
+    fn deref(&self) -> &[Rule] {
+        &self.rules
+    }
 }
 
 #[cfg(test)]

@@ -45,6 +45,13 @@ impl Aws {
     }
 }
 
+/// TLS crypto: *ring*. The `aws-lc` feature builds the SDK's default, AWS-LC, instead, only to
+/// compare the two in BENCHMARKS.md.
+#[cfg(not(feature = "aws-lc"))]
+const CRYPTO: CryptoMode = CryptoMode::Ring;
+#[cfg(feature = "aws-lc")]
+const CRYPTO: CryptoMode = CryptoMode::AwsLc;
+
 /// The SDK settings every client uses: HTTPS through rustls with *ring* (no AWS-LC to build,
 /// and no CPU-jitter entropy gathering on the first request), standard retries (3 attempts with
 /// backoff, for throttling and 5xx), a 2 s connect timeout, 5 s per attempt and 10 s per call,
@@ -52,7 +59,7 @@ impl Aws {
 /// endpoint.
 pub fn loader() -> aws_config::ConfigLoader {
     let https = aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .tls_provider(Provider::Rustls(CRYPTO))
         .build_https();
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(https)

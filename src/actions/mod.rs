@@ -112,11 +112,13 @@ impl Executor {
     /// that is not a dry run must first pass the ledger (incident latch, cooldown, circuit
     /// breaker); it keeps its claims only if it changed something, and a request with a
     /// failed action forgets its delivery, so Wavefront's retry can act. `deadline` bounds the
-    /// run: each action gets an equal share of what is left, and one that runs out fails while
-    /// the others still run.
+    /// run: the ledger's calls before the actions must finish by then, each action gets an
+    /// equal share of what is left, and one that runs out fails while the others still run;
+    /// giving back claims and settling the delivery afterwards may run [`RELEASE_LIMIT`]
+    /// past it, no more.
     pub async fn execute(
         &self,
-        decision: &mut Decision,
+        decision: &mut Decision<'_>,
         alert: &Alert,
         rules: &[Rule],
         now: Timestamp,
@@ -124,15 +126,20 @@ impl Executor {
     ) {
         // Ending an incident is a write: a dry run leaves the ledger as it is.
         if !decision.dry_run {
-            match self.ledger.resolve(alert).await {
-                Ok(0) => {}
-                Ok(n) => decision.notes.push(format!(
+            match tokio::time::timeout_at(deadline, self.ledger.resolve(alert)).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => decision.notes.push(format!(
                     "ALERT_RESOLVED ended the incident: cleared {}",
                     plural(n, "incident latch")
                 )),
-                Err(err) => decision.notes.push(format!(
+                Ok(Err(err)) => decision.notes.push(format!(
                     "ALERT_RESOLVED could not clear incident latches: {err}"
                 )),
+                Err(_) => decision.notes.push(
+                    "ALERT_RESOLVED could not clear incident latches: the ledger did not answer \
+                     in time"
+                        .into(),
+                ),
             }
         }
         let live = decision.rules.iter().any(|r| r.matched && !r.dry_run);
@@ -145,20 +152,39 @@ impl Executor {
             );
         }
         if let Some(key) = &notification {
-            match self
+            let claim = self
                 .ledger
-                .claim_notification(key, alert, &decision.request_id, now)
-                .await
-            {
-                Ok(None) => {}
-                Ok(Some(earlier)) => {
+                .claim_notification(key, alert, &decision.request_id, now);
+            match tokio::time::timeout_at(deadline, claim).await {
+                Ok(Ok(None)) => {}
+                Ok(Ok(Some(earlier))) => {
                     decision.mark_duplicate(&earlier.claimed_by, earlier.claimed_at);
                     return;
                 }
-                Err(err) => {
+                Ok(Err(err)) => {
                     fail_live_actions(
                         decision,
                         &format!("not run: {err}; nothing acts without the ledger"),
+                    );
+                    return;
+                }
+                Err(_) => {
+                    // Cut off mid-claim: the claim may have been written. Give it back, so
+                    // Wavefront's retry is not taken for a duplicate.
+                    let released = tokio::time::timeout(
+                        RELEASE_LIMIT,
+                        self.ledger.release_notification(key, &decision.request_id),
+                    )
+                    .await;
+                    if !matches!(released, Ok(Ok(()))) {
+                        decision
+                            .notes
+                            .push(unsettled("the ledger did not answer in time"));
+                    }
+                    fail_live_actions(
+                        decision,
+                        "not run: the ledger did not answer in time; nothing acts without the \
+                         ledger",
                     );
                     return;
                 }
@@ -208,21 +234,33 @@ impl Executor {
         // A failed request forgets its delivery, so Wavefront's retry can act; a finished one
         // is remembered for the retention.
         if let Some(key) = &notification {
-            let settled = if decision.failed() {
-                self.ledger.release_notification(key, &request_id).await
-            } else {
-                self.ledger
-                    .confirm_notification(key, alert, &request_id, now)
-                    .await
+            let failed = decision.failed();
+            let settle = async {
+                if failed {
+                    self.ledger.release_notification(key, &request_id).await
+                } else {
+                    self.ledger
+                        .confirm_notification(key, alert, &request_id, now)
+                        .await
+                }
             };
-            if let Err(err) = settled {
-                decision.notes.push(format!(
-                    "this delivery's ledger entry could not be settled ({err}); a repeat within \
-                     15 minutes is answered as a duplicate"
-                ));
+            match tokio::time::timeout_at(deadline + RELEASE_LIMIT, settle).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => decision.notes.push(unsettled(&err.to_string())),
+                Err(_) => decision
+                    .notes
+                    .push(unsettled("the ledger did not answer in time")),
             }
         }
     }
+}
+
+/// Said when a delivery's ledger entry could be neither confirmed nor given back.
+fn unsettled(why: &str) -> String {
+    format!(
+        "this delivery's ledger entry could not be settled ({why}); a repeat within 15 minutes \
+         is answered as a duplicate"
+    )
 }
 
 /// One action run: ledger admission, the action itself, and giving back claims.
@@ -326,7 +364,7 @@ fn failed(detail: String) -> Report {
 }
 
 /// Every action that would have changed something fails, with the same reason.
-fn fail_live_actions(decision: &mut Decision, detail: &str) {
+fn fail_live_actions(decision: &mut Decision<'_>, detail: &str) {
     for rule in decision
         .rules
         .iter_mut()

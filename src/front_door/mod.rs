@@ -27,7 +27,7 @@ use crate::alert::{Alert, truncate};
 use crate::auth::{AuthMethod, AuthSetupError, Authenticator, Rejection};
 use crate::config::{AuthConfig, Config};
 use crate::decision::{Decision, RequestContext};
-use crate::rules::Rule;
+use crate::rules::Rules;
 use crate::secret::{Resolver, SecretRef};
 use crate::telemetry::{Audit, Metric, Telemetry};
 
@@ -68,7 +68,7 @@ pub enum BodyError {
 /// Everything needed to answer requests. Built once per process (per Lambda instance).
 #[derive(Debug)]
 pub struct Responder {
-    rules: Vec<Rule>,
+    rules: Rules,
     /// Swapped whole when Secrets Manager secrets are re-read.
     auth: RwLock<Arc<Authenticator>>,
     /// Present when some secret comes from Secrets Manager.

@@ -1102,13 +1102,7 @@ async fn an_action_that_changed_something_keeps_its_claims_even_when_it_failed()
         "{action}"
     );
     // d-A was stopped: the latch and the breaker's slot stay, so a retry cannot act twice.
-    let held: Vec<String> = ledger
-        .list()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.key.pk)
-        .collect();
+    let held = crate::support::ledger_keys(&ledger).await;
     assert!(
         held.iter()
             .any(|pk| pk.starts_with("incident#1700000000001#")),

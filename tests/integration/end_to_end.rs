@@ -272,35 +272,17 @@ async fn an_action_that_outlives_its_budget_fails_and_the_others_still_run() {
         codedeploy: stalled.codedeploy,
         ..moto_aws.clone()
     };
-    let text = format!(
-        r#"
-time_budget = "4s"
-[auth]
-tokens = ["env:WEBHOOK_TOKEN"]
-[[rule]]
-name = "checkout-errors"
-alert = "checkout * error rate*"
-  [[rule.action]]
-  type = "codedeploy-rollback"
-  application = "checkout"
-  deployment_group = "checkout-prod"
-  [[rule.action]]
-  type = "lambda-alias"
-  function = "{function}"
-  alias = "live"
-  to_alias = "stable"
-"#
+    let config = checkout_rule(
+        "4s",
+        &[
+            rollback_action("checkout", "checkout-prod"),
+            move_live_action(&function, r#"to_alias = "stable""#),
+        ],
     );
-    let config = Config::parse(&text, Path::new("stall.toml")).unwrap();
     let t = responder(config, aws).await;
-    let auth = bearer(TOKEN);
+    let body = fixture("alerts/checkout-opened.json");
     let started = Instant::now();
-    let reply = t
-        .post(
-            &[("authorization", &auth)],
-            fixture("alerts/checkout-opened.json").as_bytes(),
-        )
-        .await;
+    let reply = t.post_with_token(&body).await;
     let elapsed = started.elapsed();
     assert_eq!(reply.status, 502);
     let actions = reply.json["rules"][0]["actions"].as_array().unwrap();

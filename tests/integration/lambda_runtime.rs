@@ -7,97 +7,17 @@
 //! arm64 `bootstrap` from the deployment zip, through qemu: `RESPONDER_LAMBDA_BINARY` names the
 //! binary and `RESPONDER_LAMBDA_RUNNER` the command to run it with.
 
-use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::io::Read;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Stdio;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 
 use crate::moto::{self, alias};
+use crate::runtime_api::{REQUEST_ID, RuntimeApi, lambda_process};
 use crate::support::*;
 
-const REQUEST_ID: &str = "8476a536-e9f4-11e8-9739-2dfe598c3fcd";
 const TOKEN: &str = "token-from-secrets-manager-0123456789";
-
-/// A Runtime API: hands out `events` in order, then holds every further `next` open; sends
-/// each `(request id, response body)` it receives to `responses`.
-struct RuntimeApi {
-    address: String,
-    responses: mpsc::UnboundedReceiver<(String, String)>,
-}
-
-impl RuntimeApi {
-    async fn start(events: Vec<String>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        let events = Arc::new(Mutex::new(VecDeque::from(events)));
-        let (sender, responses) = mpsc::unbounded_channel();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let events = Arc::clone(&events);
-                let sender = sender.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |request: hyper::Request<Incoming>| {
-                        let events = Arc::clone(&events);
-                        let sender = sender.clone();
-                        async move { Ok::<_, Infallible>(answer(request, &events, &sender).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        Self { address, responses }
-    }
-}
-
-async fn answer(
-    request: hyper::Request<Incoming>,
-    events: &Mutex<VecDeque<String>>,
-    responses: &mpsc::UnboundedSender<(String, String)>,
-) -> hyper::Response<Full<Bytes>> {
-    let path = request.uri().path().to_owned();
-    if request.method() == http::Method::GET && path == "/2018-06-01/runtime/invocation/next" {
-        let next = events.lock().unwrap().pop_front();
-        let Some(event) = next else {
-            // No more invocations: hold the long poll, as Lambda does while idle.
-            std::future::pending::<()>().await;
-            unreachable!();
-        };
-        let deadline = jiff::Timestamp::now().as_millisecond() + 30_000;
-        return hyper::Response::builder()
-            .header("lambda-runtime-aws-request-id", REQUEST_ID)
-            .header("lambda-runtime-deadline-ms", deadline.to_string())
-            .header(
-                "lambda-runtime-invoked-function-arn",
-                "arn:aws:lambda:us-east-1:123456789012:function:wavefront-responder-responder",
-            )
-            .header(
-                "lambda-runtime-trace-id",
-                "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1",
-            )
-            .body(Full::new(Bytes::from(event)))
-            .unwrap();
-    }
-    // POST .../invocation/{id}/response, .../invocation/{id}/error, .../init/error
-    let body = request.into_body().collect().await.unwrap().to_bytes();
-    let _ = responses.send((path, String::from_utf8_lossy(&body).into_owned()));
-    hyper::Response::builder()
-        .status(202)
-        .body(Full::new(Bytes::from_static(b"{\"status\":\"OK\"}")))
-        .unwrap()
-}
 
 /// What one invocation of the binary under the Runtime API gave.
 struct Invocation {
@@ -125,41 +45,8 @@ async fn invoke(dir: &std::path::Path, env: &[(&str, &str)], token: &str) -> Inv
         &fixture("alerts/checkout-opened.json"),
     );
     let mut api = RuntimeApi::start(vec![event]).await;
-    let binary = std::env::var("RESPONDER_LAMBDA_BINARY")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_wavefront-responder").to_owned());
-    let runner = std::env::var("RESPONDER_LAMBDA_RUNNER").unwrap_or_default();
-    let mut words = runner.split_whitespace();
-    let mut command = match words.next() {
-        Some(program) => {
-            let mut command = Command::new(program);
-            command.args(words).arg(&binary);
-            command
-        }
-        None => Command::new(&binary),
-    };
-    command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "wavefront-responder")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        .env(
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            "/aws/lambda/wavefront-responder",
-        )
-        .env(
-            "AWS_LAMBDA_LOG_STREAM_NAME",
-            "2026/11/25/[$LATEST]0123456789abcdef",
-        )
-        .env("LAMBDA_TASK_ROOT", dir)
-        .env("AWS_ENDPOINT_URL", moto::endpoint())
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("RUST_LOG", "info");
+    let mut command = lambda_process(&api.address, dir, moto::endpoint());
+    command.env("RUST_LOG", "info");
     for (name, value) in env {
         command.env(name, value);
     }
@@ -168,7 +55,7 @@ async fn invoke(dir: &std::path::Path, env: &[(&str, &str)], token: &str) -> Inv
         .stderr(Stdio::piped())
         .spawn()
         .expect("the binary starts");
-    let answer = tokio::time::timeout(Duration::from_secs(30), api.responses.recv()).await;
+    let answer = tokio::time::timeout(Duration::from_secs(30), api.posted()).await;
     let _ = child.kill();
     let _ = child.wait();
     let mut stdout = String::new();

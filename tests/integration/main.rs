@@ -3,9 +3,11 @@
 
 mod actions_moto;
 mod actions_replay;
+mod call_budget;
 mod commands;
 mod docs;
 mod end_to_end;
+mod faults;
 mod front_doors;
 mod hostile;
 mod http_contract;
@@ -13,5 +15,7 @@ mod lambda_runtime;
 mod ledger;
 mod moto;
 mod payloads;
+mod proxy;
+mod runtime_api;
 mod secrets;
 mod support;

@@ -25,7 +25,7 @@ pub fn endpoint() -> &'static str {
             return endpoint;
         }
         let (endpoint, child) = start();
-        // Lives as long as the test process; killed by the OS when it exits.
+        // Lives as long as the test process: see `start`.
         static CHILD: OnceLock<std::sync::Mutex<Child>> = OnceLock::new();
         let _ = CHILD.set(std::sync::Mutex::new(child));
         endpoint
@@ -44,8 +44,14 @@ fn start() -> (String, Child) {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port");
-    let child = Command::new(&binary)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    // A child outlives the process that started it, so a shell holds moto server and stops it
+    // when its stdin, whose other end this process holds until it exits, closes.
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(r#""$0" -H 127.0.0.1 -p "$1" >/dev/null 2>&1 & read -r _; kill "$!""#)
+        .arg(&binary)
+        .arg(port.to_string())
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -8,6 +8,7 @@ use serde_json::Value;
 use wavefront_responder::auth;
 use wavefront_responder::config::Config;
 use wavefront_responder::front_door::{Inbound, Options, Responder};
+use wavefront_responder::ledger::Ledger;
 use wavefront_responder::telemetry::{Telemetry, metric_filter_fields};
 
 pub const TOKEN: &str = "tok-current-5c1e9f0a7b3d";
@@ -71,6 +72,13 @@ impl TestResponder {
             responder: setup.responder,
             output,
         }
+    }
+
+    /// POSTs `body` with the current token as a bearer token.
+    pub async fn post_with_token(&self, body: &str) -> Reply {
+        let auth = bearer(TOKEN);
+        self.post(&[("authorization", &auth)], body.as_bytes())
+            .await
     }
 
     /// POSTs `body` with `headers`, as the local server or Lambda would.
@@ -217,6 +225,52 @@ pub fn lambda_event(
     });
     event["isBase64Encoded"] = Value::Bool(base64);
     lambda_http::request::from_str(&event.to_string()).expect("lambda_http parses the event")
+}
+
+/// A config with token auth and one rule, `checkout-errors`, that matches the checkout alert
+/// and runs `actions` (each the body of a `[[rule.action]]` table) within `time_budget`.
+pub fn checkout_rule(time_budget: &str, actions: &[String]) -> Config {
+    let mut text = format!(
+        r#"
+time_budget = "{time_budget}"
+[auth]
+tokens = ["env:WEBHOOK_TOKEN"]
+[[rule]]
+name = "checkout-errors"
+alert = "checkout * error rate*"
+"#
+    );
+    for action in actions {
+        text += &format!("[[rule.action]]\n{action}\n");
+    }
+    Config::parse(&text, Path::new("checkout-rule.toml")).expect("valid config")
+}
+
+/// A `lambda-alias` action moving `function`'s `live` alias; `to` is its target line,
+/// `to_version = "1"` or `to_alias = "stable"`.
+pub fn move_live_action(function: &str, to: &str) -> String {
+    format!("type = \"lambda-alias\"\nfunction = \"{function}\"\nalias = \"live\"\n{to}")
+}
+
+/// A `codedeploy-rollback` action for `application`'s deployment group `group`.
+pub fn rollback_action(application: &str, group: &str) -> String {
+    format!(
+        "type = \"codedeploy-rollback\"\napplication = \"{application}\"\n\
+         deployment_group = \"{group}\""
+    )
+}
+
+/// The partition keys of `ledger`'s entries, sorted.
+pub async fn ledger_keys(ledger: &Ledger) -> Vec<String> {
+    let mut keys: Vec<String> = ledger
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.key.pk)
+        .collect();
+    keys.sort();
+    keys
 }
 
 /// Asserts no secret appears in `text`.

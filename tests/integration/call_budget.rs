@@ -1,0 +1,373 @@
+//! Budgets, measured as counts: the AWS API calls each action and each ledger path makes for
+//! one alert, recorded by the proxy in front of moto (or, for `StopDeployment`, which moto does
+//! not implement, by the SDK's replay client). Every call costs latency inside the time budget
+//! and a share of AWS's per-account rate limits, which other automation shares during an
+//! incident, so a path that starts making one more call fails here.
+
+use aws_sdk_lambda::config::{Credentials, Region};
+use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
+use aws_smithy_types::body::SdkBody;
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use wavefront_responder::actions::Action;
+use wavefront_responder::actions::aws::Aws;
+use wavefront_responder::actions::codedeploy::Rollback;
+use wavefront_responder::decision::ActionOutcome;
+
+use crate::moto::{self, alias, alias_state};
+use crate::proxy::{LedgerKind, Proxy};
+use crate::support::*;
+
+/// The AWS calls of one request on each path, in order, retries included (the tests inject no
+/// faults, so there are none). Each is asserted exactly: one call more or fewer fails.
+///
+/// To change a budget, edit its entry here in the same change as the code that makes the
+/// calls, and say in its description why the call is worth its latency and rate-limit share.
+/// Never loosen an entry to make a test pass without knowing which new call caused it: the
+/// assertion message prints the calls made.
+const BUDGETS: &[(&str, &[&str])] = &[
+    // `to_alias = "stable"`: read both aliases, check the version exists, compare-and-swap.
+    (
+        "lambda-alias: alias moved",
+        &[
+            "GetAlias",
+            "GetAlias",
+            "GetFunctionConfiguration",
+            "UpdateAlias",
+        ],
+    ),
+    (
+        "lambda-alias: already at the target",
+        &["GetAlias", "GetAlias"],
+    ),
+    (
+        "lambda-alias: dry run",
+        &["GetAlias", "GetAlias", "GetFunctionConfiguration"],
+    ),
+    (
+        "codedeploy-rollback: dry run, one deployment in progress",
+        &["ListDeployments", "BatchGetDeployments"],
+    ),
+    (
+        "codedeploy-rollback: nothing in progress",
+        &["ListDeployments"],
+    ),
+    (
+        "codedeploy-rollback: one deployment stopped",
+        &["ListDeployments", "BatchGetDeployments", "StopDeployment"],
+    ),
+    // With a DynamoDB ledger and the default circuit breaker, around the alias moved above:
+    // claim the delivery, the incident latch, read the breaker, claim a slot; then confirm the
+    // delivery.
+    (
+        "ledger: first notification, alias moved",
+        &[
+            "PutItem",
+            "PutItem",
+            "Query",
+            "PutItem",
+            "GetAlias",
+            "GetAlias",
+            "GetFunctionConfiguration",
+            "UpdateAlias",
+            "PutItem",
+        ],
+    ),
+    // The refused claim returns its holder: no second call to read it.
+    ("ledger: duplicate notification", &["PutItem"]),
+    // A new delivery of the same incident: claimed, refused by the latch, confirmed.
+    (
+        "ledger: incident latched",
+        &["PutItem", "PutItem", "PutItem"],
+    ),
+    // Nothing changed, so the latch and the breaker's slot are given back.
+    (
+        "ledger: already at the target, claims given back",
+        &[
+            "PutItem",
+            "PutItem",
+            "Query",
+            "PutItem",
+            "GetAlias",
+            "GetAlias",
+            "DeleteItem",
+            "DeleteItem",
+            "PutItem",
+        ],
+    ),
+    // Dry runs write nothing: read the latch and the breaker, then the action's reads.
+    (
+        "ledger: dry run",
+        &[
+            "GetItem",
+            "Query",
+            "GetAlias",
+            "GetAlias",
+            "GetFunctionConfiguration",
+        ],
+    ),
+];
+
+fn budget(path: &str) -> Vec<String> {
+    let (_, calls) = BUDGETS
+        .iter()
+        .find(|(name, _)| *name == path)
+        .unwrap_or_else(|| panic!("no budget named {path:?}"));
+    calls.iter().map(|c| (*c).to_owned()).collect()
+}
+
+#[track_caller]
+fn assert_budget(path: &str, calls: Vec<String>) {
+    assert_eq!(
+        calls,
+        budget(path),
+        "{path}: the calls made (left) differ from the budget (right)"
+    );
+}
+
+/// A responder whose AWS calls go through a recording proxy to moto, with one rule running
+/// `action` (a `[[rule.action]]` table's body).
+struct Meter {
+    proxy: Proxy,
+    t: TestResponder,
+}
+
+impl Meter {
+    async fn new(action: String, kind: LedgerKind) -> Self {
+        let proxy = Proxy::start().await;
+        let (t, _) = proxy.responder(checkout_rule("10s", &[action]), kind).await;
+        Self { proxy, t }
+    }
+
+    /// Sends an alert fixture; returns the first action's outcome and the calls it cost.
+    async fn send(&self, body: &str) -> (String, Vec<String>) {
+        let reply = self.t.post_with_token(body).await;
+        assert!(reply.status == 200, "{}", reply.text);
+        let outcome = match reply.json["outcome"].as_str() {
+            Some("duplicate") => "duplicate".to_owned(),
+            _ => reply.json["rules"][0]["actions"][0]["outcome"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        (outcome, self.proxy.take_operations())
+    }
+
+    /// Sends `body`; checks the first action's outcome and that the calls it cost are the
+    /// budget of `path`.
+    async fn assert_cost(&self, body: &str, outcome: &str, path: &str) {
+        let (actual, calls) = self.send(body).await;
+        assert_eq!(actual, outcome, "{path}: the outcome");
+        assert_budget(path, calls);
+    }
+}
+
+fn opened() -> String {
+    fixture("alerts/checkout-opened.json")
+}
+
+/// The Test button: the same alert as `ALERT_TESTING`, always a dry run.
+fn testing() -> String {
+    fixture("alerts/checkout-testing.json")
+}
+
+/// A function on moto whose `live` alias runs version `live`, and `stable` 1.
+struct Release {
+    aws: Aws,
+    function: String,
+}
+
+impl Release {
+    /// Where `live` points now.
+    async fn live(&self) -> String {
+        alias_state(&self.aws, &self.function, "live").await.0
+    }
+}
+
+/// A release whose `live` alias runs version `live`, and a meter on a responder, keeping a
+/// `kind` ledger, whose one action moves `live` to `stable`.
+async fn to_stable(live: &str, kind: LedgerKind) -> (Meter, Release) {
+    let aws = moto::aws().await;
+    let function = moto::function_with_versions(&aws, 2).await;
+    alias(&aws, &function, "live", live, &[]).await;
+    alias(&aws, &function, "stable", "1", &[]).await;
+    let action = move_live_action(&function, r#"to_alias = "stable""#);
+    let meter = Meter::new(action, kind).await;
+    (meter, Release { aws, function })
+}
+
+#[tokio::test]
+async fn moving_an_alias_stays_within_its_call_budget() {
+    let (meter, release) = to_stable("2", LedgerKind::Memory).await;
+    meter
+        .assert_cost(&opened(), "executed", "lambda-alias: alias moved")
+        .await;
+    assert_eq!(release.live().await, "1");
+}
+
+#[tokio::test]
+async fn an_alias_already_at_its_target_stays_within_its_call_budget() {
+    let (meter, _) = to_stable("1", LedgerKind::Memory).await;
+    meter
+        .assert_cost(&opened(), "skipped", "lambda-alias: already at the target")
+        .await;
+}
+
+#[tokio::test]
+async fn an_alias_dry_run_stays_within_its_call_budget() {
+    let (meter, release) = to_stable("2", LedgerKind::Memory).await;
+    meter
+        .assert_cost(&testing(), "planned", "lambda-alias: dry run")
+        .await;
+    assert_eq!(release.live().await, "2");
+}
+
+#[tokio::test]
+async fn a_rollback_dry_run_stays_within_its_call_budget() {
+    let aws = moto::aws().await;
+    let (application, group) = moto::deployment_group(&aws).await;
+    moto::deployment(&aws, &application, &group).await;
+    let meter = Meter::new(rollback_action(&application, &group), LedgerKind::Memory).await;
+    meter
+        .assert_cost(
+            &testing(),
+            "planned",
+            "codedeploy-rollback: dry run, one deployment in progress",
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn a_rollback_with_nothing_in_progress_stays_within_its_call_budget() {
+    let aws = moto::aws().await;
+    let (application, group) = moto::deployment_group(&aws).await;
+    let meter = Meter::new(rollback_action(&application, &group), LedgerKind::Memory).await;
+    meter
+        .assert_cost(
+            &opened(),
+            "skipped",
+            "codedeploy-rollback: nothing in progress",
+        )
+        .await;
+}
+
+/// One recorded CodeDeploy answer.
+fn codedeploy(operation: &str, response: Value) -> ReplayEvent {
+    ReplayEvent::new(
+        http::Request::builder()
+            .uri("https://codedeploy.us-east-1.amazonaws.com/")
+            .header("x-amz-target", format!("CodeDeploy_20141006.{operation}"))
+            .body(SdkBody::empty())
+            .unwrap(),
+        http::Response::builder()
+            .status(200)
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amzn-requestid", format!("req-{operation}"))
+            .body(SdkBody::from(response.to_string()))
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn stopping_a_deployment_stays_within_its_call_budget() {
+    // moto answers StopDeployment with a 500: the SDK's replay client stands in for AWS, and
+    // its record of the requests sent is the count. actions_replay.rs checks their bodies.
+    let replay = StaticReplayClient::new(vec![
+        codedeploy("ListDeployments", json!({"deployments": ["d-ABC123"]})),
+        codedeploy(
+            "BatchGetDeployments",
+            json!({"deploymentsInfo": [{
+                "deploymentId": "d-ABC123",
+                "applicationName": "checkout",
+                "deploymentGroupName": "checkout-prod",
+                "status": "InProgress",
+                "creator": "user",
+                "createTime": 1795639000.123,
+                "computePlatform": "Lambda"
+            }]}),
+        ),
+        codedeploy("StopDeployment", json!({"status": "Pending"})),
+    ]);
+    // The responder's own SDK settings, with the replay client for HTTP.
+    let config = wavefront_responder::actions::aws::loader()
+        .http_client(replay.clone())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("AKID", "SECRET", None, None, "test"))
+        .load()
+        .await;
+    let action = Action::CodeDeployRollback(
+        Rollback::new("checkout".into(), "checkout-prod".into(), None).unwrap(),
+    );
+    let report = run_action(
+        &action,
+        &Aws::from_sdk_config(&config),
+        false,
+        Timestamp::now(),
+    )
+    .await;
+    assert_eq!(report.outcome, ActionOutcome::Executed, "{report:?}");
+    let calls: Vec<String> = replay
+        .actual_requests()
+        .map(|r| {
+            let target = r.headers().get("x-amz-target").unwrap_or_default();
+            target.rsplit('.').next().unwrap_or_default().to_owned()
+        })
+        .collect();
+    assert_budget("codedeploy-rollback: one deployment stopped", calls);
+}
+
+#[tokio::test]
+async fn a_first_notification_stays_within_its_call_budget() {
+    let (meter, release) = to_stable("2", LedgerKind::DynamoDb).await;
+    meter
+        .assert_cost(
+            &opened(),
+            "executed",
+            "ledger: first notification, alias moved",
+        )
+        .await;
+    assert_eq!(release.live().await, "1");
+}
+
+#[tokio::test]
+async fn a_duplicate_notification_stays_within_its_call_budget() {
+    let (meter, _) = to_stable("2", LedgerKind::DynamoDb).await;
+    assert_eq!(meter.send(&opened()).await.0, "executed");
+    meter
+        .assert_cost(&opened(), "duplicate", "ledger: duplicate notification")
+        .await;
+}
+
+#[tokio::test]
+async fn a_latched_incident_stays_within_its_call_budget() {
+    let (meter, _) = to_stable("2", LedgerKind::DynamoDb).await;
+    assert_eq!(meter.send(&opened()).await.0, "executed");
+    // Another delivery (a resend, ALERT_RETRIGGERED) of the same incident.
+    let resend = opened().replace(
+        "0b0d5c9e-5f1a-4f43-9d7e-3c2b1a0f9e11",
+        "resend-of-the-same-incident",
+    );
+    meter
+        .assert_cost(&resend, "skipped", "ledger: incident latched")
+        .await;
+}
+
+#[tokio::test]
+async fn nothing_to_do_with_a_ledger_stays_within_its_call_budget() {
+    let (meter, _) = to_stable("1", LedgerKind::DynamoDb).await;
+    meter
+        .assert_cost(
+            &opened(),
+            "skipped",
+            "ledger: already at the target, claims given back",
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn a_dry_run_with_a_ledger_stays_within_its_call_budget() {
+    let (meter, _) = to_stable("2", LedgerKind::DynamoDb).await;
+    meter
+        .assert_cost(&testing(), "planned", "ledger: dry run")
+        .await;
+}

@@ -1,0 +1,387 @@
+//! AWS misbehaving under a live action, through the fault-injecting proxy in front of moto:
+//! throttling, 5xx answers, stalls, connections closed mid-request and an emulator that
+//! vanishes, on the Lambda calls of a `lambda-alias` action and on the ledger's DynamoDB
+//! calls, with the responder's production retry and timeout settings.
+//!
+//! Every test checks the same things: the request ends inside its time budget, the status
+//! (200, or 502 when the action failed), the action's outcome and a detail an on-call engineer
+//! can act on, exactly one audit line saying the same, and, read back from moto directly, that
+//! the alias did not move when the outcome says it did not. `end_to_end.rs` covers an emulator
+//! gone before the request and a whole service stalled; these cover faults on one operation,
+//! mid-action.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wavefront_responder::actions::aws::Aws;
+use wavefront_responder::ledger::Ledger;
+
+use crate::moto::{self, alias, alias_state};
+use crate::proxy::{ANY, Fault, LedgerKind, Proxy, Times};
+use crate::support::*;
+
+/// A time budget (seconds) in which the SDK's three attempts and their jittered backoff (at
+/// most 1 s + 2 s) finish: the faults decide these outcomes, not the budget.
+const ROOMY: u64 = 8;
+/// A time budget for stalls: the budget is what ends them.
+const SHORT: u64 = 2;
+
+/// A responder whose AWS calls all go through a fault-injecting proxy, one rule moving
+/// `live` from version 2 back to 1, and a way to read AWS back without the proxy.
+struct Scene {
+    /// Straight to moto: for reading back what really changed.
+    moto: Aws,
+    proxy: Proxy,
+    function: String,
+    budget: Duration,
+    t: TestResponder,
+    /// The responder's ledger, read without the proxy.
+    ledger: Ledger,
+}
+
+impl Scene {
+    async fn new(kind: LedgerKind, budget_secs: u64) -> Self {
+        let moto = moto::aws().await;
+        let function = moto::function_with_versions(&moto, 2).await;
+        alias(&moto, &function, "live", "2", &[]).await;
+        let config = checkout_rule(
+            &format!("{budget_secs}s"),
+            &[move_live_action(&function, r#"to_version = "1""#)],
+        );
+        let proxy = Proxy::start().await;
+        let (t, ledger) = proxy.responder(config, kind).await;
+        Self {
+            moto,
+            proxy,
+            function,
+            budget: Duration::from_secs(budget_secs),
+            t,
+            ledger,
+        }
+    }
+
+    /// Sends the checkout alert; checks the answer came inside the budget and that exactly one
+    /// audit line agrees with the action's record.
+    async fn fire(&self) -> Reply {
+        let body = fixture("alerts/checkout-opened.json");
+        let started = Instant::now();
+        let reply = self.t.post_with_token(&body).await;
+        let elapsed = started.elapsed();
+        // A correctness bound, not a benchmark: the budget, plus the second settling the
+        // ledger may take after it, plus slack for a loaded machine. A call left to the SDK's
+        // own timeouts takes 10 s.
+        let bound = self.budget + Duration::from_secs(3);
+        assert!(
+            elapsed < bound,
+            "answered after {elapsed:?}, budget {:?}: {}",
+            self.budget,
+            reply.text
+        );
+        let audits = self.t.audits();
+        assert_eq!(audits.len(), 1, "one audit line per decision: {audits:?}");
+        let action = action(&reply);
+        assert_eq!(audits[0]["outcome"], action["outcome"], "{}", reply.text);
+        assert_eq!(audits[0]["detail"], action["detail"], "{}", reply.text);
+        assert_eq!(audits[0]["target"], format!("{}:live", self.function));
+        reply
+    }
+
+    /// Checks the operations the proxy saw, in order and retries included: `calls`, separated
+    /// by spaces.
+    #[track_caller]
+    fn assert_calls(&self, calls: &str) {
+        let expected: Vec<&str> = calls.split_whitespace().collect();
+        assert_eq!(self.proxy.operations(), expected);
+    }
+
+    /// Where `live` points, read from moto, not through the proxy.
+    async fn live(&self) -> String {
+        alias_state(&self.moto, &self.function, "live").await.0
+    }
+
+    /// Partition keys of the ledger's entries, read without the proxy.
+    async fn held(&self) -> Vec<String> {
+        ledger_keys(&self.ledger).await
+    }
+}
+
+fn action(reply: &Reply) -> &Value {
+    &reply.json["rules"][0]["actions"][0]
+}
+
+fn detail(reply: &Reply) -> &str {
+    action(reply)["detail"].as_str().unwrap_or_default()
+}
+
+#[track_caller]
+fn executed(reply: &Reply) {
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(action(reply)["outcome"], "executed", "{}", reply.text);
+    assert_eq!(detail(reply), "moved live 2 -> 1");
+}
+
+/// Checks the action, and so the request, failed with a detail that starts with `detail_start`.
+#[track_caller]
+fn failed(reply: &Reply, detail_start: &str) {
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    assert_eq!(reply.json["outcome"], "failed", "{}", reply.text);
+    assert_eq!(action(reply)["outcome"], "failed", "{}", reply.text);
+    assert!(detail(reply).starts_with(detail_start), "{}", reply.text);
+}
+
+#[track_caller]
+fn detail_ends(reply: &Reply, detail_end: &str) {
+    assert!(detail(reply).ends_with(detail_end), "{}", reply.text);
+}
+
+/// Checks the request's notes say `note`.
+#[track_caller]
+fn notes_say(reply: &Reply, note: &str) {
+    let notes = reply.json["notes"].to_string();
+    assert!(notes.contains(note), "{}", reply.text);
+}
+
+/// The Lambda calls of moving `live` to version 1.
+const MOVE: &str = "GetAlias GetFunctionConfiguration UpdateAlias";
+
+// --- Lambda: throttling ---------------------------------------------------------------------
+
+#[tokio::test]
+async fn throttled_reads_are_retried_and_the_alias_moves() {
+    let s = Scene::new(LedgerKind::Memory, ROOMY).await;
+    s.proxy.inject("GetAlias", Fault::Throttle, Times::First(2));
+    let reply = s.fire().await;
+    executed(&reply);
+    // Two throttled attempts, then the SDK's third succeeds.
+    s.assert_calls("GetAlias GetAlias GetAlias GetFunctionConfiguration UpdateAlias");
+    assert_eq!(s.live().await, "1");
+}
+
+#[tokio::test]
+async fn an_update_throttled_past_the_retries_fails_naming_the_call_and_moves_nothing() {
+    let s = Scene::new(LedgerKind::Memory, ROOMY).await;
+    s.proxy
+        .inject("UpdateAlias", Fault::Throttle, Times::Always);
+    let reply = s.fire().await;
+    failed(
+        &reply,
+        "UpdateAlias: TooManyRequestsException: Rate exceeded (request id fault-",
+    );
+    // Three attempts in all (the SDK's standard retries), no more.
+    s.assert_calls("GetAlias GetFunctionConfiguration UpdateAlias UpdateAlias UpdateAlias");
+    assert_eq!(s.live().await, "2");
+    // Nothing changed: the claims were given back and the delivery forgotten, so Wavefront's
+    // retry of this 502 can act.
+    assert_eq!(s.held().await, Vec::<String>::new());
+}
+
+// --- Lambda: 5xx ----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn server_errors_that_pass_are_retried_and_the_alias_moves() {
+    let s = Scene::new(LedgerKind::Memory, ROOMY).await;
+    s.proxy.inject(
+        "GetFunctionConfiguration",
+        Fault::Status(500),
+        Times::First(1),
+    );
+    s.proxy
+        .inject("UpdateAlias", Fault::Status(503), Times::First(1));
+    let reply = s.fire().await;
+    executed(&reply);
+    s.assert_calls(
+        "GetAlias GetFunctionConfiguration GetFunctionConfiguration UpdateAlias UpdateAlias",
+    );
+    assert_eq!(s.live().await, "1");
+}
+
+#[tokio::test]
+async fn server_errors_past_the_retries_fail_the_action_and_move_nothing() {
+    let s = Scene::new(LedgerKind::Memory, ROOMY).await;
+    s.proxy
+        .inject("GetAlias", Fault::Status(503), Times::Always);
+    let reply = s.fire().await;
+    failed(
+        &reply,
+        "GetAlias: ServiceException: Service unavailable, try again later (request id fault-",
+    );
+    s.assert_calls("GetAlias GetAlias GetAlias");
+    assert_eq!(s.live().await, "2");
+    assert_eq!(s.held().await, Vec::<String>::new());
+}
+
+// --- Lambda: a stall ------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_stalled_update_fails_in_time_says_it_may_have_been_applied_and_keeps_its_claims() {
+    let s = Scene::new(LedgerKind::Memory, SHORT).await;
+    s.proxy.inject("UpdateAlias", Fault::Stall, Times::Always);
+    let reply = s.fire().await;
+    failed(&reply, "ran out of time (its share of the time budget was ");
+    detail_ends(
+        &reply,
+        "while UpdateAlias was under way: it may have been applied; check before acting by hand",
+    );
+    s.assert_calls(MOVE);
+    // The stalled request never reached moto.
+    assert_eq!(s.live().await, "2");
+    // The responder cannot know that: it keeps the incident latch and the breaker's slot, so
+    // a retry does not act a second time, and forgets only the delivery.
+    let held = s.held().await;
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert_eq!(held[0], "circuit", "{held:?}");
+    assert!(held[1].starts_with("incident#1700000000001#"), "{held:?}");
+}
+
+// --- Lambda: connections closed mid-request -------------------------------------------------
+
+#[tokio::test]
+async fn connections_closed_mid_request_are_retried_and_the_alias_moves() {
+    let s = Scene::new(LedgerKind::Memory, ROOMY).await;
+    s.proxy.inject("GetAlias", Fault::Close, Times::First(1));
+    s.proxy.inject("UpdateAlias", Fault::Close, Times::First(2));
+    let reply = s.fire().await;
+    executed(&reply);
+    s.assert_calls(
+        "GetAlias GetAlias GetFunctionConfiguration UpdateAlias UpdateAlias UpdateAlias",
+    );
+    assert_eq!(s.live().await, "1");
+}
+
+#[tokio::test]
+async fn connections_closed_past_the_retries_fail_the_action_and_move_nothing() {
+    let s = Scene::new(LedgerKind::Memory, ROOMY).await;
+    s.proxy.inject("UpdateAlias", Fault::Close, Times::Always);
+    let reply = s.fire().await;
+    failed(&reply, "UpdateAlias: no answer from AWS: ");
+    s.assert_calls("GetAlias GetFunctionConfiguration UpdateAlias UpdateAlias UpdateAlias");
+    assert_eq!(s.live().await, "2");
+}
+
+// --- Lambda: the emulator vanishes mid-request ----------------------------------------------
+
+#[tokio::test]
+async fn an_emulator_that_vanishes_during_the_update_fails_the_action_and_moves_nothing() {
+    let s = Scene::new(LedgerKind::Memory, ROOMY).await;
+    s.proxy.inject("UpdateAlias", Fault::Vanish, Times::Always);
+    let reply = s.fire().await;
+    failed(&reply, "UpdateAlias: no answer from AWS: ");
+    // The retries found the port closed: only the first attempt arrived.
+    s.assert_calls(MOVE);
+    assert_eq!(s.live().await, "2");
+}
+
+// --- The ledger (DynamoDB) ------------------------------------------------------------------
+
+/// The ledger's calls around one live action that moves the alias: claim the delivery, the
+/// incident latch, read the circuit breaker and claim a slot; after the action, confirm the
+/// delivery.
+const CLAIMS: &str = "PutItem PutItem Query PutItem";
+
+#[tokio::test]
+async fn throttled_ledger_writes_are_retried_and_the_action_runs() {
+    let s = Scene::new(LedgerKind::DynamoDb, ROOMY).await;
+    s.proxy.inject("PutItem", Fault::Throttle, Times::First(2));
+    let reply = s.fire().await;
+    executed(&reply);
+    s.assert_calls(&format!("PutItem PutItem {CLAIMS} {MOVE} PutItem"));
+    assert_eq!(s.live().await, "1");
+    let held = s.held().await;
+    assert_eq!(held.len(), 3, "slot, latch, delivery: {held:?}");
+    assert!(held[2].starts_with("notification#"), "{held:?}");
+}
+
+#[tokio::test]
+async fn a_ledger_throttled_past_the_retries_runs_nothing() {
+    let s = Scene::new(LedgerKind::DynamoDb, ROOMY).await;
+    s.proxy.inject("PutItem", Fault::Throttle, Times::Always);
+    let reply = s.fire().await;
+    failed(
+        &reply,
+        "not run: ledger PutItem failed: ProvisionedThroughputExceededException: The level of \
+         configured provisioned throughput for the table was exceeded.",
+    );
+    detail_ends(&reply, "; nothing acts without the ledger");
+    // Three attempts at claiming the delivery, and not one Lambda call.
+    s.assert_calls("PutItem PutItem PutItem");
+    assert_eq!(s.live().await, "2");
+    assert_eq!(s.held().await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn ledger_server_errors_that_pass_are_retried_and_the_action_runs() {
+    let s = Scene::new(LedgerKind::DynamoDb, ROOMY).await;
+    s.proxy.inject("Query", Fault::Status(500), Times::First(2));
+    let reply = s.fire().await;
+    executed(&reply);
+    s.assert_calls(&format!(
+        "PutItem PutItem Query Query Query PutItem {MOVE} PutItem"
+    ));
+    assert_eq!(s.live().await, "1");
+}
+
+#[tokio::test]
+async fn ledger_server_errors_past_the_retries_run_nothing_and_give_back_the_claims() {
+    let s = Scene::new(LedgerKind::DynamoDb, ROOMY).await;
+    s.proxy.inject("Query", Fault::Status(503), Times::Always);
+    let reply = s.fire().await;
+    failed(
+        &reply,
+        "not run: ledger Query failed: ServiceUnavailable: Service unavailable, try again later",
+    );
+    // The latch taken before the breaker failed is given back, then the delivery; no Lambda
+    // call was made.
+    s.assert_calls("PutItem PutItem Query Query Query DeleteItem DeleteItem");
+    assert_eq!(s.live().await, "2");
+    assert_eq!(s.held().await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_stalled_ledger_runs_nothing_and_answers_inside_the_budget() {
+    let s = Scene::new(LedgerKind::DynamoDb, SHORT).await;
+    s.proxy.inject(ANY, Fault::Stall, Times::Always);
+    let reply = s.fire().await;
+    let whole = "not run: the ledger did not answer in time; nothing acts without the ledger";
+    failed(&reply, whole);
+    assert_eq!(detail(&reply), whole);
+    // The delivery's claim stalled, then giving it back did: no Lambda call was made.
+    s.assert_calls("PutItem DeleteItem");
+    assert_eq!(s.live().await, "2");
+    notes_say(
+        &reply,
+        "could not be settled (the ledger did not answer in time)",
+    );
+}
+
+#[tokio::test]
+async fn a_ledger_that_stalls_after_the_action_still_answers_inside_the_budget() {
+    let s = Scene::new(LedgerKind::DynamoDb, SHORT).await;
+    // The fourth PutItem confirms the delivery, after the alias moved.
+    s.proxy.inject("PutItem", Fault::Stall, Times::Nth(4));
+    let reply = s.fire().await;
+    executed(&reply);
+    notes_say(&reply, "this delivery's ledger entry could not be settled");
+    assert_eq!(s.live().await, "1");
+}
+
+#[tokio::test]
+async fn a_ledger_that_vanishes_mid_claim_runs_nothing() {
+    let s = Scene::new(LedgerKind::DynamoDb, ROOMY).await;
+    // The second PutItem claims the incident latch.
+    s.proxy.inject("PutItem", Fault::Vanish, Times::Nth(2));
+    let reply = s.fire().await;
+    failed(
+        &reply,
+        "not run: ledger PutItem failed: no answer from AWS: ",
+    );
+    s.assert_calls("PutItem PutItem");
+    assert_eq!(s.live().await, "2");
+    // The delivery could not be forgotten: the record says so, and for how long.
+    notes_say(
+        &reply,
+        "a repeat within 15 minutes is answered as a duplicate",
+    );
+    let held = s.held().await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert!(held[0].starts_with("notification#"), "{held:?}");
+}
