@@ -233,6 +233,7 @@ impl Alert {
         if text.trim().is_empty() {
             return Err(PayloadError::Empty);
         }
+        not_an_object(text)?;
         let raw: RawAlert = serde_json::from_str(text).map_err(|e| PayloadError::from_json(&e))?;
         raw.into_alert()
     }
@@ -244,6 +245,30 @@ impl Alert {
             None => format!("\"{}\"", self.name),
         }
     }
+}
+
+/// Refuses JSON that is valid but not an object. Serde reads a struct from an array too (its
+/// fields in order), so without this `[...]` with the right elements would be an alert.
+fn not_an_object(text: &str) -> Result<(), PayloadError> {
+    let start = text
+        .find(|c: char| !matches!(c, ' ' | '\t' | '\n' | '\r'))
+        .unwrap_or(0);
+    let got = match text.as_bytes().get(start) {
+        Some(b'{') | None => return Ok(()),
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        Some(_) => "a number",
+    };
+    // Broken JSON is reported as such, where it breaks.
+    serde_json::from_str::<IgnoredAny>(text).map_err(|e| PayloadError::from_json(&e))?;
+    let before = &text[..start];
+    Err(PayloadError::Shape {
+        line: before.matches('\n').count() + 1,
+        column: start - before.rfind('\n').map_or(0, |i| i + 1) + 1,
+        message: format!("the body must be a JSON object (got {got})"),
+    })
 }
 
 /// Parses a Wavefront time string: `09/12/2020 21:47:39 +0000` or the older `... 0000`.
@@ -677,6 +702,43 @@ mod tests {
         assert!(err.to_string().contains("duplicate field `name`"), "{err}");
         let err = parse("[1,2]").unwrap_err();
         assert!(matches!(err, PayloadError::Shape { .. }), "{err}");
+    }
+
+    #[test]
+    fn only_a_json_object_is_an_alert() {
+        // Serde would read a struct from an array of its fields in order: 26 of them here,
+        // name and reason included.
+        let mut fields = vec!["null"; 26];
+        fields[2] = "\"checkout API error rate high\"";
+        fields[3] = "\"ALERT_OPENED\"";
+        let array = format!("[{}]", fields.join(","));
+        for (body, got) in [
+            (array.as_str(), "an array"),
+            ("[1]", "an array"),
+            ("[]", "an array"),
+            ("\"ALERT_OPENED\"", "a string"),
+            ("42", "a number"),
+            ("-1.5", "a number"),
+            ("true", "a boolean"),
+            ("null", "null"),
+        ] {
+            let err = parse(body).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "unusable payload at line 1 column 1: the body must be a JSON object (got {got})"
+                ),
+                "{body}"
+            );
+        }
+        let err = parse("\n  [1]").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unusable payload at line 2 column 3: the body must be a JSON object (got an array)"
+        );
+        // Broken JSON is still a syntax error, where it breaks.
+        let err = parse("[1,").unwrap_err();
+        assert!(matches!(err, PayloadError::Syntax { .. }), "{err}");
     }
 
     #[test]

@@ -10,13 +10,14 @@ use http::HeaderName;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 use crate::actions::Action;
 use crate::alert::{Reason, Severity};
 use crate::duration::HumanDuration;
 use crate::ledger::{CircuitBreaker, DEFAULT_RETENTION};
 use crate::rules::{NamePattern, Rule, Rules};
-use crate::secret::SecretRef;
+use crate::secret::{SecretRef, SecretRefError};
 
 /// The file name looked for when no path is given.
 pub const DEFAULT_FILE_NAME: &str = "responder.toml";
@@ -138,12 +139,12 @@ pub enum ConfigError {
         .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     )]
     NotFound { searched: Vec<PathBuf> },
-    /// The file could not be read.
-    #[error("cannot read config file {}: {source}", .path.display())]
+    /// The file could not be read. The I/O error is part of the message and not also a
+    /// source: callers print the whole chain, which would repeat it.
+    #[error("cannot read config file {}: {cause}; {}", .path.display(), read_hint(.cause))]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The file was read but is not a valid configuration.
     #[error("{}", .problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
@@ -172,6 +173,15 @@ impl fmt::Display for Problem {
     }
 }
 
+/// What to do about a config file that cannot be read.
+fn read_hint(cause: &std::io::Error) -> String {
+    if cause.kind() == std::io::ErrorKind::NotFound {
+        format!("name an existing file with --config FILE or {CONFIG_ENV}")
+    } else {
+        format!("make it readable, or name another file with --config FILE or {CONFIG_ENV}")
+    }
+}
+
 include!(concat!(env!("OUT_DIR"), "/embedded_rules.rs"));
 
 /// The rule file compiled in at `path` (`rules/responder.toml`), if there is one.
@@ -194,11 +204,49 @@ pub fn locate(
     explicit: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<PathBuf, ConfigError> {
+    search(explicit, env).map(|found| found.path)
+}
+
+/// Where [`search`] found the config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located {
+    pub path: PathBuf,
+    /// Set when no file was named or found and the rule file compiled into the binary is used:
+    /// the places looked at.
+    pub fell_back_after: Option<Vec<PathBuf>>,
+}
+
+impl Located {
+    /// What to tell the operator when the compiled-in rules are used because nothing was
+    /// found: a surprise worth a loud line, since those may not be the rules meant.
+    pub fn fallback_warning(&self) -> Option<String> {
+        let searched = self.fell_back_after.as_ref()?;
+        Some(format!(
+            "no config file found (looked at {}); using the rules compiled into this binary \
+             from {EMBEDDED_DEFAULT}; pass --config FILE or set {CONFIG_ENV} to use another",
+            searched
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+}
+
+/// [`locate`], also saying whether it fell back to the compiled-in rules.
+pub fn search(
+    explicit: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Located, ConfigError> {
+    let named = |path: PathBuf| Located {
+        path,
+        fell_back_after: None,
+    };
     if let Some(path) = explicit {
-        return Ok(path.to_owned());
+        return Ok(named(path.to_owned()));
     }
     if let Some(path) = env(CONFIG_ENV).filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(path));
+        return Ok(named(PathBuf::from(path)));
     }
     let mut searched = Vec::new();
     if let Some(root) = env("LAMBDA_TASK_ROOT").filter(|p| !p.is_empty()) {
@@ -206,10 +254,13 @@ pub fn locate(
     }
     searched.push(PathBuf::from(DEFAULT_FILE_NAME));
     if let Some(found) = searched.iter().find(|p| p.is_file()) {
-        return Ok(found.clone());
+        return Ok(named(found.clone()));
     }
     if embedded(Path::new(EMBEDDED_DEFAULT)).is_some() {
-        return Ok(PathBuf::from(EMBEDDED_DEFAULT));
+        return Ok(Located {
+            path: PathBuf::from(EMBEDDED_DEFAULT),
+            fell_back_after: Some(searched),
+        });
     }
     searched.push(PathBuf::from(format!("{EMBEDDED_DEFAULT} (compiled in)")));
     Err(ConfigError::NotFound { searched })
@@ -228,12 +279,12 @@ impl Config {
                 }),
                 None => Err(ConfigError::Read {
                     path: path.to_owned(),
-                    source,
+                    cause: source,
                 }),
             },
             Err(source) => Err(ConfigError::Read {
                 path: path.to_owned(),
-                source,
+                cause: source,
             }),
         }
     }
@@ -249,8 +300,11 @@ impl Config {
                 message,
             }
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Invalid {
-            problems: vec![at(e.span(), explain_toml_error(e.message()))],
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (span, message) = describe_toml_error(text, &e);
+            ConfigError::Invalid {
+                problems: vec![at(span, message)],
+            }
         })?;
 
         let mut problems = Vec::new();
@@ -410,10 +464,11 @@ impl Config {
             Err(_) => {
                 problem(
                     auth.token_header.span(),
-                    format!(
-                        "token_header \"{}\" is not a valid HTTP header name",
-                        auth.token_header.get_ref()
-                    ),
+                    // Not repeated: a token pasted here by mistake must not be printed.
+                    "token_header is not a valid HTTP header name (the value is not shown); \
+                     name the header only, like \"X-Webhook-Token\", and keep the token out \
+                     of the file"
+                        .into(),
                 );
                 http::header::AUTHORIZATION
             }
@@ -572,6 +627,219 @@ fn bounded(
         HumanDuration::new(std::time::Duration::from_secs(max))
     );
     Err((value.span(), message, *value.get_ref()))
+}
+
+/// Where an error `toml` reports is, and what to say about it. Values under `[auth]` are never
+/// repeated: a secret pasted there by mistake must not reach a terminal or a CI log. Errors
+/// inside a `[[rule.action]]` table, which `toml` places at the table's header, point at the
+/// key they are about when there is one. Common mistakes get their fix.
+fn describe_toml_error(text: &str, err: &toml::de::Error) -> (Option<Span>, String) {
+    let message = err.message().trim_end();
+    let Some(span) = err.span() else {
+        return (None, explain_toml_error(message));
+    };
+    // A syntax error: toml's messages say what was expected, never the text it found.
+    let Ok(root) = DeTable::parse(text) else {
+        return (Some(span), explain_toml_error(message));
+    };
+    let root = root.get_ref();
+    if let Some(auth) = entry(root, "auth")
+        && let Some((span, message)) = auth_error(auth, span.clone(), message)
+    {
+        return (Some(span), message);
+    }
+    for rule in tables(entry(root, "rule")) {
+        if rule.span() == span {
+            if let Some(field) = missing_field(message) {
+                return (Some(span), missing_rule_field(field));
+            }
+            break;
+        }
+        for action in tables(as_table(rule).and_then(|t| entry(t, "action"))) {
+            if action.span() == span
+                && let Some(table) = as_table(action)
+            {
+                return action_error(table, span, message);
+            }
+        }
+    }
+    (Some(span), explain_toml_error(message))
+}
+
+type Span = std::ops::Range<usize>;
+type DeEntry<'i> = Spanned<DeValue<'i>>;
+
+/// The value of `key` in `table`.
+fn entry<'a, 'i>(table: &'a DeTable<'i>, key: &str) -> Option<&'a DeEntry<'i>> {
+    table
+        .iter()
+        .find(|(k, _)| k.get_ref().as_ref() == key)
+        .map(|(_, v)| v)
+}
+
+fn as_table<'a, 'i>(value: &'a DeEntry<'i>) -> Option<&'a DeTable<'i>> {
+    match value.get_ref() {
+        DeValue::Table(table) => Some(table),
+        _ => None,
+    }
+}
+
+/// The tables of an array of tables (`[[rule]]`), none for anything else.
+fn tables<'a, 'i>(value: Option<&'a DeEntry<'i>>) -> impl Iterator<Item = &'a DeEntry<'i>> {
+    let items: &[DeEntry<'i>] = match value.map(Spanned::get_ref) {
+        Some(DeValue::Array(array)) => array,
+        _ => &[],
+    };
+    items
+        .iter()
+        .filter(|v| matches!(v.get_ref(), DeValue::Table(_)))
+}
+
+/// Whether the error at `span` is inside `outer` (an empty span counts at its start).
+fn within(outer: Span, span: &Span) -> bool {
+    outer.start <= span.start && span.start < outer.end.max(outer.start + 1)
+}
+
+/// `x` of "missing field `x`".
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+}
+
+/// What is wrong inside `[auth]` and where, said without the value, or `None` when the error
+/// is not there.
+fn auth_error(auth: &DeEntry<'_>, span: Span, message: &str) -> Option<(Span, String)> {
+    let Some(table) = as_table(auth) else {
+        return within(auth.span(), &span).then(|| {
+            let message = "auth must be a table: write [auth] with tokens = \
+                           [\"env:WEBHOOK_TOKEN\"] on the next line (the value is not shown)";
+            (span, message.to_owned())
+        });
+    };
+    let (key, value) = table
+        .iter()
+        .find(|(k, v)| within(k.span(), &span) || within(v.span(), &span))?;
+    if message.starts_with("unknown field") {
+        // Names the key and the keys expected; no value.
+        return Some((span, message.to_owned()));
+    }
+    let key = key.get_ref().as_ref();
+    let whole = value.span() == span;
+    let message = match key {
+        "tokens" | "signing_secrets" => {
+            // SecretRefError messages never repeat the text they refuse; toml places them at
+            // the list, so point at the entry refused.
+            if SECRET_REF_ERRORS.iter().any(|e| e.to_string() == message) {
+                let entries: &[DeEntry<'_>] = match value.get_ref() {
+                    DeValue::Array(entries) => entries,
+                    _ => &[],
+                };
+                let refused = entries.iter().find(|entry| match entry.get_ref() {
+                    DeValue::String(text) => SecretRef::parse(text).is_err(),
+                    _ => false,
+                });
+                return Some((refused.map_or(span, Spanned::span), message.to_owned()));
+            }
+            let example = if key == "tokens" {
+                "env:WEBHOOK_TOKEN"
+            } else {
+                "env:WEBHOOK_SIGNING_SECRET"
+            };
+            if whole {
+                format!(
+                    "auth.{key} must be a list of references such as [\"{example}\"] (the value \
+                     is not shown); keep the secret itself out of the file"
+                )
+            } else {
+                format!(
+                    "each entry of auth.{key} must be a reference in quotes, such as \
+                     \"{example}\" (the value is not shown)"
+                )
+            }
+        }
+        "token_header" => "auth.token_header must be a header name in quotes, such as \
+                           \"X-Webhook-Token\" (the value is not shown)"
+            .to_owned(),
+        "signature_tolerance" => "auth.signature_tolerance must be a duration in quotes, whole \
+                                  seconds from \"1s\" to \"1h\", such as \"5m\" (the value is \
+                                  not shown)"
+            .to_owned(),
+        "insecure_allow_literal_secrets" => {
+            "auth.insecure_allow_literal_secrets must be true or false (the value is not shown)"
+                .to_owned()
+        }
+        _ => format!("auth.{key} is not valid here (the value is not shown)"),
+    };
+    Some((span, message))
+}
+
+/// Every way a secret reference is refused; none of them repeats the reference.
+const SECRET_REF_ERRORS: [SecretRefError; 4] = [
+    SecretRefError::UnknownScheme,
+    SecretRefError::BadVariableName,
+    SecretRefError::BadSecretId,
+    SecretRefError::EmptyLiteral,
+];
+
+/// An error `toml` placed at a `[[rule.action]]` header: moved to the key it is about.
+fn action_error(table: &DeTable<'_>, header: Span, message: &str) -> (Option<Span>, String) {
+    let find = |name: &str| table.iter().find(|(k, _)| k.get_ref().as_ref() == name);
+    if let Some(name) = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split('`').next())
+        && let Some((key, _)) = find(name)
+    {
+        return (Some(key.span()), message.to_owned());
+    }
+    if message.starts_with("unknown variant")
+        && let Some((_, value)) = find("type")
+    {
+        return (Some(value.span()), explain_toml_error(message));
+    }
+    if let Some(field) = missing_field(message) {
+        let kind = find("type").and_then(|(_, v)| match v.get_ref() {
+            DeValue::String(kind) => Some(kind.as_ref()),
+            _ => None,
+        });
+        return (Some(header), missing_action_field(field, kind));
+    }
+    // The actions' own checks start with the key they are about: "to_version = ...".
+    let first_word = message.split([' ', '=']).next().unwrap_or_default();
+    if let Some((_, value)) = find(first_word) {
+        return (Some(value.span()), message.to_owned());
+    }
+    (Some(header), explain_toml_error(message))
+}
+
+fn missing_action_field(field: &str, kind: Option<&str>) -> String {
+    let needs = match kind {
+        _ if field == "type" => {
+            return "this [[rule.action]] has no type; add type = \"codedeploy-rollback\" or \
+                    type = \"lambda-alias\""
+                .to_owned();
+        }
+        Some("codedeploy-rollback") => {
+            "a codedeploy-rollback action needs application = \"APPLICATION\" and \
+             deployment_group = \"GROUP\" (and may set redeploy_within = \"1h\")"
+        }
+        Some("lambda-alias") => {
+            "a lambda-alias action needs function = \"NAME\", alias = \"ALIAS\" and one of \
+             to_version = \"41\", to_alias = \"stable\" or drop_canary = true"
+        }
+        _ => "see the [[rule.action]] keys in the README's configuration reference",
+    };
+    format!("missing field `{field}`: add {field} = ... to this [[rule.action]]; {needs}")
+}
+
+fn missing_rule_field(field: &str) -> String {
+    if field == "name" {
+        "missing field `name`: every [[rule]] needs a unique name = \"...\" (1 to 64 letters, \
+         digits, '-', '_' or '.')"
+            .to_owned()
+    } else {
+        format!("missing field `{field}`: add {field} = ... to this [[rule]]")
+    }
 }
 
 /// Adds the fix to the TOML errors people hit most.
@@ -810,7 +1078,8 @@ mod tests {
              function = \"f\"\nalias = \"live\"\nto_version = \"$LATEST\"\n"
         ))
         .unwrap_err();
-        assert!(err.starts_with("test.toml:6:1: "), "{err}");
+        // At the value it is about, not at the [[rule.action]] header on line 6.
+        assert!(err.starts_with("test.toml:10:14: "), "{err}");
         assert!(
             err.contains("$LATEST is whatever was uploaded last"),
             "{err}"
@@ -819,8 +1088,164 @@ mod tests {
             "{AUTH}[[rule]]\nname = \"r\"\nalert = \"a\"\n[[rule.action]]\ntype = \"rollback\"\n"
         ))
         .unwrap_err();
+        assert!(err.starts_with("test.toml:7:8: "), "{err}");
         assert!(err.contains("unknown variant `rollback`"), "{err}");
         assert!(err.contains("`codedeploy-rollback`"), "{err}");
+    }
+
+    /// A rule with one indented action table holding `action` (its lines after `type`).
+    fn with_action(action: &str) -> String {
+        format!("{AUTH}[[rule]]\nname = \"r\"\nalert = \"a\"\n  [[rule.action]]\n{action}")
+    }
+
+    #[test]
+    fn unknown_keys_inside_an_action_point_at_the_key() {
+        let err = parse(&with_action(
+            "  type = \"codedeploy-rollback\"\n  application = \"a\"\n  \
+             deployment_group = \"g\"\n  redeploy_witin = \"1h\"\n",
+        ))
+        .unwrap_err();
+        assert!(
+            err.starts_with("test.toml:10:3: unknown field `redeploy_witin`, expected one of"),
+            "{err}"
+        );
+        assert!(err.contains("`redeploy_within`"), "{err}");
+        let err = parse(&with_action(
+            "  type = \"lambda-alias\"\n  function = \"f\"\n  alias = \"live\"\n  \
+             to_version = \"4\"\n  deployment_group = \"g\"\n",
+        ))
+        .unwrap_err();
+        assert!(
+            err.starts_with("test.toml:11:3: unknown field `deployment_group`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_action_missing_a_key_says_what_to_add() {
+        let err = parse(&with_action(
+            "  type = \"codedeploy-rollback\"\n  application = \"a\"\n",
+        ))
+        .unwrap_err();
+        assert!(
+            err.starts_with(
+                "test.toml:6:3: missing field `deployment_group`: add deployment_group"
+            ),
+            "{err}"
+        );
+        assert!(
+            err.contains("a codedeploy-rollback action needs application"),
+            "{err}"
+        );
+        let err = parse(&with_action(
+            "  type = \"lambda-alias\"\n  function = \"f\"\n",
+        ))
+        .unwrap_err();
+        assert!(err.contains("missing field `alias`"), "{err}");
+        assert!(
+            err.contains("a lambda-alias action needs function"),
+            "{err}"
+        );
+        let err = parse(&with_action("  function = \"f\"\n")).unwrap_err();
+        assert!(err.starts_with("test.toml:6:3: "), "{err}");
+        assert!(err.contains("add type = \"codedeploy-rollback\""), "{err}");
+        // A check an action makes on one key points at that key's value.
+        let err = parse(&with_action(
+            "  type = \"lambda-alias\"\n  function = \"f\"\n  alias = \"live\"\n  \
+             to_alias = \"live\"\n",
+        ))
+        .unwrap_err();
+        assert!(
+            err.starts_with("test.toml:10:14: to_alias \"live\""),
+            "{err}"
+        );
+        let err = parse(&format!("{AUTH}[[rule]]\nalert = \"a\"\n")).unwrap_err();
+        assert!(
+            err.starts_with("test.toml:3:1: missing field `name`: every [[rule]] needs"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_inside_auth_point_at_the_key() {
+        let err = parse("[auth]\ntokens = [\"env:T\"]\ntoken = [\"env:U\"]\n").unwrap_err();
+        assert!(
+            err.starts_with("test.toml:3:1: unknown field `token`, expected one of `tokens`"),
+            "{err}"
+        );
+    }
+
+    const PASTED: &str = "tok-9f8e7d6c5b4a39281706";
+    const PASTED_SIGNING: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+    #[test]
+    fn secrets_pasted_into_auth_are_never_repeated() {
+        let cases = [
+            (
+                format!("[auth]\ntokens = \"{PASTED}\"\n"),
+                "test.toml:2:10: auth.tokens must be a list of references such as \
+                 [\"env:WEBHOOK_TOKEN\"]",
+            ),
+            (
+                format!("[auth]\nsigning_secrets = \"{PASTED_SIGNING}\"\n"),
+                "test.toml:2:19: auth.signing_secrets must be a list of references such as \
+                 [\"env:WEBHOOK_SIGNING_SECRET\"]",
+            ),
+            (
+                format!("[auth]\nsigning_secrets = [\"{PASTED_SIGNING}\"]\n"),
+                "test.toml:2:20: not a secret reference (the value is not shown)",
+            ),
+            (
+                format!("[auth]\ntokens = [\"env:T\", {{ value = \"{PASTED}\" }}]\n"),
+                "test.toml:2:20: each entry of auth.tokens must be a reference in quotes",
+            ),
+            (
+                format!("[auth]\ntokens = {{ current = \"{PASTED}\" }}\n"),
+                "test.toml:2:10: auth.tokens must be a list of references",
+            ),
+            (
+                "[auth]\ntokens = 90817263545463\n".to_owned(),
+                "test.toml:2:10: auth.tokens must be a list of references",
+            ),
+            (
+                "[auth]\nsigning_secrets = [90817263545463]\n".to_owned(),
+                "test.toml:2:20: each entry of auth.signing_secrets must be a reference",
+            ),
+            (
+                format!("auth.tokens = \"{PASTED}\"\n"),
+                "test.toml:1:15: auth.tokens must be a list of references",
+            ),
+            (
+                format!("auth = \"{PASTED}\"\n"),
+                "test.toml:1:8: auth must be a table",
+            ),
+            (
+                format!("[auth]\ntokens = [\"env:T\"]\ntoken_header = \"Bearer {PASTED}\"\n"),
+                "test.toml:3:16: token_header is not a valid HTTP header name (the value is not \
+                 shown)",
+            ),
+            (
+                format!("[auth]\ntokens = [\"env:T\"]\ntoken_header = [\"{PASTED}\"]\n"),
+                "test.toml:3:16: auth.token_header must be a header name in quotes",
+            ),
+            (
+                format!("[auth]\ntokens = [\"env:T\"]\nsignature_tolerance = \"{PASTED}\"\n"),
+                "test.toml:3:23: auth.signature_tolerance must be a duration",
+            ),
+            (
+                format!(
+                    "[auth]\ntokens = [\"env:T\"]\ninsecure_allow_literal_secrets = \"{PASTED}\"\n"
+                ),
+                "test.toml:3:34: auth.insecure_allow_literal_secrets must be true or false",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = parse(&text).unwrap_err();
+            assert!(err.starts_with(expected), "{text}\ngave: {err}");
+            assert!(!err.contains(PASTED), "{err}");
+            assert!(!err.contains(&PASTED_SIGNING[6..]), "{err}");
+            assert!(!err.contains("90817263545463"), "{err}");
+        }
     }
 
     #[test]
@@ -875,9 +1300,9 @@ mod tests {
             err.starts_with("test.toml:1:12: \"ALERT_OPEN\" is not a Wavefront"),
             "{err}"
         );
-        let err = parse("[auth]\ntokens = [\"s3cr3t\"]\n").unwrap_err();
+        let err = parse("[auth]\ntokens = [\"env:T\", \"s3cr3t\"]\n").unwrap_err();
         assert!(
-            err.starts_with("test.toml:2:10: not a secret reference"),
+            err.starts_with("test.toml:2:20: not a secret reference"),
             "{err}"
         );
         assert!(!err.contains("s3cr3t"), "{err}");
@@ -928,6 +1353,48 @@ mod tests {
             locate(None, &task_root).unwrap(),
             PathBuf::from("rules/responder.toml")
         );
+        assert_eq!(
+            search(Some(Path::new("x.toml")), &env)
+                .unwrap()
+                .fallback_warning(),
+            None
+        );
+        let found = search(None, &task_root).unwrap();
+        assert_eq!(
+            found.fallback_warning().unwrap(),
+            "no config file found (looked at /nonexistent/responder.toml, responder.toml); \
+             using the rules compiled into this binary from rules/responder.toml; pass --config \
+             FILE or set RESPONDER_CONFIG to use another"
+        );
+    }
+
+    #[test]
+    fn an_unreadable_file_is_described_once_with_a_hint() {
+        let err = Config::load(Path::new("no-such-dir/responder.toml")).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("cannot read config file no-such-dir/responder.toml: "),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("; name an existing file with --config FILE or RESPONDER_CONFIG"),
+            "{text}"
+        );
+        // The cause is in the message, so it is not also a source a chain would repeat.
+        assert!(std::error::Error::source(&err).is_none(), "{err:?}");
+        let chain = anyhow_like(&err);
+        assert_eq!(chain.matches("(os error 2)").count(), 1, "{chain}");
+    }
+
+    /// The message and every source, joined as `{:#}` on an `anyhow::Error` joins them.
+    fn anyhow_like(err: &dyn std::error::Error) -> String {
+        let mut text = err.to_string();
+        let mut source = err.source();
+        while let Some(next) = source {
+            text += &format!(": {next}");
+            source = next.source();
+        }
+        text
     }
 
     #[test]

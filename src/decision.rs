@@ -458,7 +458,9 @@ impl<'a> Decision<'a> {
             batch.metric(Metric::RuleMatched, 1.0);
             for action in &rule.actions {
                 batch.metric(action.outcome.metric(), 1.0);
-                if action.guard == Some(Guard::CircuitOpen) {
+                // A dry run that finds the circuit open refused nothing: only real refusals
+                // count, so the metric (and any alarm on it) means automation was held back.
+                if action.guard == Some(Guard::CircuitOpen) && !rule.dry_run {
                     batch.metric(Metric::CircuitOpen, 1.0);
                 }
                 batch.audit(&Audit {
@@ -603,6 +605,41 @@ to_alias = "stable"
         assert_eq!(matched["matched"], true);
         assert_eq!(matched["dry_run"], false);
         assert_eq!(matched["actions"][0]["outcome"], "planned");
+    }
+
+    /// The METRIC names a decision writes, in order.
+    fn metrics_of(decision: &Decision<'_>) -> Vec<String> {
+        let captured = crate::telemetry::tests::Captured::default();
+        let telemetry = crate::telemetry::Telemetry::to_writer(captured.clone());
+        let mut batch = telemetry.batch("r-1");
+        decision.record(&mut batch, &RequestContext::default());
+        batch.finish();
+        captured
+            .text()
+            .lines()
+            .filter_map(|line| line.strip_prefix("[METRIC]\t"))
+            .filter_map(|rest| rest.rsplit('\t').next())
+            .filter_map(|metric| metric.split(' ').next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn only_a_real_refusal_by_the_circuit_counts_as_circuit_open() {
+        let config = Config::parse(CONFIG, Path::new("test.toml")).expect("valid config");
+        let alert = alert_matching();
+        let mut decision = Decision::for_alert("r-1", &alert, &config.rules, false);
+        let rule = &mut decision.rules[1];
+        assert!(rule.matched);
+        rule.actions[0].outcome = ActionOutcome::Skipped;
+        rule.actions[0].guard = Some(Guard::CircuitOpen);
+        assert_eq!(
+            metrics_of(&decision),
+            ["rule_matched", "action_skipped", "circuit_open"]
+        );
+
+        decision.rules[1].dry_run = true;
+        assert_eq!(metrics_of(&decision), ["rule_matched", "action_skipped"]);
     }
 
     fn alert_matching() -> Alert {

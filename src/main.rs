@@ -37,18 +37,23 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the webhook over plain HTTP, as it runs on Lambda.
+    /// Serve the webhook over plain HTTP, as it runs on Lambda. By default actions are only
+    /// described (plan-only): AWS is never called.
     Serve {
         #[arg(long, help = CONFIG_HELP)]
         config: Option<PathBuf>,
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// Every action is a dry run (read-only AWS calls), whatever the config says.
-        #[arg(long)]
+        /// Call AWS, read-only: every action is a dry run, whatever the config says.
+        #[arg(long, group = "mode")]
         dry_run: bool,
-        /// Describe actions without calling AWS at all: no credentials needed.
-        #[arg(long)]
+        /// Call AWS and act as the config says: rules that are not dry runs change real
+        /// resources.
+        #[arg(long, group = "mode")]
+        live: bool,
+        /// Describe actions without calling AWS at all, no credentials needed (the default).
+        #[arg(long, group = "mode", hide = true)]
         plan_only: bool,
     },
     /// Validate a config file, resolve its secrets as start-up would, and print what it
@@ -216,13 +221,19 @@ fn run(command: Command) -> Result<()> {
             config,
             listen,
             dry_run,
-            plan_only,
+            live,
+            plan_only: _,
         } => {
+            let mode = match (dry_run, live) {
+                (true, _) => Mode::DryRun,
+                (_, true) => Mode::Live,
+                _ => Mode::PlanOnly,
+            };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
             runtime.block_on(async {
-                let responder = build(config.as_deref(), dry_run, !plan_only).await?;
+                let responder = build(config.as_deref(), mode).await?;
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await
                     .with_context(|| format!("cannot listen on {listen}"))?;
@@ -276,7 +287,7 @@ fn run(command: Command) -> Result<()> {
                 .enable_all()
                 .build()?;
             runtime.block_on(async {
-                let responder = build(config.as_deref(), false, true).await?;
+                let responder = build(config.as_deref(), Mode::Live).await?;
                 lambda::run(responder).await.map_err(|e| anyhow::anyhow!(e))
             })
         }
@@ -309,23 +320,62 @@ fn dry_run_from_env() -> Result<bool> {
     }
 }
 
+/// Finds and reads the config; says loudly when nothing was found and the rules compiled into
+/// the binary are used instead.
 fn load(explicit: Option<&Path>) -> Result<Config> {
-    let path = config::locate(explicit, &env)?;
-    Ok(Config::load(&path)?)
+    let found = config::search(explicit, &env)?;
+    if let Some(warning) = found.fallback_warning() {
+        tracing::warn!("{warning}");
+    }
+    Ok(Config::load(&found.path)?)
+}
+
+/// How a responder treats AWS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Actions are described; AWS is never called (`serve`'s default).
+    PlanOnly,
+    /// Read-only AWS calls: every action is a dry run (`serve --dry-run`).
+    DryRun,
+    /// Actions run as the config says (`serve --live`, and on Lambda).
+    Live,
 }
 
 /// Builds the responder once per process: config, secrets, and (unless plan-only) the AWS
-/// clients from the standard configuration chain.
-async fn build(
-    explicit: Option<&Path>,
-    force_dry_run: bool,
-    use_aws: bool,
-) -> Result<Arc<Responder>> {
+/// clients from the standard configuration chain. Logs the mode, since it decides whether
+/// real resources change.
+async fn build(explicit: Option<&Path>, mode: Mode) -> Result<Arc<Responder>> {
     let config = load(explicit)?;
     let path = config.path.display().to_string();
-    let force_dry_run = force_dry_run || dry_run_from_env()?;
+    let env_dry_run = dry_run_from_env()?;
+    let force_dry_run = mode == Mode::DryRun || env_dry_run;
+    let announcement = match mode {
+        Mode::PlanOnly => format!(
+            "mode: PLAN-ONLY: actions are described and AWS is never called; --dry-run makes \
+             read-only AWS calls, --live acts as {path} says"
+        ),
+        Mode::DryRun => "mode: DRY RUN: read-only AWS calls with the standard credentials; \
+                         every action only reports what it would do"
+            .to_owned(),
+        Mode::Live if env_dry_run => {
+            "mode: LIVE, but RESPONDER_DRY_RUN=true makes every action a dry run".to_owned()
+        }
+        Mode::Live if config.dry_run => {
+            format!("mode: LIVE, but {path} sets dry_run = true, so every action is a dry run")
+        }
+        Mode::Live => format!(
+            "mode: LIVE: actions change real AWS resources as {path} says, with the standard \
+             credentials (rules marked dry_run and the Test button stay dry runs)"
+        ),
+    };
+    // On Lambda acting is the point, so it is news only on a workstation.
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        tracing::info!("{announcement}");
+    } else {
+        tracing::warn!("{announcement}");
+    }
     let mut secrets_manager = None;
-    let executor = if use_aws {
+    let executor = if mode != Mode::PlanOnly {
         let aws = Aws::from_env().await;
         secrets_manager = Some(aws.secretsmanager.clone());
         let ledger = ledger(&config, &aws).with_context(|| format!("config {path}"))?;

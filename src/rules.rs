@@ -585,4 +585,40 @@ mod tests {
         let err = NamePattern::parse("checkout [").unwrap_err();
         assert!(err.contains("escape a literal ["), "{err}");
     }
+
+    proptest::proptest! {
+        /// The one glob set of [`Rules`] decides every rule's name check exactly as the rule
+        /// alone would, whatever the patterns (wildcards, classes, alternatives, escapes,
+        /// case) and however they are spread over rules, including rules without patterns.
+        #[test]
+        fn the_glob_set_decides_names_as_each_rule_would(
+            patterns in proptest::collection::vec(
+                proptest::collection::vec(r"([aAbB ]|\*|\?|\[ab\]|\{a,b\}|\\\*){1,6}", 0..3),
+                1..6,
+            ),
+            names in proptest::collection::vec("[aAbB *?]{0,8}", 1..8),
+        ) {
+            let rules: Vec<Rule> = patterns
+                .iter()
+                .enumerate()
+                .map(|(i, alts)| Rule {
+                    name: format!("r{i}"),
+                    alert: alts.iter().filter_map(|p| NamePattern::parse(p).ok()).collect(),
+                    ..rule()
+                })
+                .collect();
+            let set = Rules::new(rules.clone()).expect("patterns compile");
+            for name in &names {
+                let a = alert(name, Reason::Opened, Severity::Severe, &["production"]);
+                for (together, alone) in set.evaluate(&a).iter().zip(&rules) {
+                    let alone = alone.evaluate(&a);
+                    proptest::prop_assert_eq!(
+                        together.checks().collect::<Vec<_>>(),
+                        alone.checks().collect::<Vec<_>>(),
+                        "rule {} on {:?}", alone.rule.name, name
+                    );
+                }
+            }
+        }
+    }
 }

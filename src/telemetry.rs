@@ -254,16 +254,16 @@ pub fn metric_filter_fields(line: &str) -> Vec<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// A writer that keeps everything written.
+    /// A writer that keeps everything written (also used by other modules' tests).
     #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
 
     impl Captured {
         /// Everything written so far.
-        fn text(&self) -> String {
+        pub(crate) fn text(&self) -> String {
             let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner());
             String::from_utf8_lossy(&bytes).into_owned()
         }

@@ -1,6 +1,7 @@
 //! The fuzz targets' properties over every committed fuzz input, without a fuzzing engine: the
-//! seed corpus in `fuzz/corpus/<target>/` and the crashes fuzzing found, kept in
-//! `fuzz/regressions/<target>/`, so a crash once fixed stays fixed. The checks themselves are
+//! seed corpus in `fuzz/corpus/<target>/`, the fixture folders `fuzz/fixture-seeds` lists, and
+//! the crashes fuzzing found, kept in `fuzz/regressions/<target>/`, so a crash once fixed stays
+//! fixed. The checks themselves are
 //! `fuzz/src/lib.rs`, included here as a module so the fuzz targets and this test share them.
 
 #[path = "../fuzz/src/lib.rs"]
@@ -11,11 +12,40 @@ use std::path::{Path, PathBuf};
 
 /// Every file directly inside `fuzz/<kind>/<target>/`, sorted; none when the folder is absent.
 fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz")
-        .join(kind)
-        .join(target);
-    let Ok(entries) = std::fs::read_dir(&dir) else {
+    files_in(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz")
+            .join(kind)
+            .join(target),
+    )
+}
+
+/// The fixture files that also seed `target`, as `fuzz/fixture-seeds` lists their folders.
+fn fixture_seeds(target: &str) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let list =
+        std::fs::read_to_string(root.join("fuzz/fixture-seeds")).expect("fuzz/fixture-seeds");
+    let mut files = Vec::new();
+    for line in list
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let (seeded, folder) = line.split_once(' ').expect("\"<target> <folder>\"");
+        if seeded == target {
+            let found = files_in(&root.join(folder));
+            assert!(
+                !found.is_empty(),
+                "fuzz/fixture-seeds: {folder} has no files"
+            );
+            files.extend(found);
+        }
+    }
+    files
+}
+
+/// Every file directly inside `dir`, sorted; none when the folder is absent.
+fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     let mut files: Vec<PathBuf> = entries
@@ -53,6 +83,7 @@ fn run(target: &str) {
     let corpus = inputs("corpus", seeds);
     assert!(!corpus.is_empty(), "fuzz/corpus/{seeds} has no seeds");
     let mut files = corpus;
+    files.extend(fixture_seeds(seeds));
     files.extend(inputs("regressions", seeds));
     if seeds != target {
         files.extend(inputs("regressions", target));

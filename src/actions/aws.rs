@@ -3,11 +3,15 @@
 //! errors turned into sentences an on-call engineer can act on).
 
 use std::fmt::Display;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
+use aws_sdk_lambda::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_lambda::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_lambda::error::ProvideErrorMetadata;
 use aws_sdk_lambda::operation::RequestId;
 use aws_smithy_http_client::tls::Provider;
@@ -93,6 +97,10 @@ pub struct Calls {
     changed: bool,
 }
 
+/// Said of a call that changes something and got no answer: it may have been applied.
+pub const UNANSWERED_CHANGE: &str = "; with no answer it may have been applied, so the \
+                                     action's ledger claims are kept: check before acting by hand";
+
 /// A failed AWS call, as a sentence: operation, error code, message and request id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallFailure {
@@ -131,12 +139,14 @@ impl Calls {
     }
 
     /// Records a failed call and describes it: `GetAlias: ResourceNotFoundException: Function
-    /// not found: ... (request id 1d2e...)`.
+    /// not found: ... (request id 1d2e...)`. A call that changes something and got no answer
+    /// from AWS (the connection failed after it was sent) may still have been applied: it
+    /// counts as a change, so the action keeps its ledger claims, and the message says so.
     pub fn failed<E>(&mut self, operation: &str, err: &E) -> CallFailure
     where
         E: ProvideErrorMetadata + RequestId + std::error::Error,
     {
-        self.changing = None;
+        let was_changing = self.changing.take().is_some();
         let request_id = err.request_id().map(str::to_owned);
         if let Some(id) = &request_id {
             self.request_ids.push(id.clone());
@@ -146,7 +156,19 @@ impl Calls {
         if let Some(id) = request_id {
             message.push_str(&format!(" (request id {id})"));
         }
+        // No answer is not a no: err towards not acting twice.
+        if was_changing && code.is_none() {
+            self.changed = true;
+            message.push_str(UNANSWERED_CHANGE);
+        }
         CallFailure { code, message }
+    }
+
+    /// Records that a call which changes something may have been applied although it did not
+    /// succeed: a retried attempt found the change made, perhaps by its own earlier attempt.
+    /// The action keeps its ledger claims, whatever its outcome.
+    pub fn may_have_changed(&mut self) {
+        self.changed = true;
     }
 
     /// Finishes the action with an outcome.
@@ -175,6 +197,35 @@ impl Calls {
             ),
         };
         self.report(ActionOutcome::Failed, detail)
+    }
+}
+
+/// Counts the attempts the SDK sends of one call, retries included, so an action can tell an
+/// error that followed an earlier attempt (which may have been applied) from a first answer.
+/// Add it to a call with `.customize().interceptor(attempts.clone())`.
+#[derive(Clone, Debug, Default)]
+pub struct Attempts(Arc<AtomicU32>);
+
+impl Attempts {
+    /// Whether the call was sent more than once.
+    pub fn retried(&self) -> bool {
+        self.0.load(Ordering::Relaxed) > 1
+    }
+}
+
+impl Intercept for Attempts {
+    fn name(&self) -> &'static str {
+        "Attempts"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 

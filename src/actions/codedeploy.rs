@@ -8,7 +8,12 @@
 //!   the alias from the version now live back to the one before; for the other platforms the
 //!   revision that was live before.
 //! - A deployment that completes while we stop it (`DeploymentAlreadyCompletedException`) is a
-//!   race, not a failure: it is re-read and reported as it ended.
+//!   race, not a failure: it is re-read and reported as it ended. Found stopped after our own
+//!   `StopDeployment` was retried, it may be our own earlier attempt's work: the action then
+//!   keeps its ledger claims.
+//! - When CodeDeploy is left to move a Lambda alias back (a stopped Lambda deployment's rollback,
+//!   or our undo deployment), the alias is recorded in [`HandedOver`], so a later `lambda-alias`
+//!   action of the same request leaves it to CodeDeploy rather than racing it.
 //!
 //! Deciding (which deployment is a rollback, whether a success is inside the window, the AppSpec
 //! to deploy) is pure code; the `execute` path makes the calls.
@@ -23,7 +28,7 @@ use aws_sdk_codedeploy::types::{
 };
 use jiff::Timestamp;
 
-use super::aws::{Aws, CallFailure, Calls};
+use super::aws::{Attempts, Aws, CallFailure, Calls};
 use super::check_name;
 use crate::decision::ActionOutcome;
 use crate::duration::HumanDuration;
@@ -88,17 +93,82 @@ impl Rollback {
     }
 }
 
+/// The Lambda aliases the `codedeploy-rollback` actions of one request left to CodeDeploy to
+/// move back: the target of a Lambda deployment stopped with rollback, or of an undo deployment
+/// of ours. A later `lambda-alias` action on one of them leaves it alone rather than race
+/// CodeDeploy's rollback with one of its own. Dry runs hand nothing over.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HandedOver(Vec<Handover>);
+
+/// One alias CodeDeploy is moving back, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handover {
+    /// The function's name (not its ARN).
+    pub function: String,
+    pub alias: String,
+    /// Which deployment moves it: `d-ABC123 stopped with rollback`.
+    pub by: String,
+}
+
+impl HandedOver {
+    /// Records the alias a Lambda deployment target names; its index, if it names one.
+    pub fn record(&mut self, target: &LambdaFunctionInfo, by: String) -> Option<usize> {
+        let (Some(function), Some(alias)) = (target.function_name(), target.function_alias())
+        else {
+            return None;
+        };
+        self.0.push(Handover {
+            function: function_name(function).to_owned(),
+            alias: alias.to_owned(),
+            by,
+        });
+        Some(self.0.len() - 1)
+    }
+
+    /// The handover of `function`'s `alias` (a name, partial ARN or ARN), if there is one.
+    pub fn find(&self, function: &str, alias: &str) -> Option<&Handover> {
+        let function = function_name(function);
+        self.0
+            .iter()
+            .rev()
+            .find(|h| h.function == function && h.alias == alias)
+    }
+
+    fn update(&mut self, index: Option<usize>, by: String) {
+        if let Some(handover) = index.and_then(|i| self.0.get_mut(i)) {
+            handover.by = by;
+        }
+    }
+
+    fn withdraw(&mut self, index: Option<usize>) {
+        if let Some(i) = index.filter(|&i| i < self.0.len()) {
+            self.0.remove(i);
+        }
+    }
+}
+
+/// The name in a function name, partial ARN (`123456789012:function:checkout`) or ARN, without
+/// a qualifier.
+fn function_name(function: &str) -> &str {
+    let name = function
+        .rsplit_once(":function:")
+        .map_or(function, |(_, name)| name);
+    name.split(':').next().unwrap_or(name)
+}
+
 impl Rollback {
-    /// Runs the rollback, recording its AWS calls in `calls`. With `dry_run`, only read-only
-    /// calls are made and the sentence says what would have happened.
+    /// Runs the rollback, recording its AWS calls in `calls`, and in `handed_over` the Lambda
+    /// aliases it leaves CodeDeploy to move back. With `dry_run`, only read-only calls are
+    /// made and the sentence says what would have happened.
     pub async fn execute(
         &self,
         aws: &Aws,
         dry_run: bool,
         now: Timestamp,
         calls: &mut Calls,
+        handed_over: &mut HandedOver,
     ) -> (ActionOutcome, String) {
-        match self.run(aws, dry_run, now, calls).await {
+        match self.run(aws, dry_run, now, calls, handed_over).await {
             Ok(step) => step,
             Err(failure) => (ActionOutcome::Failed, failure.message),
         }
@@ -110,16 +180,22 @@ impl Rollback {
         dry_run: bool,
         now: Timestamp,
         calls: &mut Calls,
+        handed_over: &mut HandedOver,
     ) -> Result<(ActionOutcome, String), CallFailure> {
         let client = &aws.codedeploy;
         let active = self.active_deployments(client, calls).await?;
         if !active.is_empty() {
-            let (steps, finished) = self.stop_all(client, &active, dry_run, calls).await;
+            let (steps, finished) = self
+                .stop_all(client, &active, dry_run, calls, handed_over)
+                .await;
             // One finished while we stopped it: if it succeeded, the bad release is now
             // live, and a window means it may be undone like any recent success.
             if finished && let Some(window) = self.redeploy_within {
                 let mut steps = steps;
-                steps.push(self.redeploy(aws, window, dry_run, now, calls).await?);
+                steps.push(
+                    self.redeploy(aws, window, dry_run, now, calls, handed_over)
+                        .await?,
+                );
                 return Ok(combine(steps));
             }
             return Ok(combine(steps));
@@ -130,7 +206,8 @@ impl Rollback {
                 format!("nothing in progress in {}", self.target()),
             ));
         };
-        self.redeploy(aws, window, dry_run, now, calls).await
+        self.redeploy(aws, window, dry_run, now, calls, handed_over)
+            .await
     }
 
     /// Every active deployment of the group, read in full (creator, rollback info).
@@ -174,6 +251,7 @@ impl Rollback {
         deployments: &[DeploymentInfo],
         dry_run: bool,
         calls: &mut Calls,
+        handed_over: &mut HandedOver,
     ) -> (Vec<(ActionOutcome, String)>, bool) {
         let mut steps = Vec::with_capacity(deployments.len());
         let mut succeeded_first = false;
@@ -190,7 +268,7 @@ impl Rollback {
                     format!("would stop deployment {id} with rollback"),
                 )
             } else {
-                let (step, succeeded) = stop(client, id, calls).await;
+                let (step, succeeded) = stop(client, deployment, calls, handed_over).await;
                 succeeded_first |= succeeded;
                 step
             };
@@ -206,6 +284,7 @@ impl Rollback {
         dry_run: bool,
         now: Timestamp,
         calls: &mut Calls,
+        handed_over: &mut HandedOver,
     ) -> Result<(ActionOutcome, String), CallFailure> {
         let client = &aws.codedeploy;
         let group = client
@@ -229,19 +308,28 @@ impl Rollback {
         let Some(last_id) = last.and_then(|l| l.deployment_id()).map(str::to_owned) else {
             return skip("it has no successful deployment to undo".into());
         };
-        // Only the group's latest deployment is undone: a newer attempt that did not succeed
-        // means the success is not what runs now, or that someone is already on it.
+        // Only the group's latest deployment is undone: a later attempt that did not succeed
+        // means the success is not what runs now, or that someone is already on it. The last
+        // attempt being another deployment is enough; its createTime only words the reason.
         if let Some(attempt) = info.last_attempted_deployment()
             && let Some(attempt_id) = attempt.deployment_id()
             && attempt_id != last_id
-            && attempt.create_time().map(|t| t.as_nanos())
-                > last.and_then(|l| l.create_time()).map(|t| t.as_nanos())
         {
             let status = attempt.status().map_or("unknown", |s| s.as_str());
-            return skip(format!(
-                "the last attempt {attempt_id} ({status}) is newer than the last success \
-                 {last_id}; not undoing an older release"
-            ));
+            let attempted = attempt.create_time().map(|t| t.as_nanos());
+            let succeeded = last.and_then(|l| l.create_time()).map(|t| t.as_nanos());
+            return skip(match (attempted, succeeded) {
+                (Some(attempted), Some(succeeded)) if attempted > succeeded => format!(
+                    "the last attempt {attempt_id} ({status}) is newer than the last success \
+                     {last_id}; not undoing an older release"
+                ),
+                // No createTime (or clocks that disagree): the ids alone say the success is
+                // not the group's last attempt.
+                _ => format!(
+                    "the last attempt {attempt_id} ({status}) is not the last success \
+                     {last_id}, so the success may not be what runs now; not undoing it"
+                ),
+            });
         }
         let ended = last
             .and_then(|l| l.end_time())
@@ -272,6 +360,7 @@ impl Rollback {
         let age = ended.map(|e| ago(e, now)).unwrap_or_default();
 
         let platform = info.compute_platform().cloned();
+        let mut moves = None;
         let (revision, what) = if platform == Some(ComputePlatform::Lambda) {
             let Some(target) = lambda_target(client, &last_id, calls).await? else {
                 return Ok((
@@ -287,6 +376,7 @@ impl Rollback {
             if let Some(moved) = alias_moved(aws, &target, calls).await? {
                 return Ok((ActionOutcome::Skipped, moved));
             }
+            moves = Some(target);
             reversal
         } else {
             match deployment.previous_revision() {
@@ -319,6 +409,11 @@ impl Rollback {
                 ),
             ));
         }
+        // Handed over before the call: once it is sent, CodeDeploy may be moving the alias,
+        // even if the answer never comes.
+        let handover = moves
+            .as_ref()
+            .and_then(|target| handed_over.record(target, format!("undo of {last_id} requested")));
         calls.changing("CreateDeployment");
         let created = client
             .create_deployment()
@@ -334,12 +429,23 @@ impl Rollback {
             )
             .description(format!("{UNDO_MARKER}{last_id}"))
             .send()
-            .await
-            .map_err(|e| calls.failed("CreateDeployment", &e))?;
+            .await;
+        let created = match created {
+            Ok(created) => created,
+            Err(err) => {
+                let failure = calls.failed("CreateDeployment", &err);
+                // Refused by AWS, nothing moves; with no answer, the undo may be under way.
+                if failure.code.is_some() {
+                    handed_over.withdraw(handover);
+                }
+                return Err(failure);
+            }
+        };
         let new_id = calls
             .ok(created)
             .deployment_id
             .unwrap_or_else(|| "(no id returned)".to_owned());
+        handed_over.update(handover, format!("{new_id} undoes {last_id}"));
         Ok((
             ActionOutcome::Executed,
             format!(
@@ -426,13 +532,23 @@ async fn alias_moved(
 }
 
 /// Stops one deployment with rollback. A deployment that completed first is re-read; the flag
-/// says whether it ended `Succeeded`.
-async fn stop(client: &Client, id: &str, calls: &mut Calls) -> ((ActionOutcome, String), bool) {
+/// says whether it ended `Succeeded`. A stopped Lambda deployment's alias is handed over.
+async fn stop(
+    client: &Client,
+    deployment: &DeploymentInfo,
+    calls: &mut Calls,
+    handed_over: &mut HandedOver,
+) -> ((ActionOutcome, String), bool) {
+    let id = deployment.deployment_id().unwrap_or("(unknown id)");
+    let lambda = deployment.compute_platform() == Some(&ComputePlatform::Lambda);
+    let attempts = Attempts::default();
     calls.changing("StopDeployment");
     let result = client
         .stop_deployment()
         .deployment_id(id)
         .auto_rollback_enabled(true)
+        .customize()
+        .interceptor(attempts.clone())
         .send()
         .await;
     match result {
@@ -445,6 +561,9 @@ async fn stop(client: &Client, id: &str, calls: &mut Calls) -> ((ActionOutcome, 
                     let _ = write!(detail, ", {message}");
                 }
                 detail.push(')');
+            }
+            if lambda {
+                detail.push_str(&hand_over(client, id, calls, handed_over).await);
             }
             ((ActionOutcome::Executed, detail), false)
         }
@@ -460,9 +579,22 @@ async fn stop(client: &Client, id: &str, calls: &mut Calls) -> ((ActionOutcome, 
                     let status = calls.ok(output).deployment_info.and_then(|d| d.status);
                     let succeeded = status == Some(DeploymentStatus::Succeeded);
                     let detail = match status {
-                        // A retried StopDeployment finds its own earlier attempt's work done.
+                        // A retried StopDeployment may find its own earlier attempt's work
+                        // done: that cannot be ruled out, so it counts as a change.
+                        Some(DeploymentStatus::Stopped) if attempts.retried() => {
+                            calls.may_have_changed();
+                            let mut detail = format!(
+                                "{id} is stopped, perhaps by this request: its StopDeployment was \
+                                 retried, and an earlier attempt may have been applied, so the \
+                                 action keeps its ledger claims"
+                            );
+                            if lambda {
+                                detail.push_str(&hand_over(client, id, calls, handed_over).await);
+                            }
+                            detail
+                        }
                         Some(DeploymentStatus::Stopped) => {
-                            format!("{id} is stopped (possibly by this request's first attempt)")
+                            format!("{id} was already stopped when this request tried to stop it")
                         }
                         status => format!(
                             "{id} completed ({}) before it could be stopped",
@@ -492,6 +624,28 @@ async fn stop(client: &Client, id: &str, calls: &mut Calls) -> ((ActionOutcome, 
                 ),
             ),
             false,
+        ),
+    }
+}
+
+/// Finds the alias a Lambda deployment stopped with rollback moves (`ListDeploymentTargets`,
+/// `BatchGetDeploymentTargets`) and hands it over to CodeDeploy. Returns what the record should
+/// add: nothing, or why the alias could not be handed over.
+async fn hand_over(
+    client: &Client,
+    id: &str,
+    calls: &mut Calls,
+    handed_over: &mut HandedOver,
+) -> String {
+    match lambda_target(client, id, calls).await {
+        Ok(Some(target)) => {
+            handed_over.record(&target, format!("{id} stopped with rollback"));
+            String::new()
+        }
+        Ok(None) => String::new(),
+        Err(failure) => format!(
+            "; the Lambda alias CodeDeploy moves back could not be read ({failure}), so a later \
+             lambda-alias action on it is not held back"
         ),
     }
 }
@@ -736,6 +890,39 @@ mod tests {
             r.plan()
                 .ends_with("succeeded within 1h, redeploy the revision before it")
         );
+    }
+
+    #[test]
+    fn a_handed_over_alias_is_found_by_name_partial_arn_or_arn() {
+        let mut handed = HandedOver::default();
+        let target = LambdaFunctionInfo::builder()
+            .function_name("checkout")
+            .function_alias("live")
+            .build();
+        let index = handed.record(&target, "d-1 stopped with rollback".into());
+        assert_eq!(index, Some(0));
+        for function in [
+            "checkout",
+            "123456789012:function:checkout",
+            "arn:aws:lambda:us-east-1:123456789012:function:checkout",
+        ] {
+            let found = handed.find(function, "live").map(|h| h.by.as_str());
+            assert_eq!(found, Some("d-1 stopped with rollback"), "{function}");
+        }
+        assert!(handed.find("checkout", "beta").is_none());
+        assert!(handed.find("checkout-eu", "live").is_none());
+        handed.update(index, "d-2 undoes d-1".into());
+        assert_eq!(
+            handed.find("checkout", "live").unwrap().by,
+            "d-2 undoes d-1"
+        );
+        handed.withdraw(index);
+        assert!(handed.find("checkout", "live").is_none());
+        // A target that names no alias hands nothing over.
+        let unnamed = LambdaFunctionInfo::builder()
+            .function_name("checkout")
+            .build();
+        assert_eq!(handed.record(&unnamed, "d-3".into()), None);
     }
 
     #[test]

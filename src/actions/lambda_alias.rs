@@ -4,17 +4,23 @@
 //!
 //! The alias is read first; if it is already where it should be, nothing is written. Otherwise
 //! `UpdateAlias` carries the `RevisionId` that was read, so a concurrent deploy is never
-//! overwritten unseen: on a conflict the alias is re-read once and the decision made again.
-//! `$LATEST` and versions that do not exist are refused.
+//! overwritten: on a conflict the alias is re-read once. Already where it should be, it is left
+//! so; routed differently than at the first read (primary version or canary weights), someone
+//! else moved it and it is left alone; only when nothing that routes traffic changed is the
+//! decision made again, against the new `RevisionId`. A retried `UpdateAlias` that conflicts
+//! may have been applied by its own earlier attempt: the action then keeps its ledger claims.
+//! `$LATEST` and versions that do not exist are refused, and an alias an earlier
+//! `codedeploy-rollback` of the same request left to CodeDeploy is not touched.
 
 use std::collections::BTreeMap;
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
 
-use super::aws::{CallFailure, Calls};
+use super::aws::{Attempts, CallFailure, Calls};
 use super::check_name;
+use super::codedeploy::HandedOver;
 use crate::decision::ActionOutcome;
 
 /// Where the alias should end up.
@@ -157,6 +163,20 @@ pub struct AliasState {
 }
 
 impl AliasState {
+    /// Where it routes traffic: `42`, or `42 with a canary (43 at 10%)`.
+    pub fn routing(&self) -> String {
+        if self.weights.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{} with a canary ({})", self.version, self.canary())
+        }
+    }
+
+    /// Whether it routes traffic as `other` does; its description and revision aside.
+    fn routes_as(&self, other: &Self) -> bool {
+        self.version == other.version && self.weights == other.weights
+    }
+
     fn canary(&self) -> String {
         self.weights
             .iter()
@@ -234,15 +254,43 @@ enum Resolved {
     Refused(String),
 }
 
+/// How an `UpdateAlias` with a `RevisionId` ended, when AWS answered it.
+enum Update {
+    Done,
+    /// The alias changed since it was read. `retried`: the call was sent more than once, so
+    /// an earlier attempt may have been applied, and be the change it ran into.
+    Conflict {
+        failure: CallFailure,
+        retried: bool,
+    },
+}
+
+/// Said when a retried `UpdateAlias` ran into a change it may have made itself.
+const OWN_WRITE: &str = "this request's UpdateAlias was retried, and an earlier attempt may have \
+                         been applied, so the action keeps its ledger claims";
+
 impl AliasShift {
     /// Runs the shift, recording its AWS calls in `calls`. With `dry_run`, only reads are made
-    /// and the sentence says what would have happened.
+    /// and the sentence says what would have happened. An alias in `handed_over` is left to
+    /// CodeDeploy, without a call.
     pub async fn execute(
         &self,
         client: &Client,
         dry_run: bool,
+        handed_over: &HandedOver,
         calls: &mut Calls,
     ) -> (ActionOutcome, String) {
+        if let Some(handover) = handed_over.find(&self.function, &self.alias) {
+            let leaving = if dry_run { "would leave" } else { "leaving" };
+            return (
+                ActionOutcome::Skipped,
+                format!(
+                    "CodeDeploy is moving {} back ({}); {leaving} the alias to it",
+                    self.target(),
+                    handover.by
+                ),
+            );
+        }
         match self.run(client, dry_run, calls).await {
             Ok(step) => step,
             Err(failure) => (ActionOutcome::Failed, failure.message),
@@ -255,81 +303,175 @@ impl AliasShift {
         dry_run: bool,
         calls: &mut Calls,
     ) -> Result<(ActionOutcome, String), CallFailure> {
-        let mut state = self.read(client, &self.alias, calls).await?;
-        let mut verified = None;
-        for attempt in 0..2 {
-            let target = match self.resolve(client, &state, calls).await? {
-                Resolved::To(target) => target,
-                Resolved::Refused(reason) => return Ok((ActionOutcome::Failed, reason)),
-            };
-            let change = match decide(&self.alias, &state, &target) {
-                Move::Stay(detail) => return Ok((ActionOutcome::Skipped, detail)),
-                Move::Change(change) => change,
-            };
-            if target != state.version && verified.as_ref() != Some(&target) {
-                if let Some(refusal) = self.check_version(client, &target, calls).await? {
-                    return Ok((ActionOutcome::Failed, refusal));
-                }
-                verified = Some(target.clone());
-            }
-            if dry_run {
-                return Ok((ActionOutcome::Planned, change.planned()));
-            }
-            let Some(revision) = state.revision_id.clone() else {
-                return Ok((
-                    ActionOutcome::Failed,
-                    format!(
-                        "GetAlias gave no RevisionId for {}; refusing to update it without \
-                         compare-and-swap",
-                        self.target()
-                    ),
-                ));
-            };
-            calls.changing("UpdateAlias");
-            let result = client
-                .update_alias()
-                .function_name(&self.function)
-                .name(&self.alias)
-                .function_version(&target)
-                .routing_config(
-                    AliasRoutingConfiguration::builder()
-                        .set_additional_version_weights(Some(Default::default()))
-                        .build(),
+        let first = self.read(client, &self.alias, calls).await?;
+        let target = match self.resolve(client, &first, calls).await? {
+            Resolved::To(target) => target,
+            Resolved::Refused(reason) => return Ok((ActionOutcome::Failed, reason)),
+        };
+        let change = match decide(&self.alias, &first, &target) {
+            Move::Stay(detail) => return Ok((ActionOutcome::Skipped, detail)),
+            Move::Change(change) => change,
+        };
+        if target != first.version
+            && let Some(refusal) = self.check_version(client, &target, calls).await?
+        {
+            return Ok((ActionOutcome::Failed, refusal));
+        }
+        if dry_run {
+            return Ok((ActionOutcome::Planned, change.planned()));
+        }
+        let retried = match self.update(client, &first, &target, calls).await? {
+            Err(refusal) => return Ok((ActionOutcome::Failed, refusal)),
+            Ok(Update::Done) => return Ok((ActionOutcome::Executed, change.done())),
+            Ok(Update::Conflict { retried, .. }) => retried,
+        };
+        if retried {
+            calls.may_have_changed();
+        }
+
+        // The alias changed since it was read: read it again, once.
+        let now = self.read(client, &self.alias, calls).await?;
+        let left_alone = if let Move::Stay(detail) = decide(&self.alias, &now, &target) {
+            if retried {
+                format!(
+                    "{detail}; this request's UpdateAlias was retried, and an earlier attempt may \
+                     have moved it there, so the action keeps its ledger claims"
                 )
-                .revision_id(revision)
-                .send()
+            } else {
+                detail
+            }
+        } else if !now.routes_as(&first) {
+            // Someone else moved it (a deploy, a person, CodeDeploy): theirs is the newer
+            // decision, and overwriting it is what the RevisionId is there to prevent.
+            let revision = now
+                .revision_id
+                .as_deref()
+                .map(|r| format!(" (revision {r})"))
+                .unwrap_or_default();
+            let mut detail = format!(
+                "{} changed from {} to {} while we were deciding{revision}; leaving it alone",
+                self.alias,
+                first.routing(),
+                now.routing()
+            );
+            if retried {
+                let _ = write!(detail, "; {OWN_WRITE}");
+            }
+            detail
+        } else {
+            // Only its description or revision changed: decide again, against the new revision.
+            return self
+                .decide_again(client, &now, &target, retried, calls)
                 .await;
-            match result {
-                Ok(output) => {
-                    calls.ok(output);
-                    return Ok((ActionOutcome::Executed, change.done()));
+        };
+        Ok((ActionOutcome::Skipped, left_alone))
+    }
+
+    /// The second decision, after a conflict that changed nothing that routes traffic.
+    async fn decide_again(
+        &self,
+        client: &Client,
+        now: &AliasState,
+        first_target: &str,
+        retried_before: bool,
+        calls: &mut Calls,
+    ) -> Result<(ActionOutcome, String), CallFailure> {
+        let own_write = |detail: String, retried: bool| {
+            if retried {
+                format!("{detail}; {OWN_WRITE}")
+            } else {
+                detail
+            }
+        };
+        let target = match self.resolve(client, now, calls).await? {
+            Resolved::To(target) => target,
+            Resolved::Refused(reason) => {
+                return Ok((ActionOutcome::Failed, own_write(reason, retried_before)));
+            }
+        };
+        let change = match decide(&self.alias, now, &target) {
+            Move::Stay(detail) => {
+                return Ok((ActionOutcome::Skipped, own_write(detail, retried_before)));
+            }
+            Move::Change(change) => change,
+        };
+        // The first target was checked (the alias still runs the version it ran then), so
+        // only a destination that moved meanwhile is checked now.
+        if target != now.version
+            && target != first_target
+            && let Some(refusal) = self.check_version(client, &target, calls).await?
+        {
+            return Ok((ActionOutcome::Failed, own_write(refusal, retried_before)));
+        }
+        match self.update(client, now, &target, calls).await? {
+            Err(refusal) => Ok((ActionOutcome::Failed, own_write(refusal, retried_before))),
+            Ok(Update::Done) => Ok((ActionOutcome::Executed, change.done())),
+            Ok(Update::Conflict { failure, retried }) => {
+                if retried {
+                    calls.may_have_changed();
                 }
-                Err(err)
-                    if attempt == 0
-                        && err
-                            .as_service_error()
-                            .is_some_and(|e| e.is_precondition_failed_exception()) =>
-                {
-                    // Someone changed the alias since we read it: read again, decide again.
-                    let _ = calls.failed("UpdateAlias", &err);
-                    state = self.read(client, &self.alias, calls).await?;
-                }
-                Err(err) => {
-                    let failure = calls.failed("UpdateAlias", &err);
-                    let hint = if failure.code.as_deref() == Some("PreconditionFailedException") {
-                        "; the alias changed twice while we tried, so it was left alone"
-                    } else {
-                        ""
-                    };
-                    return Ok((ActionOutcome::Failed, format!("{}{hint}", failure.message)));
-                }
+                let detail = format!(
+                    "{}; the alias changed twice while we tried, so it was left alone",
+                    failure.message
+                );
+                Ok((
+                    ActionOutcome::Failed,
+                    own_write(detail, retried || retried_before),
+                ))
             }
         }
-        // Only reached after a conflict on the second try, which returns above.
-        Ok((
-            ActionOutcome::Failed,
-            format!("{} kept changing; it was left alone", self.target()),
-        ))
+    }
+
+    /// `UpdateAlias` to `target` with no canary weights, if the alias is still at the revision
+    /// of `state`. The inner `Err` is a refusal: there is no revision to compare.
+    async fn update(
+        &self,
+        client: &Client,
+        state: &AliasState,
+        target: &str,
+        calls: &mut Calls,
+    ) -> Result<Result<Update, String>, CallFailure> {
+        let Some(revision) = state.revision_id.clone() else {
+            return Ok(Err(format!(
+                "GetAlias gave no RevisionId for {}; refusing to update it without \
+                 compare-and-swap",
+                self.target()
+            )));
+        };
+        let attempts = Attempts::default();
+        calls.changing("UpdateAlias");
+        let result = client
+            .update_alias()
+            .function_name(&self.function)
+            .name(&self.alias)
+            .function_version(target)
+            .routing_config(
+                AliasRoutingConfiguration::builder()
+                    .set_additional_version_weights(Some(Default::default()))
+                    .build(),
+            )
+            .revision_id(revision)
+            .customize()
+            .interceptor(attempts.clone())
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                calls.ok(output);
+                Ok(Ok(Update::Done))
+            }
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_precondition_failed_exception()) =>
+            {
+                Ok(Ok(Update::Conflict {
+                    failure: calls.failed("UpdateAlias", &err),
+                    retried: attempts.retried(),
+                }))
+            }
+            Err(err) => Err(calls.failed("UpdateAlias", &err)),
+        }
     }
 
     async fn read(
@@ -480,6 +622,25 @@ mod tests {
         assert_eq!(
             drop.done(),
             "dropped the canary of live (43 at 25%); version 42 keeps all traffic"
+        );
+    }
+
+    #[test]
+    fn only_routing_counts_as_a_change() {
+        let first = state("42", &[]);
+        let mut described = state("42", &[]);
+        described.revision_id = Some("rev-2".into());
+        assert!(
+            described.routes_as(&first),
+            "a new revision alone routes the same"
+        );
+        assert!(!state("43", &[]).routes_as(&first));
+        assert!(!state("42", &[("43", 0.1)]).routes_as(&first));
+        assert!(!state("42", &[("43", 0.1)]).routes_as(&state("42", &[("43", 0.2)])));
+        assert_eq!(first.routing(), "42");
+        assert_eq!(
+            state("42", &[("43", 0.1)]).routing(),
+            "42 with a canary (43 at 10%)"
         );
     }
 

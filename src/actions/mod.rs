@@ -22,10 +22,10 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use crate::alert::Alert;
+use crate::alert::{Alert, Reason};
 use crate::decision::{ActionOutcome, Decision, plural};
 use crate::duration::HumanDuration;
-use crate::ledger::{Admission, Attempt, Guard, Incident, Ledger, notification_key};
+use crate::ledger::{Attempt, Claims, Guard, Incident, Ledger, notification_key};
 use crate::rules::Rule;
 use aws::{Aws, Calls, Report};
 
@@ -75,9 +75,25 @@ impl Action {
         now: Timestamp,
         calls: &mut Calls,
     ) -> (ActionOutcome, String) {
+        let mut alone = codedeploy::HandedOver::default();
+        self.execute_after(aws, dry_run, now, calls, &mut alone)
+            .await
+    }
+
+    /// [`Action::execute`] after the earlier actions of the same request: `handed_over` holds
+    /// the Lambda aliases they left to CodeDeploy to move back. A `codedeploy-rollback` adds to
+    /// it; a `lambda-alias` on one of them leaves it alone.
+    pub async fn execute_after(
+        &self,
+        aws: &Aws,
+        dry_run: bool,
+        now: Timestamp,
+        calls: &mut Calls,
+        handed_over: &mut codedeploy::HandedOver,
+    ) -> (ActionOutcome, String) {
         match self {
-            Self::CodeDeployRollback(a) => a.execute(aws, dry_run, now, calls).await,
-            Self::LambdaAlias(a) => a.execute(&aws.lambda, dry_run, calls).await,
+            Self::CodeDeployRollback(a) => a.execute(aws, dry_run, now, calls, handed_over).await,
+            Self::LambdaAlias(a) => a.execute(&aws.lambda, dry_run, handed_over, calls).await,
         }
     }
 }
@@ -92,8 +108,25 @@ pub struct Executor {
 /// Said when claims could not be given back.
 const CLAIMS_HELD: &str = "; its ledger claims could not be given back and hold until they expire";
 
+/// Said when a claim cut off mid-write was given back before the write answered.
+const CLAIM_IN_FLIGHT: &str = "; a ledger claim still being written when time ran out may \
+                               land after it was given back, and then holds until it expires";
+
 /// How long giving back a claim may take once an action has finished.
 const RELEASE_LIMIT: Duration = Duration::from_secs(1);
+
+/// How long a ledger write cut off by the time budget may still finish before its claims are
+/// given back: a release sent at once could overtake it and leave it holding.
+const CLAIM_GRACE: Duration = Duration::from_millis(500);
+
+/// The least time settling the delivery gets after the last action, whatever giving back the
+/// actions' claims took.
+const SETTLE_TIME: Duration = Duration::from_millis(500);
+
+/// How long [`Executor::execute`] may run past its deadline, letting cut-off claims finish,
+/// giving them back and settling the delivery; never longer. Who calls it keeps this back
+/// from any harder deadline (Lambda's), with the time to answer.
+pub const AFTER_DEADLINE: Duration = Duration::from_secs(2);
 
 impl Executor {
     pub fn new(aws: Aws, ledger: Ledger) -> Self {
@@ -114,8 +147,11 @@ impl Executor {
     /// failed action forgets its delivery, so Wavefront's retry can act. `deadline` bounds the
     /// run: the ledger's calls before the actions must finish by then, each action gets an
     /// equal share of what is left, and one that runs out fails while the others still run;
-    /// giving back claims and settling the delivery afterwards may run [`RELEASE_LIMIT`]
-    /// past it, no more.
+    /// letting cut-off claims finish, giving back claims and settling the delivery afterwards
+    /// may run [`AFTER_DEADLINE`] past it, no more, and the settling always gets some of that.
+    ///
+    /// `ALERT_RESOLVED` is a delivery too: once claimed (a duplicate does nothing), it clears
+    /// the latches of an incident without a start time that were taken before it ended.
     pub async fn execute(
         &self,
         decision: &mut Decision<'_>,
@@ -124,26 +160,19 @@ impl Executor {
         now: Timestamp,
         deadline: Instant,
     ) {
+        // Past the deadline: letting cut-off claims finish and giving back claims end by
+        // `releases_by`, so settling the delivery has time left before `cap`.
+        let cap = deadline + AFTER_DEADLINE;
+        let releases_by = cap - SETTLE_TIME;
         // Ending an incident is a write: a dry run leaves the ledger as it is.
-        if !decision.dry_run {
-            match tokio::time::timeout_at(deadline, self.ledger.resolve(alert)).await {
-                Ok(Ok(0)) => {}
-                Ok(Ok(n)) => decision.notes.push(format!(
-                    "ALERT_RESOLVED ended the incident: cleared {}",
-                    plural(n, "incident latch")
-                )),
-                Ok(Err(err)) => decision.notes.push(format!(
-                    "ALERT_RESOLVED could not clear incident latches: {err}"
-                )),
-                Err(_) => decision.notes.push(
-                    "ALERT_RESOLVED could not clear incident latches: the ledger did not answer \
-                     in time"
-                        .into(),
-                ),
-            }
-        }
+        let resolving = !decision.dry_run && alert.reason == Reason::Resolved;
         let live = decision.rules.iter().any(|r| r.matched && !r.dry_run);
-        let notification = if live { notification_key(alert) } else { None };
+        let notification = if live || resolving {
+            notification_key(alert)
+        } else {
+            None
+        };
+        let request_id = decision.request_id.clone();
         if live && notification.is_none() {
             decision.notes.push(
                 "the payload has no notificationId (nor alertId and startedTime): a repeated \
@@ -152,16 +181,18 @@ impl Executor {
             );
         }
         if let Some(key) = &notification {
-            let claim = self
-                .ledger
-                .claim_notification(key, alert, &decision.request_id, now);
-            match tokio::time::timeout_at(deadline, claim).await {
+            let claim = self.ledger.claim_notification(key, alert, &request_id, now);
+            tokio::pin!(claim);
+            match tokio::time::timeout_at(deadline, claim.as_mut()).await {
                 Ok(Ok(None)) => {}
                 Ok(Ok(Some(earlier))) => {
                     decision.mark_duplicate(&earlier.claimed_by, earlier.claimed_at);
                     return;
                 }
                 Ok(Err(err)) => {
+                    if resolving {
+                        decision.notes.push(unresolved(&err.to_string()));
+                    }
                     fail_live_actions(
                         decision,
                         &format!("not run: {err}; nothing acts without the ledger"),
@@ -169,17 +200,33 @@ impl Executor {
                     return;
                 }
                 Err(_) => {
-                    // Cut off mid-claim: the claim may have been written. Give it back, so
-                    // Wavefront's retry is not taken for a duplicate.
-                    let released = tokio::time::timeout(
-                        RELEASE_LIMIT,
-                        self.ledger.release_notification(key, &decision.request_id),
+                    // Cut off mid-claim: the claim may be on its way. Let it finish, briefly,
+                    // so giving it back cannot overtake it; then give it back, so Wavefront's
+                    // retry is not taken for a duplicate.
+                    let answer = tokio::time::timeout_at(grace_until(cap), claim).await;
+                    if let Ok(Ok(Some(earlier))) = answer {
+                        decision.mark_duplicate(&earlier.claimed_by, earlier.claimed_at);
+                        return;
+                    }
+                    let released = tokio::time::timeout_at(
+                        release_until(cap),
+                        self.ledger.release_notification(key, &request_id),
                     )
                     .await;
                     if !matches!(released, Ok(Ok(()))) {
                         decision
                             .notes
                             .push(unsettled("the ledger did not answer in time"));
+                    } else if answer.is_err() {
+                        decision.notes.push(unsettled(
+                            "its claim was still being written when time ran out, and may land \
+                             after it was given back",
+                        ));
+                    }
+                    if resolving {
+                        decision
+                            .notes
+                            .push(unresolved("the ledger did not answer in time"));
                     }
                     fail_live_actions(
                         decision,
@@ -191,8 +238,32 @@ impl Executor {
             }
         }
 
+        // After the delivery is claimed, so a duplicate ALERT_RESOLVED does nothing.
+        let mut resolve_failed = false;
+        if resolving {
+            let resolve = self.ledger.resolve(alert, now);
+            match tokio::time::timeout_at(deadline, resolve).await {
+                Ok(Ok(0)) => {}
+                Ok(Ok(n)) => decision.notes.push(format!(
+                    "ALERT_RESOLVED ended the incident: cleared {}",
+                    plural(n, "incident latch")
+                )),
+                Ok(Err(err)) => {
+                    resolve_failed = true;
+                    decision.notes.push(unresolved(&err.to_string()));
+                }
+                Err(_) => {
+                    resolve_failed = true;
+                    decision
+                        .notes
+                        .push(unresolved("the ledger did not answer in time"));
+                }
+            }
+        }
+
         let incident = Incident::of(alert);
-        let request_id = decision.request_id.clone();
+        // What earlier actions left to CodeDeploy, so a later one does not race it.
+        let mut handed_over = codedeploy::HandedOver::default();
         let mut remaining = decision
             .rules
             .iter()
@@ -221,8 +292,9 @@ impl Executor {
                     attempt: &attempt,
                     dry_run: record.dry_run,
                     now,
+                    releases_by,
                 };
-                let (report, guard) = run.within(share).await;
+                let (report, guard) = run.within(share, &mut handed_over).await;
                 action_record.outcome = report.outcome;
                 action_record.detail = report.detail;
                 action_record.aws_request_ids = report.aws_request_ids;
@@ -234,7 +306,7 @@ impl Executor {
         // A failed request forgets its delivery, so Wavefront's retry can act; a finished one
         // is remembered for the retention.
         if let Some(key) = &notification {
-            let failed = decision.failed();
+            let failed = decision.failed() || resolve_failed;
             let settle = async {
                 if failed {
                     self.ledger.release_notification(key, &request_id).await
@@ -244,7 +316,8 @@ impl Executor {
                         .await
                 }
             };
-            match tokio::time::timeout_at(deadline + RELEASE_LIMIT, settle).await {
+            // Its own time, whatever the actions' releases took, and never past the cap.
+            match tokio::time::timeout_at(release_until(cap), settle).await {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => decision.notes.push(unsettled(&err.to_string())),
                 Err(_) => decision
@@ -253,6 +326,23 @@ impl Executor {
             }
         }
     }
+}
+
+/// Until when a ledger write cut off by the time budget may still finish: [`CLAIM_GRACE`] from
+/// now, never past `by`.
+fn grace_until(by: Instant) -> Instant {
+    (Instant::now() + CLAIM_GRACE).min(by)
+}
+
+/// Until when giving back claims (or settling a delivery) started now may take:
+/// [`RELEASE_LIMIT`] from now, never past `by`.
+fn release_until(by: Instant) -> Instant {
+    (Instant::now() + RELEASE_LIMIT).min(by)
+}
+
+/// Said when `ALERT_RESOLVED` could not end an incident.
+fn unresolved(why: &str) -> String {
+    format!("ALERT_RESOLVED could not clear incident latches: {why}")
 }
 
 /// Said when a delivery's ledger entry could be neither confirmed nor given back.
@@ -270,10 +360,16 @@ struct Run<'a> {
     attempt: &'a Attempt<'a>,
     dry_run: bool,
     now: Timestamp,
+    /// When letting a cut-off claim finish and giving back claims must end.
+    releases_by: Instant,
 }
 
 impl Run<'_> {
-    async fn within(&self, share: Duration) -> (Report, Option<Guard>) {
+    async fn within(
+        &self,
+        share: Duration,
+        handed_over: &mut codedeploy::HandedOver,
+    ) -> (Report, Option<Guard>) {
         if share.is_zero() {
             return (Calls::default().out_of_time(share), None);
         }
@@ -296,56 +392,75 @@ impl Run<'_> {
                 }
             }
             let left = share.saturating_sub(started.elapsed());
-            let report = self.run_action(left).await;
+            let report = self.run_action(left, handed_over).await;
             return (report, None);
         }
-        let admission = tokio::time::timeout(share, ledger.admit(self.attempt, self.now)).await;
-        let claims = match admission {
-            Ok(Ok(Admission::Admitted(claims))) => claims,
-            Ok(Ok(Admission::Refused { guard, detail })) => return (skipped(detail), Some(guard)),
-            Ok(Err(err)) => {
-                return (
-                    failed(format!("not run: {err}; nothing acts without the ledger")),
-                    None,
-                );
-            }
-            Err(_) => {
-                // Cut off mid-admission: which claims it took is unknown; give back whatever
-                // this request holds, so a retry is not refused as "already acted".
-                let mut report = failed("not run: the ledger did not answer in time".into());
-                let released =
-                    tokio::time::timeout(RELEASE_LIMIT, ledger.release_attempt(self.attempt)).await;
-                if !matches!(released, Ok(Ok(()))) {
-                    report.detail.push_str(CLAIMS_HELD);
-                }
-                return (report, None);
+        // The claims are ours, not the admission's: cut off, it still says what it may hold.
+        let mut claims = Claims::new(self.attempt.request_id);
+        let admission = {
+            let admit = ledger.admit_into(self.attempt, self.now, &mut claims);
+            tokio::pin!(admit);
+            match tokio::time::timeout(share, admit.as_mut()).await {
+                Ok(result) => Ok(result),
+                // Cut off mid-admission: a claim may be on its way. Let it finish, briefly, so
+                // giving it back cannot overtake it; whether it did.
+                Err(_) => Err(
+                    tokio::time::timeout_at(grace_until(self.releases_by), admit)
+                        .await
+                        .is_ok(),
+                ),
             }
         };
-        let left = share.saturating_sub(started.elapsed());
-        let mut report = self.run_action(left).await;
-        if !report.changed {
-            // Nothing changed: give the claims back, so a retry may act.
-            let released = tokio::time::timeout(
-                RELEASE_LIMIT,
-                ledger.release(claims, self.attempt.request_id),
-            )
-            .await;
+        let (mut report, guard) = match admission {
+            Ok(Ok(None)) => {
+                let left = share.saturating_sub(started.elapsed());
+                let report = self.run_action(left, handed_over).await;
+                if report.changed {
+                    // Changed something, or may have: the claims stay, so nothing acts again.
+                    return (report, None);
+                }
+                (report, None)
+            }
+            Ok(Ok(Some((guard, detail)))) => (skipped(detail), Some(guard)),
+            Ok(Err(err)) => (
+                failed(format!("not run: {err}; nothing acts without the ledger")),
+                None,
+            ),
+            Err(finished) => {
+                let mut report = failed("not run: the ledger did not answer in time".into());
+                if !finished && !claims.is_empty() {
+                    report.detail.push_str(CLAIM_IN_FLIGHT);
+                }
+                (report, None)
+            }
+        };
+        // Nothing changed: give back what this action took (and only that), so a retry may
+        // act and is not refused as "already acted".
+        if !claims.is_empty() {
+            let released =
+                tokio::time::timeout_at(release_until(self.releases_by), ledger.release(claims))
+                    .await;
             if !matches!(released, Ok(Ok(()))) {
                 report.detail.push_str(CLAIMS_HELD);
             }
         }
-        (report, None)
+        (report, guard)
     }
 
-    async fn run_action(&self, left: Duration) -> Report {
+    async fn run_action(&self, left: Duration, handed_over: &mut codedeploy::HandedOver) -> Report {
         let mut calls = Calls::default();
         if left.is_zero() {
             return calls.out_of_time(left);
         }
         let result = tokio::time::timeout(
             left,
-            self.action
-                .execute(&self.executor.aws, self.dry_run, self.now, &mut calls),
+            self.action.execute_after(
+                &self.executor.aws,
+                self.dry_run,
+                self.now,
+                &mut calls,
+                handed_over,
+            ),
         )
         .await;
         match result {

@@ -35,6 +35,9 @@ use crate::telemetry::{Audit, Metric, Telemetry};
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// Time kept back from Lambda's deadline to write the record and answer.
 const ANSWER_MARGIN: Duration = Duration::from_secs(1);
+/// Time kept back from Lambda's deadline in all: the executor's own overrun (letting cut-off
+/// claims finish, giving back claims, settling the delivery), then the answer.
+const LAMBDA_MARGIN: Duration = ANSWER_MARGIN.saturating_add(crate::actions::AFTER_DEADLINE);
 /// Longest user agent kept in audit lines.
 const MAX_USER_AGENT_CHARS: usize = 256;
 
@@ -242,7 +245,7 @@ impl Responder {
                     Decision::for_alert(request.request_id, &alert, &self.rules, self.dry_run);
                 if let Some(executor) = &self.executor {
                     let budget = match request.time_left {
-                        Some(left) => self.time_budget.min(left.saturating_sub(ANSWER_MARGIN)),
+                        Some(left) => self.time_budget.min(left.saturating_sub(LAMBDA_MARGIN)),
                         None => self.time_budget,
                     };
                     executor

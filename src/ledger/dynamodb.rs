@@ -1,10 +1,11 @@
 //! The DynamoDB ledger store, shared by every Lambda instance.
 //!
 //! Table: partition key `pk` (string), sort key `sk` (string); each item also holds
-//! `claimed_at` (milliseconds), `claimed_by` (request id), `note`, and `expires_at` (seconds
-//! since the epoch), which is the table's TTL attribute. A claim is a `PutItem` with the
-//! condition "no item, or an expired one", so concurrent claims of one key have exactly one
-//! winner; a release is a `DeleteItem` on condition that the releaser still holds the item.
+//! `claimed_at` (milliseconds), `claimed_by` (request id), `claim_id` (which claim of that
+//! request), `note`, and `expires_at` (seconds since the epoch), which is the table's TTL
+//! attribute. A claim is a `PutItem` with the condition "no item, or an expired one", so
+//! concurrent claims of one key have exactly one winner; a release is a `DeleteItem` on
+//! condition that the releaser (and, for an action's claims, that very claim) still holds it.
 //! Reads are strongly consistent.
 
 use std::collections::HashMap;
@@ -21,6 +22,8 @@ use super::{BoxFuture, Entry, Key, LedgerError, Store};
 pub const PK: &str = "pk";
 pub const SK: &str = "sk";
 pub const TTL_ATTRIBUTE: &str = "expires_at";
+/// Which claim wrote an item: releases are conditional on it.
+const CLAIM_ID: &str = "claim_id";
 
 /// A ledger table.
 #[derive(Clone, Debug)]
@@ -95,6 +98,12 @@ impl Store for DynamoStore {
                                 None => self.read(&claim.key).await?,
                             };
                             if let Some(holder) = holder.filter(|e| e.live(now)) {
+                                // The SDK retried a write that had landed: the holder is us.
+                                if holder.claimed_by == claim.claimed_by
+                                    && holder.claim_id == claim.claim_id
+                                {
+                                    return Ok(None);
+                                }
                                 return Ok(Some(holder));
                             }
                         }
@@ -139,18 +148,24 @@ impl Store for DynamoStore {
         &'a self,
         key: &'a Key,
         claimed_by: &'a str,
+        claim_id: Option<&'a str>,
     ) -> BoxFuture<'a, Result<(), LedgerError>> {
         Box::pin(async move {
-            let result = self
+            let request = self
                 .client
                 .delete_item()
                 .table_name(&self.table)
                 .set_key(Some(Self::key(key)))
-                .condition_expression("#by = :by")
                 .expression_attribute_names("#by", "claimed_by")
-                .expression_attribute_values(":by", AttributeValue::S(claimed_by.to_owned()))
-                .send()
-                .await;
+                .expression_attribute_values(":by", AttributeValue::S(claimed_by.to_owned()));
+            let request = match claim_id {
+                None => request.condition_expression("#by = :by"),
+                Some(id) => request
+                    .condition_expression("#by = :by AND #claim = :claim")
+                    .expression_attribute_names("#claim", CLAIM_ID)
+                    .expression_attribute_values(":claim", AttributeValue::S(id.to_owned())),
+            };
+            let result = request.send().await;
             match result {
                 Ok(_) => Ok(()),
                 // Someone else holds it now (ours expired): leave theirs alone.
@@ -231,6 +246,10 @@ impl Store for DynamoStore {
     fn describe(&self) -> String {
         format!("DynamoDB table {}", self.table)
     }
+
+    fn in_process(&self) -> bool {
+        false
+    }
 }
 
 fn item(entry: &Entry) -> HashMap<String, AttributeValue> {
@@ -243,6 +262,7 @@ fn item(entry: &Entry) -> HashMap<String, AttributeValue> {
         "claimed_by".into(),
         AttributeValue::S(entry.claimed_by.clone()),
     );
+    item.insert(CLAIM_ID.into(), AttributeValue::S(entry.claim_id.clone()));
     item.insert(
         TTL_ATTRIBUTE.into(),
         AttributeValue::N(entry.expires_at.to_string()),
@@ -262,6 +282,8 @@ fn entry(item: &HashMap<String, AttributeValue>) -> Option<Entry> {
         },
         claimed_at: number("claimed_at")?,
         claimed_by: text("claimed_by")?,
+        // Items written before claim ids: the request was the claim.
+        claim_id: text(CLAIM_ID).or_else(|| text("claimed_by"))?,
         expires_at: number(TTL_ATTRIBUTE)?,
         note: text("note").unwrap_or_default(),
     })

@@ -54,9 +54,13 @@ impl Store for MemoryStore {
         &'a self,
         key: &'a Key,
         claimed_by: &'a str,
+        claim_id: Option<&'a str>,
     ) -> BoxFuture<'a, Result<(), LedgerError>> {
         self.with(|entries| {
-            if entries.get(key).is_some_and(|e| e.claimed_by == claimed_by) {
+            let held = entries.get(key).is_some_and(|e| {
+                e.claimed_by == claimed_by && claim_id.is_none_or(|id| e.claim_id == id)
+            });
+            if held {
                 entries.remove(key);
             }
         });
@@ -95,5 +99,9 @@ impl Store for MemoryStore {
 
     fn describe(&self) -> String {
         "in memory (this process only)".into()
+    }
+
+    fn in_process(&self) -> bool {
+        true
     }
 }

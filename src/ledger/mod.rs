@@ -6,17 +6,19 @@
 //!   Wavefront's `notificationId` names it; without one, the alert id, reason and start time.
 //! - **incident latch** (`incident#<alert>#<started>`, one entry per rule and target): a rule
 //!   acts on a target at most once per incident. An incident is the alert id and its
-//!   `startedTime`; when the payload has no start time it lasts until `ALERT_RESOLVED` clears it.
+//!   `startedTime`; when the payload has no start time it lasts until an `ALERT_RESOLVED` that
+//!   ended after the latch was taken clears it.
 //! - **cooldown** (`cooldown#<rule>#<target>`, when the rule sets `cooldown`): after acting, the
 //!   rule leaves that target alone for that long, whatever the incident.
 //! - **circuit breaker** (`circuit`, one slot per allowed action): at most `max_actions`
 //!   changes across all rules in a sliding `window`; a slot is free again once its action is
 //!   older than the window.
 //!
-//! Claims are taken before acting. Only actions that changed something keep theirs: a claim
-//! whose action was skipped or failed is released, so a retry can act. Dry runs write nothing;
-//! they only read what would stop them. Every entry expires (a DynamoDB TTL attribute), and an
-//! expired entry counts as absent even before DynamoDB deletes it.
+//! Claims are taken before acting. Only actions that changed something, or may have, keep
+//! theirs: a claim whose action was skipped or failed is released, so a retry can act; a
+//! release names the claim it gives back, so it never takes another action's. Dry runs write
+//! nothing; they only read what would stop them. Every entry expires (a DynamoDB TTL
+//! attribute), and an expired entry counts as absent even before DynamoDB deletes it.
 //!
 //! The logic is written once, here, over a small [`Store`] with two implementations:
 //! [`memory`] (the default, for `serve` and tests) and [`dynamodb`] (for Lambda, where
@@ -29,6 +31,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -74,6 +77,10 @@ pub struct Entry {
     pub claimed_at: i64,
     /// The request that claimed it.
     pub claimed_by: String,
+    /// Which claim of that request wrote it: one admission (`<request id>#<n>`), or the
+    /// request itself for its delivery. Releases name it, so giving back one action's claims
+    /// never takes another's of the same request.
+    pub claim_id: String,
     /// When it stops counting, in seconds since the epoch (the DynamoDB TTL attribute).
     pub expires_at: i64,
     /// What it stands for, for `ledger list`.
@@ -121,11 +128,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Rewrites `entry` (a new expiry) if its claimer still holds it; `false` when it does not.
     fn renew<'a>(&'a self, entry: &'a Entry) -> BoxFuture<'a, Result<bool, LedgerError>>;
 
-    /// Deletes the entry at `key` if `claimed_by` still holds it.
+    /// Deletes the entry at `key` if `claimed_by` still holds it and, when `claim_id` is
+    /// given, through that very claim.
     fn release<'a>(
         &'a self,
         key: &'a Key,
         claimed_by: &'a str,
+        claim_id: Option<&'a str>,
     ) -> BoxFuture<'a, Result<(), LedgerError>>;
 
     /// The live entry at `key`, if any.
@@ -146,6 +155,10 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Where the entries live, for messages: `in memory`, `DynamoDB table t`.
     fn describe(&self) -> String;
+
+    /// Whether the entries live inside this process (and go with it), out of reach of the
+    /// `ledger` commands.
+    fn in_process(&self) -> bool;
 }
 
 /// The circuit breaker's limit.
@@ -167,10 +180,32 @@ pub enum Guard {
     CircuitOpen,
 }
 
-/// The claims one action holds while it runs.
-#[derive(Debug, Default)]
+/// The claims one action holds while it runs. The caller owns them, and each key is recorded
+/// before its conditional write is sent, so an admission cut off mid-write still knows every
+/// claim it may have taken; they are written under one claim id, so giving them back never
+/// takes a claim of another action of the same request.
+#[derive(Debug)]
 pub struct Claims {
+    request_id: String,
+    id: String,
     keys: Vec<Key>,
+}
+
+impl Claims {
+    /// No claims yet, under a claim id of their own: `<request id>#<n>`.
+    pub fn new(request_id: &str) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        Self {
+            request_id: request_id.to_owned(),
+            id: format!("{request_id}#{}", NEXT.fetch_add(1, Ordering::Relaxed)),
+            keys: Vec::new(),
+        }
+    }
+
+    /// Whether no claim was (or may have been) taken.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
 }
 
 /// Whether an action may run.
@@ -280,7 +315,7 @@ impl Ledger {
     fn entry(
         &self,
         key: Key,
-        request_id: &str,
+        (request_id, claim_id): (&str, &str),
         now: Timestamp,
         lasts: Duration,
         note: String,
@@ -289,6 +324,7 @@ impl Ledger {
             key,
             claimed_at: now.as_millisecond(),
             claimed_by: request_id.to_owned(),
+            claim_id: claim_id.to_owned(),
             expires_at: now.as_second().saturating_add(seconds(lasts)),
             note,
         }
@@ -307,7 +343,7 @@ impl Ledger {
     ) -> Result<Option<Entry>, LedgerError> {
         let entry = self.entry(
             key.clone(),
-            request_id,
+            (request_id, request_id),
             now,
             PENDING,
             format!("{} {} being handled", alert.reason, alert.label()),
@@ -325,7 +361,7 @@ impl Ledger {
     ) -> Result<(), LedgerError> {
         let entry = self.entry(
             key.clone(),
-            request_id,
+            (request_id, request_id),
             now,
             self.retention.get(),
             format!("{} {} handled", alert.reason, alert.label()),
@@ -339,7 +375,7 @@ impl Ledger {
         key: &Key,
         request_id: &str,
     ) -> Result<(), LedgerError> {
-        self.store.release(key, request_id).await
+        self.store.release(key, request_id, None).await
     }
 
     /// Takes the incident latch, then the cooldown, then a circuit-breaker slot, in that order;
@@ -349,59 +385,63 @@ impl Ledger {
         attempt: &Attempt<'_>,
         now: Timestamp,
     ) -> Result<Admission, LedgerError> {
-        let mut claims = Claims::default();
+        let mut claims = Claims::new(attempt.request_id);
         let result = self.admit_into(attempt, now, &mut claims).await;
         match result {
             Ok(None) => Ok(Admission::Admitted(claims)),
             Ok(Some((guard, detail))) => {
-                self.release(claims, attempt.request_id).await?;
+                self.release(claims).await?;
                 Ok(Admission::Refused { guard, detail })
             }
             Err(err) => {
                 // Best effort: the claims expire anyway.
-                let _ = self.release(claims, attempt.request_id).await;
+                let _ = self.release(claims).await;
                 Err(err)
             }
         }
     }
 
-    async fn admit_into(
+    /// [`Ledger::admit`] into claims the caller owns, giving nothing back: on a refusal or an
+    /// error, `claims` holds what was taken before it. Each key is added before its conditional
+    /// write is sent and removed again when the write is refused, so a caller that stops
+    /// waiting (a time budget) holds every claim that may have been written, and only those.
+    pub async fn admit_into(
         &self,
         attempt: &Attempt<'_>,
         now: Timestamp,
         claims: &mut Claims,
     ) -> Result<Option<(Guard, String)>, LedgerError> {
+        let claimer = (attempt.request_id, claims.id.as_str());
         let latch = self.entry(
             latch_key(attempt),
-            attempt.request_id,
+            claimer,
             now,
             self.retention.get(),
             format!("{} acted on {}", attempt.rule, attempt.target),
         );
-        if let Some(holder) = self.store.claim(&latch, now).await? {
+        if let Some(holder) = claim_into(&*self.store, &latch, now, &mut claims.keys).await? {
             return Ok(Some(latch_refusal(attempt, &holder)));
         }
-        claims.keys.push(latch.key);
 
         if let Some(cooldown) = attempt.cooldown {
             let entry = self.entry(
                 cooldown_key(attempt),
-                attempt.request_id,
+                claimer,
                 now,
                 cooldown.get(),
                 format!("{} cooling down on {}", attempt.rule, attempt.target),
             );
-            if let Some(holder) = self.store.claim(&entry, now).await? {
+            if let Some(holder) = claim_into(&*self.store, &entry, now, &mut claims.keys).await? {
                 return Ok(Some(cooldown_refusal(attempt, cooldown, &holder)));
             }
-            claims.keys.push(entry.key);
         }
 
-        if let Some(circuit) = self.circuit {
-            match self.claim_circuit_slot(circuit, attempt, now).await? {
-                Ok(key) => claims.keys.push(key),
-                Err(holders) => return Ok(Some(circuit_refusal(circuit, &holders))),
-            }
+        if let Some(circuit) = self.circuit
+            && let Err(holders) = self
+                .claim_circuit_slot(circuit, attempt, now, claims)
+                .await?
+        {
+            return Ok(Some(self.circuit_refusal(circuit, &holders)));
         }
         Ok(None)
     }
@@ -414,7 +454,8 @@ impl Ledger {
         circuit: CircuitBreaker,
         attempt: &Attempt<'_>,
         now: Timestamp,
-    ) -> Result<Result<Key, Vec<Entry>>, LedgerError> {
+        claims: &mut Claims,
+    ) -> Result<Result<(), Vec<Entry>>, LedgerError> {
         let mut holders: Vec<Entry> = self
             .store
             .query(CIRCUIT)
@@ -429,45 +470,27 @@ impl Ledger {
             }
             let entry = self.entry(
                 key,
-                attempt.request_id,
+                (attempt.request_id, claims.id.as_str()),
                 now,
                 circuit.window.get(),
                 format!("{} acted on {}", attempt.rule, attempt.target),
             );
-            match self.store.claim(&entry, now).await? {
-                None => return Ok(Ok(entry.key)),
+            match claim_into(&*self.store, &entry, now, &mut claims.keys).await? {
+                None => return Ok(Ok(())),
                 Some(holder) => holders.push(holder),
             }
         }
         Ok(Err(holders))
     }
 
-    /// Gives back whatever an attempt may hold, when its admission was cut short and the
-    /// claims it took are unknown: its latch, cooldown and circuit slots, each only if this
-    /// request still holds it.
-    pub async fn release_attempt(&self, attempt: &Attempt<'_>) -> Result<(), LedgerError> {
-        self.store
-            .release(&latch_key(attempt), attempt.request_id)
-            .await?;
-        if attempt.cooldown.is_some() {
-            self.store
-                .release(&cooldown_key(attempt), attempt.request_id)
-                .await?;
-        }
-        if self.circuit.is_some() {
-            for slot in self.store.query(CIRCUIT).await? {
-                if slot.claimed_by == attempt.request_id {
-                    self.store.release(&slot.key, attempt.request_id).await?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Gives back claims (of an action that changed nothing).
-    pub async fn release(&self, claims: Claims, request_id: &str) -> Result<(), LedgerError> {
+    /// Gives back claims (of an action that changed nothing, was refused, or was cut off): each
+    /// only if this very claim still holds it, so another action's, of this request or another,
+    /// stays.
+    pub async fn release(&self, claims: Claims) -> Result<(), LedgerError> {
         for key in claims.keys.iter().rev() {
-            self.store.release(key, request_id).await?;
+            self.store
+                .release(key, &claims.request_id, Some(&claims.id))
+                .await?;
         }
         Ok(())
     }
@@ -495,28 +518,37 @@ impl Ledger {
                 .filter(|e| e.live(now))
                 .collect();
             if holders.len() >= circuit.max_actions as usize {
-                return Ok(Some(circuit_refusal(circuit, &holders)));
+                return Ok(Some(self.circuit_refusal(circuit, &holders)));
             }
         }
         Ok(None)
     }
 
     /// `ALERT_RESOLVED`: ends an incident that had no start time, so the next firing may act.
-    /// Incidents with a start time need nothing: the next firing has a new one. Returns how many
-    /// latches were cleared.
-    pub async fn resolve(&self, alert: &Alert) -> Result<usize, LedgerError> {
+    /// Incidents with a start time need nothing: the next firing has a new one. Only latches
+    /// claimed at or before the incident ended are cleared: the alert's `endedTime` when the
+    /// payload has one, else `now` (when the notification arrived). So a late or re-sent
+    /// `ALERT_RESOLVED` leaves the latch of a newer firing alone. Returns how many latches
+    /// were cleared.
+    pub async fn resolve(&self, alert: &Alert, now: Timestamp) -> Result<usize, LedgerError> {
         if alert.reason != Reason::Resolved {
             return Ok(0);
         }
+        let ended = alert.ended.unwrap_or(now).as_millisecond();
         let incident = Incident {
             alert: Incident::of(alert).alert,
             started: None,
         };
         let latches = self.store.query(&incident.pk()).await?;
-        for latch in &latches {
-            self.store.delete(&latch.key).await?;
+        let mut cleared = 0;
+        for latch in latches.iter().filter(|l| l.claimed_at <= ended) {
+            // Only if its claimer still holds it: one taken since by a new firing stays.
+            self.store
+                .release(&latch.key, &latch.claimed_by, None)
+                .await?;
+            cleared += 1;
         }
-        Ok(latches.len())
+        Ok(cleared)
     }
 
     /// Every entry, oldest first, for `ledger list`.
@@ -597,24 +629,50 @@ fn cooldown_refusal(
     )
 }
 
-fn circuit_refusal(circuit: CircuitBreaker, holders: &[Entry]) -> (Guard, String) {
-    let closes = holders
-        .iter()
-        .map(|h| h.expires_at)
-        .min()
-        .and_then(|s| Timestamp::from_second(s).ok())
-        .map_or_else(|| "soon".to_owned(), |t| format!("at {t}"));
-    (
-        Guard::CircuitOpen,
-        format!(
-            "circuit open: {} actions changed something in the last {} (max_actions = {}); it \
-             closes {closes}, or an operator resets it with `wavefront-responder ledger clear \
-             --circuit`",
-            holders.len(),
-            circuit.window,
-            circuit.max_actions
-        ),
-    )
+/// Claims `entry`'s key, recording it in `keys` before the conditional write is sent and
+/// removing it when the write is refused: a caller cut off mid-write still knows of it.
+async fn claim_into(
+    store: &dyn Store,
+    entry: &Entry,
+    now: Timestamp,
+    keys: &mut Vec<Key>,
+) -> Result<Option<Entry>, LedgerError> {
+    keys.push(entry.key.clone());
+    let result = store.claim(entry, now).await;
+    // Refused: someone else holds it. A write that failed may still have been applied (no
+    // answer is not a no), so its key stays, to be given back.
+    if matches!(result, Ok(Some(_))) {
+        keys.pop();
+    }
+    result
+}
+
+impl Ledger {
+    fn circuit_refusal(&self, circuit: CircuitBreaker, holders: &[Entry]) -> (Guard, String) {
+        let closes = holders
+            .iter()
+            .map(|h| h.expires_at)
+            .min()
+            .and_then(|s| Timestamp::from_second(s).ok())
+            .map_or_else(|| "soon".to_owned(), |t| format!("at {t}"));
+        // `ledger clear` reaches a table, not another process's memory.
+        let reset = if self.store.in_process() {
+            "or restarting the process resets it (this ledger is in memory, where `ledger clear` \
+             cannot reach it)"
+        } else {
+            "or an operator resets it with `wavefront-responder ledger clear --circuit`"
+        };
+        (
+            Guard::CircuitOpen,
+            format!(
+                "circuit open: {} actions changed something in the last {} (max_actions = {}); \
+                 it closes {closes}, {reset}",
+                holders.len(),
+                circuit.window,
+                circuit.max_actions
+            ),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -698,7 +756,7 @@ mod tests {
         else {
             panic!("admitted");
         };
-        ledger.release(claims, "r1").await.unwrap();
+        ledger.release(claims).await.unwrap();
         assert!(ledger.list().await.unwrap().is_empty());
         assert!(matches!(
             ledger
@@ -734,7 +792,7 @@ mod tests {
         );
         assert_eq!(
             ledger
-                .resolve(&alert(Reason::Resolved, None))
+                .resolve(&alert(Reason::Resolved, None), now)
                 .await
                 .unwrap(),
             1
@@ -746,6 +804,86 @@ mod tests {
                 .unwrap(),
             Admission::Admitted(_)
         ));
+    }
+
+    #[tokio::test]
+    async fn resolved_leaves_a_latch_taken_after_the_incident_ended() {
+        let ledger = Ledger::in_memory(None);
+        let unknown = Incident::of(&alert(Reason::Opened, None));
+        let claimed = at("2026-11-25T20:01:00Z");
+        assert!(matches!(
+            ledger
+                .admit(&attempt(&unknown, None, "r1"), claimed)
+                .await
+                .unwrap(),
+            Admission::Admitted(_)
+        ));
+        // A late ALERT_RESOLVED of an earlier firing: ended before this latch was taken.
+        let mut late = alert(Reason::Resolved, None);
+        late.ended = Some(at("2026-11-25T20:00:00Z"));
+        let after = at("2026-11-25T20:09:00Z");
+        assert_eq!(ledger.resolve(&late, after).await.unwrap(), 0);
+        // Without an end time, the time it arrived counts: before the latch, nothing.
+        let resolved = alert(Reason::Resolved, None);
+        let before = at("2026-11-25T20:00:59Z");
+        assert_eq!(ledger.resolve(&resolved, before).await.unwrap(), 0);
+        assert!(matches!(
+            ledger
+                .peek(&attempt(&unknown, None, "r2"), after)
+                .await
+                .unwrap(),
+            Some((Guard::IncidentLatch, _))
+        ));
+        // This firing's own end clears it.
+        let mut ended = alert(Reason::Resolved, None);
+        ended.ended = Some(at("2026-11-25T20:05:00Z"));
+        assert_eq!(ledger.resolve(&ended, after).await.unwrap(), 1);
+        assert_eq!(
+            ledger
+                .peek(&attempt(&unknown, None, "r2"), after)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn releasing_one_action_leaves_the_claims_of_another_of_the_same_request() {
+        let ledger = Ledger::in_memory(Some(CircuitBreaker {
+            max_actions: 5,
+            window: HumanDuration::parse("1h").unwrap(),
+        }));
+        let incident = Incident::of(&alert(Reason::Opened, Some("2026-11-25T20:00:00Z")));
+        let now = at("2026-11-25T20:01:00Z");
+        let kept = attempt(&incident, None, "r1");
+        let Admission::Admitted(_) = ledger.admit(&kept, now).await.unwrap() else {
+            panic!("admitted");
+        };
+        // A second action of the same request on another target: admitted, then given back.
+        let other = Attempt {
+            target: "payments:live",
+            ..attempt(&incident, None, "r1")
+        };
+        let Admission::Admitted(claims) = ledger.admit(&other, now).await.unwrap() else {
+            panic!("admitted");
+        };
+        assert_eq!(ledger.list().await.unwrap().len(), 4);
+        ledger.release(claims).await.unwrap();
+        let left = ledger.list().await.unwrap();
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(
+            left.iter()
+                .all(|e| e.note == "checkout-errors acted on checkout:live")
+        );
+        // A third action of the same request on the first one's target is refused by its
+        // latch, and gives back nothing of it.
+        let again = attempt(&incident, None, "r1");
+        let mut claims = Claims::new("r1");
+        let refusal = ledger.admit_into(&again, now, &mut claims).await.unwrap();
+        assert!(matches!(refusal, Some((Guard::IncidentLatch, _))));
+        assert!(claims.is_empty());
+        ledger.release(claims).await.unwrap();
+        assert_eq!(ledger.list().await.unwrap().len(), 2);
     }
 
     #[tokio::test]
@@ -778,6 +916,14 @@ mod tests {
         };
         assert_eq!(guard, Guard::CircuitOpen);
         assert!(detail.starts_with("circuit open: 2 actions changed something in the last 1h (max_actions = 2); it closes at 2026-11-25T21:00:00Z"), "{detail}");
+        // `ledger clear` cannot reach a process's memory: the advice says what works.
+        assert!(
+            detail.ends_with(
+                "or restarting the process resets it (this ledger is in memory, where `ledger \
+                 clear` cannot reach it)"
+            ),
+            "{detail}"
+        );
         // The refused attempt gave its latch back.
         assert!(matches!(
             ledger.peek(&attempt(&third, None, "r"), now).await.unwrap(),
@@ -892,7 +1038,7 @@ mod tests {
                             Event::Resolve { n, known_start } => {
                                 // Any ALERT_RESOLVED ends the alert's current incident, so
                                 // incidents without a start time start a new segment.
-                                ledger.resolve(&the_alert(Reason::Resolved, n, known_start)).await.unwrap();
+                                ledger.resolve(&the_alert(Reason::Resolved, n, known_start), now).await.unwrap();
                                 segment += 1;
                             }
                             Event::Fire { n, known_start } => {

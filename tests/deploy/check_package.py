@@ -1,5 +1,5 @@
 """Checks the Lambda deployment zip scripts/package built: it holds `bootstrap`, an arm64
-Linux executable, and the rule files; prints its size and fails above the size budget.
+Linux executable, and the rule files; prints its size and fails above the size budgets.
 
 Usage: check_package.py ZIP
 """
@@ -8,7 +8,14 @@ import pathlib
 import sys
 import zipfile
 
-BUDGET_BYTES = 8 * 1024 * 1024
+MIB = 1024 * 1024
+# The target: a zip this small uploads and cold-starts quickly.
+TARGET_BYTES = 8 * MIB
+# The regression budget: the zip measured 4.47 MiB (4,684,739 bytes); 5.5 MiB leaves room
+# for ordinary growth (about 23%) but fails a new dependency that bloats it long before the
+# 8 MiB target would. Raise it deliberately, with the new measurement, when growth is wanted.
+MEASURED_MIB = 4.47
+BUDGET_BYTES = int(5.5 * MIB)
 EM_AARCH64 = 183
 
 
@@ -30,8 +37,16 @@ def main():
         f"package {path}: {size} bytes ({size / 1024 / 1024:.2f} MiB), "
         f"{len(names)} files, bootstrap {info.file_size} bytes unpacked"
     )
+    if size > TARGET_BYTES:
+        raise SystemExit(
+            f"{path} is {size / MIB:.2f} MiB, over the {TARGET_BYTES / MIB:.0f} MiB target"
+        )
     if size > BUDGET_BYTES:
-        raise SystemExit(f"{path} is over the {BUDGET_BYTES} byte budget")
+        raise SystemExit(
+            f"{path} is {size / MIB:.2f} MiB, over the {BUDGET_BYTES / MIB:.1f} MiB regression "
+            f"budget (measured {MEASURED_MIB} MiB; the target is {TARGET_BYTES / MIB:.0f} MiB): "
+            f"find what grew it, or raise BUDGET_BYTES in {__file__} with the new measurement"
+        )
 
 
 if __name__ == "__main__":

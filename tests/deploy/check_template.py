@@ -1,9 +1,15 @@
-"""The deployment template grants exactly the statements in policies/*.json.
+"""The deployment template grants exactly the statements in policies/*.json, and builds and
+wires the function the way the code expects.
 
 policies/ holds the execution role's permissions as standalone IAM policy documents, with
 ${placeholder} names Terraform's templatefile() and CloudFormation's Fn::Sub both fill in.
 template.yaml inlines the same statements, each ARN an Fn::Sub over the same placeholders. This
 check fails when one changes without the other, or when a placeholder is left unfilled.
+
+It also checks the function's build and runtime settings (and samconfig.toml's opt-in to SAM's
+beta rust-cargolambda build), its one HTTP route and its throttling, its log format, the
+retention policies of the stateful resources, and that the environment variables it gets are
+exactly the ones the rule files (rules/*.toml) and the code read.
 
 Usage: check_template.py TEMPLATE POLICY_DIR
 """
@@ -12,6 +18,7 @@ import json
 import pathlib
 import re
 import sys
+import tomllib
 
 from cfnlint.decode import decode
 
@@ -71,11 +78,142 @@ def normalize(statement, where):
     }
 
 
+# The variables the process itself reads (not through a rule file): the file that reads each,
+# and what the template must set it to.
+PROCESS_VARIABLES = {
+    "RESPONDER_CONFIG": ("src/config.rs", {"Ref": "RulesFile"}),
+    "RESPONDER_DRY_RUN": ("src/main.rs", {"Ref": "DryRun"}),
+}
+# What the variables a rule file names (`env:NAME`, `secretsmanager:env:NAME`) must be set to:
+# the resources the template creates for them.
+RULE_VARIABLES = {
+    "WEBHOOK_TOKEN_SECRET_ARN": {"Ref": "WebhookTokenSecret"},
+    "RESPONDER_LEDGER_TABLE": {"Ref": "LedgerTable"},
+}
+# How the stateful resources outlive a replacement or the stack (the template says why).
+RETENTION = {
+    "LedgerTable": ("Retain", "Retain"),
+    "WebhookTokenSecret": ("Retain", "Delete"),
+    "ResponderLogGroup": ("Delete", "Delete"),
+    "ApiAccessLogGroup": ("Delete", "Delete"),
+}
+VARIABLE_REFERENCE = re.compile(r"^(?:secretsmanager:)?env:([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+def strings_in(value):
+    """Every string in a parsed TOML document."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings_in(item)
+
+
+def check_function(template, root):
+    """The function's build, runtime, route, logging and environment; returns problems."""
+    problems = []
+
+    def expect(where, actual, expected):
+        if actual != expected:
+            problems.append(f"{where} is {actual!r}, expected {expected!r}")
+
+    resources = template["Resources"]
+    function = resources["ResponderFunction"]
+    properties = function["Properties"]
+    # SAM builds the crate with cargo-lambda; the binary is the package's one binary.
+    metadata = function.get("Metadata", {})
+    build_method = metadata.get("BuildMethod")
+    expect("ResponderFunction Metadata.BuildMethod", build_method, "rust-cargolambda")
+    package = tomllib.loads((root / "Cargo.toml").read_text())["package"]["name"]
+    binary = metadata.get("BuildProperties", {}).get("Binary")
+    expect("ResponderFunction Metadata.BuildProperties.Binary", binary, package)
+    # An OS-only runtime runs the executable named bootstrap; cargo-lambda builds for arm64
+    # only when the architecture says so (scripts/package and check_package.py build arm64).
+    expect("ResponderFunction Runtime", properties.get("Runtime"), "provided.al2023")
+    expect("ResponderFunction Architectures", properties.get("Architectures"), ["arm64"])
+    expect("ResponderFunction Handler", properties.get("Handler"), "bootstrap")
+    # Text, not JSON: the metric filters are space-delimited patterns, which match the METRIC
+    # lines only as written; Lambda's JSON log format wraps every line in a JSON object and no
+    # METRIC line would become a metric. No LogGroup either: the logs must go to
+    # /aws/lambda/<function name>, which ResponderLogGroup declares, the filters watch and the
+    # logs policy is scoped to.
+    logging = properties.get("LoggingConfig")
+    expect("ResponderFunction LoggingConfig", logging, {"LogFormat": "Text"})
+
+    # One route, POST /webhook, on the HTTP API whose stage throttles every route.
+    events = properties.get("Events", {})
+    if len(events) != 1:
+        problems.append(f"ResponderFunction has events {sorted(events)}, expected one route")
+    for name, event in events.items():
+        expect(f"ResponderFunction event {name} Type", event.get("Type"), "HttpApi")
+        route = event.get("Properties", {})
+        expect(f"ResponderFunction event {name} ApiId", route.get("ApiId"), {"Ref": "WebhookApi"})
+        expect(f"ResponderFunction event {name} Method", route.get("Method"), "POST")
+        expect(f"ResponderFunction event {name} Path", route.get("Path"), "/webhook")
+    api = resources["WebhookApi"]
+    expect("WebhookApi Type", api["Type"], "AWS::Serverless::HttpApi")
+    throttling = api["Properties"].get("DefaultRouteSettings", {})
+    for setting in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
+        where = f"WebhookApi DefaultRouteSettings.{setting}"
+        expect(where, throttling.get(setting), {"Ref": setting})
+        parameter = template["Parameters"].get(setting, {})
+        if parameter.get("Type") != "Number" or parameter.get("MinValue", 0) < 1:
+            problems.append(f"parameter {setting}: a Number with MinValue 1 (0 refuses everything)")
+    url = template["Outputs"]["WebhookUrl"]["Value"]
+    expect(
+        "Outputs.WebhookUrl",
+        url,
+        {"Fn::Sub": "https://${WebhookApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/webhook"},
+    )
+
+    # The environment: what the rule files name, and what the process reads itself.
+    variables = properties.get("Environment", {}).get("Variables", {})
+    referenced = {}
+    for rules in sorted((root / "rules").glob("*.toml")):
+        for text in strings_in(tomllib.loads(rules.read_text())):
+            match = VARIABLE_REFERENCE.match(text)
+            if match:
+                referenced.setdefault(match.group(1), []).append(rules.name)
+    for name, (reader, _) in PROCESS_VARIABLES.items():
+        if f'"{name}"' not in (root / reader).read_text():
+            problems.append(f"{reader} no longer reads {name}: update PROCESS_VARIABLES")
+    expected = set(referenced) | set(PROCESS_VARIABLES)
+    for name in sorted(expected - set(variables)):
+        where = ", ".join(referenced.get(name, [PROCESS_VARIABLES.get(name, ("?",))[0]]))
+        problems.append(f"ResponderFunction does not set {name}, which {where} reads")
+    for name in sorted(set(variables) - expected):
+        problems.append(f"ResponderFunction sets {name}, which no rule file nor the code reads")
+    bindings = {**RULE_VARIABLES, **{n: b for n, (_, b) in PROCESS_VARIABLES.items()}}
+    for name in sorted(set(variables) & expected):
+        if name not in bindings:
+            problems.append(f"{name}: add what it must be set to to RULE_VARIABLES")
+        else:
+            expect(f"ResponderFunction environment {name}", variables[name], bindings[name])
+
+    # `sam build` runs the rust-cargolambda build method only with SAM's beta features on;
+    # otherwise it stops at a prompt.
+    samconfig = tomllib.loads((root / "samconfig.toml").read_text())
+    for command in ("build", "sync"):
+        opt_in = samconfig.get("default", {}).get(command, {}).get("parameters", {})
+        where = f"samconfig.toml [default.{command}.parameters] beta_features"
+        expect(where, opt_in.get("beta_features"), True)
+
+    for name, (on_replace, on_delete) in RETENTION.items():
+        resource = resources[name]
+        expect(f"{name} UpdateReplacePolicy", resource.get("UpdateReplacePolicy"), on_replace)
+        expect(f"{name} DeletionPolicy", resource.get("DeletionPolicy"), on_delete)
+    return problems
+
+
 def main():
     template_path, policy_dir = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
     template, errors = decode(str(template_path))
     if errors:
         raise SystemExit(f"{template_path}: cannot be read: {errors}")
+    root = pathlib.Path(__file__).resolve().parents[2]
     role = template["Resources"]["ResponderRole"]["Properties"]
     for key in ("ManagedPolicyArns", "PermissionsBoundary"):
         if key in role:
@@ -83,7 +221,7 @@ def main():
     inline = {p["PolicyName"]: p["PolicyDocument"] for p in role["Policies"]}
     files = {p.stem: json.loads(p.read_text()) for p in sorted(policy_dir.glob("*.json"))}
 
-    problems = []
+    problems = check_function(template, root)
     if set(inline) != set(files):
         problems.append(
             f"policy names differ: template has {sorted(inline)}, {policy_dir}/ has {sorted(files)}"
@@ -101,6 +239,10 @@ def main():
     if problems:
         raise SystemExit("\n".join(problems))
     print(f"{len(files)} policies: template.yaml grants exactly what {policy_dir}/ declares")
+    print(
+        "ResponderFunction: rust-cargolambda, provided.al2023 on arm64, Text logs, POST /webhook "
+        "with stage throttling, the environment the rule files and the code read"
+    )
 
 
 if __name__ == "__main__":

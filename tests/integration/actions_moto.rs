@@ -178,6 +178,29 @@ async fn a_stable_alias_on_latest_is_refused() {
 }
 
 #[tokio::test]
+async fn dropping_the_canary_of_an_alias_on_latest_is_refused() {
+    let aws = moto::aws().await;
+    let function = moto::function_with_versions(&aws, 2).await;
+    alias(&aws, &function, "live", "$LATEST", &[]).await;
+    let report = run_action(
+        &shift(&function, Destination::DropCanary),
+        &aws,
+        false,
+        Timestamp::now(),
+    )
+    .await;
+    assert_eq!(report.outcome, ActionOutcome::Failed, "{report:?}");
+    assert_eq!(
+        report.detail,
+        "refusing to move live to \"$LATEST\": not a published version"
+    );
+    // GetAlias only: nothing checked, nothing written.
+    assert_eq!(report.aws_request_ids.len(), 1, "{report:?}");
+    assert!(!report.changed);
+    assert_eq!(alias_state(&aws, &function, "live").await.0, "$LATEST");
+}
+
+#[tokio::test]
 async fn a_missing_function_fails_with_the_aws_error_code_and_request_id() {
     let aws = moto::aws().await;
     let report = run_action(

@@ -1,7 +1,8 @@
 //! Actions against recorded AWS exchanges (the SDK's own `StaticReplayClient`), for what moto
 //! cannot produce: `StopDeployment`, deployments in progress or succeeded, rollback
-//! deployments, throttling, and alias revision conflicts. Request and response bodies follow
-//! the CodeDeploy and Lambda API references; the requests the actions make are asserted.
+//! deployments, deployment targets, throttling, retried calls, and alias revision conflicts.
+//! Request and response bodies follow the CodeDeploy and Lambda API references; the requests
+//! the actions make are asserted.
 
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 use wavefront_responder::actions::Action;
 use wavefront_responder::actions::aws::{Aws, Report};
-use wavefront_responder::actions::codedeploy::Rollback;
+use wavefront_responder::actions::codedeploy::{HandedOver, Rollback};
 use wavefront_responder::actions::lambda_alias::{AliasShift, Destination};
 use wavefront_responder::decision::ActionOutcome;
 use wavefront_responder::duration::HumanDuration;
@@ -170,29 +171,31 @@ fn now() -> Timestamp {
     "2026-11-25T21:00:00Z".parse().unwrap()
 }
 
-#[tokio::test]
-async fn an_active_deployment_is_stopped_with_rollback() {
-    let replay = Replay::codedeploy(vec![
+/// ListDeployments and BatchGetDeployments finding one deployment in progress.
+fn one_in_progress(id: &str) -> Vec<ReplayEvent> {
+    vec![
         codedeploy_call(
             "ListDeployments",
             list_active(),
             200,
-            json!({"deployments": ["d-ABC123"]}),
+            json!({"deployments": [id]}),
         ),
         codedeploy_call(
             "BatchGetDeployments",
-            json!({"deploymentIds": ["d-ABC123"]}),
+            json!({"deploymentIds": [id]}),
             200,
-            json!({"deploymentsInfo": [deployment_info("d-ABC123", "InProgress", "user", None)]}),
+            json!({"deploymentsInfo": [deployment_info(id, "InProgress", "user", None)]}),
         ),
-        codedeploy_call(
-            "StopDeployment",
-            json!({"deploymentId": "d-ABC123", "autoRollbackEnabled": true}),
-            200,
-            json!({"status": "Pending", "statusMessage": "Stopping the deployment"}),
-        ),
-    ])
-    .await;
+    ]
+}
+
+#[tokio::test]
+async fn an_active_deployment_is_stopped_with_rollback() {
+    let mut events = one_in_progress("d-ABC123");
+    events.push(stop_ok("d-ABC123"));
+    // A Lambda deployment: which alias CodeDeploy now moves back.
+    events.extend(lambda_targets_of("d-ABC123"));
+    let replay = Replay::codedeploy(events).await;
     let report = replay.run(&rollback(None), false).await;
     assert_eq!(report.outcome, ActionOutcome::Executed, "{report:?}");
     assert_eq!(
@@ -204,10 +207,22 @@ async fn an_active_deployment_is_stopped_with_rollback() {
         [
             "req-ListDeployments-200",
             "req-BatchGetDeployments-200",
-            "req-StopDeployment-200"
+            "req-StopDeployment-200",
+            "req-ListDeploymentTargets-200",
+            "req-BatchGetDeploymentTargets-200"
         ]
     );
+    assert!(report.changed);
     replay.assert_requests();
+}
+
+fn stop_ok(id: &str) -> ReplayEvent {
+    codedeploy_call(
+        "StopDeployment",
+        json!({"deploymentId": id, "autoRollbackEnabled": true}),
+        200,
+        json!({"status": "Pending", "statusMessage": "Stopping the deployment"}),
+    )
 }
 
 #[tokio::test]
@@ -449,21 +464,27 @@ fn last_success(ended: &str, success: Value) -> Vec<ReplayEvent> {
 }
 
 fn lambda_targets() -> Vec<ReplayEvent> {
+    lambda_targets_of("d-GOOD42")
+}
+
+/// `ListDeploymentTargets` and `BatchGetDeploymentTargets` of a Lambda deployment that moves
+/// checkout:live from version 41 to 42.
+fn lambda_targets_of(id: &str) -> Vec<ReplayEvent> {
     vec![
         codedeploy_call(
             "ListDeploymentTargets",
-            json!({"deploymentId": "d-GOOD42"}),
+            json!({"deploymentId": id}),
             200,
             json!({"targetIds": ["checkout:live"]}),
         ),
         codedeploy_call(
             "BatchGetDeploymentTargets",
-            json!({"deploymentId": "d-GOOD42", "targetIds": ["checkout:live"]}),
+            json!({"deploymentId": id, "targetIds": ["checkout:live"]}),
             200,
             json!({"deploymentTargets": [{
                 "deploymentTargetType": "LambdaTarget",
                 "lambdaTarget": {
-                    "deploymentId": "d-GOOD42",
+                    "deploymentId": id,
                     "targetId": "checkout:live",
                     "targetArn": "arn:aws:lambda:us-east-1:123456789012:function:checkout:live",
                     "status": "Succeeded",
@@ -649,6 +670,32 @@ async fn a_newer_failed_attempt_means_the_success_is_not_undone() {
 }
 
 #[tokio::test]
+async fn a_different_last_attempt_without_a_create_time_is_enough_to_leave_the_success() {
+    let mut info = group_info("Lambda", "2026-11-25T20:48:00Z".parse().unwrap(), None);
+    // CodeDeploy's DeploymentGroupInfo does not always carry createTime on lastAttemptedDeployment.
+    info["lastAttemptedDeployment"] = json!({"deploymentId": "d-NEWER", "status": "Stopped"});
+    let replay = Replay::codedeploy(vec![
+        codedeploy_call(
+            "ListDeployments",
+            list_active(),
+            200,
+            json!({"deployments": []}),
+        ),
+        get_group(info),
+    ])
+    .await;
+    let report = replay.run(&rollback(Some("1h")), false).await;
+    assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
+    assert_eq!(
+        report.detail,
+        "nothing in progress in checkout/checkout-prod; the last attempt d-NEWER (Stopped) is not \
+         the last success d-GOOD42, so the success may not be what runs now; not undoing it"
+    );
+    // Neither GetDeployment nor CreateDeployment.
+    replay.assert_requests();
+}
+
+#[tokio::test]
 async fn a_successful_rollback_is_not_undone() {
     let replay = Replay::codedeploy(last_success(
         "2026-11-25T20:48:00Z",
@@ -761,41 +808,104 @@ async fn a_deployment_that_succeeds_while_stopped_is_undone_inside_the_window() 
     replay.assert_requests();
 }
 
+fn stop_request(id: &str) -> Value {
+    json!({"deploymentId": id, "autoRollbackEnabled": true})
+}
+
+fn already_completed(id: &str) -> ReplayEvent {
+    codedeploy_error(
+        "StopDeployment",
+        stop_request(id),
+        "DeploymentAlreadyCompletedException",
+        &format!("The deployment {id} is already completed."),
+    )
+}
+
+/// An answer with no word on whether the call was applied: the SDK retries it.
+fn internal_failure(operation: &str, request: Value) -> ReplayEvent {
+    codedeploy_call(
+        operation,
+        request,
+        500,
+        json!({"__type": "InternalFailure", "message": "An internal error occurred."}),
+    )
+}
+
+fn get_stopped(id: &str) -> ReplayEvent {
+    codedeploy_call(
+        "GetDeployment",
+        json!({"deploymentId": id}),
+        200,
+        json!({"deploymentInfo": deployment_info(id, "Stopped", "user", None)}),
+    )
+}
+
 #[tokio::test]
-async fn a_retried_stop_that_finds_the_deployment_stopped_says_so() {
-    let replay = Replay::codedeploy(vec![
-        codedeploy_call(
-            "ListDeployments",
-            list_active(),
-            200,
-            json!({"deployments": ["d-ABC123"]}),
-        ),
-        codedeploy_call(
-            "BatchGetDeployments",
-            json!({"deploymentIds": ["d-ABC123"]}),
-            200,
-            json!({"deploymentsInfo": [deployment_info("d-ABC123", "InProgress", "user", None)]}),
-        ),
-        codedeploy_error(
-            "StopDeployment",
-            json!({"deploymentId": "d-ABC123", "autoRollbackEnabled": true}),
-            "DeploymentAlreadyCompletedException",
-            "The deployment d-ABC123 is already completed.",
-        ),
-        codedeploy_call(
-            "GetDeployment",
-            json!({"deploymentId": "d-ABC123"}),
-            200,
-            json!({"deploymentInfo": deployment_info("d-ABC123", "Stopped", "user", None)}),
-        ),
-    ])
-    .await;
+async fn a_stop_that_finds_the_deployment_already_stopped_changed_nothing() {
+    let mut events = one_in_progress("d-ABC123");
+    events.extend([already_completed("d-ABC123"), get_stopped("d-ABC123")]);
+    let replay = Replay::codedeploy(events).await;
     let report = replay.run(&rollback(None), false).await;
     assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
     assert_eq!(
         report.detail,
-        "d-ABC123 is stopped (possibly by this request's first attempt)"
+        "d-ABC123 was already stopped when this request tried to stop it"
     );
+    // Sent once and refused: someone else stopped it, so the claims may be given back.
+    assert!(!report.changed, "{report:?}");
+    replay.assert_requests();
+}
+
+/// The first StopDeployment is applied but its answer is a 500; the SDK's retry then finds the
+/// deployment stopped, by its own first attempt as far as anyone can tell.
+fn retried_stop(id: &str) -> Vec<ReplayEvent> {
+    let mut events = one_in_progress(id);
+    events.extend([
+        internal_failure("StopDeployment", stop_request(id)),
+        already_completed(id),
+        get_stopped(id),
+    ]);
+    // A Lambda deployment: CodeDeploy may be moving its alias back for us.
+    events.extend(lambda_targets_of(id));
+    events
+}
+
+#[tokio::test]
+async fn a_retried_stop_that_finds_the_deployment_stopped_may_have_changed_it() {
+    let replay = Replay::codedeploy(retried_stop("d-ABC123")).await;
+    let report = replay.run(&rollback(None), false).await;
+    assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
+    assert_eq!(
+        report.detail,
+        "d-ABC123 is stopped, perhaps by this request: its StopDeployment was retried, and an \
+         earlier attempt may have been applied, so the action keeps its ledger claims"
+    );
+    assert!(report.changed, "{report:?}");
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn a_retried_stop_keeps_its_ledger_claims_and_its_alias_is_left_to_codedeploy() {
+    let replay = Replay::codedeploy(retried_stop("d-ABC123")).await;
+    let (reply, ledger) = shipped_pair(&replay).await;
+    let stop = &reply.json["rules"][0]["actions"][0];
+    assert_eq!(stop["outcome"], "skipped", "{stop}");
+    let alias = &reply.json["rules"][0]["actions"][1];
+    assert_eq!(alias["outcome"], "skipped", "{alias}");
+    assert_eq!(
+        alias["detail"],
+        "CodeDeploy is moving checkout:live back (d-ABC123 stopped with rollback); leaving the \
+         alias to it"
+    );
+    // Skipped, yet the stop may have been this request's: its latch and its slot of the
+    // circuit breaker stay, so a retry cannot act again and the breaker counts it.
+    let held = crate::support::ledger_keys(&ledger).await;
+    let latches = held
+        .iter()
+        .filter(|pk| pk.starts_with("incident#1700000000001#"))
+        .count();
+    assert_eq!(latches, 1, "only the stop's latch is kept: {held:?}");
+    assert!(held.iter().any(|pk| pk == "circuit"), "{held:?}");
     replay.assert_requests();
 }
 
@@ -867,8 +977,10 @@ fn lambda_call(
         .status(status)
         .header("content-type", "application/json")
         .header("x-amzn-requestid", format!("lambda-{method}-{status}"));
-    if status == 412 {
-        headers = headers.header("x-amzn-errortype", "PreconditionFailedException");
+    match status {
+        412 => headers = headers.header("x-amzn-errortype", "PreconditionFailedException"),
+        500 => headers = headers.header("x-amzn-errortype", "ServiceException"),
+        _ => {}
     }
     ReplayEvent::new(
         http::Request::builder()
@@ -907,114 +1019,136 @@ fn conflict() -> Value {
     })
 }
 
-#[tokio::test]
-async fn a_concurrent_change_is_re_read_and_decided_again() {
-    let replay = Replay::lambda(vec![
-        lambda_call(
-            "GET",
-            &alias_uri("live"),
-            None,
-            200,
-            alias_body("42", "rev-a"),
-        ),
+fn get_live(body: Value) -> ReplayEvent {
+    lambda_call("GET", &alias_uri("live"), None, 200, body)
+}
+
+fn put_live(version: &str, revision: &str, status: u16, response: Value) -> ReplayEvent {
+    lambda_call(
+        "PUT",
+        &alias_uri("live"),
+        Some(update(version, revision)),
+        status,
+        response,
+    )
+}
+
+/// The first read (42, revision rev-a), the destination checked, and an `UpdateAlias` that
+/// finds the alias changed since.
+fn first_try_conflicts() -> Vec<ReplayEvent> {
+    vec![
+        get_live(alias_body("42", "rev-a")),
         version_exists("41"),
-        lambda_call(
-            "PUT",
-            &alias_uri("live"),
-            Some(update("41", "rev-a")),
-            412,
-            conflict(),
-        ),
-        // A deploy moved live to 43 meanwhile: decide again, against revision rev-b.
-        lambda_call(
-            "GET",
-            &alias_uri("live"),
-            None,
-            200,
-            alias_body("43", "rev-b"),
-        ),
-        lambda_call(
-            "PUT",
-            &alias_uri("live"),
-            Some(update("41", "rev-b")),
-            200,
-            alias_body("41", "rev-c"),
-        ),
-    ])
-    .await;
+        put_live("41", "rev-a", 412, conflict()),
+    ]
+}
+
+#[tokio::test]
+async fn a_concurrent_deploy_is_never_overwritten() {
+    let mut events = first_try_conflicts();
+    // A deploy moved live to 43 meanwhile: theirs is the newer decision.
+    events.push(get_live(alias_body("43", "rev-b")));
+    let replay = Replay::lambda(events).await;
+    let report = replay.run(&shift_to_41(), false).await;
+    assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
+    assert_eq!(
+        report.detail,
+        "live changed from 42 to 43 while we were deciding (revision rev-b); leaving it alone"
+    );
+    assert!(!report.changed, "{report:?}");
+    // No second UpdateAlias.
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn a_canary_started_meanwhile_is_left_alone() {
+    let mut events = first_try_conflicts();
+    let mut canary = alias_body("42", "rev-b");
+    canary["RoutingConfig"] = json!({"AdditionalVersionWeights": {"43": 0.1}});
+    events.push(get_live(canary));
+    let replay = Replay::lambda(events).await;
+    let report = replay.run(&shift_to_41(), false).await;
+    assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
+    assert_eq!(
+        report.detail,
+        "live changed from 42 to 42 with a canary (43 at 10%) while we were deciding (revision \
+         rev-b); leaving it alone"
+    );
+    replay.assert_requests();
+}
+
+/// The alias as it was first read, with only its description (so its revision) changed.
+fn only_described(revision: &str) -> Value {
+    let mut body = alias_body("42", revision);
+    body["Description"] = json!("owner: team-checkout");
+    body
+}
+
+#[tokio::test]
+async fn a_change_that_routes_nothing_differently_is_decided_again() {
+    let mut events = first_try_conflicts();
+    events.extend([
+        get_live(only_described("rev-b")),
+        // Same destination, already checked: straight to the update, against rev-b.
+        put_live("41", "rev-b", 200, alias_body("41", "rev-c")),
+    ]);
+    let replay = Replay::lambda(events).await;
     let report = replay.run(&shift_to_41(), false).await;
     assert_eq!(report.outcome, ActionOutcome::Executed, "{report:?}");
-    assert_eq!(report.detail, "moved live 43 -> 41");
+    assert_eq!(report.detail, "moved live 42 -> 41");
+    assert!(report.changed);
     replay.assert_requests();
 }
 
 #[tokio::test]
 async fn a_concurrent_rollback_by_someone_else_is_left_alone() {
+    let mut events = first_try_conflicts();
+    events.push(get_live(alias_body("41", "rev-b")));
+    let replay = Replay::lambda(events).await;
+    let report = replay.run(&shift_to_41(), false).await;
+    assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
+    assert_eq!(report.detail, "live is already at version 41");
+    // Sent once and refused: not ours, so the claims may be given back.
+    assert!(!report.changed, "{report:?}");
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn a_retried_update_that_runs_into_its_own_write_keeps_its_claims() {
     let replay = Replay::lambda(vec![
-        lambda_call(
-            "GET",
-            &alias_uri("live"),
-            None,
-            200,
-            alias_body("42", "rev-a"),
-        ),
+        get_live(alias_body("42", "rev-a")),
         version_exists("41"),
-        lambda_call(
-            "PUT",
-            &alias_uri("live"),
-            Some(update("41", "rev-a")),
-            412,
-            conflict(),
+        // Applied, but answered with a 500: the SDK sends it again, and the retry finds the
+        // revision its own first attempt moved on.
+        put_live(
+            "41",
+            "rev-a",
+            500,
+            json!({"Type": "Service", "message": "An internal error occurred."}),
         ),
-        lambda_call(
-            "GET",
-            &alias_uri("live"),
-            None,
-            200,
-            alias_body("41", "rev-b"),
-        ),
+        put_live("41", "rev-a", 412, conflict()),
+        get_live(alias_body("41", "rev-c")),
     ])
     .await;
     let report = replay.run(&shift_to_41(), false).await;
     assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
-    assert_eq!(report.detail, "live is already at version 41");
+    assert_eq!(
+        report.detail,
+        "live is already at version 41; this request's UpdateAlias was retried, and an earlier \
+         attempt may have moved it there, so the action keeps its ledger claims"
+    );
+    assert!(report.changed, "{report:?}");
     replay.assert_requests();
 }
 
 #[tokio::test]
 async fn two_conflicts_in_a_row_leave_the_alias_alone() {
-    let replay = Replay::lambda(vec![
-        lambda_call(
-            "GET",
-            &alias_uri("live"),
-            None,
-            200,
-            alias_body("42", "rev-a"),
-        ),
-        version_exists("41"),
-        lambda_call(
-            "PUT",
-            &alias_uri("live"),
-            Some(update("41", "rev-a")),
-            412,
-            conflict(),
-        ),
-        lambda_call(
-            "GET",
-            &alias_uri("live"),
-            None,
-            200,
-            alias_body("43", "rev-b"),
-        ),
-        lambda_call(
-            "PUT",
-            &alias_uri("live"),
-            Some(update("41", "rev-b")),
-            412,
-            conflict(),
-        ),
-    ])
-    .await;
+    let mut events = first_try_conflicts();
+    events.extend([
+        get_live(only_described("rev-b")),
+        put_live("41", "rev-b", 412, conflict()),
+    ]);
+    let replay = Replay::lambda(events).await;
     let report = replay.run(&shift_to_41(), false).await;
     assert_eq!(report.outcome, ActionOutcome::Failed, "{report:?}");
     assert!(
@@ -1029,6 +1163,8 @@ async fn two_conflicts_in_a_row_leave_the_alias_alone() {
             .ends_with("the alias changed twice while we tried, so it was left alone"),
         "{report:?}"
     );
+    assert!(!report.changed, "{report:?}");
+    replay.assert_requests();
 }
 
 #[tokio::test]
@@ -1038,7 +1174,7 @@ async fn an_action_that_changed_something_keeps_its_claims_even_when_it_failed()
     use wavefront_responder::ledger::Ledger;
 
     let stop = |id: &str| json!({"deploymentId": id, "autoRollbackEnabled": true});
-    let replay = Replay::codedeploy(vec![
+    let mut events = vec![
         codedeploy_call(
             "ListDeployments",
             list_active(),
@@ -1060,14 +1196,15 @@ async fn an_action_that_changed_something_keeps_its_claims_even_when_it_failed()
             200,
             json!({"status": "Pending"}),
         ),
-        codedeploy_error(
-            "StopDeployment",
-            stop("d-B"),
-            "DeploymentDoesNotExistException",
-            "The deployment d-B could not be found.",
-        ),
-    ])
-    .await;
+    ];
+    events.extend(lambda_targets_of("d-A"));
+    events.push(codedeploy_error(
+        "StopDeployment",
+        stop("d-B"),
+        "DeploymentDoesNotExistException",
+        "The deployment d-B could not be found.",
+    ));
+    let replay = Replay::codedeploy(events).await;
     let ledger = Ledger::in_memory(Some(wavefront_responder::config::DEFAULT_CIRCUIT_BREAKER));
     let config = wavefront_responder::config::Config::parse(
         "[auth]\ntokens = [\"env:WEBHOOK_TOKEN\"]\n[[rule]]\nname = \"checkout-errors\"\n\
@@ -1115,4 +1252,184 @@ async fn an_action_that_changed_something_keeps_its_claims_even_when_it_failed()
         "{held:?}"
     );
     replay.assert_requests();
+}
+
+// A codedeploy-rollback that leaves a Lambda alias to CodeDeploy, then a lambda-alias action on
+// the same alias: the shipped config's pair.
+
+const PAIR: &str = r#"
+[auth]
+tokens = ["env:WEBHOOK_TOKEN"]
+
+[[rule]]
+name = "checkout-errors"
+alert = "checkout * error rate*"
+
+  [[rule.action]]
+  type = "codedeploy-rollback"
+  application = "checkout"
+  deployment_group = "checkout-prod"
+
+  [[rule.action]]
+  type = "lambda-alias"
+  function = "checkout"
+  alias = "live"
+  to_alias = "stable"
+"#;
+
+/// Sends the checkout alert to a responder running [`PAIR`] against `replay`, with an
+/// in-memory ledger; the reply and the ledger.
+async fn shipped_pair(
+    replay: &Replay,
+) -> (crate::support::Reply, wavefront_responder::ledger::Ledger) {
+    use wavefront_responder::actions::Executor;
+    use wavefront_responder::front_door::Options;
+    use wavefront_responder::ledger::Ledger;
+
+    let ledger = Ledger::in_memory(Some(wavefront_responder::config::DEFAULT_CIRCUIT_BREAKER));
+    let config =
+        wavefront_responder::config::Config::parse(PAIR, std::path::Path::new("pair.toml"))
+            .unwrap();
+    let t = crate::support::TestResponder::with_options(
+        config,
+        Options {
+            executor: Some(Executor::new(replay.aws.clone(), ledger.clone())),
+            ..Options::default()
+        },
+    )
+    .await;
+    let reply = t
+        .post_with_token(&crate::support::fixture("alerts/checkout-opened.json"))
+        .await;
+    (reply, ledger)
+}
+
+#[tokio::test]
+async fn an_alias_codedeploy_is_rolling_back_is_left_to_it() {
+    let mut events = one_in_progress("d-ABC123");
+    events.push(stop_ok("d-ABC123"));
+    events.extend(lambda_targets_of("d-ABC123"));
+    // No Lambda exchange at all: the alias action makes no call.
+    let replay = Replay::codedeploy(events).await;
+    let (reply, ledger) = shipped_pair(&replay).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let actions = &reply.json["rules"][0]["actions"];
+    assert_eq!(actions[0]["outcome"], "executed", "{actions}");
+    assert_eq!(actions[1]["outcome"], "skipped", "{actions}");
+    assert_eq!(
+        actions[1]["detail"],
+        "CodeDeploy is moving checkout:live back (d-ABC123 stopped with rollback); leaving the \
+         alias to it"
+    );
+    // The alias action changed nothing: its latch and slot were given back.
+    let held = crate::support::ledger_keys(&ledger).await;
+    let kept = |prefix: &str| held.iter().filter(|pk| pk.starts_with(prefix)).count();
+    assert_eq!(kept("incident#"), 1, "{held:?}");
+    assert_eq!(kept("circuit"), 1, "{held:?}");
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn an_alias_our_undo_deployment_moves_is_left_to_it() {
+    let mut events = last_success(
+        "2026-11-25T20:48:00Z",
+        deployment_info("d-GOOD42", "Succeeded", "user", None),
+    );
+    events.extend(lambda_targets());
+    events.push(create_undo());
+    // GetAlias once: the undo's staleness check. The alias action makes no call.
+    let replay = Replay::new(events, vec![live_is("42")]).await;
+    let mut handed_over = HandedOver::default();
+    let undo = run_after(&replay, &rollback(Some("1h")), false, &mut handed_over).await;
+    assert_eq!(undo.outcome, ActionOutcome::Executed, "{undo:?}");
+    let alias = run_after(&replay, &stable_to_live(), false, &mut handed_over).await;
+    assert_eq!(alias.outcome, ActionOutcome::Skipped, "{alias:?}");
+    assert_eq!(
+        alias.detail,
+        "CodeDeploy is moving checkout:live back (d-UNDO1 undoes d-GOOD42); leaving the alias \
+         to it"
+    );
+    assert!(alias.aws_request_ids.is_empty(), "{alias:?}");
+    assert!(!alias.changed);
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn a_dry_run_hands_nothing_over() {
+    let replay = Replay::new(
+        one_in_progress("d-ABC123"),
+        vec![
+            live_is("42"),
+            lambda_call(
+                "GET",
+                &alias_uri("stable"),
+                None,
+                200,
+                alias_body("41", "rev-s"),
+            ),
+            version_exists("41"),
+        ],
+    )
+    .await;
+    let mut handed_over = HandedOver::default();
+    let stop = run_after(&replay, &rollback(None), true, &mut handed_over).await;
+    assert_eq!(stop.detail, "would stop deployment d-ABC123 with rollback");
+    assert_eq!(handed_over, HandedOver::default());
+    let alias = run_after(&replay, &stable_to_live(), true, &mut handed_over).await;
+    assert_eq!(alias.outcome, ActionOutcome::Planned, "{alias:?}");
+    assert_eq!(alias.detail, "would move live 42 -> 41");
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn an_alias_codedeploy_does_not_name_is_not_held_back() {
+    let mut events = one_in_progress("d-ABC123");
+    events.push(stop_ok("d-ABC123"));
+    events.push(codedeploy_error(
+        "ListDeploymentTargets",
+        json!({"deploymentId": "d-ABC123"}),
+        "AccessDeniedException",
+        "User is not authorized to perform: codedeploy:ListDeploymentTargets",
+    ));
+    let replay = Replay::new(events, vec![get_live(alias_body("41", "rev-a"))]).await;
+    let mut handed_over = HandedOver::default();
+    let stop = run_after(&replay, &rollback(None), false, &mut handed_over).await;
+    assert_eq!(stop.outcome, ActionOutcome::Executed, "{stop:?}");
+    assert_eq!(
+        stop.detail,
+        "stopped deployment d-ABC123 with rollback (CodeDeploy: Pending, Stopping the \
+         deployment); the Lambda alias CodeDeploy moves back could not be read \
+         (ListDeploymentTargets: AccessDeniedException: User is not authorized to perform: \
+         codedeploy:ListDeploymentTargets (request id req-ListDeploymentTargets-400)), so a \
+         later lambda-alias action on it is not held back"
+    );
+    let alias = run_after(&replay, &shift_to_41(), false, &mut handed_over).await;
+    assert_eq!(alias.detail, "live is already at version 41");
+    replay.assert_requests();
+}
+
+/// `checkout:live` to wherever `stable` points, as the shipped config has it.
+fn stable_to_live() -> Action {
+    Action::LambdaAlias(
+        AliasShift::new(
+            "checkout".into(),
+            "live".into(),
+            Destination::Alias("stable".into()),
+        )
+        .unwrap(),
+    )
+}
+
+/// Runs `action` after the earlier actions of the same request that filled `handed_over`.
+async fn run_after(
+    replay: &Replay,
+    action: &Action,
+    dry_run: bool,
+    handed_over: &mut HandedOver,
+) -> Report {
+    let mut calls = wavefront_responder::actions::aws::Calls::default();
+    let (outcome, detail) = action
+        .execute_after(&replay.aws, dry_run, now(), &mut calls, handed_over)
+        .await;
+    calls.report(outcome, detail)
 }

@@ -10,8 +10,9 @@ use aws_smithy_types::body::SdkBody;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use wavefront_responder::actions::Action;
-use wavefront_responder::actions::aws::Aws;
-use wavefront_responder::actions::codedeploy::Rollback;
+use wavefront_responder::actions::aws::{Aws, Calls};
+use wavefront_responder::actions::codedeploy::{HandedOver, Rollback};
+use wavefront_responder::actions::lambda_alias::{AliasShift, Destination};
 use wavefront_responder::decision::ActionOutcome;
 
 use crate::moto::{self, alias, alias_state};
@@ -56,6 +57,21 @@ const BUDGETS: &[(&str, &[&str])] = &[
         "codedeploy-rollback: one deployment stopped",
         &["ListDeployments", "BatchGetDeployments", "StopDeployment"],
     ),
+    // A Lambda deployment stopped with rollback: CodeDeploy now moves its alias back, so its
+    // targets are read (after the stop, which is not delayed) to hand that alias over, and a
+    // lambda-alias action on it later in the request does not race CodeDeploy.
+    (
+        "codedeploy-rollback: one Lambda deployment stopped, its alias handed over",
+        &[
+            "ListDeployments",
+            "BatchGetDeployments",
+            "StopDeployment",
+            "ListDeploymentTargets",
+            "BatchGetDeploymentTargets",
+        ],
+    ),
+    // After that, on the same alias: no call at all.
+    ("lambda-alias: left to CodeDeploy", &[]),
     // With a DynamoDB ledger and the default circuit breaker, around the alias moved above:
     // claim the delivery, the incident latch, read the breaker, claim a slot; then confirm the
     // delivery.
@@ -268,11 +284,34 @@ fn codedeploy(operation: &str, response: Value) -> ReplayEvent {
     )
 }
 
-#[tokio::test]
-async fn stopping_a_deployment_stays_within_its_call_budget() {
-    // moto answers StopDeployment with a 500: the SDK's replay client stands in for AWS, and
-    // its record of the requests sent is the count. actions_replay.rs checks their bodies.
-    let replay = StaticReplayClient::new(vec![
+/// The operations a replay client was asked for, in order.
+fn operations(replay: &StaticReplayClient) -> Vec<String> {
+    replay
+        .actual_requests()
+        .map(|r| {
+            let target = r.headers().get("x-amz-target").unwrap_or_default();
+            match target.rsplit('.').next() {
+                Some(operation) if !operation.is_empty() => operation.to_owned(),
+                _ => format!("{} {}", r.method(), r.uri()),
+            }
+        })
+        .collect()
+}
+
+/// Clients with the responder's own SDK settings, whose HTTP is `replay`.
+async fn replayed(replay: &StaticReplayClient) -> Aws {
+    let config = wavefront_responder::actions::aws::loader()
+        .http_client(replay.clone())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("AKID", "SECRET", None, None, "test"))
+        .load()
+        .await;
+    Aws::from_sdk_config(&config)
+}
+
+/// CodeDeploy's answers when one deployment of `platform` is in progress and is stopped.
+fn one_stopped(platform: &str) -> Vec<ReplayEvent> {
+    vec![
         codedeploy("ListDeployments", json!({"deployments": ["d-ABC123"]})),
         codedeploy(
             "BatchGetDeployments",
@@ -283,37 +322,87 @@ async fn stopping_a_deployment_stays_within_its_call_budget() {
                 "status": "InProgress",
                 "creator": "user",
                 "createTime": 1795639000.123,
-                "computePlatform": "Lambda"
+                "computePlatform": platform
             }]}),
         ),
         codedeploy("StopDeployment", json!({"status": "Pending"})),
-    ]);
-    // The responder's own SDK settings, with the replay client for HTTP.
-    let config = wavefront_responder::actions::aws::loader()
-        .http_client(replay.clone())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("AKID", "SECRET", None, None, "test"))
-        .load()
-        .await;
+    ]
+}
+
+#[tokio::test]
+async fn stopping_a_deployment_stays_within_its_call_budget() {
+    // moto answers StopDeployment with a 500: the SDK's replay client stands in for AWS, and
+    // its record of the requests sent is the count. actions_replay.rs checks their bodies.
+    let replay = StaticReplayClient::new(one_stopped("Server"));
     let action = Action::CodeDeployRollback(
         Rollback::new("checkout".into(), "checkout-prod".into(), None).unwrap(),
     );
-    let report = run_action(
-        &action,
-        &Aws::from_sdk_config(&config),
-        false,
-        Timestamp::now(),
-    )
-    .await;
+    let report = run_action(&action, &replayed(&replay).await, false, Timestamp::now()).await;
     assert_eq!(report.outcome, ActionOutcome::Executed, "{report:?}");
-    let calls: Vec<String> = replay
-        .actual_requests()
-        .map(|r| {
-            let target = r.headers().get("x-amz-target").unwrap_or_default();
-            target.rsplit('.').next().unwrap_or_default().to_owned()
-        })
-        .collect();
-    assert_budget("codedeploy-rollback: one deployment stopped", calls);
+    assert_budget(
+        "codedeploy-rollback: one deployment stopped",
+        operations(&replay),
+    );
+}
+
+#[tokio::test]
+async fn stopping_a_lambda_deployment_and_leaving_its_alias_stays_within_its_call_budget() {
+    let mut events = one_stopped("Lambda");
+    events.extend([
+        codedeploy(
+            "ListDeploymentTargets",
+            json!({"targetIds": ["checkout:live"]}),
+        ),
+        codedeploy(
+            "BatchGetDeploymentTargets",
+            json!({"deploymentTargets": [{
+                "deploymentTargetType": "LambdaTarget",
+                "lambdaTarget": {
+                    "deploymentId": "d-ABC123",
+                    "targetId": "checkout:live",
+                    "status": "InProgress",
+                    "lambdaFunctionInfo": {
+                        "functionName": "checkout",
+                        "functionAlias": "live",
+                        "currentVersion": "41",
+                        "targetVersion": "42"
+                    }
+                }
+            }]}),
+        ),
+    ]);
+    let replay = StaticReplayClient::new(events);
+    let aws = replayed(&replay).await;
+    let rollback = Action::CodeDeployRollback(
+        Rollback::new("checkout".into(), "checkout-prod".into(), None).unwrap(),
+    );
+    let alias = Action::LambdaAlias(
+        AliasShift::new(
+            "checkout".into(),
+            "live".into(),
+            Destination::Alias("stable".into()),
+        )
+        .unwrap(),
+    );
+    let mut handed_over = HandedOver::default();
+    let mut calls = Calls::default();
+    let (outcome, _) = rollback
+        .execute_after(&aws, false, Timestamp::now(), &mut calls, &mut handed_over)
+        .await;
+    assert_eq!(outcome, ActionOutcome::Executed);
+    assert_budget(
+        "codedeploy-rollback: one Lambda deployment stopped, its alias handed over",
+        operations(&replay),
+    );
+    let mut calls = Calls::default();
+    let (outcome, _) = alias
+        .execute_after(&aws, false, Timestamp::now(), &mut calls, &mut handed_over)
+        .await;
+    assert_eq!(outcome, ActionOutcome::Skipped);
+    // The replay client serves every service here: anything new the alias action asked for
+    // would be listed after the rollback's calls.
+    let after = operations(&replay).split_off(5);
+    assert_budget("lambda-alias: left to CodeDeploy", after);
 }
 
 #[tokio::test]

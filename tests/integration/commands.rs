@@ -11,6 +11,8 @@ fn binary() -> Command {
     command
         .current_dir(repo_path(""))
         .env_remove("RESPONDER_CONFIG")
+        .env_remove("LAMBDA_TASK_ROOT")
+        .env_remove("RESPONDER_DRY_RUN")
         .env_remove("AWS_LAMBDA_RUNTIME_API")
         .env_remove("WEBHOOK_TOKEN")
         .env_remove("WEBHOOK_TOKEN_PREVIOUS")
@@ -116,7 +118,7 @@ fn check_refuses_latest_with_the_reason() {
         run(binary().args(["check", "--config", "tests/fixtures/configs/latest.toml"]));
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        stderr.starts_with("error: tests/fixtures/configs/latest.toml:8:3: "),
+        stderr.starts_with("error: tests/fixtures/configs/latest.toml:12:16: "),
         "{stderr}"
     );
     assert!(
@@ -143,6 +145,161 @@ fn check_finds_the_config_through_the_environment() {
         ),
         "{stdout}"
     );
+    assert!(
+        stderr.contains(
+            "no config file found (looked at responder.toml); using the rules compiled into \
+             this binary from rules/responder.toml"
+        ),
+        "the fallback is said out loud: {stderr}"
+    );
+}
+
+/// A fresh directory under the system's temporary directory.
+fn temp_dir(prefix: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(crate::moto::unique(prefix));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A config whose one rule is named `rule`, so `check` shows which file it read.
+fn config_naming(rule: &str) -> String {
+    format!(
+        "[auth]\ntokens = [\"env:WEBHOOK_TOKEN\"]\n[[rule]]\nname = \"{rule}\"\nalert = \"a\"\n\
+         [[rule.action]]\n{}\n",
+        rollback_action("app", "group")
+    )
+}
+
+#[test]
+fn check_finds_responder_toml_in_the_lambda_task_root() {
+    let root = temp_dir("task-root");
+    std::fs::write(root.join("responder.toml"), config_naming("from-task-root")).unwrap();
+    let elsewhere = temp_dir("cwd-without-config");
+    let (output, stdout, stderr) = run(binary()
+        .args(["check", "--no-secrets"])
+        .env("LAMBDA_TASK_ROOT", &root)
+        .current_dir(&elsewhere));
+    assert!(output.status.success(), "{stderr}");
+    let expected = format!(
+        "{}: configuration is valid",
+        root.join("responder.toml").display()
+    );
+    assert!(stdout.starts_with(&expected), "{stdout}");
+    assert!(stdout.contains("1. from-task-root"), "{stdout}");
+    assert!(!stderr.contains("no config file found"), "{stderr}");
+}
+
+#[test]
+fn check_finds_responder_toml_in_the_working_directory() {
+    let cwd = temp_dir("cwd-with-config");
+    std::fs::write(cwd.join("responder.toml"), config_naming("from-cwd")).unwrap();
+    let (output, stdout, stderr) = run(binary().args(["check", "--no-secrets"]).current_dir(&cwd));
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stdout.starts_with("responder.toml: configuration is valid"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1. from-cwd"), "{stdout}");
+    // The task root, when set, is looked at first.
+    let root = temp_dir("task-root-too");
+    std::fs::write(root.join("responder.toml"), config_naming("from-task-root")).unwrap();
+    let (_, stdout, _) = run(binary()
+        .args(["check", "--no-secrets"])
+        .env("LAMBDA_TASK_ROOT", &root)
+        .current_dir(&cwd));
+    assert!(stdout.contains("1. from-task-root"), "{stdout}");
+}
+
+#[test]
+fn a_missing_config_file_is_reported_once_with_a_hint() {
+    for command in ["check", "serve", "explain"] {
+        let mut cmd = binary();
+        cmd.args([command, "--config", "no-such-dir/responder.toml"]);
+        if command == "explain" {
+            cmd.arg("tests/fixtures/alerts/checkout-opened.json");
+        }
+        let (output, _, stderr) = run(&mut cmd);
+        assert_eq!(output.status.code(), Some(1), "{command}: {stderr}");
+        assert!(
+            stderr.starts_with("error: cannot read config file no-such-dir/responder.toml: "),
+            "{command}: {stderr}"
+        );
+        assert_eq!(
+            stderr.matches("(os error 2)").count(),
+            1,
+            "{command}: the cause once: {stderr}"
+        );
+        assert!(
+            stderr.contains("--config FILE or RESPONDER_CONFIG"),
+            "{command}: {stderr}"
+        );
+    }
+}
+
+/// Writes `config` to a file of its own; returns its path.
+fn config_file(config: &str) -> std::path::PathBuf {
+    let path = temp_dir("config").join("responder.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+#[test]
+fn a_secret_pasted_into_auth_is_never_printed() {
+    const PASTED: &str = "tok-pasted-8b1f0c2d3e4a5968";
+    let cases = [
+        (
+            format!("tokens = \"{PASTED}\""),
+            10,
+            "auth.tokens must be a list of references such as [\"env:WEBHOOK_TOKEN\"]",
+        ),
+        (
+            format!("tokens = {{ current = \"{PASTED}\" }}"),
+            10,
+            "auth.tokens must be a list of references",
+        ),
+        (
+            "tokens = 81726354".to_owned(),
+            10,
+            "auth.tokens must be a list of references",
+        ),
+        (
+            format!("tokens = [\"{PASTED}\"]"),
+            11,
+            "not a secret reference (the value is not shown)",
+        ),
+        (
+            format!("signing_secrets = \"{SIGNING_SECRET}\""),
+            19,
+            "auth.signing_secrets must be a list of references such as [\"env:WEBHOOK_SIGNING_SECRET\"]",
+        ),
+        (
+            format!("signing_secrets = [true, \"{SIGNING_SECRET}\"]"),
+            20,
+            "each entry of auth.signing_secrets must be a reference",
+        ),
+        (
+            "signing_secrets = 81726354".to_owned(),
+            19,
+            "auth.signing_secrets must be a list of references",
+        ),
+    ];
+    for (line, column, message) in cases {
+        let path = config_file(&format!("# pasted by mistake\n[auth]\n{line}\n"));
+        for args in [&["check"][..], &["check", "--no-secrets"]] {
+            let (output, stdout, stderr) = run(binary().args(args).arg("--config").arg(&path));
+            assert_eq!(output.status.code(), Some(1), "{line}: {stderr}");
+            let expected = format!("error: {}:3:{column}: {message}", path.display());
+            assert!(
+                stderr.starts_with(&expected),
+                "{line}\nexpected {expected}\ngot {stderr}"
+            );
+            for text in [&stdout, &stderr] {
+                assert!(!text.contains(PASTED), "{line}: {text}");
+                assert!(!text.contains("81726354"), "{line}: {text}");
+                assert_no_secrets(text);
+            }
+        }
+    }
 }
 
 #[test]
@@ -197,6 +354,65 @@ fn explain_says_what_is_wrong_with_a_payload() {
 }
 
 #[test]
+fn explain_with_a_bad_config_names_file_line_and_column() {
+    let (output, stdout, stderr) = run(binary().args([
+        "explain",
+        "--config",
+        "tests/fixtures/configs/typo.toml",
+        "tests/fixtures/alerts/checkout-opened.json",
+    ]));
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert_eq!(stdout, "");
+    assert!(
+        stderr.starts_with(
+            "error: tests/fixtures/configs/typo.toml:7:1: unknown field `severty`, expected one of"
+        ),
+        "{stderr}"
+    );
+    let (output, _, stderr) = run(binary().args([
+        "explain",
+        "--config",
+        "tests/fixtures/configs/latest.toml",
+        "tests/fixtures/alerts/checkout-opened.json",
+    ]));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.starts_with("error: tests/fixtures/configs/latest.toml:12:16: to_version"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn explain_refuses_a_payload_that_is_not_a_json_object() {
+    // The 26 fields of an alert, in the order serde would read them from an array: name and
+    // reason of the checkout alert, which the example's first rule matches.
+    let mut fields = vec!["null"; 26];
+    fields[2] = "\"checkout API error rate high\"";
+    fields[3] = "\"ALERT_OPENED\"";
+    let dir = temp_dir("explain-array");
+    for (name, body) in [
+        ("fields.json", format!("[{}]", fields.join(", "))),
+        ("one.json", "[1]".to_owned()),
+    ] {
+        let payload = dir.join(name);
+        std::fs::write(&payload, body).unwrap();
+        let (output, stdout, stderr) = run(binary()
+            .args(["explain", "--config", "examples/responder.toml"])
+            .arg(&payload));
+        assert_eq!(output.status.code(), Some(1), "{name}: {stdout}");
+        assert_eq!(
+            stderr.trim_end(),
+            format!(
+                "error: payload {}: unusable payload at line 1 column 1: the body must be a \
+                 JSON object (got an array)",
+                payload.display()
+            ),
+            "{name}"
+        );
+    }
+}
+
+#[test]
 fn a_bad_config_fails_lambda_start_up_with_the_same_message_and_no_panic() {
     let (output, _, stderr) = run(binary()
         .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
@@ -243,16 +459,15 @@ struct Server {
 }
 
 impl Server {
+    /// `serve` with the example config, in its default mode.
     fn start() -> Self {
-        let mut child = binary()
-            .args([
-                "serve",
-                "--config",
-                "examples/responder.toml",
-                "--listen",
-                "127.0.0.1:0",
-                "--plan-only",
-            ])
+        Self::start_with(binary().args(["serve", "--config", "examples/responder.toml"]))
+    }
+
+    /// `command` (`serve` and its arguments) on a free port, logging at TRACE.
+    fn start_with(command: &mut Command) -> Self {
+        let mut child = command
+            .args(["--listen", "127.0.0.1:0"])
             .env("WEBHOOK_TOKEN", TOKEN)
             .env("WEBHOOK_SIGNING_SECRET", SIGNING_SECRET)
             .env("RUST_LOG", "trace")
@@ -327,6 +542,14 @@ async fn http_post(address: &str, headers: &[(&str, &str)], body: &str) -> (u16,
 async fn serve_answers_over_http_and_never_logs_a_secret() {
     let server = Server::start();
     assert!(
+        server.stderr_head.contains(
+            "mode: PLAN-ONLY: actions are described and AWS is never called; --dry-run makes \
+             read-only AWS calls, --live acts as examples/responder.toml says"
+        ),
+        "plan-only is the default, and said: {}",
+        server.stderr_head
+    );
+    assert!(
         server
             .stderr_head
             .contains("token env:WEBHOOK_TOKEN_PREVIOUS is not set"),
@@ -395,6 +618,90 @@ async fn serve_answers_over_http_and_never_logs_a_secret() {
     );
     assert_no_secrets(&stdout);
     assert!(!stdout.contains("tok-guess"));
+}
+
+#[tokio::test]
+async fn serve_is_plan_only_unless_told_otherwise() {
+    use crate::moto;
+    let aws = moto::aws().await;
+    let function = moto::function_with_versions(&aws, 2).await;
+    moto::alias(&aws, &function, "live", "2", &[]).await;
+    let config = config_file(&format!(
+        "[auth]\ntokens = [\"env:WEBHOOK_TOKEN\"]\n[[rule]]\nname = \"checkout-errors\"\n\
+         alert = \"checkout * error rate*\"\n[[rule.action]]\n{}\n",
+        move_live_action(&function, "to_version = \"1\"")
+    ));
+    let alert = fixture("alerts/checkout-opened.json");
+    let auth = bearer(TOKEN);
+    // Flags, the start-up line, whether the record is a dry run, whether AWS was read (the
+    // detail names the version the alias is on), and where the alias is afterwards.
+    let modes: [(&[&str], &str, bool, bool, &str); 3] = [
+        (&[], "mode: PLAN-ONLY", false, false, "2"),
+        (&["--dry-run"], "mode: DRY RUN", true, true, "2"),
+        (
+            &["--live"],
+            "mode: LIVE: actions change real AWS resources",
+            false,
+            true,
+            "1",
+        ),
+    ];
+    for (flags, banner, dry_run, read_aws, alias_after) in modes {
+        let server = Server::start_with(
+            binary()
+                .arg("serve")
+                .arg("--config")
+                .arg(&config)
+                .args(flags)
+                .env("AWS_ENDPOINT_URL", moto::endpoint())
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing"),
+        );
+        assert!(
+            server.stderr_head.contains(banner),
+            "{flags:?}: {}",
+            server.stderr_head
+        );
+        let (status, body) = http_post(
+            &server.address,
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
+            &alert,
+        )
+        .await;
+        let (_, stderr) = server.stop();
+        assert_eq!(status, 200, "{flags:?}: {body}\n{stderr}");
+        let record: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(record["dry_run"], dry_run, "{flags:?}: {body}");
+        let detail = record["rules"][0]["actions"][0]["detail"].as_str().unwrap();
+        assert_eq!(detail.contains("2 -> 1"), read_aws, "{flags:?}: {detail}");
+        assert_eq!(
+            moto::alias_state(&aws, &function, "live").await.0,
+            alias_after,
+            "{flags:?}: {body}"
+        );
+    }
+}
+
+#[test]
+fn serve_takes_one_mode() {
+    for flags in [
+        ["--dry-run", "--live"],
+        ["--plan-only", "--live"],
+        ["--plan-only", "--dry-run"],
+    ] {
+        let (output, _, stderr) = run(binary()
+            .args(["serve", "--config", "examples/responder.toml"])
+            .args(flags));
+        assert_eq!(output.status.code(), Some(2), "{flags:?}: {stderr}");
+        assert!(
+            stderr.contains("cannot be used with"),
+            "{flags:?}: {stderr}"
+        );
+    }
 }
 
 #[test]

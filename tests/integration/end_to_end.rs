@@ -16,11 +16,20 @@ use wavefront_responder::ledger::dynamodb::DynamoStore;
 use wavefront_responder::ledger::{Ledger, Store};
 
 use crate::moto::{self, alias, alias_state};
+use crate::proxy::{self, ANY, Fault, LedgerKind, Times};
 use crate::support::*;
 
 /// A config whose one rule moves `function`'s `live` alias to wherever `stable` points.
 fn config(function: &str, time_budget: &str) -> Config {
-    let text = format!(
+    Config::parse(
+        &config_text(function, time_budget),
+        Path::new("end-to-end.toml"),
+    )
+    .expect("valid config")
+}
+
+fn config_text(function: &str, time_budget: &str) -> String {
+    format!(
         r#"
 time_budget = "{time_budget}"
 
@@ -38,16 +47,16 @@ alert = "checkout * error rate*"
   alias = "live"
   to_alias = "stable"
 "#
-    );
-    Config::parse(&text, Path::new("end-to-end.toml")).expect("valid config")
+    )
 }
 
 async fn responder(config: Config, aws: Aws) -> TestResponder {
+    let ledger = Ledger::in_memory(config.circuit_breaker);
     TestResponder::with_options(
         config,
         Options {
             force_dry_run: false,
-            executor: Some(Executor::new(aws, Ledger::in_memory(None))),
+            executor: Some(Executor::new(aws, ledger)),
             secrets_manager: None,
             ..Options::default()
         },
@@ -143,6 +152,8 @@ async fn a_repeated_delivery_is_a_duplicate_and_runs_nothing() {
     let again = post_signed(&t, &alert).await;
     assert_eq!(again.status, 200);
     assert_eq!(again.json["outcome"], "duplicate");
+    // Each delivery is its own request: the duplicate names the first one.
+    assert_ne!(again.json["request_id"], first.json["request_id"]);
     assert_eq!(
         again.json["duplicate_of"]["request_id"],
         first.json["request_id"]
@@ -309,8 +320,9 @@ async fn lambdas_deadline_caps_the_budget() {
     let auth = bearer(TOKEN);
     let mut context = lambda_http::Context::default();
     context.request_id = "deadline-test".into();
-    // The invocation has 1.5 s left: 0.5 s for actions, 1 s kept to answer.
-    context.deadline = u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap() + 1500;
+    // The invocation has 3.5 s left: 0.5 s for actions, 3 s kept back (2 s for giving back
+    // claims and settling the delivery, 1 s to answer).
+    context.deadline = u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap() + 3500;
     let event = lambda_event(
         "apigw-http-v2.json",
         &[("authorization", &auth)],
@@ -322,7 +334,7 @@ async fn lambdas_deadline_caps_the_budget() {
     let response = wavefront_responder::front_door::lambda::handle(&t.responder, event).await;
     assert_eq!(response.status(), 502);
     assert!(
-        started.elapsed() < Duration::from_millis(1500),
+        started.elapsed() < Duration::from_millis(3500),
         "{:?}",
         started.elapsed()
     );
@@ -334,6 +346,220 @@ async fn lambdas_deadline_caps_the_budget() {
             .starts_with("ran out of time (its share of the time budget was 0."),
         "{audit}"
     );
+}
+
+#[tokio::test]
+async fn lambdas_deadline_holds_when_the_ledger_stalls() {
+    use lambda_http::RequestExt;
+    // Every call stalls, the DynamoDB ledger's included: claiming the delivery runs into the
+    // budget, then letting it finish and giving it back run past it, as far as they may.
+    let proxy = proxy::Proxy::start().await;
+    proxy.inject(ANY, Fault::Stall, Times::Always);
+    let (t, _) = proxy
+        .responder(config("checkout", "20s"), LedgerKind::DynamoDb)
+        .await;
+    let auth = bearer(TOKEN);
+    let mut context = lambda_http::Context::default();
+    context.request_id = "stalled-ledger-deadline-test".into();
+    let left = Duration::from_millis(4500);
+    context.deadline = u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap()
+        + u64::try_from(left.as_millis()).unwrap();
+    let event = lambda_event(
+        "apigw-http-v2.json",
+        &[("authorization", &auth)],
+        &fixture("alerts/checkout-opened.json"),
+        false,
+    )
+    .with_lambda_context(context);
+    let started = Instant::now();
+    let response = wavefront_responder::front_door::lambda::handle(&t.responder, event).await;
+    let elapsed = started.elapsed();
+    // Answered, with the record and the audit line, before Lambda would have stopped the
+    // invocation: the property, not a benchmark.
+    assert!(elapsed < left, "answered after {elapsed:?}");
+    assert_eq!(response.status(), 502);
+    let body = match response.body() {
+        lambda_http::Body::Text(text) => text.clone(),
+        other => panic!("a JSON body: {other:?}"),
+    };
+    let record: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(record["request_id"], "stalled-ledger-deadline-test");
+    assert!(
+        record["notes"]
+            .to_string()
+            .contains("this delivery's ledger entry could not be settled"),
+        "{record}"
+    );
+    let audits = t.audits();
+    assert_eq!(audits.len(), 1, "{audits:?}");
+    assert_eq!(audits[0]["request_id"], "stalled-ledger-deadline-test");
+    assert_eq!(
+        audits[0]["detail"],
+        "not run: the ledger did not answer in time; nothing acts without the ledger"
+    );
+    assert!(t.metric_names().contains(&"handler_duration_ms".to_owned()));
+}
+
+/// A checkout alert without a start time: its incident lasts until `ALERT_RESOLVED`.
+fn unstarted(reason: &str, notification: &str, ended: Option<&str>) -> String {
+    let mut alert = serde_json::json!({
+        "alertId": "1700000000001",
+        "notificationId": notification,
+        "reason": reason,
+        "name": "checkout API error rate high",
+        "severity": "SEVERE",
+    });
+    if let Some(ended) = ended {
+        alert["endedTime"] = ended.into();
+    }
+    alert.to_string()
+}
+
+/// Puts `live` back on the bad release, as a new deployment would.
+async fn redeploy(aws: &Aws, function: &str) {
+    aws.lambda
+        .update_alias()
+        .function_name(function)
+        .name("live")
+        .function_version("2")
+        .send()
+        .await
+        .expect("update alias");
+}
+
+/// The first action's outcome and guard.
+fn first_action(reply: &Reply) -> (&str, &Value) {
+    let action = &reply.json["rules"][0]["actions"][0];
+    (action["outcome"].as_str().unwrap_or("?"), &action["guard"])
+}
+
+#[tokio::test]
+async fn resolved_ends_an_incident_without_a_start_time_once() {
+    let aws = moto::aws().await;
+    let function = canary_release(&aws).await;
+    let t = responder(config(&function, "20s"), aws.clone()).await;
+    let latched = Value::from("incident_latch");
+
+    let opened = post_signed(&t, &unstarted("ALERT_OPENED", "open-1", None)).await;
+    assert_eq!(
+        first_action(&opened),
+        ("executed", &Value::Null),
+        "{}",
+        opened.text
+    );
+    // The same firing again: held by its latch.
+    redeploy(&aws, &function).await;
+    let resent = post_signed(&t, &unstarted("ALERT_RETRIGGERED", "open-2", None)).await;
+    assert_eq!(
+        first_action(&resent),
+        ("skipped", &latched),
+        "{}",
+        resent.text
+    );
+
+    // The incident ends; the alert's next firing acts again.
+    let resolved = unstarted("ALERT_RESOLVED", "resolved-1", None);
+    let reply = post_signed(&t, &resolved).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert!(
+        reply.json["notes"]
+            .to_string()
+            .contains("ALERT_RESOLVED ended the incident: cleared 1 incident latch"),
+        "{}",
+        reply.text
+    );
+    let again = post_signed(&t, &unstarted("ALERT_OPENED", "open-3", None)).await;
+    assert_eq!(
+        first_action(&again),
+        ("executed", &Value::Null),
+        "{}",
+        again.text
+    );
+
+    // A re-sent ALERT_RESOLVED is a duplicate and leaves the new firing's latch alone; so does
+    // a late one of an incident that ended before the latch was taken.
+    let repeat = post_signed(&t, &resolved).await;
+    assert_eq!(repeat.json["outcome"], "duplicate", "{}", repeat.text);
+    assert_ne!(repeat.json["request_id"], reply.json["request_id"]);
+    assert_eq!(
+        repeat.json["duplicate_of"]["request_id"],
+        reply.json["request_id"]
+    );
+    let late = unstarted(
+        "ALERT_RESOLVED",
+        "resolved-0",
+        Some("01/01/2020 00:00:00 +0000"),
+    );
+    let late = post_signed(&t, &late).await;
+    assert_eq!(late.status, 200, "{}", late.text);
+    assert!(
+        !late.json["notes"]
+            .to_string()
+            .contains("ended the incident"),
+        "{}",
+        late.text
+    );
+    redeploy(&aws, &function).await;
+    let held = post_signed(&t, &unstarted("ALERT_RETRIGGERED", "open-4", None)).await;
+    assert_eq!(first_action(&held), ("skipped", &latched), "{}", held.text);
+    assert_eq!(alias_state(&aws, &function, "live").await.0, "2");
+}
+
+#[tokio::test]
+async fn an_open_circuit_skips_the_action_and_says_how_it_closes() {
+    let aws = moto::aws().await;
+    let function = canary_release(&aws).await;
+    let mut text = config_text(&function, "20s");
+    text += "\n[circuit_breaker]\nmax_actions = 1\nwindow = \"1h\"\n";
+    let config = Config::parse(&text, Path::new("circuit.toml")).expect("valid config");
+    let t = responder(config, aws.clone()).await;
+    let alert = fixture("alerts/checkout-opened.json");
+
+    let first = post_signed(&t, &alert).await;
+    assert_eq!(first.json["outcome"], "executed", "{}", first.text);
+    // The alert's next incident, after another bad release: the breaker's one slot is taken.
+    redeploy(&aws, &function).await;
+    let next = alert
+        .replace("11/25/2026 20:41:07 +0000", "11/25/2026 22:05:00 +0000")
+        .replace(
+            "0b0d5c9e-5f1a-4f43-9d7e-3c2b1a0f9e11",
+            "second-incident-notification",
+        );
+    let reply = post_signed(&t, &next).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let circuit_open = Value::from("circuit_open");
+    assert_eq!(
+        first_action(&reply),
+        ("skipped", &circuit_open),
+        "{}",
+        reply.text
+    );
+    let detail = reply.json["rules"][0]["actions"][0]["detail"]
+        .as_str()
+        .unwrap();
+    assert!(
+        detail.starts_with(
+            "circuit open: 1 actions changed something in the last 1h (max_actions = 1); it \
+             closes at "
+        ),
+        "{detail}"
+    );
+    // This ledger is in memory: `ledger clear` cannot reach it, a restart can.
+    assert!(
+        detail.ends_with(
+            "or restarting the process resets it (this ledger is in memory, where `ledger \
+             clear` cannot reach it)"
+        ),
+        "{detail}"
+    );
+    assert_eq!(alias_state(&aws, &function, "live").await.0, "2");
+    let audit = t.audits().pop().unwrap();
+    assert_eq!(audit["outcome"], "skipped");
+    assert_eq!(audit["detail"], detail);
+    let metrics = t.metrics();
+    let circuit: Vec<_> = metrics.iter().filter(|m| m[3] == "circuit_open").collect();
+    assert_eq!(circuit.len(), 1, "{metrics:?}");
+    assert_eq!(circuit[0][2], reply.json["request_id"].as_str().unwrap());
 }
 
 /// Fires one alert from `deliveries` tasks at once and returns the outcomes.
@@ -399,40 +625,70 @@ async fn concurrent_deliveries_to_instances_sharing_a_dynamodb_ledger_act_once()
     assert_eq!(alias_state(&aws, &function, "live").await.0, "1");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_notifications_of_one_incident_act_once() {
-    let aws = moto::aws().await;
-    let function = canary_release(&aws).await;
-    let shared = Arc::new(responder(config(&function, "20s"), aws.clone()).await);
+/// Sends distinct notifications (OPENED, RETRIGGERED, resends) of one firing, one per
+/// responder, at once; returns each first action's outcome and guard, sorted.
+async fn notifications_at_once(responders: Vec<Arc<TestResponder>>) -> Vec<(String, Value)> {
     let alert = fixture("alerts/checkout-opened.json");
-    let headers = signed_headers(alert.as_bytes(), 0);
+    let barrier = Arc::new(tokio::sync::Barrier::new(responders.len()));
     let mut tasks = tokio::task::JoinSet::new();
-    for n in 0..8 {
-        // Distinct deliveries (OPENED, RETRIGGERED, resends) of the same firing.
+    for (n, responder) in responders.into_iter().enumerate() {
         let body = alert.replace(
             "0b0d5c9e-5f1a-4f43-9d7e-3c2b1a0f9e11",
             &format!("notification-{n}"),
         );
         let headers = signed_headers(body.as_bytes(), 0);
-        let responder = Arc::clone(&shared);
+        let barrier = Arc::clone(&barrier);
         tasks.spawn(async move {
+            barrier.wait().await;
             let reply = responder.post(&as_refs(&headers), body.as_bytes()).await;
-            reply.json["rules"][0]["actions"][0]["outcome"]
-                .as_str()
-                .unwrap_or("?")
-                .to_owned()
+            let (outcome, guard) = first_action(&reply);
+            (outcome.to_owned(), guard.clone())
         });
     }
-    drop(headers);
     let mut outcomes = Vec::new();
     while let Some(outcome) = tasks.join_next().await {
         outcomes.push(outcome.unwrap());
     }
-    outcomes.sort();
-    let mut expected = vec!["skipped".to_owned(); 7];
-    expected.insert(0, "executed".to_owned());
+    outcomes.sort_by(|a, b| a.0.cmp(&b.0));
+    outcomes
+}
+
+/// One action; the seven others held by the incident latch.
+fn one_action_seven_latched(outcomes: &[(String, Value)]) {
+    let mut expected = vec![("skipped".to_owned(), Value::from("incident_latch")); 7];
+    expected.insert(0, ("executed".to_owned(), Value::Null));
     assert_eq!(
         outcomes, expected,
         "one action, seven held by the incident latch"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_notifications_of_one_incident_act_once() {
+    let aws = moto::aws().await;
+    let function = canary_release(&aws).await;
+    let shared = Arc::new(responder(config(&function, "20s"), aws.clone()).await);
+    one_action_seven_latched(&notifications_at_once(vec![shared; 8]).await);
+    assert_eq!(alias_state(&aws, &function, "live").await.0, "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_notifications_to_instances_sharing_a_dynamodb_ledger_act_once() {
+    let aws = moto::aws().await;
+    let function = canary_release(&aws).await;
+    let table = moto::ledger_table(&aws).await;
+    let mut instances = Vec::new();
+    for _ in 0..8 {
+        let store: Arc<dyn Store> = Arc::new(DynamoStore::new(aws.dynamodb.clone(), &table));
+        let ledger = Ledger::new(store, HumanDuration::parse("7d").unwrap(), None);
+        let options = Options {
+            executor: Some(Executor::new(aws.clone(), ledger)),
+            ..Options::default()
+        };
+        instances.push(Arc::new(
+            TestResponder::with_options(config(&function, "20s"), options).await,
+        ));
+    }
+    one_action_seven_latched(&notifications_at_once(instances).await);
+    assert_eq!(alias_state(&aws, &function, "live").await.0, "1");
 }

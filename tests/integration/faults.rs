@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wavefront_responder::actions::aws::Aws;
+use wavefront_responder::actions::aws::{Aws, UNANSWERED_CHANGE};
 use wavefront_responder::ledger::Ledger;
 
 use crate::moto::{self, alias, alias_state};
@@ -254,6 +254,8 @@ async fn connections_closed_past_the_retries_fail_the_action_and_move_nothing() 
     s.proxy.inject("UpdateAlias", Fault::Close, Times::Always);
     let reply = s.fire().await;
     failed(&reply, "UpdateAlias: no answer from AWS: ");
+    // Closed before reaching moto, but the responder cannot tell: it may have been applied.
+    detail_ends(&reply, UNANSWERED_CHANGE);
     s.assert_calls("GetAlias GetFunctionConfiguration UpdateAlias UpdateAlias UpdateAlias");
     assert_eq!(s.live().await, "2");
 }
@@ -261,14 +263,22 @@ async fn connections_closed_past_the_retries_fail_the_action_and_move_nothing() 
 // --- Lambda: the emulator vanishes mid-request ----------------------------------------------
 
 #[tokio::test]
-async fn an_emulator_that_vanishes_during_the_update_fails_the_action_and_moves_nothing() {
+async fn an_emulator_that_vanishes_during_the_update_fails_the_action_and_keeps_its_claims() {
     let s = Scene::new(LedgerKind::Memory, ROOMY).await;
     s.proxy.inject("UpdateAlias", Fault::Vanish, Times::Always);
     let reply = s.fire().await;
     failed(&reply, "UpdateAlias: no answer from AWS: ");
+    detail_ends(&reply, UNANSWERED_CHANGE);
     // The retries found the port closed: only the first attempt arrived.
     s.assert_calls(MOVE);
+    // It vanished before forwarding the update, but the responder cannot know that: with no
+    // answer, the update may have been applied, so it keeps the incident latch and the
+    // breaker's slot (a retry does not act twice) and forgets only the delivery.
     assert_eq!(s.live().await, "2");
+    let held = s.held().await;
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert_eq!(held[0], "circuit", "{held:?}");
+    assert!(held[1].starts_with("incident#1700000000001#"), "{held:?}");
 }
 
 // --- The ledger (DynamoDB) ------------------------------------------------------------------
@@ -384,4 +394,96 @@ async fn a_ledger_that_vanishes_mid_claim_runs_nothing() {
     let held = s.held().await;
     assert_eq!(held.len(), 1, "{held:?}");
     assert!(held[0].starts_with("notification#"), "{held:?}");
+}
+
+#[tokio::test]
+async fn a_ledger_write_that_lands_after_the_cut_off_is_still_given_back() {
+    // A one-second budget; the incident latch's write reaches DynamoDB 1.1 s after it was
+    // sent, after the cut-off, as a request on a slow network would. Given back at once, the
+    // release would land first and the late write would hold the latch for the retention.
+    let s = Scene::new(LedgerKind::DynamoDb, 1).await;
+    s.proxy.inject(
+        "PutItem",
+        Fault::Delay(Duration::from_millis(1100)),
+        Times::Nth(2),
+    );
+    let reply = s.fire().await;
+    let whole = "not run: the ledger did not answer in time";
+    failed(&reply, whole);
+    // The late write answered while the admission was let finish: nothing may still land.
+    assert_eq!(detail(&reply), whole);
+    // Latch (late), circuit slot; then the slot, the latch and the delivery are given back.
+    s.assert_calls("PutItem PutItem Query PutItem DeleteItem DeleteItem DeleteItem");
+    assert_eq!(s.live().await, "2");
+    // Long after the late write: nothing holds.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(s.held().await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_action_cut_off_in_the_ledger_gives_back_its_claims_and_not_an_earlier_actions() {
+    let moto = moto::aws().await;
+    let function = moto::function_with_versions(&moto, 2).await;
+    alias(&moto, &function, "live", "2", &[]).await;
+    let config = checkout_rule(
+        &format!("{SHORT}s"),
+        &[
+            move_live_action(&function, r#"to_version = "1""#),
+            rollback_action("checkout", "checkout-prod"),
+        ],
+    );
+    let proxy = Proxy::start().await;
+    // PutItems: the delivery, the first action's latch and slot, then the second action's
+    // latch, which stalls until the budget runs out.
+    proxy.inject("PutItem", Fault::Stall, Times::Nth(4));
+    let (t, ledger) = proxy.responder(config, LedgerKind::DynamoDb).await;
+    let started = Instant::now();
+    let reply = t
+        .post_with_token(&fixture("alerts/checkout-opened.json"))
+        .await;
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(SHORT + 3),
+        "answered after {elapsed:?}"
+    );
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    let actions = &reply.json["rules"][0]["actions"];
+    assert_eq!(actions[0]["outcome"], "executed", "{}", reply.text);
+    assert_eq!(actions[1]["outcome"], "failed", "{}", reply.text);
+    // The latch's write never answered: given back, it could still land, and the record
+    // says so.
+    assert_eq!(
+        actions[1]["detail"],
+        "not run: the ledger did not answer in time; a ledger claim still being written when \
+         time ran out may land after it was given back, and then holds until it expires"
+    );
+    assert_eq!(t.audits().len(), 2);
+    // The second action gives back its latch only (no query for the request's slots); then
+    // the delivery is forgotten.
+    assert_eq!(
+        proxy.operations(),
+        [
+            "PutItem",
+            "PutItem",
+            "Query",
+            "PutItem",
+            "GetAlias",
+            "GetFunctionConfiguration",
+            "UpdateAlias",
+            "PutItem",
+            "DeleteItem",
+            "DeleteItem",
+        ]
+    );
+    assert_eq!(alias_state(&moto, &function, "live").await.0, "1");
+    // The first action changed the alias: its latch and its circuit slot stay.
+    let held = ledger.list().await.unwrap();
+    let held: Vec<(&str, &str)> = held
+        .iter()
+        .map(|e| (e.key.pk.as_str(), e.note.as_str()))
+        .collect();
+    let first = format!("checkout-errors acted on {function}:live");
+    assert_eq!(held.len(), 2, "{held:?}");
+    assert!(held.iter().all(|(_, note)| *note == first), "{held:?}");
+    assert!(held.iter().any(|(pk, _)| *pk == "circuit"), "{held:?}");
 }

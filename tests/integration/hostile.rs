@@ -1,12 +1,17 @@
 //! The bad-input catalogue: hostile or broken requests, each with the status it must get. Every
-//! one leaves exactly one audit line and runs no action.
+//! one leaves exactly one audit line. Run against the example config, the probe payload matches
+//! no rule; run again behind a live executor with a rule the probe does match, every refused
+//! request must reach no AWS API at all.
 
 use http::Method;
 use serde_json::Value;
 
+use crate::moto::{self, alias, alias_state};
+use crate::proxy::{LedgerKind, Proxy};
 use crate::support::*;
 
-/// A payload no rule matches, so a request that gets through changes nothing either.
+/// The payload the cases are built on: the example config has no rule for it, and
+/// [`probe_rule`] has one that moves an alias.
 const PROBE: &str = r#"{"name":"probe","reason":"ALERT_OPENED","alertId":"9"}"#;
 
 struct Case {
@@ -73,8 +78,22 @@ fn catalogue() -> Vec<Case> {
         case("deep nesting in an unknown field", nested, 200, "no_match"),
         case("deep nesting in the tags", deep_tags, 400, "invalid"),
         case("a JSON array", "[1,2,3]", 400, "invalid"),
+        case("an empty JSON array", "[]", 400, "invalid"),
+        // Serde reads a struct from an array of its fields in order: these are an alert's 26,
+        // with the probe's name and reason.
+        case(
+            "a JSON array of an alert's fields in order",
+            format!(
+                "[null,\"9\",\"probe\",\"ALERT_OPENED\"{}]",
+                ",null".repeat(22)
+            ),
+            400,
+            "invalid",
+        ),
         case("JSON null", "null", 400, "invalid"),
         case("a JSON string", "\"ALERT_OPENED\"", 400, "invalid"),
+        case("a JSON number", "42", 400, "invalid"),
+        case("a JSON boolean", "true", 400, "invalid"),
         case("empty body", "", 400, "invalid"),
         case("only whitespace", " \n\t ", 400, "invalid"),
         case(
@@ -273,6 +292,31 @@ fn catalogue() -> Vec<Case> {
             case("no credentials and a bad body", "{{{", 401, "rejected"),
             &[("content-type", "application/json")],
         ),
+        with_headers(
+            case("the content type twice, the same", PROBE, 200, "no_match"),
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+                ("content-type", "application/json"),
+            ],
+        ),
+        // Only the first content type is read (src/front_door/mod.rs, check_content_type).
+        with_headers(
+            case("JSON then HTML content types", PROBE, 200, "no_match"),
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+                ("content-type", "text/html"),
+            ],
+        ),
+        with_headers(
+            case("HTML then JSON content types", PROBE, 415, "invalid"),
+            &[
+                ("authorization", &auth),
+                ("content-type", "text/html"),
+                ("content-type", "application/json"),
+            ],
+        ),
     ]);
     // Signatures: replayed, stale, future-dated, or tampered with.
     let signed = |what, age, status, outcome, tamper: &dyn Fn(&mut Headers)| {
@@ -280,21 +324,39 @@ fn catalogue() -> Vec<Case> {
         c.headers = signed_at(PROBE, age, tamper);
         c
     };
+    // A repeated credential header is refused rather than guessing which copy counts.
+    let repeat = |index: usize| {
+        move |h: &mut Headers| {
+            let copy = h[index].clone();
+            h.push(copy);
+        }
+    };
     cases.extend([
         signed("a fresh signature", 0, 200, "no_match", &|_| {}),
+        signed("a signature a minute old", 60, 200, "no_match", &|_| {}),
         signed(
-            "a replayed signature inside the tolerance",
-            60,
-            200,
-            "no_match",
-            &|_| {},
-        ),
-        signed(
-            "a replayed signature past the tolerance",
+            "a signature past the tolerance",
             3_600,
             401,
             "rejected",
             &|_| {},
+        ),
+        signed("the signature header twice", 0, 401, "rejected", &repeat(3)),
+        signed("the timestamp header twice", 0, 401, "rejected", &repeat(2)),
+        signed("the id header twice", 0, 401, "rejected", &repeat(1)),
+        signed(
+            "two timestamps, one of them right",
+            0,
+            401,
+            "rejected",
+            &|h| h.push(("webhook-timestamp".into(), "1".into())),
+        ),
+        signed(
+            "the content type twice on a signed request",
+            0,
+            200,
+            "no_match",
+            &repeat(0),
         ),
         signed("a future-dated signature", -3_600, 401, "rejected", &|_| {}),
         signed("another webhook-id", 0, 401, "rejected", &|h| {
@@ -354,4 +416,118 @@ async fn every_hostile_request_gets_its_status_one_audit_line_and_no_action() {
     }
     assert!(!output.contains("forged\taction_executed"));
     assert_no_secrets(&output);
+}
+
+/// A rule the probe matches, moving `function`'s `live` alias to version 1.
+fn probe_rule(function: &str) -> wavefront_responder::config::Config {
+    wavefront_responder::config::Config::parse(
+        &format!(
+            "[auth]\ntokens = [\"env:WEBHOOK_TOKEN\"]\n\
+             signing_secrets = [\"env:WEBHOOK_SIGNING_SECRET\"]\n\
+             [[rule]]\nname = \"probe\"\nalert = \"probe\"\n[[rule.action]]\n{}\n",
+            move_live_action(function, "to_version = \"1\"")
+        ),
+        std::path::Path::new("probe.toml"),
+    )
+    .expect("valid config")
+}
+
+/// A live responder whose AWS calls go through the fault proxy (which records them) to moto,
+/// with one rule the probe matches; and the function whose `live` alias it would move from 2.
+async fn live_probe() -> (TestResponder, Proxy, String) {
+    let moto = moto::aws().await;
+    let function = moto::function_with_versions(&moto, 2).await;
+    alias(&moto, &function, "live", "2", &[]).await;
+    let proxy = Proxy::start().await;
+    let (t, _) = proxy
+        .responder(probe_rule(&function), LedgerKind::Memory)
+        .await;
+    (t, proxy, function)
+}
+
+#[tokio::test]
+async fn refused_requests_reach_no_aws_even_when_a_live_rule_would_match() {
+    let (t, proxy, function) = live_probe().await;
+    let refused: Vec<Case> = catalogue()
+        .into_iter()
+        .filter(|c| c.status >= 400)
+        .collect();
+    assert!(refused.len() >= 40, "{} refused cases", refused.len());
+    for case in refused {
+        let before = t.audits().len();
+        let reply = t
+            .request(case.method.clone(), &as_refs(&case.headers), &case.body)
+            .await;
+        assert_eq!(reply.status, case.status, "{}: {}", case.what, reply.text);
+        let audits = t.audits();
+        assert_eq!(audits.len(), before + 1, "{}: one audit line", case.what);
+        assert_eq!(audits[before]["outcome"], case.outcome, "{}", case.what);
+        assert_eq!(audits[before]["action"], Value::Null, "{}", case.what);
+        assert_eq!(
+            proxy.take_operations(),
+            Vec::<String>::new(),
+            "{}: AWS was called",
+            case.what
+        );
+    }
+    let moto = moto::aws().await;
+    assert_eq!(alias_state(&moto, &function, "live").await.0, "2");
+    // The control: the same probe, authenticated, does act, through the proxy.
+    let reply = t.post_with_token(PROBE).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json["outcome"], "executed", "{}", reply.text);
+    assert!(
+        proxy.operations().iter().any(|op| op == "UpdateAlias"),
+        "{:?}",
+        proxy.operations()
+    );
+    assert_eq!(alias_state(&moto, &function, "live").await.0, "1");
+}
+
+/// A replay: the very same signed request, captured and sent again inside the tolerance. The
+/// signature is still valid, so it is authenticated; the ledger is what makes it harmless, as
+/// for any re-sent notification (README, "Authentication").
+#[tokio::test]
+async fn a_replayed_signed_request_acts_once() {
+    let (t, proxy, function) = live_probe().await;
+    let moto = moto::aws().await;
+    // With a notificationId, the replay is a duplicate of the first delivery.
+    let body =
+        r#"{"name":"probe","reason":"ALERT_OPENED","alertId":"9","notificationId":"n-replay"}"#;
+    let headers = signed_headers(body.as_bytes(), 0);
+    let first = t.post(&as_refs(&headers), body.as_bytes()).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(first.json["outcome"], "executed", "{}", first.text);
+    assert_eq!(alias_state(&moto, &function, "live").await.0, "1");
+    proxy.take_operations();
+    let replay = t.post(&as_refs(&headers), body.as_bytes()).await;
+    assert_eq!(replay.status, 200, "{}", replay.text);
+    assert_eq!(replay.json["outcome"], "duplicate", "{}", replay.text);
+    assert_eq!(
+        replay.json["duplicate_of"]["request_id"],
+        first.json["request_id"]
+    );
+    assert_eq!(proxy.take_operations(), Vec::<String>::new());
+    let audit = t.audits().pop().unwrap();
+    assert_eq!(audit["outcome"], "duplicate");
+    assert_eq!(audit["auth"], "signature");
+
+    // Without one (no notificationId, no startedTime), the replay is not recognised as a
+    // delivery seen before, but the rule has already acted on the alias in this incident.
+    let (t, proxy, function) = live_probe().await;
+    let headers = signed_headers(PROBE.as_bytes(), 0);
+    let first = t.post(&as_refs(&headers), PROBE.as_bytes()).await;
+    assert_eq!(first.json["outcome"], "executed", "{}", first.text);
+    let replay = t.post(&as_refs(&headers), PROBE.as_bytes()).await;
+    assert_eq!(replay.status, 200, "{}", replay.text);
+    let action = &replay.json["rules"][0]["actions"][0];
+    assert_eq!(action["outcome"], "skipped", "{}", replay.text);
+    assert_eq!(action["guard"], "incident_latch", "{}", replay.text);
+    let updates = proxy
+        .operations()
+        .iter()
+        .filter(|op| *op == "UpdateAlias")
+        .count();
+    assert_eq!(updates, 1, "{:?}", proxy.operations());
+    assert_eq!(alias_state(&moto, &function, "live").await.0, "1");
 }

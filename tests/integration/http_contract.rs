@@ -322,7 +322,29 @@ async fn content_types_other_than_json_or_text_are_415() {
 async fn unusable_payloads_are_400_with_a_message_that_says_what_is_wrong() {
     let t = TestResponder::example().await;
     let headers = json_headers(TOKEN);
-    let cases: [(&[u8], &str); 6] = [
+    // The 26 fields of an alert, in the order serde would read them from an array, with the
+    // checkout alert's name and reason: a rule of the example matches it if it is read.
+    let mut fields = vec!["null"; 26];
+    fields[2] = "\"checkout API error rate high\"";
+    fields[3] = "\"ALERT_OPENED\"";
+    let as_array = format!("[{}]", fields.join(","));
+    let cases: [(&[u8], &str); 10] = [
+        (
+            as_array.as_bytes(),
+            "unusable payload at line 1 column 1: the body must be a JSON object (got an array)",
+        ),
+        (
+            b"[1]",
+            "unusable payload at line 1 column 1: the body must be a JSON object (got an array)",
+        ),
+        (
+            b" \"ALERT_OPENED\"",
+            "unusable payload at line 1 column 2: the body must be a JSON object (got a string)",
+        ),
+        (
+            b"null",
+            "unusable payload at line 1 column 1: the body must be a JSON object (got null)",
+        ),
         (
             b"{\n  \"name\": \"x\",\n  \"reason\" \"ALERT_OPENED\"\n}",
             "invalid JSON at line 3 column 12: expected `:`",
@@ -498,4 +520,119 @@ async fn no_secret_reaches_a_response_or_a_log_line() {
         !t.output.text().contains("almost-tok"),
         "presented tokens are not logged"
     );
+}
+
+#[tokio::test]
+async fn a_request_signed_with_the_second_signing_secret_is_accepted() {
+    // The first secret is another valid one; the tests sign with SIGNING_SECRET, the second.
+    let config = |secrets: &str| {
+        wavefront_responder::config::Config::parse(
+            &format!(
+                "[auth]\ninsecure_allow_literal_secrets = true\nsigning_secrets = [{secrets}]\n"
+            ),
+            std::path::Path::new("two-secrets.toml"),
+        )
+        .unwrap()
+    };
+    let other = "\"literal:whsec_c2Vjb25kLXNpZ25pbmctc2VjcmV0LTAwMDE=\"";
+    let both =
+        TestResponder::new(config(&format!("{other}, \"env:WEBHOOK_SIGNING_SECRET\""))).await;
+    let first_only = TestResponder::new(config(other)).await;
+    let body = checkout_alert();
+    let headers = signed_headers(body.as_bytes(), 0);
+    let reply = both.post(&as_refs(&headers), body.as_bytes()).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(both.audits()[0]["auth"], "signature");
+    // The same request is refused without it: the second secret is what accepted it.
+    let reply = first_only.post(&as_refs(&headers), body.as_bytes()).await;
+    assert_eq!(reply.status, 401);
+}
+
+#[tokio::test]
+async fn a_rule_with_an_alert_id_matches_that_alert_only() {
+    let config = wavefront_responder::config::Config::parse(
+        &format!(
+            "[auth]\ntokens = [\"env:WEBHOOK_TOKEN\"]\n[[rule]]\nname = \"by-id\"\n\
+             alert_id = 1700000000001\n[[rule.action]]\n{}\n",
+            rollback_action("checkout", "checkout-prod")
+        ),
+        std::path::Path::new("by-id.toml"),
+    )
+    .unwrap();
+    let t = TestResponder::new(config).await;
+    let reply = t.post_with_token(&checkout_alert()).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json["outcome"], "planned", "{}", reply.text);
+    let rule = &reply.json["rules"][0];
+    assert_eq!(rule["matched"], true);
+    assert_eq!(rule["actions"][0]["target"], "checkout/checkout-prod");
+    let other = checkout_alert().replace("1700000000001", "1700000000002");
+    let reply = t.post_with_token(&other).await;
+    assert_eq!(reply.json["outcome"], "no_match", "{}", reply.text);
+    assert_eq!(reply.json["rules"][0]["matched"], false);
+}
+
+#[tokio::test]
+async fn a_global_dry_run_makes_matching_actions_dry_runs() {
+    use crate::moto;
+    use crate::proxy::{LedgerKind, Proxy};
+    let aws = moto::aws().await;
+    let function = moto::function_with_versions(&aws, 2).await;
+    moto::alias(&aws, &function, "live", "2", &[]).await;
+    let config = |dry_run: bool| {
+        wavefront_responder::config::Config::parse(
+            &format!(
+                "dry_run = {dry_run}\n[auth]\ntokens = [\"env:WEBHOOK_TOKEN\"]\n[[rule]]\n\
+                 name = \"checkout-errors\"\nalert = \"checkout * error rate*\"\n\
+                 [[rule.action]]\n{}\n",
+                move_live_action(&function, "to_version = \"1\"")
+            ),
+            std::path::Path::new("dry-run.toml"),
+        )
+        .unwrap()
+    };
+    let proxy = Proxy::start().await;
+    let (t, _) = proxy.responder(config(true), LedgerKind::Memory).await;
+    let reply = t.post_with_token(&checkout_alert()).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json["dry_run"], true, "{}", reply.text);
+    assert_eq!(reply.json["rules"][0]["dry_run"], true, "{}", reply.text);
+    let action = &reply.json["rules"][0]["actions"][0];
+    let detail = action["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("would ") && detail.contains("2 -> 1"),
+        "{action}"
+    );
+    assert!(t.audits().iter().all(|a| a["dry_run"] == true));
+    assert!(
+        !proxy.operations().iter().any(|op| op == "UpdateAlias"),
+        "{:?}",
+        proxy.operations()
+    );
+    assert_eq!(moto::alias_state(&aws, &function, "live").await.0, "2");
+    // The same rule without the global dry run moves the alias: the flag is what held it.
+    let (t, _) = proxy.responder(config(false), LedgerKind::Memory).await;
+    let reply = t.post_with_token(&checkout_alert()).await;
+    assert_eq!(reply.json["dry_run"], false, "{}", reply.text);
+    assert_eq!(moto::alias_state(&aws, &function, "live").await.0, "1");
+}
+
+#[tokio::test]
+async fn the_rejected_audit_line_carries_the_user_agent() {
+    let t = TestResponder::example().await;
+    let agent = "Wavefront-Alert-Target/2.0 (probe)";
+    let reply = t
+        .post(
+            &[
+                ("authorization", "Bearer wrong-token"),
+                ("user-agent", agent),
+            ],
+            checkout_alert().as_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status, 401);
+    let audit = t.audits().pop().unwrap();
+    assert_eq!(audit["outcome"], "rejected");
+    assert_eq!(audit["user_agent"], agent, "{audit}");
+    assert_eq!(audit["source_ip"], "192.0.2.1", "{audit}");
 }

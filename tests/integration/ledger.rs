@@ -3,6 +3,7 @@
 //! once produce exactly one action.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use jiff::Timestamp;
 use wavefront_responder::alert::Alert;
@@ -10,7 +11,8 @@ use wavefront_responder::duration::HumanDuration;
 use wavefront_responder::ledger::dynamodb::DynamoStore;
 use wavefront_responder::ledger::memory::MemoryStore;
 use wavefront_responder::ledger::{
-    Admission, Attempt, CircuitBreaker, Guard, Incident, Ledger, Store, notification_key,
+    Admission, Attempt, BoxFuture, CircuitBreaker, Claims, Entry, Guard, Incident, Key, Ledger,
+    LedgerError, Store, notification_key,
 };
 
 use crate::moto;
@@ -197,9 +199,13 @@ async fn semantics(ledger: Ledger) {
             .unwrap(),
         Admission::Admitted(_)
     ));
+    // A late one, of an incident that ended before this latch was taken, leaves it.
+    let mut late = alert("ALERT_RESOLVED", None, None);
+    late.ended = Some(at("2026-11-25T19:30:00Z"));
+    assert_eq!(ledger.resolve(&late, now).await.unwrap(), 0);
     assert_eq!(
         ledger
-            .resolve(&alert("ALERT_RESOLVED", None, None))
+            .resolve(&alert("ALERT_RESOLVED", None, None), now)
             .await
             .unwrap(),
         1
@@ -256,7 +262,23 @@ async fn circuit(ledger: Ledger) {
         detail.contains("it closes at 2026-11-25T21:00:00Z"),
         "{detail}"
     );
-    assert!(detail.contains("ledger clear --circuit"), "{detail}");
+    // How to reset it depends on where it lives: `ledger clear` reaches a table only.
+    if ledger.describe().starts_with("in memory") {
+        assert!(
+            detail.ends_with(
+                "or restarting the process resets it (this ledger is in memory, where `ledger \
+                 clear` cannot reach it)"
+            ),
+            "{detail}"
+        );
+    } else {
+        assert!(
+            detail.ends_with(
+                "or an operator resets it with `wavefront-responder ledger clear --circuit`"
+            ),
+            "{detail}"
+        );
+    }
     // The first action leaves the window at 21:00: one slot frees up.
     assert!(matches!(
         ledger
@@ -446,48 +468,197 @@ async fn concurrent_claims_never_overfill_the_circuit_in_dynamodb() {
     concurrent_circuit_claims(ledgers).await;
 }
 
-#[tokio::test]
-async fn an_attempt_cut_short_gives_back_what_it_held() {
-    let ledger = memory_ledger(breaker(2, "1h"));
+/// A store whose `silent_at`th claim (0-based) is written but never answered: the answer is
+/// lost after the write landed, and the caller is cut off waiting.
+#[derive(Debug)]
+struct Unanswered {
+    inner: Arc<dyn Store>,
+    silent_at: usize,
+    claims: AtomicUsize,
+}
+
+impl Store for Unanswered {
+    fn claim<'a>(
+        &'a self,
+        entry: &'a Entry,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Option<Entry>, LedgerError>> {
+        Box::pin(async move {
+            let result = self.inner.claim(entry, now).await;
+            if self.claims.fetch_add(1, Ordering::SeqCst) == self.silent_at {
+                std::future::pending::<()>().await;
+            }
+            result
+        })
+    }
+
+    fn renew<'a>(&'a self, entry: &'a Entry) -> BoxFuture<'a, Result<bool, LedgerError>> {
+        self.inner.renew(entry)
+    }
+
+    fn release<'a>(
+        &'a self,
+        key: &'a Key,
+        claimed_by: &'a str,
+        claim_id: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<(), LedgerError>> {
+        self.inner.release(key, claimed_by, claim_id)
+    }
+
+    fn get<'a>(
+        &'a self,
+        key: &'a Key,
+        now: Timestamp,
+    ) -> BoxFuture<'a, Result<Option<Entry>, LedgerError>> {
+        self.inner.get(key, now)
+    }
+
+    fn query<'a>(&'a self, pk: &'a str) -> BoxFuture<'a, Result<Vec<Entry>, LedgerError>> {
+        self.inner.query(pk)
+    }
+
+    fn scan(&self) -> BoxFuture<'_, Result<Vec<Entry>, LedgerError>> {
+        self.inner.scan()
+    }
+
+    fn delete<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<(), LedgerError>> {
+        self.inner.delete(key)
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn in_process(&self) -> bool {
+        self.inner.in_process()
+    }
+}
+
+/// Two actions of one request: the first changed something and keeps its claims; the second
+/// is cut off after its circuit slot was written but before the write answered. Giving back
+/// the second's claims leaves the first's latch and slot, and another request's, alone.
+async fn an_action_cut_short_gives_back_only_its_own_claims(store: Arc<dyn Store>) {
+    // The first action's claims (latch, slot) and the other request's (latch, slot) are
+    // answered; the second action's third claim, its slot, lands unanswered.
+    let unanswered = Arc::new(Unanswered {
+        inner: store,
+        silent_at: 6,
+        claims: AtomicUsize::new(0),
+    });
+    let ledger = Ledger::new(
+        unanswered,
+        HumanDuration::parse("7d").unwrap(),
+        breaker(5, "1h"),
+    );
     let now = at("2026-11-25T20:00:00Z");
     let incident = Incident::of(&alert(
         "ALERT_OPENED",
         Some("11/25/2026 19:58:00 +0000"),
         None,
     ));
-    let ours = attempt(&incident, "checkout:live", Some("30m"), "cut-short");
-    assert!(matches!(
-        ledger.admit(&ours, now).await.unwrap(),
-        Admission::Admitted(_)
-    ));
-    // Someone else's claim on another target stays.
+    let first = attempt(&incident, "checkout:live", None, "req-1");
+    let Admission::Admitted(_kept) = ledger.admit(&first, now).await.unwrap() else {
+        panic!("the first action is admitted");
+    };
     let other = Incident::of(&alert(
         "ALERT_OPENED",
         Some("11/25/2026 19:00:00 +0000"),
         None,
     ));
-    let theirs = attempt(&other, "payments:live", None, "other");
+    let theirs = attempt(&other, "payments:live", None, "req-0");
     assert!(matches!(
         ledger.admit(&theirs, now).await.unwrap(),
         Admission::Admitted(_)
     ));
-    assert_eq!(ledger.list().await.unwrap().len(), 5);
 
-    ledger.release_attempt(&ours).await.unwrap();
-    let left: Vec<String> = ledger
+    let second = attempt(&incident, "checkout/checkout-prod", Some("30m"), "req-1");
+    let mut claims = Claims::new("req-1");
+    let admission = ledger.admit_into(&second, now, &mut claims);
+    let cut = tokio::time::timeout(std::time::Duration::from_millis(300), admission).await;
+    assert!(cut.is_err(), "the slot's write never answers");
+    // Latch, cooldown and slot were written for the second action.
+    assert_eq!(ledger.list().await.unwrap().len(), 7);
+
+    ledger.release(claims).await.unwrap();
+    let mut left: Vec<(String, String)> = ledger
         .list()
         .await
         .unwrap()
         .into_iter()
-        .map(|e| e.claimed_by)
+        .map(|e| (e.claimed_by, e.note))
         .collect();
+    left.sort();
     assert_eq!(
         left,
-        ["other", "other"],
-        "latch and slot of the other request"
+        [
+            (
+                "req-0".into(),
+                "checkout-errors acted on payments:live".into()
+            ),
+            (
+                "req-0".into(),
+                "checkout-errors acted on payments:live".into()
+            ),
+            (
+                "req-1".into(),
+                "checkout-errors acted on checkout:live".into()
+            ),
+            (
+                "req-1".into(),
+                "checkout-errors acted on checkout:live".into()
+            ),
+        ],
+        "the latch and slot of the first action, and of the other request"
     );
+    // Given back, the second action may act on a retry.
     assert!(matches!(
-        ledger.admit(&ours, now).await.unwrap(),
+        ledger
+            .admit(
+                &attempt(&incident, "checkout/checkout-prod", Some("30m"), "req-2"),
+                now
+            )
+            .await
+            .unwrap(),
         Admission::Admitted(_)
     ));
+}
+
+#[tokio::test]
+async fn an_action_cut_short_gives_back_only_its_own_claims_in_memory() {
+    an_action_cut_short_gives_back_only_its_own_claims(Arc::new(MemoryStore::default())).await;
+}
+
+#[tokio::test]
+async fn an_action_cut_short_gives_back_only_its_own_claims_in_dynamodb() {
+    let aws = moto::aws().await;
+    let table = moto::ledger_table(&aws).await;
+    an_action_cut_short_gives_back_only_its_own_claims(Arc::new(DynamoStore::new(
+        aws.dynamodb.clone(),
+        &table,
+    )))
+    .await;
+}
+
+/// A DynamoDB write the SDK sends twice, the first having landed, is the claimer's own: the
+/// second finds it and the claim succeeds, instead of a "duplicate" of itself.
+#[tokio::test]
+async fn a_claim_that_finds_itself_holds_it() {
+    let (ledger, _) = dynamodb_ledger(None).await;
+    let opened = alert("ALERT_OPENED", None, Some("n-self"));
+    let key = notification_key(&opened).unwrap();
+    let now = at("2026-11-25T20:00:00Z");
+    for _ in 0..2 {
+        assert_eq!(
+            ledger
+                .claim_notification(&key, &opened, "req-self", now)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    let earlier = ledger
+        .claim_notification(&key, &opened, "req-other", now)
+        .await
+        .unwrap();
+    assert_eq!(earlier.map(|e| e.claimed_by).as_deref(), Some("req-self"));
 }

@@ -1,12 +1,13 @@
 //! A fault-injecting HTTP proxy in front of moto server. The SDK under test talks to it; it
 //! forwards each request to moto and records which AWS operation it was, and, when told to,
 //! answers some requests the way AWS does when things go wrong (throttling, 500, 503), stalls
-//! them, closes their connection, or disappears altogether. It injects faults and never plays
-//! AWS itself: every answer that is not an injected fault is moto's. [`Proxy::responder`] puts a
-//! responder behind it.
+//! them, delays them past the caller's patience, closes their connection, or disappears
+//! altogether. It injects faults and never plays AWS itself: every answer that is not an
+//! injected fault is moto's. [`Proxy::responder`] puts a responder behind it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, header};
@@ -40,6 +41,9 @@ pub enum Fault {
     Status(u16),
     /// Accept the request and never answer it.
     Stall,
+    /// Hold the request this long, then forward it, whether or not the caller still waits:
+    /// a write that lands after the caller gave up on it.
+    Delay(Duration),
     /// Close the connection without answering, before the request reaches moto.
     Close,
     /// The emulator disappears mid-request: the proxy stops listening and drops every
@@ -235,6 +239,17 @@ async fn handle(
         Some(Fault::Throttle) => return Ok(throttled(request.headers())),
         Some(Fault::Status(status)) => return Ok(server_error(request.headers(), status)),
         Some(Fault::Stall) => return std::future::pending::<Result<_, Dropped>>().await,
+        Some(Fault::Delay(delay)) => {
+            let (parts, body) = request.into_parts();
+            let body = body.collect().await.map_err(|_| Dropped)?.to_bytes();
+            let upstream = shared.upstream.clone();
+            // A task of its own: the caller hanging up does not cancel it.
+            let late = tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                forward_bytes(&upstream, parts, body).await
+            });
+            return late.await.map_err(|_| Dropped)?.map_err(|_| Dropped);
+        }
         Some(Fault::Close) => return Err(Dropped),
         Some(Fault::Vanish) => {
             shared.vanish();
@@ -250,8 +265,16 @@ async fn forward(
     upstream: &str,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Box<dyn std::error::Error + Send + Sync>> {
-    let (mut parts, body) = request.into_parts();
+    let (parts, body) = request.into_parts();
     let body = body.collect().await?.to_bytes();
+    forward_bytes(upstream, parts, body).await
+}
+
+async fn forward_bytes(
+    upstream: &str,
+    mut parts: http::request::Parts,
+    body: Bytes,
+) -> Result<Response<Full<Bytes>>, Box<dyn std::error::Error + Send + Sync>> {
     parts.headers.remove(header::TRANSFER_ENCODING);
     let stream = TcpStream::connect(upstream).await?;
     let (mut sender, connection) =

@@ -41,10 +41,26 @@ pub fn example_config() -> Config {
     Config::load(&repo_path("examples/responder.toml")).expect("example config is valid")
 }
 
+/// The request id of a plan-only responder's requests: nothing they do depends on it.
+pub const REQUEST_ID: &str = "11111111-2222-3333-4444-555555555555";
+
+/// A request id no other request of this test process has, as Lambda gives each invocation:
+/// `11111111-2222-3333-4444-<n>`.
+pub fn unique_request_id() -> String {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    format!(
+        "11111111-2222-3333-4444-{:012}",
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
 /// A responder with captured output.
 pub struct TestResponder {
     pub responder: Responder,
     pub output: Captured,
+    /// Whether each request gets its own id: when the responder runs actions, whose ledger
+    /// claims are told apart by request id, as on Lambda.
+    unique_ids: bool,
 }
 
 impl TestResponder {
@@ -57,8 +73,10 @@ impl TestResponder {
         Self::with_options(config, Options::default()).await
     }
 
-    /// A responder with an executor (or other options).
+    /// A responder with an executor (or other options). With an executor, every request gets
+    /// its own id; plan-only, they all have [`REQUEST_ID`].
     pub async fn with_options(config: Config, options: Options) -> Self {
+        let unique_ids = options.executor.is_some();
         let output = Captured::default();
         let setup = Responder::setup(
             config,
@@ -71,6 +89,7 @@ impl TestResponder {
         Self {
             responder: setup.responder,
             output,
+            unique_ids,
         }
     }
 
@@ -100,13 +119,18 @@ impl TestResponder {
         received_at: jiff::Timestamp,
     ) -> Reply {
         let map = header_map(headers);
+        let request_id = if self.unique_ids {
+            unique_request_id()
+        } else {
+            REQUEST_ID.to_owned()
+        };
         let response = self
             .responder
             .handle(Inbound {
                 method: &method,
                 headers: &map,
                 body,
-                request_id: "11111111-2222-3333-4444-555555555555",
+                request_id: &request_id,
                 source_ip: Some("192.0.2.1"),
                 received_at,
                 body_error: None,
