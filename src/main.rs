@@ -211,7 +211,10 @@ fn run(command: Command) -> Result<()> {
             if json {
                 let decision =
                     Decision::for_alert("explain", &alert, &config.rules, config.dry_run);
-                println!("{}", serde_json::to_string_pretty(&decision)?);
+                // Through a Value, so the records rendered once at start-up (rules missed on
+                // the name) are pretty-printed like the rest instead of copied as one line.
+                let record = serde_json::to_value(&decision)?;
+                println!("{}", serde_json::to_string_pretty(&record)?);
             } else {
                 print!("{}", cli::explain_report(&config, &alert));
             }

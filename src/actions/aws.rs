@@ -181,21 +181,25 @@ impl Calls {
         }
     }
 
-    /// Finishes an action its time budget cut off, saying whether a change may have been made.
-    pub fn out_of_time(mut self, share: Duration) -> Report {
-        self.changed |= self.changing.is_some();
+    /// Finishes an action its time budget cut off after `had` of it, saying whether a change
+    /// was made or may have been.
+    pub fn out_of_time(mut self, had: Duration) -> Report {
+        let had = had.as_secs_f64();
         let detail = match self.changing {
             Some(operation) => format!(
-                "ran out of time (its share of the time budget was {:.1}s) while {operation} was \
-                 under way: it may have been applied; check before acting by hand",
-                share.as_secs_f64()
+                "ran out of time (it had {had:.1}s of the time budget) while {operation} was \
+                 under way: it may have been applied; check before acting by hand"
+            ),
+            None if self.changed => format!(
+                "ran out of time (it had {had:.1}s of the time budget) after changing something \
+                 (see its AWS request ids); it keeps its ledger claims: check what it left \
+                 before acting by hand"
             ),
             None => format!(
-                "ran out of time (its share of the time budget was {:.1}s) before changing \
-                 anything",
-                share.as_secs_f64()
+                "ran out of time (it had {had:.1}s of the time budget) before changing anything"
             ),
         };
+        self.changed |= self.changing.is_some();
         self.report(ActionOutcome::Failed, detail)
     }
 }
@@ -262,5 +266,41 @@ fn short(text: &str) -> String {
     match text.char_indices().nth(MAX) {
         Some((end, _)) => format!("{}...", &text[..end]),
         None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_lambda::operation::update_alias::UpdateAliasOutput;
+
+    use super::*;
+
+    #[test]
+    fn running_out_of_time_says_what_was_changed() {
+        let untouched = Calls::default().out_of_time(Duration::from_millis(1500));
+        assert_eq!(
+            untouched.detail,
+            "ran out of time (it had 1.5s of the time budget) before changing anything"
+        );
+        assert!(!untouched.changed);
+
+        let mut under_way = Calls::default();
+        under_way.changing("UpdateAlias");
+        let report = under_way.out_of_time(Duration::from_secs(2));
+        assert!(report.detail.contains("while UpdateAlias was under way"));
+        assert!(report.changed, "a change under way keeps the claims");
+
+        // StopDeployment answered, then a later read ran out of time.
+        let mut done = Calls::default();
+        done.changing("StopDeployment");
+        done.ok(UpdateAliasOutput::builder().build());
+        let report = done.out_of_time(Duration::from_secs(2));
+        assert!(
+            report.detail.contains("after changing something"),
+            "{}",
+            report.detail
+        );
+        assert!(report.changed);
+        assert_eq!(report.outcome, ActionOutcome::Failed);
     }
 }

@@ -258,10 +258,15 @@ impl Rollback {
         for deployment in deployments {
             let id = deployment.deployment_id().unwrap_or("(unknown id)");
             let step = if let Some(reason) = rollback_of(deployment) {
-                (
-                    ActionOutcome::Skipped,
-                    format!("{id} is itself a rollback{reason}; a rollback is never stopped"),
-                )
+                let mut detail =
+                    format!("{id} is itself a rollback{reason}; a rollback is never stopped");
+                // It is moving a Lambda alias back already: a later lambda-alias action must
+                // not race it any more than one after a rollback we started.
+                if !dry_run && deployment.compute_platform() == Some(&ComputePlatform::Lambda) {
+                    let by = format!("{id}, a rollback in progress");
+                    detail.push_str(&hand_over(client, id, by, calls, handed_over).await);
+                }
+                (ActionOutcome::Skipped, detail)
             } else if dry_run {
                 (
                     ActionOutcome::Planned,
@@ -563,7 +568,8 @@ async fn stop(
                 detail.push(')');
             }
             if lambda {
-                detail.push_str(&hand_over(client, id, calls, handed_over).await);
+                let by = format!("{id} stopped with rollback");
+                detail.push_str(&hand_over(client, id, by, calls, handed_over).await);
             }
             ((ActionOutcome::Executed, detail), false)
         }
@@ -589,7 +595,9 @@ async fn stop(
                                  action keeps its ledger claims"
                             );
                             if lambda {
-                                detail.push_str(&hand_over(client, id, calls, handed_over).await);
+                                let by = format!("{id} stopped with rollback");
+                                detail
+                                    .push_str(&hand_over(client, id, by, calls, handed_over).await);
                             }
                             detail
                         }
@@ -628,18 +636,19 @@ async fn stop(
     }
 }
 
-/// Finds the alias a Lambda deployment stopped with rollback moves (`ListDeploymentTargets`,
-/// `BatchGetDeploymentTargets`) and hands it over to CodeDeploy. Returns what the record should
-/// add: nothing, or why the alias could not be handed over.
+/// Finds the alias a Lambda deployment that is rolling back moves (`ListDeploymentTargets`,
+/// `BatchGetDeploymentTargets`) and hands it over to CodeDeploy, saying `by` what. Returns
+/// what the record should add: nothing, or why the alias could not be handed over.
 async fn hand_over(
     client: &Client,
     id: &str,
+    by: String,
     calls: &mut Calls,
     handed_over: &mut HandedOver,
 ) -> String {
     match lambda_target(client, id, calls).await {
         Ok(Some(target)) => {
-            handed_over.record(&target, format!("{id} stopped with rollback"));
+            handed_over.record(&target, by);
             String::new()
         }
         Ok(None) => String::new(),

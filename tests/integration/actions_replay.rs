@@ -253,8 +253,8 @@ async fn a_dry_run_stops_nothing() {
 }
 
 #[tokio::test]
-async fn a_rollback_in_progress_is_never_stopped() {
-    let replay = Replay::codedeploy(vec![
+async fn a_rollback_in_progress_is_never_stopped_and_keeps_its_alias() {
+    let mut events = vec![
         codedeploy_call(
             "ListDeployments",
             list_active(),
@@ -270,15 +270,29 @@ async fn a_rollback_in_progress_is_never_stopped() {
                 deployment_info("d-RB2", "Created", "user", Some("d-OTHER")),
             ]}),
         ),
-    ])
-    .await;
-    let report = replay.run(&rollback(None), false).await;
+    ];
+    // Both are Lambda deployments: the alias each moves back is looked up and left to it.
+    events.extend(lambda_targets_of("d-RB1"));
+    events.extend(lambda_targets_of("d-RB2"));
+    let replay = Replay::codedeploy(events).await;
+    let mut handed_over = HandedOver::default();
+    let report = run_after(&replay, &rollback(None), false, &mut handed_over).await;
     assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
     assert_eq!(
         report.detail,
         "d-RB1 is itself a rollback of d-BAD; a rollback is never stopped; \
          d-RB2 is itself a rollback of d-OTHER; a rollback is never stopped"
     );
+    assert!(!report.changed, "stopping nothing changes nothing");
+    // A lambda-alias action after it leaves the alias to the rollback under way.
+    let alias = run_after(&replay, &stable_to_live(), false, &mut handed_over).await;
+    assert_eq!(alias.outcome, ActionOutcome::Skipped, "{alias:?}");
+    assert_eq!(
+        alias.detail,
+        "CodeDeploy is moving checkout:live back (d-RB2, a rollback in progress); leaving the \
+         alias to it"
+    );
+    assert!(alias.aws_request_ids.is_empty(), "{alias:?}");
     replay.assert_requests();
 }
 
@@ -739,7 +753,7 @@ async fn our_own_undo_is_never_undone() {
 
 #[tokio::test]
 async fn our_own_undo_in_progress_is_never_stopped() {
-    let replay = Replay::codedeploy(vec![
+    let mut events = vec![
         codedeploy_call(
             "ListDeployments",
             list_active(),
@@ -752,8 +766,9 @@ async fn our_own_undo_in_progress_is_never_stopped() {
             200,
             json!({"deploymentsInfo": [our_undo("d-UNDO1", "InProgress")]}),
         ),
-    ])
-    .await;
+    ];
+    events.extend(lambda_targets_of("d-UNDO1"));
+    let replay = Replay::codedeploy(events).await;
     let report = replay.run(&rollback(Some("1h")), false).await;
     assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
     assert_eq!(

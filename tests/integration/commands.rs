@@ -329,6 +329,12 @@ fn explain_json_prints_the_decision_record() {
     ]));
     assert!(output.status.success());
     let record: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    // Pretty-printed throughout, the rule missed on the name (rendered at start-up) included.
+    assert_eq!(record["rules"][0]["matched"], false);
+    assert_eq!(
+        stdout.trim_end(),
+        serde_json::to_string_pretty(&record).unwrap()
+    );
     assert_eq!(record["rules"][1]["matched"], true);
     assert_eq!(
         record["rules"][1]["actions"][0]["detail"],

@@ -300,7 +300,7 @@ async fn an_action_that_outlives_its_budget_fails_and_the_others_still_run() {
     assert_eq!(actions[0]["outcome"], "failed", "{}", actions[0]);
     assert_eq!(
         actions[0]["detail"],
-        "ran out of time (its share of the time budget was 2.0s) before changing anything"
+        "ran out of time (it had 2.0s of the time budget) before changing anything"
     );
     // The second action still ran, in the time left, and changed the alias.
     assert_eq!(actions[1]["outcome"], "executed", "{}", actions[1]);
@@ -343,7 +343,7 @@ async fn lambdas_deadline_caps_the_budget() {
         audit["detail"]
             .as_str()
             .unwrap()
-            .starts_with("ran out of time (its share of the time budget was 0."),
+            .starts_with("ran out of time (it had 0."),
         "{audit}"
     );
 }

@@ -217,7 +217,7 @@ async fn a_stalled_update_fails_in_time_says_it_may_have_been_applied_and_keeps_
     let s = Scene::new(LedgerKind::Memory, SHORT).await;
     s.proxy.inject("UpdateAlias", Fault::Stall, Times::Always);
     let reply = s.fire().await;
-    failed(&reply, "ran out of time (its share of the time budget was ");
+    failed(&reply, "ran out of time (it had ");
     detail_ends(
         &reply,
         "while UpdateAlias was under way: it may have been applied; check before acting by hand",
