@@ -15,9 +15,11 @@
 //! HTTP, straight to moto; the difference is what TLS costs.
 //!
 //! Scenarios: an alert no rule matches (the responder's own cost, no AWS call), a dry run
-//! (read-only AWS calls to describe what would happen), and a real action (the alias moves,
-//! the ledger records it; the warm events are further notifications of the same incident,
-//! which the ledger's incident latch answers).
+//! (read-only AWS calls to describe what would happen), a real action (the alias moves, the
+//! ledger records it; the warm events are further notifications of the same incident, which
+//! the ledger's incident latch answers), and a real action on every event (each event a new
+//! incident of one of two alerts, whose rules move the alias to version 1 and back to 2, with
+//! the circuit breaker off, so every warm event moves the alias).
 //!
 //! Run: `cargo bench --bench lambda_runtime` (uses `MOTO_ENDPOINT`, else starts moto server
 //! from `.venv`, which `scripts/python-tools` installs). `BENCH_STARTS` and `BENCH_EVENTS`
@@ -50,6 +52,8 @@ enum Scenario {
     NoMatch,
     DryRun,
     Executed,
+    /// Every event a new incident whose rule moves the alias (1 and 2 in turn).
+    ExecutedEvery,
 }
 
 impl Scenario {
@@ -58,6 +62,7 @@ impl Scenario {
             Self::NoMatch => "no rule matches",
             Self::DryRun => "dry run",
             Self::Executed => "real action",
+            Self::ExecutedEvery => "real action, every event",
         }
     }
 
@@ -66,7 +71,7 @@ impl Scenario {
         match self {
             Self::NoMatch => "no_match",
             Self::DryRun => "planned",
-            Self::Executed => "executed",
+            Self::Executed | Self::ExecutedEvery => "executed",
         }
     }
 }
@@ -174,9 +179,14 @@ async fn bench(starts: usize, events: usize) {
         "\n| scenario | AWS over | init p50 | init max | first invocation p50 | first max | warm p50 | warm p99 | peak RSS after first | peak RSS after {events} | outcomes of the warm events |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
-    let cases = [Scenario::NoMatch, Scenario::DryRun, Scenario::Executed]
-        .into_iter()
-        .flat_map(|scenario| [(scenario, &https), (scenario, &Transport::Http)]);
+    let cases = [
+        Scenario::NoMatch,
+        Scenario::DryRun,
+        Scenario::Executed,
+        Scenario::ExecutedEvery,
+    ]
+    .into_iter()
+    .flat_map(|scenario| [(scenario, &https), (scenario, &Transport::Http)]);
     for (scenario, transport) in cases {
         let mut cold = Vec::new();
         for _ in 0..starts {
@@ -226,7 +236,7 @@ async fn run(
     let table = moto::ledger_table(aws).await;
     let dir = scratch_dir(&function, scenario);
 
-    let events: Vec<String> = (0..=warm).map(event).collect();
+    let events: Vec<String> = (0..=warm).map(|n| event(scenario, n)).collect();
     let mut api = RuntimeApi::start(events).await;
     let mut command = match transport {
         Transport::Https { port, bundle } => {
@@ -333,29 +343,59 @@ async fn run(
 fn scratch_dir(function: &str, scenario: Scenario) -> PathBuf {
     let dir = std::env::temp_dir().join(moto::unique("bench-runtime-api"));
     std::fs::create_dir_all(&dir).expect("scratch directory");
-    let alert = match scenario {
-        Scenario::NoMatch => "payments * latency*",
-        Scenario::DryRun | Scenario::Executed => "checkout * error rate*",
-    };
-    std::fs::write(
-        dir.join("responder.toml"),
+    let head = "[auth]\ntokens = [\"secretsmanager:env:WEBHOOK_TOKEN_SECRET_ARN\"]\n\
+                [ledger]\ntable = \"env:RESPONDER_LEDGER_TABLE\"\n";
+    let rule = |name: &str, alert: &str, destination: &str| {
         format!(
-            "[auth]\ntokens = [\"secretsmanager:env:WEBHOOK_TOKEN_SECRET_ARN\"]\n\
-             [ledger]\ntable = \"env:RESPONDER_LEDGER_TABLE\"\n\
-             [[rule]]\nname = \"checkout-errors\"\nalert = \"{alert}\"\n\
+            "[[rule]]\nname = \"{name}\"\nalert = \"{alert}\"\n\
              [[rule.action]]\ntype = \"lambda-alias\"\nfunction = \"{function}\"\n\
-             alias = \"live\"\nto_alias = \"stable\"\n"
-        ),
-    )
-    .expect("config written");
+             alias = \"live\"\n{destination}\n"
+        )
+    };
+    let config = match scenario {
+        Scenario::NoMatch => {
+            head.to_owned()
+                + &rule(
+                    "checkout-errors",
+                    "payments * latency*",
+                    "to_alias = \"stable\"",
+                )
+        }
+        Scenario::DryRun | Scenario::Executed => {
+            head.to_owned()
+                + &rule(
+                    "checkout-errors",
+                    "checkout * error rate*",
+                    "to_alias = \"stable\"",
+                )
+        }
+        Scenario::ExecutedEvery => {
+            head.to_owned()
+                + "[circuit_breaker]\nenabled = false\n"
+                + &rule("even", "checkout even", "to_version = \"1\"")
+                + &rule("odd", "checkout odd", "to_version = \"2\"")
+        }
+    };
+    std::fs::write(dir.join("responder.toml"), config).expect("config written");
     dir
 }
 
-/// The checkout alert as API Gateway delivers it; each event a new notification.
-fn event(n: usize) -> String {
+/// The checkout alert as API Gateway delivers it; each event a new notification, and for
+/// [`Scenario::ExecutedEvery`] a new incident of the "checkout even" or "checkout odd" alert.
+fn event(scenario: Scenario, n: usize) -> String {
     let mut alert: Value =
         serde_json::from_str(&support::fixture("alerts/checkout-opened.json")).expect("fixture");
-    alert["notificationId"] = Value::String(format!("{}-{n}", moto::unique("bench")));
+    let unique = moto::unique("bench");
+    alert["notificationId"] = Value::String(format!("{unique}-{n}"));
+    if scenario == Scenario::ExecutedEvery {
+        alert["alertId"] = Value::String(format!("{unique}-{n}"));
+        let name = if n.is_multiple_of(2) {
+            "checkout even"
+        } else {
+            "checkout odd"
+        };
+        alert["name"] = Value::String(name.into());
+    }
     support::lambda_event_json(
         "apigw-http-v2.json",
         &[
