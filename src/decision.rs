@@ -267,6 +267,11 @@ pub struct Decision<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicate_of: Option<Earlier>,
     pub rules: Vec<RuleRecord<'a>>,
+    /// Why the ledger could not do what this request needed although no action failed (an
+    /// `ALERT_RESOLVED` that could not clear latches): the request fails, and the message
+    /// starts with it.
+    #[serde(skip)]
+    ledger_failure: Option<String>,
 }
 
 impl<'a> Decision<'a> {
@@ -348,9 +353,18 @@ impl<'a> Decision<'a> {
             notes: Vec::new(),
             duplicate_of: None,
             rules,
+            ledger_failure: None,
         };
         decision.summarize();
         decision
+    }
+
+    /// Records that the ledger could not do what this request needed (`why`, a sentence): the
+    /// request fails (502, so Wavefront's retry can try again) and writes a `ledger_failed`
+    /// METRIC line, whatever its actions did.
+    pub fn fail_ledger(&mut self, why: String) {
+        self.ledger_failure = Some(why);
+        self.summarize();
     }
 
     /// Records that this notification was handled before, by `request_id` at `at_ms`: no
@@ -425,9 +439,14 @@ impl<'a> Decision<'a> {
                 if self.dry_run { " (dry run)" } else { "" }
             )
         };
+        if let Some(failure) = &self.ledger_failure {
+            self.outcome = Outcome::Failed;
+            self.message = format!("{failure}; {}", self.message);
+        }
     }
 
-    /// Whether any action failed (the HTTP answer is then 502).
+    /// Whether any action failed, or the ledger could not do what the request needed (see
+    /// [`Decision::fail_ledger`]): the HTTP answer is then 502.
     pub fn failed(&self) -> bool {
         self.outcome == Outcome::Failed
     }
@@ -478,6 +497,9 @@ impl<'a> Decision<'a> {
         }
         if self.duplicate_of.is_some() {
             batch.metric(Metric::WebhookDuplicate, 1.0);
+        }
+        if self.ledger_failure.is_some() {
+            batch.metric(Metric::LedgerFailed, 1.0);
         }
         if !wrote_any {
             batch.audit(&base);

@@ -45,11 +45,14 @@ pub enum Metric {
     WebhookDuplicate,
     /// An action was not run because the circuit breaker is open.
     CircuitOpen,
+    /// The ledger could not do what a request needed although no action failed: an
+    /// `ALERT_RESOLVED` that could not clear incident latches (answered 502).
+    LedgerFailed,
 }
 
 impl Metric {
     /// Every metric, for documentation and the deployment template.
-    pub const ALL: [Metric; 11] = [
+    pub const ALL: [Metric; 12] = [
         Self::WebhookReceived,
         Self::WebhookRejected,
         Self::WebhookInvalid,
@@ -61,6 +64,7 @@ impl Metric {
         Self::HandlerDurationMs,
         Self::WebhookDuplicate,
         Self::CircuitOpen,
+        Self::LedgerFailed,
     ];
 
     /// The metric name as written in METRIC lines.
@@ -77,6 +81,7 @@ impl Metric {
             Self::HandlerDurationMs => "handler_duration_ms",
             Self::WebhookDuplicate => "webhook_duplicate",
             Self::CircuitOpen => "circuit_open",
+            Self::LedgerFailed => "ledger_failed",
         }
     }
 }

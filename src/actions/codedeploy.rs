@@ -12,8 +12,10 @@
 //!   `StopDeployment` was retried, it may be our own earlier attempt's work: the action then
 //!   keeps its ledger claims.
 //! - When CodeDeploy is left to move a Lambda alias back (a stopped Lambda deployment's rollback,
-//!   or our undo deployment), the alias is recorded in [`HandedOver`], so a later `lambda-alias`
-//!   action of the same request leaves it to CodeDeploy rather than racing it.
+//!   or our undo deployment), the alias is recorded in [`HandedOver`] before the call that
+//!   starts it is sent, so a later `lambda-alias` action of the same request leaves it to
+//!   CodeDeploy rather than racing it, even when that call's answer is lost or time runs out.
+//!   It is withdrawn only when that call surely changed nothing (AWS refused every attempt).
 //!
 //! Deciding (which deployment is a rollback, whether a success is inside the window, the AppSpec
 //! to deploy) is pure code; the `execute` path makes the calls.
@@ -28,7 +30,7 @@ use aws_sdk_codedeploy::types::{
 };
 use jiff::Timestamp;
 
-use super::aws::{Attempts, Aws, CallFailure, Calls};
+use super::aws::{Aws, CallFailure, Calls};
 use super::check_name;
 use crate::decision::ActionOutcome;
 use crate::duration::HumanDuration;
@@ -132,6 +134,10 @@ impl HandedOver {
             .iter()
             .rev()
             .find(|h| h.function == function && h.alias == alias)
+    }
+
+    fn get(&self, index: Option<usize>) -> Option<&Handover> {
+        index.and_then(|i| self.0.get(i))
     }
 
     fn update(&mut self, index: Option<usize>, by: String) {
@@ -264,7 +270,7 @@ impl Rollback {
                 // not race it any more than one after a rollback we started.
                 if !dry_run && deployment.compute_platform() == Some(&ComputePlatform::Lambda) {
                     let by = format!("{id}, a rollback in progress");
-                    detail.push_str(&hand_over(client, id, by, calls, handed_over).await);
+                    detail.push_str(&hand_over(client, id, by, calls, handed_over).await.1);
                 }
                 (ActionOutcome::Skipped, detail)
             } else if dry_run {
@@ -419,7 +425,7 @@ impl Rollback {
         let handover = moves
             .as_ref()
             .and_then(|target| handed_over.record(target, format!("undo of {last_id} requested")));
-        calls.changing("CreateDeployment");
+        let attempts = calls.changing("CreateDeployment");
         let created = client
             .create_deployment()
             .application_name(&self.application)
@@ -433,16 +439,33 @@ impl Rollback {
                 AutoRollbackConfiguration::builder().enabled(false).build(),
             )
             .description(format!("{UNDO_MARKER}{last_id}"))
+            .customize()
+            .interceptor(attempts)
             .send()
             .await;
         let created = match created {
             Ok(created) => created,
             Err(err) => {
-                let failure = calls.failed("CreateDeployment", &err);
-                // Refused by AWS, nothing moves; with no answer, the undo may be under way.
-                if failure.code.is_some() {
+                let mut failure = calls.failed("CreateDeployment", &err);
+                if !failure.may_be_applied {
+                    // Refused on every attempt: no undo, nothing moves.
                     handed_over.withdraw(handover);
+                    return Err(failure);
                 }
+                // With no answer, or after a retry, the undo may be under way: its alias stays
+                // CodeDeploy's, and a refusal may be because of it.
+                let why = if failure.code.as_deref() == Some("DeploymentLimitExceededException") {
+                    "the deployment blocking it may be this request's own undo, created by an \
+                     earlier attempt"
+                } else {
+                    "the undo may have been created"
+                };
+                let _ = write!(
+                    failure.message,
+                    "; {why}: look in {} for a deployment described \"{UNDO_MARKER}{last_id}\"{}",
+                    self.target(),
+                    left_note(handed_over, handover)
+                );
                 return Err(failure);
             }
         };
@@ -537,7 +560,12 @@ async fn alias_moved(
 }
 
 /// Stops one deployment with rollback. A deployment that completed first is re-read; the flag
-/// says whether it ended `Succeeded`. A stopped Lambda deployment's alias is handed over.
+/// says whether it ended `Succeeded`.
+///
+/// A Lambda deployment's alias is handed over *before* the stop is sent: once it is, CodeDeploy
+/// may be moving the alias back, even if the answer is lost or the action's time runs out
+/// first. The handover is withdrawn only when the stop was not applied: refused on every
+/// attempt, or found completed (not stopped by an attempt of ours).
 async fn stop(
     client: &Client,
     deployment: &DeploymentInfo,
@@ -546,19 +574,28 @@ async fn stop(
 ) -> ((ActionOutcome, String), bool) {
     let id = deployment.deployment_id().unwrap_or("(unknown id)");
     let lambda = deployment.compute_platform() == Some(&ComputePlatform::Lambda);
-    let attempts = Attempts::default();
-    calls.changing("StopDeployment");
+    // If its targets cannot be read, it is still stopped: the note says the alias is not
+    // held back.
+    let (handover, unread) = if lambda {
+        let by = format!("stop of {id} with rollback requested");
+        hand_over(client, id, by, calls, handed_over).await
+    } else {
+        (None, String::new())
+    };
+    let stopped = format!("{id} stopped with rollback");
+    let attempts = calls.changing("StopDeployment");
     let result = client
         .stop_deployment()
         .deployment_id(id)
         .auto_rollback_enabled(true)
         .customize()
-        .interceptor(attempts.clone())
+        .interceptor(attempts)
         .send()
         .await;
     match result {
         Ok(output) => {
             let output = calls.ok(output);
+            handed_over.update(handover, stopped);
             let mut detail = format!("stopped deployment {id} with rollback");
             if let Some(status) = output.status() {
                 let _ = write!(detail, " (CodeDeploy: {}", status.as_str());
@@ -567,10 +604,7 @@ async fn stop(
                 }
                 detail.push(')');
             }
-            if lambda {
-                let by = format!("{id} stopped with rollback");
-                detail.push_str(&hand_over(client, id, by, calls, handed_over).await);
-            }
+            detail.push_str(&unread);
             ((ActionOutcome::Executed, detail), false)
         }
         Err(err)
@@ -578,83 +612,109 @@ async fn stop(
                 .as_service_error()
                 .is_some_and(|e| e.is_deployment_already_completed_exception()) =>
         {
-            let _ = calls.failed("StopDeployment", &err);
+            // Only an attempt AWS did not refuse (a server error, no answer) can have stopped
+            // it, and then this refusal may be the consequence.
+            let ours = calls.failed("StopDeployment", &err).may_be_applied;
             // A race: it finished between listing and stopping. Say how it ended.
             match client.get_deployment().deployment_id(id).send().await {
                 Ok(output) => {
                     let status = calls.ok(output).deployment_info.and_then(|d| d.status);
                     let succeeded = status == Some(DeploymentStatus::Succeeded);
                     let detail = match status {
-                        // A retried StopDeployment may find its own earlier attempt's work
-                        // done: that cannot be ruled out, so it counts as a change.
-                        Some(DeploymentStatus::Stopped) if attempts.retried() => {
-                            calls.may_have_changed();
-                            let mut detail = format!(
+                        // Our own earlier attempt's work cannot be ruled out: it counts as a
+                        // change, and CodeDeploy may be moving the alias back for us.
+                        Some(DeploymentStatus::Stopped) if ours => {
+                            handed_over.update(handover, stopped);
+                            format!(
                                 "{id} is stopped, perhaps by this request: its StopDeployment was \
                                  retried, and an earlier attempt may have been applied, so the \
-                                 action keeps its ledger claims"
-                            );
-                            if lambda {
-                                let by = format!("{id} stopped with rollback");
-                                detail
-                                    .push_str(&hand_over(client, id, by, calls, handed_over).await);
-                            }
-                            detail
+                                 action keeps its ledger claims{unread}"
+                            )
                         }
                         Some(DeploymentStatus::Stopped) => {
+                            handed_over.withdraw(handover);
                             format!("{id} was already stopped when this request tried to stop it")
                         }
-                        status => format!(
-                            "{id} completed ({}) before it could be stopped",
-                            status.as_ref().map_or("unknown", |s| s.as_str())
-                        ),
+                        // It completed: no attempt of ours stopped it, and no rollback of ours
+                        // moves its alias.
+                        status => {
+                            calls.not_applied();
+                            handed_over.withdraw(handover);
+                            format!(
+                                "{id} completed ({}) before it could be stopped",
+                                status.as_ref().map_or("unknown", |s| s.as_str())
+                            )
+                        }
                     };
                     ((ActionOutcome::Skipped, detail), succeeded)
                 }
-                Err(err) => (
-                    (
-                        ActionOutcome::Failed,
-                        format!(
-                            "{id} completed before it could be stopped, and re-reading it failed: {}",
-                            calls.failed("GetDeployment", &err)
-                        ),
-                    ),
-                    false,
-                ),
+                Err(err) => {
+                    let mut detail = format!(
+                        "{id} completed before it could be stopped, and re-reading it failed: {}",
+                        calls.failed("GetDeployment", &err)
+                    );
+                    if ours {
+                        let _ = write!(
+                            detail,
+                            "; its StopDeployment was retried, and an earlier attempt may have \
+                             stopped it, so the action keeps its ledger claims{}{unread}",
+                            left_note(handed_over, handover)
+                        );
+                    } else {
+                        handed_over.withdraw(handover);
+                    }
+                    ((ActionOutcome::Failed, detail), false)
+                }
             }
         }
-        Err(err) => (
-            (
-                ActionOutcome::Failed,
-                format!(
-                    "could not stop {id}: {}",
-                    calls.failed("StopDeployment", &err)
-                ),
-            ),
-            false,
-        ),
+        Err(err) => {
+            let failure = calls.failed("StopDeployment", &err);
+            let mut detail = format!("could not stop {id}: {failure}");
+            if failure.may_be_applied {
+                detail.push_str(&left_note(handed_over, handover));
+                detail.push_str(&unread);
+            } else {
+                // Refused on every attempt: nothing stopped, nothing rolls back.
+                handed_over.withdraw(handover);
+            }
+            ((ActionOutcome::Failed, detail), false)
+        }
     }
 }
 
-/// Finds the alias a Lambda deployment that is rolling back moves (`ListDeploymentTargets`,
-/// `BatchGetDeploymentTargets`) and hands it over to CodeDeploy, saying `by` what. Returns
-/// what the record should add: nothing, or why the alias could not be handed over.
+/// What the record says of an alias handed over to a rollback that may be under way.
+fn left_note(handed_over: &HandedOver, index: Option<usize>) -> String {
+    handed_over
+        .get(index)
+        .map(|h| {
+            format!(
+                "; {}:{} is left to CodeDeploy, which may be moving it back",
+                h.function, h.alias
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// Finds the alias a Lambda deployment that is rolling back (or is about to) moves
+/// (`ListDeploymentTargets`, `BatchGetDeploymentTargets`) and hands it over to CodeDeploy,
+/// saying `by` what. Returns the handover, if one was recorded, and what the record should
+/// add: nothing, or why the alias could not be handed over.
 async fn hand_over(
     client: &Client,
     id: &str,
     by: String,
     calls: &mut Calls,
     handed_over: &mut HandedOver,
-) -> String {
+) -> (Option<usize>, String) {
     match lambda_target(client, id, calls).await {
-        Ok(Some(target)) => {
-            handed_over.record(&target, by);
-            String::new()
-        }
-        Ok(None) => String::new(),
-        Err(failure) => format!(
-            "; the Lambda alias CodeDeploy moves back could not be read ({failure}), so a later \
-             lambda-alias action on it is not held back"
+        Ok(Some(target)) => (handed_over.record(&target, by), String::new()),
+        Ok(None) => (None, String::new()),
+        Err(failure) => (
+            None,
+            format!(
+                "; the Lambda alias CodeDeploy moves back could not be read ({failure}), so it \
+                 could not be handed over: a later lambda-alias action on it is not held back"
+            ),
         ),
     }
 }

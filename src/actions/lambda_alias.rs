@@ -18,7 +18,7 @@ use std::fmt::{self, Write as _};
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
 
-use super::aws::{Attempts, CallFailure, Calls};
+use super::aws::{CallFailure, Calls};
 use super::check_name;
 use super::codedeploy::HandedOver;
 use crate::decision::ActionOutcome;
@@ -257,8 +257,9 @@ enum Resolved {
 /// How an `UpdateAlias` with a `RevisionId` ended, when AWS answered it.
 enum Update {
     Done,
-    /// The alias changed since it was read. `retried`: the call was sent more than once, so
-    /// an earlier attempt may have been applied, and be the change it ran into.
+    /// The alias changed since it was read. `retried`: the call was retried after an attempt
+    /// AWS did not refuse, so that attempt may have been applied, and be the change it ran
+    /// into ([`CallFailure::may_be_applied`]; the action then keeps its ledger claims).
     Conflict {
         failure: CallFailure,
         retried: bool,
@@ -282,6 +283,9 @@ impl AliasShift {
     ) -> (ActionOutcome, String) {
         if let Some(handover) = handed_over.find(&self.function, &self.alias) {
             let leaving = if dry_run { "would leave" } else { "leaving" };
+            if !dry_run {
+                calls.left_to_codedeploy();
+            }
             return (
                 ActionOutcome::Skipped,
                 format!(
@@ -325,9 +329,6 @@ impl AliasShift {
             Ok(Update::Done) => return Ok((ActionOutcome::Executed, change.done())),
             Ok(Update::Conflict { retried, .. }) => retried,
         };
-        if retried {
-            calls.may_have_changed();
-        }
 
         // The alias changed since it was read: read it again, once.
         let now = self.read(client, &self.alias, calls).await?;
@@ -407,16 +408,14 @@ impl AliasShift {
             Err(refusal) => Ok((ActionOutcome::Failed, own_write(refusal, retried_before))),
             Ok(Update::Done) => Ok((ActionOutcome::Executed, change.done())),
             Ok(Update::Conflict { failure, retried }) => {
-                if retried {
-                    calls.may_have_changed();
-                }
+                // A retried second update says so in its own message.
                 let detail = format!(
                     "{}; the alias changed twice while we tried, so it was left alone",
                     failure.message
                 );
                 Ok((
                     ActionOutcome::Failed,
-                    own_write(detail, retried || retried_before),
+                    own_write(detail, retried_before && !retried),
                 ))
             }
         }
@@ -438,8 +437,7 @@ impl AliasShift {
                 self.target()
             )));
         };
-        let attempts = Attempts::default();
-        calls.changing("UpdateAlias");
+        let attempts = calls.changing("UpdateAlias");
         let result = client
             .update_alias()
             .function_name(&self.function)
@@ -452,7 +450,7 @@ impl AliasShift {
             )
             .revision_id(revision)
             .customize()
-            .interceptor(attempts.clone())
+            .interceptor(attempts)
             .send()
             .await;
         match result {
@@ -465,9 +463,10 @@ impl AliasShift {
                     .as_service_error()
                     .is_some_and(|e| e.is_precondition_failed_exception()) =>
             {
+                let failure = calls.failed("UpdateAlias", &err);
                 Ok(Ok(Update::Conflict {
-                    failure: calls.failed("UpdateAlias", &err),
-                    retried: attempts.retried(),
+                    retried: failure.may_be_applied,
+                    failure,
                 }))
             }
             Err(err) => Err(calls.failed("UpdateAlias", &err)),

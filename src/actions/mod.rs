@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use crate::alert::{Alert, Reason};
 use crate::decision::{ActionOutcome, Decision, plural};
 use crate::duration::HumanDuration;
-use crate::ledger::{Attempt, Claims, Guard, Incident, Ledger, notification_key};
+use crate::ledger::{Attempt, Claims, Guard, Incident, Ledger, LedgerError, notification_key};
 use crate::rules::Rule;
 use aws::{Aws, Calls, Report};
 
@@ -108,6 +108,11 @@ pub struct Executor {
 /// Said when claims could not be given back.
 const CLAIMS_HELD: &str = "; its ledger claims could not be given back and hold until they expire";
 
+/// Said when the circuit-breaker slot of an action that changed nothing could not be given
+/// back.
+const SLOT_HELD: &str = "; its circuit-breaker slot could not be given back and counts until \
+                         the window passes";
+
 /// Said when a claim cut off mid-write was given back before the write answered.
 const CLAIM_IN_FLIGHT: &str = "; a ledger claim still being written when time ran out may \
                                land after it was given back, and then holds until it expires";
@@ -151,7 +156,9 @@ impl Executor {
     /// may run [`AFTER_DEADLINE`] past it, no more, and the settling always gets some of that.
     ///
     /// `ALERT_RESOLVED` is a delivery too: once claimed (a duplicate does nothing), it clears
-    /// the latches of an incident without a start time that were taken before it ended.
+    /// the latches of an incident without a start time that were taken before it ended. When
+    /// it cannot (the ledger failed or did not answer), the request fails: 502, a
+    /// `ledger_failed` METRIC line, and the delivery given back so Wavefront's retry can.
     pub async fn execute(
         &self,
         decision: &mut Decision<'_>,
@@ -160,10 +167,35 @@ impl Executor {
         now: Timestamp,
         deadline: Instant,
     ) {
+        self.execute_until(
+            decision,
+            alert,
+            rules,
+            now,
+            deadline,
+            deadline + AFTER_DEADLINE,
+        )
+        .await;
+    }
+
+    /// [`Executor::execute`] under a hard cap besides: nothing runs past `cap` (Lambda's
+    /// deadline less the time to answer), even when that leaves less than [`AFTER_DEADLINE`]
+    /// after `deadline`, or nothing at all. What is left after the deadline is shared between
+    /// giving back claims and settling the delivery, which always gets some of it.
+    pub async fn execute_until(
+        &self,
+        decision: &mut Decision<'_>,
+        alert: &Alert,
+        rules: &[Rule],
+        now: Timestamp,
+        deadline: Instant,
+        cap: Instant,
+    ) {
         // Past the deadline: letting cut-off claims finish and giving back claims end by
         // `releases_by`, so settling the delivery has time left before `cap`.
-        let cap = deadline + AFTER_DEADLINE;
-        let releases_by = cap - SETTLE_TIME;
+        let cap = cap.min(deadline + AFTER_DEADLINE);
+        let deadline = deadline.min(cap);
+        let releases_by = cap - SETTLE_TIME.min(cap.duration_since(deadline) / 2);
         // Ending an incident is a write: a dry run leaves the ledger as it is.
         let resolving = !decision.dry_run && alert.reason == Reason::Resolved;
         let live = decision.rules.iter().any(|r| r.matched && !r.dry_run);
@@ -192,6 +224,7 @@ impl Executor {
                 Ok(Err(err)) => {
                     if resolving {
                         decision.notes.push(unresolved(&err.to_string()));
+                        decision.fail_ledger(unresolved(&err.to_string()));
                     }
                     fail_live_actions(
                         decision,
@@ -203,7 +236,7 @@ impl Executor {
                     // Cut off mid-claim: the claim may be on its way. Let it finish, briefly,
                     // so giving it back cannot overtake it; then give it back, so Wavefront's
                     // retry is not taken for a duplicate.
-                    let answer = tokio::time::timeout_at(grace_until(cap), claim).await;
+                    let answer = tokio::time::timeout_at(grace_until(releases_by), claim).await;
                     if let Ok(Ok(Some(earlier))) = answer {
                         decision.mark_duplicate(&earlier.claimed_by, earlier.claimed_at);
                         return;
@@ -224,9 +257,9 @@ impl Executor {
                         ));
                     }
                     if resolving {
-                        decision
-                            .notes
-                            .push(unresolved("the ledger did not answer in time"));
+                        let why = unresolved("the ledger did not answer in time");
+                        decision.notes.push(why.clone());
+                        decision.fail_ledger(why);
                     }
                     fail_live_actions(
                         decision,
@@ -239,25 +272,29 @@ impl Executor {
         }
 
         // After the delivery is claimed, so a duplicate ALERT_RESOLVED does nothing.
-        let mut resolve_failed = false;
         if resolving {
             let resolve = self.ledger.resolve(alert, now);
-            match tokio::time::timeout_at(deadline, resolve).await {
-                Ok(Ok(0)) => {}
-                Ok(Ok(n)) => decision.notes.push(format!(
-                    "ALERT_RESOLVED ended the incident: cleared {}",
-                    plural(n, "incident latch")
-                )),
-                Ok(Err(err)) => {
-                    resolve_failed = true;
-                    decision.notes.push(unresolved(&err.to_string()));
+            let failure = match tokio::time::timeout_at(deadline, resolve).await {
+                Ok(Ok(0)) => None,
+                Ok(Ok(n)) => {
+                    decision.notes.push(format!(
+                        "ALERT_RESOLVED ended the incident: cleared {}",
+                        plural(n, "incident latch")
+                    ));
+                    if alert.ended.is_none() && notification.is_none() {
+                        let note = UNANCHORED_RESOLVE;
+                        tracing::warn!(request_id = %request_id, "{note}");
+                        decision.notes.push(note.to_owned());
+                    }
+                    None
                 }
-                Err(_) => {
-                    resolve_failed = true;
-                    decision
-                        .notes
-                        .push(unresolved("the ledger did not answer in time"));
-                }
+                Ok(Err(err)) => Some(unresolved(&err.to_string())),
+                Err(_) => Some(unresolved("the ledger did not answer in time")),
+            };
+            // Failed: the delivery is given back below, and the 502 says to send it again.
+            if let Some(why) = failure {
+                decision.notes.push(why.clone());
+                decision.fail_ledger(why);
             }
         }
 
@@ -306,7 +343,7 @@ impl Executor {
         // A failed request forgets its delivery, so Wavefront's retry can act; a finished one
         // is remembered for the retention.
         if let Some(key) = &notification {
-            let failed = decision.failed() || resolve_failed;
+            let failed = decision.failed();
             let settle = async {
                 if failed {
                     self.ledger.release_notification(key, &request_id).await
@@ -340,6 +377,13 @@ fn release_until(by: Instant) -> Instant {
     (Instant::now() + RELEASE_LIMIT).min(by)
 }
 
+/// Said (and logged) when an `ALERT_RESOLVED` that can be neither de-duplicated nor placed in
+/// time cleared latches.
+const UNANCHORED_RESOLVE: &str = "this ALERT_RESOLVED has no endedTime and no notificationId \
+    (nor alertId and startedTime): it cleared the latches taken before it arrived, and a re-sent \
+    copy would clear them again, including a later firing's; use the shipped alert target \
+    template, which carries these fields";
+
 /// Said when `ALERT_RESOLVED` could not end an incident.
 fn unresolved(why: &str) -> String {
     format!("ALERT_RESOLVED could not clear incident latches: {why}")
@@ -351,6 +395,14 @@ fn unsettled(why: &str) -> String {
         "this delivery's ledger entry could not be settled ({why}); a repeat within 15 minutes \
          is answered as a duplicate"
     )
+}
+
+/// How an admission ended: within the action's share of the time budget, after it (in the
+/// grace a write in flight gets), or not at all.
+enum Admitting<T> {
+    InTime(T),
+    Late(T),
+    Unanswered,
 }
 
 /// One action run: ledger admission, the action itself, and giving back claims.
@@ -397,38 +449,62 @@ impl Run<'_> {
         }
         // The claims are ours, not the admission's: cut off, it still says what it may hold.
         let mut claims = Claims::new(self.attempt.request_id);
+        let stopper = claims.stopper();
         let admission = {
             let admit = ledger.admit_into(self.attempt, self.now, &mut claims);
             tokio::pin!(admit);
             match tokio::time::timeout(share, admit.as_mut()).await {
-                Ok(result) => Ok(result),
-                // Cut off mid-admission: a claim may be on its way. Let it finish, briefly, so
-                // giving it back cannot overtake it; whether it did.
-                Err(_) => Err(
-                    tokio::time::timeout_at(grace_until(self.releases_by), admit)
-                        .await
-                        .is_ok(),
-                ),
+                Ok(result) => Admitting::InTime(result),
+                // Cut off mid-admission: a claim may be on its way. Let that write finish,
+                // briefly, so giving it back cannot overtake it, but send no new one.
+                Err(_) => {
+                    stopper.stop();
+                    match tokio::time::timeout_at(grace_until(self.releases_by), admit).await {
+                        Ok(result) => Admitting::Late(result),
+                        Err(_) => Admitting::Unanswered,
+                    }
+                }
             }
         };
         let (mut report, guard) = match admission {
-            Ok(Ok(None)) => {
+            Admitting::InTime(Ok(None)) => {
                 let left = share.saturating_sub(started.elapsed());
                 let report = self.run_action(left, handed_over).await;
                 if report.changed {
                     // Changed something, or may have: the claims stay, so nothing acts again.
                     return (report, None);
                 }
+                if report.left_to_codedeploy {
+                    // Left to CodeDeploy's rollback: the incident is handled, so its latch
+                    // and cooldown stay (a re-delivery must not move the alias under the
+                    // rollback); it changed nothing, so the breaker's slot is given back.
+                    return (self.give_back_slot(report, claims).await, None);
+                }
                 (report, None)
             }
-            Ok(Ok(Some((guard, detail)))) => (skipped(detail), Some(guard)),
-            Ok(Err(err)) => (
+            // Refused, in time or by the write that answered after the cut-off.
+            Admitting::InTime(Ok(Some((guard, detail))))
+            | Admitting::Late(Ok(Some((guard, detail)))) => (skipped(detail), Some(guard)),
+            // Stopped after the write in flight answered: nothing can still land.
+            Admitting::Late(Err(LedgerError::Stopped)) => (
+                failed("not run: the ledger did not answer in time".into()),
+                None,
+            ),
+            Admitting::InTime(Err(err)) | Admitting::Late(Err(err)) => (
                 failed(format!("not run: {err}; nothing acts without the ledger")),
                 None,
             ),
-            Err(finished) => {
+            Admitting::Late(Ok(None)) => (
+                failed(format!(
+                    "ran out of time before acting: the ledger admitted it only after its {:.1}s \
+                     of the time budget ended; its claims are given back",
+                    share.as_secs_f64()
+                )),
+                None,
+            ),
+            Admitting::Unanswered => {
                 let mut report = failed("not run: the ledger did not answer in time".into());
-                if !finished && !claims.is_empty() {
+                if !claims.is_empty() {
                     report.detail.push_str(CLAIM_IN_FLIGHT);
                 }
                 (report, None)
@@ -445,6 +521,21 @@ impl Run<'_> {
             }
         }
         (report, guard)
+    }
+
+    /// Gives back only the circuit-breaker slot of an action that handled its incident without
+    /// changing anything itself.
+    async fn give_back_slot(&self, mut report: Report, claims: Claims) -> Report {
+        let ledger = &self.executor.ledger;
+        let released = tokio::time::timeout_at(
+            release_until(self.releases_by),
+            ledger.release_circuit_slot(claims),
+        )
+        .await;
+        if !matches!(released, Ok(Ok(()))) {
+            report.detail.push_str(SLOT_HELD);
+        }
+        report
     }
 
     async fn run_action(&self, left: Duration, handed_over: &mut codedeploy::HandedOver) -> Report {

@@ -244,17 +244,27 @@ impl Responder {
                 let mut decision =
                     Decision::for_alert(request.request_id, &alert, &self.rules, self.dry_run);
                 if let Some(executor) = &self.executor {
-                    let budget = match request.time_left {
-                        Some(left) => self.time_budget.min(left.saturating_sub(LAMBDA_MARGIN)),
-                        None => self.time_budget,
+                    // On Lambda, nothing may run into the time kept to answer: with under
+                    // LAMBDA_MARGIN left the budget is 0, and the executor's overrun is cut
+                    // short too, so the record and the audit line are written in time.
+                    let (budget, cap) = match request.time_left {
+                        Some(left) => (
+                            self.time_budget.min(left.saturating_sub(LAMBDA_MARGIN)),
+                            started + left.saturating_sub(ANSWER_MARGIN),
+                        ),
+                        None => (
+                            self.time_budget,
+                            started + self.time_budget + crate::actions::AFTER_DEADLINE,
+                        ),
                     };
                     executor
-                        .execute(
+                        .execute_until(
                             &mut decision,
                             &alert,
                             &self.rules,
                             request.received_at,
                             started + budget,
+                            cap,
                         )
                         .await;
                 }

@@ -31,7 +31,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -114,6 +114,9 @@ pub enum LedgerError {
         operation: &'static str,
         message: String,
     },
+    /// An admission was stopped (see [`Stopper`]) before it sent its next call.
+    #[error("ledger admission stopped before its next call: the time budget ran out")]
+    Stopped,
 }
 
 /// The storage the ledger needs: conditional claims and conditional releases.
@@ -189,6 +192,22 @@ pub struct Claims {
     request_id: String,
     id: String,
     keys: Vec<Key>,
+    /// Set by a [`Stopper`]: an admission into these claims sends no further call.
+    stop: Arc<AtomicBool>,
+}
+
+/// Stops an admission into one [`Claims`] before its next call, letting the call in flight
+/// finish: a caller cut off by its time budget waits for that one write to answer (so giving
+/// the claims back cannot overtake it) without the admission sending new ones meanwhile.
+#[derive(Clone, Debug)]
+pub struct Stopper(Arc<AtomicBool>);
+
+impl Stopper {
+    /// From now on, the admission sends no new call: its next one fails with
+    /// [`LedgerError::Stopped`].
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Claims {
@@ -199,12 +218,27 @@ impl Claims {
             request_id: request_id.to_owned(),
             id: format!("{request_id}#{}", NEXT.fetch_add(1, Ordering::Relaxed)),
             keys: Vec::new(),
+            stop: Arc::new(AtomicBool::new(false)),
         }
     }
 
     /// Whether no claim was (or may have been) taken.
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// A handle that stops an admission into these claims before its next call.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(Arc::clone(&self.stop))
+    }
+
+    /// Fails with [`LedgerError::Stopped`] once a [`Stopper`] stopped the admission.
+    fn go_on(&self) -> Result<(), LedgerError> {
+        if self.stop.load(Ordering::SeqCst) {
+            Err(LedgerError::Stopped)
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -405,12 +439,16 @@ impl Ledger {
     /// error, `claims` holds what was taken before it. Each key is added before its conditional
     /// write is sent and removed again when the write is refused, so a caller that stops
     /// waiting (a time budget) holds every claim that may have been written, and only those.
+    /// Once [`Claims::stopper`] stops it, it sends no further call: the one in flight finishes
+    /// and the admission ends with [`LedgerError::Stopped`] (or its refusal, or, when that was
+    /// its last call, admitted).
     pub async fn admit_into(
         &self,
         attempt: &Attempt<'_>,
         now: Timestamp,
         claims: &mut Claims,
     ) -> Result<Option<(Guard, String)>, LedgerError> {
+        claims.go_on()?;
         let claimer = (attempt.request_id, claims.id.as_str());
         let latch = self.entry(
             latch_key(attempt),
@@ -424,6 +462,7 @@ impl Ledger {
         }
 
         if let Some(cooldown) = attempt.cooldown {
+            claims.go_on()?;
             let entry = self.entry(
                 cooldown_key(attempt),
                 claimer,
@@ -456,6 +495,7 @@ impl Ledger {
         now: Timestamp,
         claims: &mut Claims,
     ) -> Result<Result<(), Vec<Entry>>, LedgerError> {
+        claims.go_on()?;
         let mut holders: Vec<Entry> = self
             .store
             .query(CIRCUIT)
@@ -468,6 +508,7 @@ impl Ledger {
             if holders.iter().any(|h| h.key == key) {
                 continue;
             }
+            claims.go_on()?;
             let entry = self.entry(
                 key,
                 (attempt.request_id, claims.id.as_str()),
@@ -485,14 +526,36 @@ impl Ledger {
 
     /// Gives back claims (of an action that changed nothing, was refused, or was cut off): each
     /// only if this very claim still holds it, so another action's, of this request or another,
-    /// stays.
+    /// stays. Every key is tried, all at once, so one that fails or stalls (a throttled
+    /// `DeleteItem`) does not leave the others held; the first error, if any, is returned.
     pub async fn release(&self, claims: Claims) -> Result<(), LedgerError> {
-        for key in claims.keys.iter().rev() {
-            self.store
-                .release(key, &claims.request_id, Some(&claims.id))
-                .await?;
-        }
-        Ok(())
+        self.release_keys(&claims, |_| true).await
+    }
+
+    /// Gives back only the circuit-breaker slot of claims, keeping the incident latch and the
+    /// cooldown: for an action that handled its incident without changing anything itself (a
+    /// `lambda-alias` left to CodeDeploy's rollback), so a re-delivery of the incident does not
+    /// act, while the breaker counts only changes.
+    pub async fn release_circuit_slot(&self, claims: Claims) -> Result<(), LedgerError> {
+        self.release_keys(&claims, |key| key.pk == CIRCUIT).await
+    }
+
+    async fn release_keys(
+        &self,
+        claims: &Claims,
+        which: impl Fn(&Key) -> bool,
+    ) -> Result<(), LedgerError> {
+        let releases = claims
+            .keys
+            .iter()
+            .rev()
+            .filter(|key| which(key))
+            .map(|key| {
+                self.store
+                    .release(key, &claims.request_id, Some(&claims.id))
+            })
+            .collect();
+        join_all(releases).await.into_iter().collect()
     }
 
     /// For dry runs: what would stop this action, without writing anything.
@@ -540,14 +603,18 @@ impl Ledger {
             started: None,
         };
         let latches = self.store.query(&incident.pk()).await?;
-        let mut cleared = 0;
-        for latch in latches.iter().filter(|l| l.claimed_at <= ended) {
-            // Only if its claimer still holds it: one taken since by a new firing stays.
-            self.store
-                .release(&latch.key, &latch.claimed_by, None)
-                .await?;
-            cleared += 1;
-        }
+        // Only if its claimer still holds it: one taken since by a new firing stays. Every one
+        // is tried, so one that fails does not leave the others.
+        let releases: Vec<_> = latches
+            .iter()
+            .filter(|l| l.claimed_at <= ended)
+            .map(|latch| self.store.release(&latch.key, &latch.claimed_by, None))
+            .collect();
+        let cleared = releases.len();
+        join_all(releases)
+            .await
+            .into_iter()
+            .collect::<Result<(), _>>()?;
         Ok(cleared)
     }
 
@@ -573,6 +640,29 @@ impl Ledger {
 }
 
 const CIRCUIT: &str = "circuit";
+
+/// Runs `futures` at once; their outputs, in order.
+async fn join_all<T>(mut futures: Vec<BoxFuture<'_, T>>) -> Vec<T> {
+    let mut outputs: Vec<Option<T>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
 
 fn latch_key(attempt: &Attempt<'_>) -> Key {
     Key::new(
@@ -738,6 +828,55 @@ mod tests {
                 .await
                 .unwrap(),
             Admission::Admitted(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_stopped_admission_sends_nothing_more() {
+        let ledger = Ledger::in_memory(None);
+        let incident = Incident::of(&alert(Reason::Opened, Some("2026-11-25T20:00:00Z")));
+        let now = at("2026-11-25T20:01:00Z");
+        let mut claims = Claims::new("r1");
+        claims.stopper().stop();
+        let stopped = ledger
+            .admit_into(&attempt(&incident, Some("30m"), "r1"), now, &mut claims)
+            .await;
+        assert!(matches!(stopped, Err(LedgerError::Stopped)), "{stopped:?}");
+        assert!(claims.is_empty());
+        assert!(ledger.list().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn only_the_circuit_slot_is_given_back_for_an_action_left_to_codedeploy() {
+        let ledger = Ledger::in_memory(Some(CircuitBreaker {
+            max_actions: 1,
+            window: HumanDuration::parse("1h").unwrap(),
+        }));
+        let incident = Incident::of(&alert(Reason::Opened, Some("2026-11-25T20:00:00Z")));
+        let now = at("2026-11-25T20:01:00Z");
+        let Admission::Admitted(claims) = ledger
+            .admit(&attempt(&incident, Some("30m"), "r1"), now)
+            .await
+            .unwrap()
+        else {
+            panic!("admitted");
+        };
+        ledger.release_circuit_slot(claims).await.unwrap();
+        let left: Vec<String> = ledger
+            .list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.key.pk)
+            .collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+        assert!(left.iter().all(|pk| pk != CIRCUIT), "{left:?}");
+        // The incident stays handled; the breaker's one slot is free for another change.
+        assert!(matches!(
+            ledger
+                .peek(&attempt(&incident, Some("30m"), "r2"), now)
+                .await,
+            Ok(Some((Guard::IncidentLatch, _)))
         ));
     }
 

@@ -192,9 +192,9 @@ fn one_in_progress(id: &str) -> Vec<ReplayEvent> {
 #[tokio::test]
 async fn an_active_deployment_is_stopped_with_rollback() {
     let mut events = one_in_progress("d-ABC123");
-    events.push(stop_ok("d-ABC123"));
-    // A Lambda deployment: which alias CodeDeploy now moves back.
+    // A Lambda deployment: which alias CodeDeploy will move back, read before the stop.
     events.extend(lambda_targets_of("d-ABC123"));
+    events.push(stop_ok("d-ABC123"));
     let replay = Replay::codedeploy(events).await;
     let report = replay.run(&rollback(None), false).await;
     assert_eq!(report.outcome, ActionOutcome::Executed, "{report:?}");
@@ -207,9 +207,9 @@ async fn an_active_deployment_is_stopped_with_rollback() {
         [
             "req-ListDeployments-200",
             "req-BatchGetDeployments-200",
-            "req-StopDeployment-200",
             "req-ListDeploymentTargets-200",
-            "req-BatchGetDeploymentTargets-200"
+            "req-BatchGetDeploymentTargets-200",
+            "req-StopDeployment-200"
         ]
     );
     assert!(report.changed);
@@ -298,19 +298,9 @@ async fn a_rollback_in_progress_is_never_stopped_and_keeps_its_alias() {
 
 #[tokio::test]
 async fn a_deployment_that_completes_first_is_a_race_not_a_failure() {
-    let replay = Replay::codedeploy(vec![
-        codedeploy_call(
-            "ListDeployments",
-            list_active(),
-            200,
-            json!({"deployments": ["d-ABC123"]}),
-        ),
-        codedeploy_call(
-            "BatchGetDeployments",
-            json!({"deploymentIds": ["d-ABC123"]}),
-            200,
-            json!({"deploymentsInfo": [deployment_info("d-ABC123", "InProgress", "user", None)]}),
-        ),
+    let mut events = one_in_progress("d-ABC123");
+    events.extend(lambda_targets_of("d-ABC123"));
+    events.extend([
         codedeploy_error(
             "StopDeployment",
             json!({"deploymentId": "d-ABC123", "autoRollbackEnabled": true}),
@@ -323,15 +313,20 @@ async fn a_deployment_that_completes_first_is_a_race_not_a_failure() {
             200,
             json!({"deploymentInfo": deployment_info("d-ABC123", "Succeeded", "user", None)}),
         ),
-    ])
-    .await;
-    let report = replay.run(&rollback(None), false).await;
+    ]);
+    let replay = Replay::codedeploy(events).await;
+    let mut handed_over = HandedOver::default();
+    let report = run_after(&replay, &rollback(None), false, &mut handed_over).await;
     assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
     assert_eq!(
         report.detail,
         "d-ABC123 completed (Succeeded) before it could be stopped"
     );
-    assert_eq!(report.aws_request_ids.len(), 4);
+    assert_eq!(report.aws_request_ids.len(), 6);
+    assert!(!report.changed, "{report:?}");
+    // Not stopped, so not rolled back by us: its alias was handed over before the stop, and
+    // taken back once the stop was refused.
+    assert_eq!(handed_over, HandedOver::default());
     replay.assert_requests();
 }
 
@@ -519,6 +514,11 @@ fn lambda_targets_of(id: &str) -> Vec<ReplayEvent> {
 
 /// The CreateDeployment request an undo of d-GOOD42 on the Lambda platform sends.
 fn create_undo() -> ReplayEvent {
+    create_undo_answered(200, json!({"deploymentId": "d-UNDO1"}))
+}
+
+/// That request, answered with `status` and `response`.
+fn create_undo_answered(status: u16, response: Value) -> ReplayEvent {
     codedeploy_call(
         "CreateDeployment",
         json!({
@@ -535,8 +535,8 @@ fn create_undo() -> ReplayEvent {
             "autoRollbackConfiguration": {"enabled": false},
             "overrideAlarmConfiguration": {"enabled": false, "ignorePollAlarmFailure": false}
         }),
-        200,
-        json!({"deploymentId": "d-UNDO1"}),
+        status,
+        response,
     )
 }
 
@@ -794,6 +794,9 @@ async fn a_deployment_that_succeeds_while_stopped_is_undone_inside_the_window() 
             200,
             json!({"deploymentsInfo": [deployment_info("d-GOOD42", "InProgress", "user", None)]}),
         ),
+    ];
+    events.extend(lambda_targets());
+    events.extend([
         codedeploy_error(
             "StopDeployment",
             json!({"deploymentId": "d-GOOD42", "autoRollbackEnabled": true}),
@@ -807,7 +810,7 @@ async fn a_deployment_that_succeeds_while_stopped_is_undone_inside_the_window() 
             None,
         )),
         get_good42(deployment_info("d-GOOD42", "Succeeded", "user", None)),
-    ];
+    ]);
     events.extend(lambda_targets());
     events.push(create_undo());
     let replay = Replay::new(events, vec![live_is("42")]).await;
@@ -858,16 +861,20 @@ fn get_stopped(id: &str) -> ReplayEvent {
 #[tokio::test]
 async fn a_stop_that_finds_the_deployment_already_stopped_changed_nothing() {
     let mut events = one_in_progress("d-ABC123");
+    events.extend(lambda_targets_of("d-ABC123"));
     events.extend([already_completed("d-ABC123"), get_stopped("d-ABC123")]);
     let replay = Replay::codedeploy(events).await;
-    let report = replay.run(&rollback(None), false).await;
+    let mut handed_over = HandedOver::default();
+    let report = run_after(&replay, &rollback(None), false, &mut handed_over).await;
     assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
     assert_eq!(
         report.detail,
         "d-ABC123 was already stopped when this request tried to stop it"
     );
-    // Sent once and refused: someone else stopped it, so the claims may be given back.
+    // Sent once and refused: someone else stopped it, so the claims may be given back, and
+    // whatever rolls its alias back is not ours to hand over.
     assert!(!report.changed, "{report:?}");
+    assert_eq!(handed_over, HandedOver::default());
     replay.assert_requests();
 }
 
@@ -875,13 +882,13 @@ async fn a_stop_that_finds_the_deployment_already_stopped_changed_nothing() {
 /// deployment stopped, by its own first attempt as far as anyone can tell.
 fn retried_stop(id: &str) -> Vec<ReplayEvent> {
     let mut events = one_in_progress(id);
+    // A Lambda deployment: CodeDeploy may be moving its alias back for us.
+    events.extend(lambda_targets_of(id));
     events.extend([
         internal_failure("StopDeployment", stop_request(id)),
         already_completed(id),
         get_stopped(id),
     ]);
-    // A Lambda deployment: CodeDeploy may be moving its alias back for us.
-    events.extend(lambda_targets_of(id));
     events
 }
 
@@ -900,6 +907,35 @@ async fn a_retried_stop_that_finds_the_deployment_stopped_may_have_changed_it() 
 }
 
 #[tokio::test]
+async fn a_retried_stop_that_finds_the_deployment_succeeded_changed_nothing() {
+    let mut events = one_in_progress("d-ABC123");
+    events.extend(lambda_targets_of("d-ABC123"));
+    events.extend([
+        internal_failure("StopDeployment", stop_request("d-ABC123")),
+        already_completed("d-ABC123"),
+        codedeploy_call(
+            "GetDeployment",
+            json!({"deploymentId": "d-ABC123"}),
+            200,
+            json!({"deploymentInfo": deployment_info("d-ABC123", "Succeeded", "user", None)}),
+        ),
+    ]);
+    let replay = Replay::codedeploy(events).await;
+    let mut handed_over = HandedOver::default();
+    let report = run_after(&replay, &rollback(None), false, &mut handed_over).await;
+    assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
+    assert_eq!(
+        report.detail,
+        "d-ABC123 completed (Succeeded) before it could be stopped"
+    );
+    // A stopped deployment does not succeed: no attempt of ours was applied, nothing rolls
+    // back, and the claims may be given back.
+    assert!(!report.changed, "{report:?}");
+    assert_eq!(handed_over, HandedOver::default());
+    replay.assert_requests();
+}
+
+#[tokio::test]
 async fn a_retried_stop_keeps_its_ledger_claims_and_its_alias_is_left_to_codedeploy() {
     let replay = Replay::codedeploy(retried_stop("d-ABC123")).await;
     let (reply, ledger) = shipped_pair(&replay).await;
@@ -913,14 +949,16 @@ async fn a_retried_stop_keeps_its_ledger_claims_and_its_alias_is_left_to_codedep
          alias to it"
     );
     // Skipped, yet the stop may have been this request's: its latch and its slot of the
-    // circuit breaker stay, so a retry cannot act again and the breaker counts it.
+    // circuit breaker stay, so a retry cannot act again and the breaker counts it. The alias
+    // action, left to CodeDeploy, keeps its latch but gives back its slot.
     let held = crate::support::ledger_keys(&ledger).await;
     let latches = held
         .iter()
         .filter(|pk| pk.starts_with("incident#1700000000001#"))
         .count();
-    assert_eq!(latches, 1, "only the stop's latch is kept: {held:?}");
-    assert!(held.iter().any(|pk| pk == "circuit"), "{held:?}");
+    assert_eq!(latches, 2, "{held:?}");
+    let slots = held.iter().filter(|pk| *pk == "circuit").count();
+    assert_eq!(slots, 1, "only the stop's slot is kept: {held:?}");
     replay.assert_requests();
 }
 
@@ -994,6 +1032,7 @@ fn lambda_call(
         .header("x-amzn-requestid", format!("lambda-{method}-{status}"));
     match status {
         412 => headers = headers.header("x-amzn-errortype", "PreconditionFailedException"),
+        429 => headers = headers.header("x-amzn-errortype", "TooManyRequestsException"),
         500 => headers = headers.header("x-amzn-errortype", "ServiceException"),
         _ => {}
     }
@@ -1205,14 +1244,15 @@ async fn an_action_that_changed_something_keeps_its_claims_even_when_it_failed()
                 deployment_info("d-B", "InProgress", "user", None),
             ]}),
         ),
-        codedeploy_call(
-            "StopDeployment",
-            stop("d-A"),
-            200,
-            json!({"status": "Pending"}),
-        ),
     ];
     events.extend(lambda_targets_of("d-A"));
+    events.push(codedeploy_call(
+        "StopDeployment",
+        stop("d-A"),
+        200,
+        json!({"status": "Pending"}),
+    ));
+    events.extend(lambda_targets_of("d-B"));
     events.push(codedeploy_error(
         "StopDeployment",
         stop("d-B"),
@@ -1297,13 +1337,22 @@ alert = "checkout * error rate*"
 async fn shipped_pair(
     replay: &Replay,
 ) -> (crate::support::Reply, wavefront_responder::ledger::Ledger) {
+    responder_reply(replay, PAIR).await
+}
+
+/// Sends the checkout alert to a responder running `config` against `replay`, with an
+/// in-memory ledger; the reply and the ledger.
+async fn responder_reply(
+    replay: &Replay,
+    config: &str,
+) -> (crate::support::Reply, wavefront_responder::ledger::Ledger) {
     use wavefront_responder::actions::Executor;
     use wavefront_responder::front_door::Options;
     use wavefront_responder::ledger::Ledger;
 
     let ledger = Ledger::in_memory(Some(wavefront_responder::config::DEFAULT_CIRCUIT_BREAKER));
     let config =
-        wavefront_responder::config::Config::parse(PAIR, std::path::Path::new("pair.toml"))
+        wavefront_responder::config::Config::parse(config, std::path::Path::new("pair.toml"))
             .unwrap();
     let t = crate::support::TestResponder::with_options(
         config,
@@ -1322,8 +1371,8 @@ async fn shipped_pair(
 #[tokio::test]
 async fn an_alias_codedeploy_is_rolling_back_is_left_to_it() {
     let mut events = one_in_progress("d-ABC123");
-    events.push(stop_ok("d-ABC123"));
     events.extend(lambda_targets_of("d-ABC123"));
+    events.push(stop_ok("d-ABC123"));
     // No Lambda exchange at all: the alias action makes no call.
     let replay = Replay::codedeploy(events).await;
     let (reply, ledger) = shipped_pair(&replay).await;
@@ -1336,11 +1385,48 @@ async fn an_alias_codedeploy_is_rolling_back_is_left_to_it() {
         "CodeDeploy is moving checkout:live back (d-ABC123 stopped with rollback); leaving the \
          alias to it"
     );
-    // The alias action changed nothing: its latch and slot were given back.
+    // The alias action changed nothing, yet the incident is handled: it keeps its latch and
+    // gives back only its circuit slot, so the breaker counts the one change.
     let held = crate::support::ledger_keys(&ledger).await;
     let kept = |prefix: &str| held.iter().filter(|pk| pk.starts_with(prefix)).count();
-    assert_eq!(kept("incident#"), 1, "{held:?}");
+    assert_eq!(kept("incident#"), 2, "{held:?}");
     assert_eq!(kept("circuit"), 1, "{held:?}");
+
+    // Wavefront re-sends the same incident (a new notification, ALERT_RETRIGGERED) while
+    // CodeDeploy's rollback runs: both actions are held by their latches, so nothing is
+    // handed over this time and the alias action must not move live under the rollback. The
+    // replay has no exchange left: any AWS call would fail the action.
+    let again = crate::support::TestResponder::with_options(
+        wavefront_responder::config::Config::parse(PAIR, std::path::Path::new("pair.toml"))
+            .unwrap(),
+        wavefront_responder::front_door::Options {
+            executor: Some(wavefront_responder::actions::Executor::new(
+                replay.aws.clone(),
+                ledger.clone(),
+            )),
+            ..wavefront_responder::front_door::Options::default()
+        },
+    )
+    .await;
+    let mut resent: Value =
+        serde_json::from_str(&crate::support::fixture("alerts/checkout-opened.json")).unwrap();
+    resent["notificationId"] = "6a1f0c2e-9d3b-4e57-8c1a-2b7e4f9d0a33".into();
+    resent["reason"] = "ALERT_RETRIGGERED".into();
+    let reply = again.post_with_token(&resent.to_string()).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json["outcome"], "skipped", "{}", reply.text);
+    let actions = &reply.json["rules"][0]["actions"];
+    for action in actions.as_array().unwrap() {
+        assert_eq!(action["outcome"], "skipped", "{actions}");
+        assert_eq!(action["guard"], "incident_latch", "{actions}");
+    }
+    assert!(
+        actions[1]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("checkout-errors already acted on checkout:live in this incident"),
+        "{actions}"
+    );
     replay.assert_requests();
 }
 
@@ -1399,13 +1485,14 @@ async fn a_dry_run_hands_nothing_over() {
 #[tokio::test]
 async fn an_alias_codedeploy_does_not_name_is_not_held_back() {
     let mut events = one_in_progress("d-ABC123");
-    events.push(stop_ok("d-ABC123"));
     events.push(codedeploy_error(
         "ListDeploymentTargets",
         json!({"deploymentId": "d-ABC123"}),
         "AccessDeniedException",
         "User is not authorized to perform: codedeploy:ListDeploymentTargets",
     ));
+    // Still stopped: the alias could not be handed over, the release is still undone.
+    events.push(stop_ok("d-ABC123"));
     let replay = Replay::new(events, vec![get_live(alias_body("41", "rev-a"))]).await;
     let mut handed_over = HandedOver::default();
     let stop = run_after(&replay, &rollback(None), false, &mut handed_over).await;
@@ -1415,8 +1502,8 @@ async fn an_alias_codedeploy_does_not_name_is_not_held_back() {
         "stopped deployment d-ABC123 with rollback (CodeDeploy: Pending, Stopping the \
          deployment); the Lambda alias CodeDeploy moves back could not be read \
          (ListDeploymentTargets: AccessDeniedException: User is not authorized to perform: \
-         codedeploy:ListDeploymentTargets (request id req-ListDeploymentTargets-400)), so a \
-         later lambda-alias action on it is not held back"
+         codedeploy:ListDeploymentTargets (request id req-ListDeploymentTargets-400)), so it \
+         could not be handed over: a later lambda-alias action on it is not held back"
     );
     let alias = run_after(&replay, &shift_to_41(), false, &mut handed_over).await;
     assert_eq!(alias.detail, "live is already at version 41");
@@ -1447,4 +1534,269 @@ async fn run_after(
         .execute_after(&replay.aws, dry_run, now(), &mut calls, handed_over)
         .await;
     calls.report(outcome, detail)
+}
+
+// A call that changes something, retried: an attempt AWS did not refuse may have been applied,
+// whatever the last attempt's error.
+
+fn throttled(operation: &str, request: Value) -> ReplayEvent {
+    codedeploy_error(operation, request, "ThrottlingException", "Rate exceeded")
+}
+
+/// How a failed change that may have been applied after three attempts ends its sentence.
+const SENT_THREE_TIMES: &str = "it was sent 3 times and AWS did not refuse every attempt: an \
+                                earlier attempt may have been applied, so the action's ledger \
+                                claims are kept: check before acting by hand";
+
+#[tokio::test]
+async fn a_stop_throttled_after_a_server_error_may_have_been_applied() {
+    let mut events = one_in_progress("d-ABC123");
+    events.extend(lambda_targets_of("d-ABC123"));
+    // Applied, but answered with a 500; the SDK's two retries are throttled.
+    events.extend([
+        internal_failure("StopDeployment", stop_request("d-ABC123")),
+        throttled("StopDeployment", stop_request("d-ABC123")),
+        throttled("StopDeployment", stop_request("d-ABC123")),
+    ]);
+    let replay = Replay::codedeploy(events).await;
+    let (reply, ledger) = shipped_pair(&replay).await;
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    let stop = &reply.json["rules"][0]["actions"][0];
+    assert_eq!(stop["outcome"], "failed", "{stop}");
+    assert_eq!(
+        stop["detail"],
+        format!(
+            "could not stop d-ABC123: StopDeployment: ThrottlingException: Rate exceeded \
+             (request id req-StopDeployment-400); {SENT_THREE_TIMES}; checkout:live is left to \
+             CodeDeploy, which may be moving it back"
+        )
+    );
+    // CodeDeploy may be rolling it back: the alias action makes no call (no Lambda exchange).
+    let alias = &reply.json["rules"][0]["actions"][1];
+    assert_eq!(alias["outcome"], "skipped", "{alias}");
+    assert!(
+        alias["detail"].as_str().unwrap().contains("d-ABC123"),
+        "{alias}"
+    );
+    // The stop kept its claims: a retry of this 502 cannot stop or move anything again.
+    let held = crate::support::ledger_keys(&ledger).await;
+    assert!(
+        held.iter()
+            .any(|pk| pk.starts_with("incident#1700000000001#")),
+        "{held:?}"
+    );
+    assert!(held.iter().any(|pk| pk == "circuit"), "{held:?}");
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn a_stop_refused_on_every_attempt_changed_nothing_and_hands_nothing_over() {
+    let mut events = one_in_progress("d-ABC123");
+    events.extend(lambda_targets_of("d-ABC123"));
+    events.extend([
+        throttled("StopDeployment", stop_request("d-ABC123")),
+        throttled("StopDeployment", stop_request("d-ABC123")),
+        throttled("StopDeployment", stop_request("d-ABC123")),
+    ]);
+    let replay = Replay::codedeploy(events).await;
+    let mut handed_over = HandedOver::default();
+    let report = run_after(&replay, &rollback(None), false, &mut handed_over).await;
+    assert_eq!(report.outcome, ActionOutcome::Failed, "{report:?}");
+    assert_eq!(
+        report.detail,
+        "could not stop d-ABC123: StopDeployment: ThrottlingException: Rate exceeded (request id \
+         req-StopDeployment-400)"
+    );
+    assert!(!report.changed, "{report:?}");
+    // Nothing stopped, nothing rolls back: a lambda-alias action may move the alias.
+    assert_eq!(handed_over, HandedOver::default());
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn an_update_throttled_after_a_server_error_may_have_been_applied() {
+    let rate = || json!({"Type": "User", "message": "Rate exceeded"});
+    let replay = Replay::lambda(vec![
+        get_live(alias_body("42", "rev-a")),
+        version_exists("41"),
+        put_live(
+            "41",
+            "rev-a",
+            500,
+            json!({"Type": "Service", "message": "An internal error occurred."}),
+        ),
+        put_live("41", "rev-a", 429, rate()),
+        put_live("41", "rev-a", 429, rate()),
+    ])
+    .await;
+    let report = replay.run(&shift_to_41(), false).await;
+    assert_eq!(report.outcome, ActionOutcome::Failed, "{report:?}");
+    assert_eq!(
+        report.detail,
+        format!(
+            "UpdateAlias: TooManyRequestsException: Rate exceeded (request id lambda-PUT-429); \
+             {SENT_THREE_TIMES}"
+        )
+    );
+    assert!(report.changed, "{report:?}");
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn an_undo_refused_after_a_server_error_may_be_the_deployment_in_the_way() {
+    let mut events = last_success(
+        "2026-11-25T20:48:00Z",
+        deployment_info("d-GOOD42", "Succeeded", "user", None),
+    );
+    events.extend(lambda_targets());
+    // The first attempt created d-UNDO1 but was answered with a 500; the retry finds a
+    // deployment in progress in the group: our own undo.
+    events.extend([
+        create_undo_answered(
+            500,
+            json!({"__type": "InternalFailure", "message": "An internal error occurred."}),
+        ),
+        create_undo_answered(
+            400,
+            json!({
+                "__type": "DeploymentLimitExceededException",
+                "message": "The deployment group checkout-prod already has an active deployment d-UNDO1"
+            }),
+        ),
+    ]);
+    let replay = Replay::new(events, vec![live_is("42")]).await;
+    let mut handed_over = HandedOver::default();
+    let undo = run_after(&replay, &rollback(Some("1h")), false, &mut handed_over).await;
+    assert_eq!(undo.outcome, ActionOutcome::Failed, "{undo:?}");
+    assert_eq!(
+        undo.detail,
+        "CreateDeployment: DeploymentLimitExceededException: The deployment group checkout-prod \
+         already has an active deployment d-UNDO1 (request id req-CreateDeployment-400); it was \
+         sent 2 times and AWS did not refuse every attempt: an earlier attempt may have been \
+         applied, so the action's ledger claims are kept: check before acting by hand; the \
+         deployment blocking it may be this request's own undo, created by an earlier attempt: \
+         look in checkout/checkout-prod for a deployment described \"wavefront-responder: undo \
+         d-GOOD42\"; checkout:live is left to CodeDeploy, which may be moving it back"
+    );
+    assert!(undo.changed, "the undo may be under way: {undo:?}");
+    // The alias stays CodeDeploy's: no Lambda call from the alias action.
+    assert_eq!(
+        handed_over.find("checkout", "live").map(|h| h.by.as_str()),
+        Some("undo of d-GOOD42 requested")
+    );
+    let alias = run_after(&replay, &stable_to_live(), false, &mut handed_over).await;
+    assert_eq!(alias.outcome, ActionOutcome::Skipped, "{alias:?}");
+    assert!(alias.aws_request_ids.is_empty(), "{alias:?}");
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn an_undo_refused_on_its_only_attempt_hands_nothing_over() {
+    let mut events = last_success(
+        "2026-11-25T20:48:00Z",
+        deployment_info("d-GOOD42", "Succeeded", "user", None),
+    );
+    events.extend(lambda_targets());
+    events.push(create_undo_answered(
+        400,
+        json!({
+            "__type": "DeploymentLimitExceededException",
+            "message": "The deployment group checkout-prod already has an active deployment d-OTHER"
+        }),
+    ));
+    let replay = Replay::new(events, vec![live_is("42")]).await;
+    let mut handed_over = HandedOver::default();
+    let undo = run_after(&replay, &rollback(Some("1h")), false, &mut handed_over).await;
+    assert_eq!(undo.outcome, ActionOutcome::Failed, "{undo:?}");
+    assert_eq!(
+        undo.detail,
+        "CreateDeployment: DeploymentLimitExceededException: The deployment group checkout-prod \
+         already has an active deployment d-OTHER (request id req-CreateDeployment-400)"
+    );
+    assert!(!undo.changed, "{undo:?}");
+    assert_eq!(handed_over, HandedOver::default());
+    replay.assert_requests();
+}
+
+// The alias of a Lambda deployment is handed over before the stop is sent.
+
+/// A response body that arrives only after `delay`: an answer that comes too late.
+struct Late {
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    body: Option<bytes::Bytes>,
+}
+
+impl hyper::body::Body for Late {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>> {
+        if self.sleep.as_mut().poll(cx).is_pending() {
+            return std::task::Poll::Pending;
+        }
+        std::task::Poll::Ready(self.body.take().map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+}
+
+/// StopDeployment of `id`, applied, but its answer arrives only after `delay`.
+fn stop_answered_after(id: &str, delay: Duration) -> ReplayEvent {
+    let late = Late {
+        sleep: Box::pin(tokio::time::sleep(delay)),
+        body: Some(bytes::Bytes::from(
+            json!({"status": "Pending", "statusMessage": "Stopping the deployment"}).to_string(),
+        )),
+    };
+    ReplayEvent::new(
+        http::Request::builder()
+            .uri(CODEDEPLOY)
+            .header("x-amz-target", "CodeDeploy_20141006.StopDeployment")
+            .body(SdkBody::from(stop_request(id).to_string()))
+            .unwrap(),
+        http::Response::builder()
+            .status(200)
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amzn-requestid", "req-StopDeployment-late")
+            .body(SdkBody::from_body_1_x(late))
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn a_stop_answered_after_the_time_share_ran_out_still_hands_the_alias_over() {
+    let mut events = one_in_progress("d-ABC123");
+    events.extend(lambda_targets_of("d-ABC123"));
+    // Answered long after the whole 1 s time budget.
+    events.push(stop_answered_after("d-ABC123", Duration::from_secs(30)));
+    let replay = Replay::codedeploy(events).await;
+    let config = format!("time_budget = \"1s\"\n{PAIR}");
+    let (reply, ledger) = responder_reply(&replay, &config).await;
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    let stop = &reply.json["rules"][0]["actions"][0];
+    assert_eq!(stop["outcome"], "failed", "{stop}");
+    let detail = stop["detail"].as_str().unwrap();
+    assert!(detail.starts_with("ran out of time (it had "), "{stop}");
+    assert!(
+        detail.ends_with(
+            "while StopDeployment was under way: it may have been applied; check before acting \
+             by hand"
+        ),
+        "{stop}"
+    );
+    // CodeDeploy may be rolling the alias back: the alias action makes no call (there is no
+    // Lambda exchange to answer one) and leaves it to CodeDeploy.
+    let alias = &reply.json["rules"][0]["actions"][1];
+    assert_eq!(alias["outcome"], "skipped", "{alias}");
+    assert!(
+        alias["detail"]
+            .as_str()
+            .unwrap()
+            .contains("stop of d-ABC123 with rollback requested"),
+        "{alias}"
+    );
+    let held = crate::support::ledger_keys(&ledger).await;
+    assert!(held.iter().any(|pk| pk == "circuit"), "{held:?}");
+    replay.assert_requests();
 }

@@ -57,17 +57,19 @@ const BUDGETS: &[(&str, &[&str])] = &[
         "codedeploy-rollback: one deployment stopped",
         &["ListDeployments", "BatchGetDeployments", "StopDeployment"],
     ),
-    // A Lambda deployment stopped with rollback: CodeDeploy now moves its alias back, so its
-    // targets are read (after the stop, which is not delayed) to hand that alias over, and a
-    // lambda-alias action on it later in the request does not race CodeDeploy.
+    // A Lambda deployment stopped with rollback: CodeDeploy then moves its alias back, so its
+    // targets are read to hand that alias over, and a lambda-alias action on it later in the
+    // request does not race CodeDeploy. They are read before the stop (delaying it by two
+    // reads), so the alias is handed over even when the stop's answer is lost or the action's
+    // time runs out while it is under way.
     (
         "codedeploy-rollback: one Lambda deployment stopped, its alias handed over",
         &[
             "ListDeployments",
             "BatchGetDeployments",
-            "StopDeployment",
             "ListDeploymentTargets",
             "BatchGetDeploymentTargets",
+            "StopDeployment",
         ],
     ),
     // After that, on the same alias: no call at all.
@@ -309,8 +311,8 @@ async fn replayed(replay: &StaticReplayClient) -> Aws {
     Aws::from_sdk_config(&config)
 }
 
-/// CodeDeploy's answers when one deployment of `platform` is in progress and is stopped.
-fn one_stopped(platform: &str) -> Vec<ReplayEvent> {
+/// CodeDeploy's answers when one deployment of `platform` is in progress, up to its stop.
+fn one_in_progress(platform: &str) -> Vec<ReplayEvent> {
     vec![
         codedeploy("ListDeployments", json!({"deployments": ["d-ABC123"]})),
         codedeploy(
@@ -325,15 +327,20 @@ fn one_stopped(platform: &str) -> Vec<ReplayEvent> {
                 "computePlatform": platform
             }]}),
         ),
-        codedeploy("StopDeployment", json!({"status": "Pending"})),
     ]
+}
+
+fn stop() -> ReplayEvent {
+    codedeploy("StopDeployment", json!({"status": "Pending"}))
 }
 
 #[tokio::test]
 async fn stopping_a_deployment_stays_within_its_call_budget() {
     // moto answers StopDeployment with a 500: the SDK's replay client stands in for AWS, and
     // its record of the requests sent is the count. actions_replay.rs checks their bodies.
-    let replay = StaticReplayClient::new(one_stopped("Server"));
+    let mut events = one_in_progress("Server");
+    events.push(stop());
+    let replay = StaticReplayClient::new(events);
     let action = Action::CodeDeployRollback(
         Rollback::new("checkout".into(), "checkout-prod".into(), None).unwrap(),
     );
@@ -347,7 +354,7 @@ async fn stopping_a_deployment_stays_within_its_call_budget() {
 
 #[tokio::test]
 async fn stopping_a_lambda_deployment_and_leaving_its_alias_stays_within_its_call_budget() {
-    let mut events = one_stopped("Lambda");
+    let mut events = one_in_progress("Lambda");
     events.extend([
         codedeploy(
             "ListDeploymentTargets",
@@ -370,6 +377,7 @@ async fn stopping_a_lambda_deployment_and_leaving_its_alias_stays_within_its_cal
                 }
             }]}),
         ),
+        stop(),
     ]);
     let replay = StaticReplayClient::new(events);
     let aws = replayed(&replay).await;

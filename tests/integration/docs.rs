@@ -264,28 +264,36 @@ fn the_template_has_a_metric_filter_for_every_metric() {
 }
 
 #[test]
-fn the_alarm_watches_action_failed_in_the_metric_namespace() {
+fn the_alarms_watch_the_failure_metrics_in_the_metric_namespace() {
     let template = template();
     let alarms = resources(&template, "AWS::CloudWatch::Alarm");
-    assert_eq!(alarms.len(), 1, "{alarms:?}");
-    let (id, alarm) = alarms[0];
-    let properties = &alarm["Properties"];
+    let watched: Vec<&str> = alarms
+        .iter()
+        .map(|(_, alarm)| {
+            alarm["Properties"]["MetricName"]
+                .as_str()
+                .unwrap_or_default()
+        })
+        .collect();
     assert_eq!(
-        properties["MetricName"],
-        Metric::ActionFailed.name(),
-        "{id}: MetricName"
+        watched,
+        [Metric::ActionFailed.name(), Metric::LedgerFailed.name()],
+        "one alarm per failure metric, in this order"
     );
-    assert_eq!(
-        properties["Namespace"],
-        reference(NAMESPACE_PARAMETER),
-        "{id}: Namespace"
-    );
-    assert_eq!(properties["Statistic"], "Sum", "{id}: Statistic");
-    assert_eq!(properties["Threshold"], 1, "{id}: Threshold");
-    assert_eq!(
-        properties["ComparisonOperator"], "GreaterThanOrEqualToThreshold",
-        "{id}: ComparisonOperator"
-    );
+    for (id, alarm) in alarms {
+        let properties = &alarm["Properties"];
+        assert_eq!(
+            properties["Namespace"],
+            reference(NAMESPACE_PARAMETER),
+            "{id}: Namespace"
+        );
+        assert_eq!(properties["Statistic"], "Sum", "{id}: Statistic");
+        assert_eq!(properties["Threshold"], 1, "{id}: Threshold");
+        assert_eq!(
+            properties["ComparisonOperator"], "GreaterThanOrEqualToThreshold",
+            "{id}: ComparisonOperator"
+        );
+    }
 }
 
 #[test]

@@ -400,6 +400,41 @@ async fn lambdas_deadline_holds_when_the_ledger_stalls() {
     assert!(t.metric_names().contains(&"handler_duration_ms".to_owned()));
 }
 
+#[tokio::test]
+async fn lambdas_deadline_holds_with_less_time_left_than_the_margin() {
+    use lambda_http::RequestExt;
+    // 1.5 s left: less than the 3 s kept back, so no time budget at all, and less than the
+    // 2 s the executor may run past its deadline. Every call stalls, the ledger's included.
+    let proxy = proxy::Proxy::start().await;
+    proxy.inject(ANY, Fault::Stall, Times::Always);
+    let (t, _) = proxy
+        .responder(config("checkout", "20s"), LedgerKind::DynamoDb)
+        .await;
+    let auth = bearer(TOKEN);
+    let mut context = lambda_http::Context::default();
+    context.request_id = "little-time-left-test".into();
+    let left = Duration::from_millis(1500);
+    context.deadline = u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap()
+        + u64::try_from(left.as_millis()).unwrap();
+    let event = lambda_event(
+        "apigw-http-v2.json",
+        &[("authorization", &auth)],
+        &fixture("alerts/checkout-opened.json"),
+        false,
+    )
+    .with_lambda_context(context);
+    let started = Instant::now();
+    let response = wavefront_responder::front_door::lambda::handle(&t.responder, event).await;
+    let elapsed = started.elapsed();
+    // Answered, record and audit line written, before Lambda would stop the invocation.
+    assert!(elapsed < left, "answered after {elapsed:?}");
+    assert_eq!(response.status(), 502);
+    let audits = t.audits();
+    assert_eq!(audits.len(), 1, "{audits:?}");
+    assert_eq!(audits[0]["request_id"], "little-time-left-test");
+    assert_eq!(audits[0]["outcome"], "failed");
+}
+
 /// A checkout alert without a start time: its incident lasts until `ALERT_RESOLVED`.
 fn unstarted(reason: &str, notification: &str, ended: Option<&str>) -> String {
     let mut alert = serde_json::json!({
@@ -503,6 +538,48 @@ async fn resolved_ends_an_incident_without_a_start_time_once() {
     let held = post_signed(&t, &unstarted("ALERT_RETRIGGERED", "open-4", None)).await;
     assert_eq!(first_action(&held), ("skipped", &latched), "{}", held.text);
     assert_eq!(alias_state(&aws, &function, "live").await.0, "2");
+}
+
+#[tokio::test]
+async fn a_resolved_that_cannot_be_told_apart_from_a_resend_says_so_when_it_clears_latches() {
+    let aws = moto::aws().await;
+    let function = canary_release(&aws).await;
+    let t = responder(config(&function, "20s"), aws.clone()).await;
+    let opened = post_signed(&t, &unstarted("ALERT_OPENED", "open-1", None)).await;
+    assert_eq!(first_action(&opened).0, "executed", "{}", opened.text);
+    // A custom template without notificationId, startedTime or endedTime.
+    let bare = serde_json::json!({
+        "alertId": "1700000000001",
+        "reason": "ALERT_RESOLVED",
+        "name": "checkout API error rate high",
+    })
+    .to_string();
+    let reply = post_signed(&t, &bare).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let notes = reply.json["notes"].to_string();
+    assert!(notes.contains("cleared 1 incident latch"), "{}", reply.text);
+    assert!(
+        notes.contains(
+            "this ALERT_RESOLVED has no endedTime and no notificationId (nor alertId and \
+             startedTime): it cleared the latches taken before it arrived, and a re-sent copy \
+             would clear them again, including a later firing's; use the shipped alert target \
+             template, which carries these fields"
+        ),
+        "{}",
+        reply.text
+    );
+    // With a notificationId (as the shipped template sends), no such note.
+    redeploy(&aws, &function).await;
+    let again = post_signed(&t, &unstarted("ALERT_OPENED", "open-2", None)).await;
+    assert_eq!(first_action(&again).0, "executed", "{}", again.text);
+    let resolved = post_signed(&t, &unstarted("ALERT_RESOLVED", "resolved-1", None)).await;
+    let notes = resolved.json["notes"].to_string();
+    assert!(
+        notes.contains("cleared 1 incident latch"),
+        "{}",
+        resolved.text
+    );
+    assert!(!notes.contains("no endedTime"), "{}", resolved.text);
 }
 
 #[tokio::test]

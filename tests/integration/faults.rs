@@ -412,12 +412,157 @@ async fn a_ledger_write_that_lands_after_the_cut_off_is_still_given_back() {
     failed(&reply, whole);
     // The late write answered while the admission was let finish: nothing may still land.
     assert_eq!(detail(&reply), whole);
-    // Latch (late), circuit slot; then the slot, the latch and the delivery are given back.
-    s.assert_calls("PutItem PutItem Query PutItem DeleteItem DeleteItem DeleteItem");
+    // The latch (late), and no new call after the cut-off (no circuit query, no slot, which
+    // could land after being given back); then the latch and the delivery are given back.
+    s.assert_calls("PutItem PutItem DeleteItem DeleteItem");
     assert_eq!(s.live().await, "2");
     // Long after the late write: nothing holds.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(s.held().await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_refusal_that_answers_after_the_cut_off_is_a_skip_with_its_guard() {
+    // A roomy first delivery acts; then Wavefront re-sends the incident (a new notification)
+    // and the latch's refusal reaches the responder only after the budget.
+    let s = Scene::new(LedgerKind::DynamoDb, SHORT).await;
+    let reply = s.fire().await;
+    executed(&reply);
+    // Counted from now: the second delivery's PutItems, its claim, then the latch's, delayed
+    // past the budget.
+    s.proxy.inject(
+        "PutItem",
+        Fault::Delay(Duration::from_secs(SHORT) + Duration::from_millis(100)),
+        Times::Nth(2),
+    );
+    s.proxy.take_operations();
+    let mut resent: Value = serde_json::from_str(&fixture("alerts/checkout-opened.json")).unwrap();
+    resent["notificationId"] = "resent-after-the-cut-off".into();
+    resent["reason"] = "ALERT_RETRIGGERED".into();
+    let again = s.t.post_with_token(&resent.to_string()).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(action(&again)["outcome"], "skipped", "{}", again.text);
+    assert_eq!(action(&again)["guard"], "incident_latch", "{}", again.text);
+    assert!(
+        detail(&again).starts_with("checkout-errors already acted on "),
+        "{}",
+        again.text
+    );
+    // The refused latch took nothing; the delivery is confirmed, so a repeat is a duplicate.
+    s.assert_calls("PutItem PutItem PutItem");
+    assert_eq!(s.live().await, "1");
+}
+
+#[tokio::test]
+async fn an_admission_that_completes_after_the_cut_off_does_not_act_and_gives_back_its_claims() {
+    // The circuit slot, the admission's last write, reaches DynamoDB 1.1 s after it was sent:
+    // after the one-second budget, inside the grace a write in flight gets.
+    let s = Scene::new(LedgerKind::DynamoDb, 1).await;
+    s.proxy.inject(
+        "PutItem",
+        Fault::Delay(Duration::from_millis(1100)),
+        Times::Nth(3),
+    );
+    let reply = s.fire().await;
+    failed(
+        &reply,
+        "ran out of time before acting: the ledger admitted it only after its ",
+    );
+    detail_ends(
+        &reply,
+        "of the time budget ended; its claims are given back",
+    );
+    // No Lambda call; the slot, the latch and the delivery are given back.
+    s.assert_calls("PutItem PutItem Query PutItem DeleteItem DeleteItem DeleteItem");
+    assert_eq!(s.live().await, "2");
+    assert_eq!(s.held().await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_release_that_stalls_does_not_keep_the_actions_other_claims() {
+    // The update is throttled past the retries: nothing changed, so the latch and the slot
+    // are given back; the first of those two DeleteItems stalls.
+    let s = Scene::new(LedgerKind::DynamoDb, ROOMY).await;
+    s.proxy
+        .inject("UpdateAlias", Fault::Throttle, Times::Always);
+    s.proxy.inject("DeleteItem", Fault::Stall, Times::Nth(1));
+    let reply = s.fire().await;
+    failed(
+        &reply,
+        "UpdateAlias: TooManyRequestsException: Rate exceeded",
+    );
+    detail_ends(
+        &reply,
+        "; its ledger claims could not be given back and hold until they expire",
+    );
+    s.assert_calls(&format!(
+        "{CLAIMS} {MOVE} UpdateAlias UpdateAlias DeleteItem DeleteItem DeleteItem"
+    ));
+    assert_eq!(s.live().await, "2");
+    // The other claim was given back all the same, and the delivery: one claim is left, the
+    // one whose release stalled (which one depends on which DeleteItem arrived first).
+    let held = s.held().await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert!(
+        held[0] == "circuit" || held[0].starts_with("incident#"),
+        "{held:?}"
+    );
+}
+
+// --- ALERT_RESOLVED -------------------------------------------------------------------------
+
+/// The checkout alert resolved: the rule does not match it, it only clears latches.
+fn resolved() -> String {
+    let mut alert: Value = serde_json::from_str(&fixture("alerts/checkout-opened.json")).unwrap();
+    alert["reason"] = "ALERT_RESOLVED".into();
+    alert["notificationId"] = "resolved-1".into();
+    alert.to_string()
+}
+
+/// Checks a failed `ALERT_RESOLVED` answered 502, saying why, with a `ledger_failed` METRIC
+/// line and one audit line, and gave its delivery back so Wavefront's retry can act.
+async fn resolve_failed(s: &Scene, why: &str) {
+    let started = Instant::now();
+    let reply = s.t.post_with_token(&resolved()).await;
+    assert!(started.elapsed() < s.budget + Duration::from_secs(3));
+    assert_eq!(reply.status, 502, "{}", reply.text);
+    assert_eq!(reply.json["outcome"], "failed", "{}", reply.text);
+    let message = reply.json["message"].as_str().unwrap_or_default();
+    let because = format!("ALERT_RESOLVED could not clear incident latches: {why}");
+    assert!(message.starts_with(&because), "{}", reply.text);
+    notes_say(&reply, &because);
+    let metrics = s.t.metric_names();
+    assert_eq!(
+        metrics.iter().filter(|m| *m == "ledger_failed").count(),
+        1,
+        "{metrics:?}"
+    );
+    let audits = s.t.audits();
+    assert_eq!(audits.len(), 1, "{audits:?}");
+    assert_eq!(audits[0]["outcome"], "failed");
+    assert_eq!(audits[0]["detail"], message);
+    assert_eq!(s.held().await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_resolve_the_ledger_fails_answers_502_so_wavefront_retries() {
+    let s = Scene::new(LedgerKind::DynamoDb, ROOMY).await;
+    s.proxy.inject("Query", Fault::Status(503), Times::Always);
+    resolve_failed(
+        &s,
+        "ledger Query failed: ServiceUnavailable: Service unavailable, try again later",
+    )
+    .await;
+    // Claimed, three attempts at reading the incident's latches, then given back.
+    s.assert_calls("PutItem Query Query Query DeleteItem");
+}
+
+#[tokio::test]
+async fn a_resolve_the_ledger_does_not_answer_in_time_answers_502() {
+    let s = Scene::new(LedgerKind::DynamoDb, SHORT).await;
+    s.proxy.inject("Query", Fault::Stall, Times::Always);
+    resolve_failed(&s, "the ledger did not answer in time").await;
+    s.assert_calls("PutItem Query DeleteItem");
 }
 
 #[tokio::test]

@@ -662,3 +662,43 @@ async fn a_claim_that_finds_itself_holds_it() {
         .unwrap();
     assert_eq!(earlier.map(|e| e.claimed_by).as_deref(), Some("req-self"));
 }
+
+/// Giving back an action's claims tries every one of them: a `DeleteItem` throttled past the
+/// SDK's retries (the circuit slot's, or any) does not leave the cooldown and the latch held
+/// for days. The error returned is the first one.
+#[tokio::test]
+async fn a_release_that_fails_still_tries_every_claim() {
+    let moto = moto::aws().await;
+    let table = moto::ledger_table(&moto).await;
+    let proxy = crate::proxy::Proxy::start().await;
+    let proxied = proxy.aws().await;
+    let store: Arc<dyn Store> = Arc::new(DynamoStore::new(proxied.dynamodb.clone(), &table));
+    let ledger = Ledger::new(store, HumanDuration::parse("7d").unwrap(), breaker(5, "1h"));
+    let now = at("2026-11-25T20:00:00Z");
+    let incident = Incident::of(&alert(
+        "ALERT_OPENED",
+        Some("11/25/2026 19:58:00 +0000"),
+        None,
+    ));
+    let Admission::Admitted(claims) = ledger
+        .admit(&attempt(&incident, "checkout:live", Some("30m"), "r1"), now)
+        .await
+        .unwrap()
+    else {
+        panic!("admitted");
+    };
+    proxy.take_operations();
+    proxy.inject(
+        "DeleteItem",
+        crate::proxy::Fault::Throttle,
+        crate::proxy::Times::Always,
+    );
+    let err = ledger.release(claims).await.unwrap_err().to_string();
+    assert!(
+        err.starts_with("ledger DeleteItem failed: ProvisionedThroughputExceededException"),
+        "{err}"
+    );
+    // The slot, the cooldown and the latch: each tried, three attempts each.
+    let deletes = proxy.operations();
+    assert_eq!(deletes, vec!["DeleteItem"; 9], "{deletes:?}");
+}
