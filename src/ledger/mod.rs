@@ -846,8 +846,9 @@ mod tests {
         assert!(ledger.list().await.unwrap().is_empty());
     }
 
-    #[tokio::test]
-    async fn only_the_circuit_slot_is_given_back_for_an_action_left_to_codedeploy() {
+    /// A ledger whose breaker allows one action, and the claims that action took (incident
+    /// latch, 30m cooldown, the breaker's slot) as request `r1` at 20:01.
+    async fn one_action_admitted() -> (Ledger, Incident, Timestamp, Claims) {
         let ledger = Ledger::in_memory(Some(CircuitBreaker {
             max_actions: 1,
             window: HumanDuration::parse("1h").unwrap(),
@@ -861,6 +862,12 @@ mod tests {
         else {
             panic!("admitted");
         };
+        (ledger, incident, now, claims)
+    }
+
+    #[tokio::test]
+    async fn only_the_circuit_slot_is_given_back_for_an_action_left_to_codedeploy() {
+        let (ledger, incident, now, claims) = one_action_admitted().await;
         ledger.release_circuit_slot(claims).await.unwrap();
         let left: Vec<String> = ledger
             .list()
@@ -882,19 +889,7 @@ mod tests {
 
     #[tokio::test]
     async fn released_claims_let_a_retry_act() {
-        let ledger = Ledger::in_memory(Some(CircuitBreaker {
-            max_actions: 1,
-            window: HumanDuration::parse("1h").unwrap(),
-        }));
-        let incident = Incident::of(&alert(Reason::Opened, Some("2026-11-25T20:00:00Z")));
-        let now = at("2026-11-25T20:01:00Z");
-        let Admission::Admitted(claims) = ledger
-            .admit(&attempt(&incident, Some("30m"), "r1"), now)
-            .await
-            .unwrap()
-        else {
-            panic!("admitted");
-        };
+        let (ledger, incident, now, claims) = one_action_admitted().await;
         ledger.release(claims).await.unwrap();
         assert!(ledger.list().await.unwrap().is_empty());
         assert!(matches!(

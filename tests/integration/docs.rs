@@ -152,26 +152,8 @@ fn template() -> Value {
     let path = std::env::var("RESPONDER_TEST_TEMPLATE")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| repo_path("template.yaml"));
-    let python = std::env::var("RESPONDER_TEST_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| repo_path(".venv/bin/python"));
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/test once, which creates the test virtualenv",
-        python.display()
-    );
-    let output = std::process::Command::new(&python)
-        .arg(repo_path("tests/deploy/template_json.py"))
-        .arg(&path)
-        .output()
-        .expect("python runs");
-    assert!(
-        output.status.success(),
-        "template_json.py {} failed: {}",
-        path.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("template_json.py prints JSON")
+    let output = run_python("tests/deploy/template_json.py", &[path]);
+    serde_json::from_slice(&output).expect("template_json.py prints JSON")
 }
 
 /// The template's resources of one type, by logical id.

@@ -314,30 +314,14 @@ async fn an_action_that_outlives_its_budget_fails_and_the_others_still_run() {
 
 #[tokio::test]
 async fn lambdas_deadline_caps_the_budget() {
-    use lambda_http::RequestExt;
     let aws = Aws::from_sdk_config(&moto::sdk_config(&stalled_endpoint().await).await);
     let t = responder(config("checkout", "20s"), aws).await;
-    let auth = bearer(TOKEN);
-    let mut context = lambda_http::Context::default();
-    context.request_id = "deadline-test".into();
     // The invocation has 3.5 s left: 0.5 s for actions, 3 s kept back (2 s for giving back
     // claims and settling the delivery, 1 s to answer).
-    context.deadline = u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap() + 3500;
-    let event = lambda_event(
-        "apigw-http-v2.json",
-        &[("authorization", &auth)],
-        &fixture("alerts/checkout-opened.json"),
-        false,
-    )
-    .with_lambda_context(context);
-    let started = Instant::now();
-    let response = wavefront_responder::front_door::lambda::handle(&t.responder, event).await;
+    let (response, elapsed) =
+        invoke_with_time_left(&t, "deadline-test", Duration::from_millis(3500)).await;
     assert_eq!(response.status(), 502);
-    assert!(
-        started.elapsed() < Duration::from_millis(3500),
-        "{:?}",
-        started.elapsed()
-    );
+    assert!(elapsed < Duration::from_millis(3500), "{elapsed:?}");
     let audit = t.audits().pop().unwrap();
     assert!(
         audit["detail"]
@@ -350,7 +334,6 @@ async fn lambdas_deadline_caps_the_budget() {
 
 #[tokio::test]
 async fn lambdas_deadline_holds_when_the_ledger_stalls() {
-    use lambda_http::RequestExt;
     // Every call stalls, the DynamoDB ledger's included: claiming the delivery runs into the
     // budget, then letting it finish and giving it back run past it, as far as they may.
     let proxy = proxy::Proxy::start().await;
@@ -358,22 +341,8 @@ async fn lambdas_deadline_holds_when_the_ledger_stalls() {
     let (t, _) = proxy
         .responder(config("checkout", "20s"), LedgerKind::DynamoDb)
         .await;
-    let auth = bearer(TOKEN);
-    let mut context = lambda_http::Context::default();
-    context.request_id = "stalled-ledger-deadline-test".into();
     let left = Duration::from_millis(4500);
-    context.deadline = u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap()
-        + u64::try_from(left.as_millis()).unwrap();
-    let event = lambda_event(
-        "apigw-http-v2.json",
-        &[("authorization", &auth)],
-        &fixture("alerts/checkout-opened.json"),
-        false,
-    )
-    .with_lambda_context(context);
-    let started = Instant::now();
-    let response = wavefront_responder::front_door::lambda::handle(&t.responder, event).await;
-    let elapsed = started.elapsed();
+    let (response, elapsed) = invoke_with_time_left(&t, "stalled-ledger-deadline-test", left).await;
     // Answered, with the record and the audit line, before Lambda would have stopped the
     // invocation: the property, not a benchmark.
     assert!(elapsed < left, "answered after {elapsed:?}");
@@ -402,7 +371,6 @@ async fn lambdas_deadline_holds_when_the_ledger_stalls() {
 
 #[tokio::test]
 async fn lambdas_deadline_holds_with_less_time_left_than_the_margin() {
-    use lambda_http::RequestExt;
     // 1.5 s left: less than the 3 s kept back, so no time budget at all, and less than the
     // 2 s the executor may run past its deadline. Every call stalls, the ledger's included.
     let proxy = proxy::Proxy::start().await;
@@ -410,10 +378,28 @@ async fn lambdas_deadline_holds_with_less_time_left_than_the_margin() {
     let (t, _) = proxy
         .responder(config("checkout", "20s"), LedgerKind::DynamoDb)
         .await;
+    let left = Duration::from_millis(1500);
+    let (response, elapsed) = invoke_with_time_left(&t, "little-time-left-test", left).await;
+    // Answered, record and audit line written, before Lambda would stop the invocation.
+    assert!(elapsed < left, "answered after {elapsed:?}");
+    assert_eq!(response.status(), 502);
+    let audits = t.audits();
+    assert_eq!(audits.len(), 1, "{audits:?}");
+    assert_eq!(audits[0]["request_id"], "little-time-left-test");
+    assert_eq!(audits[0]["outcome"], "failed");
+}
+
+/// Hands `t` the checkout alert as Lambda would, with `left` before the invocation's
+/// deadline; returns the response and how long it took.
+async fn invoke_with_time_left(
+    t: &TestResponder,
+    request_id: &str,
+    left: Duration,
+) -> (lambda_http::Response<lambda_http::Body>, Duration) {
+    use lambda_http::RequestExt;
     let auth = bearer(TOKEN);
     let mut context = lambda_http::Context::default();
-    context.request_id = "little-time-left-test".into();
-    let left = Duration::from_millis(1500);
+    context.request_id = request_id.into();
     context.deadline = u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap()
         + u64::try_from(left.as_millis()).unwrap();
     let event = lambda_event(
@@ -425,14 +411,7 @@ async fn lambdas_deadline_holds_with_less_time_left_than_the_margin() {
     .with_lambda_context(context);
     let started = Instant::now();
     let response = wavefront_responder::front_door::lambda::handle(&t.responder, event).await;
-    let elapsed = started.elapsed();
-    // Answered, record and audit line written, before Lambda would stop the invocation.
-    assert!(elapsed < left, "answered after {elapsed:?}");
-    assert_eq!(response.status(), 502);
-    let audits = t.audits();
-    assert_eq!(audits.len(), 1, "{audits:?}");
-    assert_eq!(audits[0]["request_id"], "little-time-left-test");
-    assert_eq!(audits[0]["outcome"], "failed");
+    (response, started.elapsed())
 }
 
 /// A checkout alert without a start time: its incident lasts until `ALERT_RESOLVED`.

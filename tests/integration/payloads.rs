@@ -1,8 +1,6 @@
 //! Payloads: every sample from Wavefront's documentation, and what the shipped alert target
 //! template renders, parse into the alert the responder decides on.
 
-use std::process::Command;
-
 use wavefront_responder::alert::{Alert, Reason, Severity};
 
 use crate::support::*;
@@ -53,26 +51,14 @@ fn every_alert_fixture_parses_without_warnings() {
 
 /// Renders the shipped template with Mustache and Wavefront's two template functions.
 fn render_template(variables: &str) -> String {
-    let python = std::env::var("RESPONDER_TEST_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| repo_path(".venv/bin/python"));
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/test once, which creates the test virtualenv",
-        python.display()
+    let output = run_python(
+        "tests/template/render.py",
+        &[
+            repo_path("wavefront/alert-target-template.json.mustache"),
+            repo_path("tests/fixtures/template").join(variables),
+        ],
     );
-    let output = Command::new(&python)
-        .arg(repo_path("tests/template/render.py"))
-        .arg(repo_path("wavefront/alert-target-template.json.mustache"))
-        .arg(repo_path("tests/fixtures/template").join(variables))
-        .output()
-        .expect("python runs");
-    assert!(
-        output.status.success(),
-        "render failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("UTF-8")
+    String::from_utf8(output).expect("UTF-8")
 }
 
 #[test]

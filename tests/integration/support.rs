@@ -22,6 +22,30 @@ pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
+/// Runs `script` (a path in the repository) with the test virtualenv's Python (`.venv`, which
+/// `scripts/test` creates; `RESPONDER_TEST_PYTHON` names another) and returns what it printed.
+pub fn run_python(script: &str, args: &[PathBuf]) -> Vec<u8> {
+    let python = std::env::var("RESPONDER_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_path(".venv/bin/python"));
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/test once, which creates the test virtualenv",
+        python.display()
+    );
+    let output = std::process::Command::new(&python)
+        .arg(repo_path(script))
+        .args(args)
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "{script} {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
 pub fn fixture(relative: &str) -> String {
     let path = repo_path("tests/fixtures").join(relative);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
