@@ -186,14 +186,17 @@ impl Calls {
         // No answer is not a no, nor is a server error: err towards not acting twice.
         let applied = match &changing {
             None => None,
+            // Never sent (no credentials, a request that could not be built): nothing reached
+            // AWS.
+            Some((_, attempts)) if attempts.sent() == 0 => None,
             Some(_) if code.is_none() => Some(UNANSWERED_CHANGE.to_owned()),
             Some((_, attempts)) if attempts.unrefused() => Some(match attempts.sent() {
                 1 => format!(
                     "; AWS answered with a server error, not a refusal: it {MAY_BE_APPLIED}"
                 ),
                 sent => format!(
-                    "; it was sent {sent} times and AWS did not refuse every attempt: an earlier \
-                     attempt {MAY_BE_APPLIED}"
+                    "; it was sent {sent} times and AWS did not refuse every attempt: one it did \
+                     not refuse {MAY_BE_APPLIED}"
                 ),
             }),
             Some(_) => None,
@@ -410,7 +413,7 @@ mod tests {
                 failure.message,
                 format!(
                     "UpdateAlias: {code}: it failed; it was sent 3 times and AWS did not refuse \
-                     every attempt: an earlier attempt may have been applied, so the action's \
+                     every attempt: one it did not refuse may have been applied, so the action's \
                      ledger claims are kept: check before acting by hand"
                 )
             );
@@ -428,6 +431,10 @@ mod tests {
         let (calls, failure) = changing_call(None, 1, 0);
         assert!(failure.message.ends_with(UNANSWERED_CHANGE), "{failure:?}");
         assert!(calls.report(ActionOutcome::Failed, "").changed);
+        // A change that never left this process (no attempt sent) reached nothing.
+        let (calls, failure) = changing_call(None, 0, 0);
+        assert!(!failure.may_be_applied, "{failure:?}");
+        assert!(!calls.report(ActionOutcome::Failed, "").changed);
         // A read that fails is never a change.
         let mut calls = Calls::default();
         let failure = calls.failed("GetAlias", &error(None));

@@ -110,11 +110,15 @@ pub struct Handover {
     pub alias: String,
     /// Which deployment moves it: `d-ABC123 stopped with rollback`.
     pub by: String,
+    /// Whether this request set the rollback going (a stop or an undo of ours), rather than
+    /// finding one under way. Only then is the alias handled for the incident: a rollback
+    /// someone else started may fail, and a later delivery must still be free to act.
+    pub ours: bool,
 }
 
 impl HandedOver {
     /// Records the alias a Lambda deployment target names; its index, if it names one.
-    pub fn record(&mut self, target: &LambdaFunctionInfo, by: String) -> Option<usize> {
+    pub fn record(&mut self, target: &LambdaFunctionInfo, by: String, ours: bool) -> Option<usize> {
         let (Some(function), Some(alias)) = (target.function_name(), target.function_alias())
         else {
             return None;
@@ -123,8 +127,25 @@ impl HandedOver {
             function: function_name(function).to_owned(),
             alias: alias.to_owned(),
             by,
+            ours,
         });
         Some(self.0.len() - 1)
+    }
+
+    /// How many aliases have been handed over so far.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether nothing has been handed over.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Withdraws every handover after the first `len`: those of an action cut off before it
+    /// changed anything, whose rollback therefore never started.
+    pub fn truncate(&mut self, len: usize) {
+        self.0.truncate(len);
     }
 
     /// The handover of `function`'s `alias` (a name, partial ARN or ARN), if there is one.
@@ -270,7 +291,8 @@ impl Rollback {
                 // not race it any more than one after a rollback we started.
                 if !dry_run && deployment.compute_platform() == Some(&ComputePlatform::Lambda) {
                     let by = format!("{id}, a rollback in progress");
-                    detail.push_str(&hand_over(client, id, by, calls, handed_over).await.1);
+                    let (_, note) = hand_over(client, id, by, false, calls, handed_over).await;
+                    detail.push_str(&note);
                 }
                 (ActionOutcome::Skipped, detail)
             } else if dry_run {
@@ -422,9 +444,9 @@ impl Rollback {
         }
         // Handed over before the call: once it is sent, CodeDeploy may be moving the alias,
         // even if the answer never comes.
-        let handover = moves
-            .as_ref()
-            .and_then(|target| handed_over.record(target, format!("undo of {last_id} requested")));
+        let handover = moves.as_ref().and_then(|target| {
+            handed_over.record(target, format!("undo of {last_id} requested"), true)
+        });
         let attempts = calls.changing("CreateDeployment");
         let created = client
             .create_deployment()
@@ -578,7 +600,7 @@ async fn stop(
     // held back.
     let (handover, unread) = if lambda {
         let by = format!("stop of {id} with rollback requested");
-        hand_over(client, id, by, calls, handed_over).await
+        hand_over(client, id, by, true, calls, handed_over).await
     } else {
         (None, String::new())
     };
@@ -635,6 +657,14 @@ async fn stop(
                             handed_over.withdraw(handover);
                             format!("{id} was already stopped when this request tried to stop it")
                         }
+                        // Read back without a status: an attempt of ours may still have
+                        // stopped it, so the change and the handover stand.
+                        None if ours => format!(
+                            "{id} was read back without a status after its StopDeployment was \
+                             retried; an earlier attempt may have stopped it, so the action \
+                             keeps its ledger claims{}{unread}",
+                            left_note(handed_over, handover)
+                        ),
                         // It completed: no attempt of ours stopped it, and no rollback of ours
                         // moves its alias.
                         status => {
@@ -703,11 +733,12 @@ async fn hand_over(
     client: &Client,
     id: &str,
     by: String,
+    ours: bool,
     calls: &mut Calls,
     handed_over: &mut HandedOver,
 ) -> (Option<usize>, String) {
     match lambda_target(client, id, calls).await {
-        Ok(Some(target)) => (handed_over.record(&target, by), String::new()),
+        Ok(Some(target)) => (handed_over.record(&target, by, ours), String::new()),
         Ok(None) => (None, String::new()),
         Err(failure) => (
             None,
@@ -968,7 +999,7 @@ mod tests {
             .function_name("checkout")
             .function_alias("live")
             .build();
-        let index = handed.record(&target, "d-1 stopped with rollback".into());
+        let index = handed.record(&target, "d-1 stopped with rollback".into(), true);
         assert_eq!(index, Some(0));
         for function in [
             "checkout",
@@ -991,7 +1022,7 @@ mod tests {
         let unnamed = LambdaFunctionInfo::builder()
             .function_name("checkout")
             .build();
-        assert_eq!(handed.record(&unnamed, "d-3".into()), None);
+        assert_eq!(handed.record(&unnamed, "d-3".into(), true), None);
     }
 
     #[test]

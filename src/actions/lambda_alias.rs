@@ -283,7 +283,9 @@ impl AliasShift {
     ) -> (ActionOutcome, String) {
         if let Some(handover) = handed_over.find(&self.function, &self.alias) {
             let leaving = if dry_run { "would leave" } else { "leaving" };
-            if !dry_run {
+            // Our own rollback's alias is handled for the incident; one found under way is
+            // someone else's, which may fail, so a later delivery stays free to act.
+            if !dry_run && handover.ours {
                 calls.left_to_codedeploy();
             }
             return (

@@ -543,6 +543,7 @@ impl Run<'_> {
         if left.is_zero() {
             return calls.out_of_time(left);
         }
+        let handed_before = handed_over.len();
         let result = tokio::time::timeout(
             left,
             self.action.execute_after(
@@ -556,7 +557,16 @@ impl Run<'_> {
         .await;
         match result {
             Ok((outcome, detail)) => calls.report(outcome, detail),
-            Err(_) => calls.out_of_time(left),
+            Err(_) => {
+                let report = calls.out_of_time(left);
+                // Cut off before it changed anything (a stop not yet sent, or found
+                // completed): no rollback of its own is under way, so what it handed over is
+                // withdrawn and later actions may still act.
+                if !report.changed {
+                    handed_over.truncate(handed_before);
+                }
+                report
+            }
         }
     }
 }

@@ -175,7 +175,8 @@ pub struct CircuitBreaker {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Guard {
-    /// The rule already acted on this target in this incident.
+    /// The rule already handled this target in this incident (acted, or left it to a
+    /// rollback of its own under way).
     IncidentLatch,
     /// The rule acted on this target too recently.
     Cooldown,
@@ -692,7 +693,8 @@ fn latch_refusal(attempt: &Attempt<'_>, holder: &Entry) -> (Guard, String) {
     (
         Guard::IncidentLatch,
         format!(
-            "{} already acted on {} in this incident (request {} at {}); {again}",
+            "{} already handled {} in this incident (request {} at {}: its audit line says \
+             what it did); {again}",
             attempt.rule,
             attempt.target,
             holder.claimed_by,
@@ -818,8 +820,9 @@ mod tests {
         assert_eq!(guard, Guard::IncidentLatch);
         assert_eq!(
             detail,
-            "checkout-errors already acted on checkout:live in this incident (request r1 at \
-             2026-11-25T20:01:00Z); it acts again on the alert's next incident"
+            "checkout-errors already handled checkout:live in this incident (request r1 at \
+             2026-11-25T20:01:00Z: its audit line says what it did); it acts again on the \
+             alert's next incident"
         );
         let next = Incident::of(&alert(Reason::Opened, Some("2026-11-25T21:00:00Z")));
         assert!(matches!(

@@ -293,6 +293,13 @@ async fn a_rollback_in_progress_is_never_stopped_and_keeps_its_alias() {
          alias to it"
     );
     assert!(alias.aws_request_ids.is_empty(), "{alias:?}");
+    // Someone else's rollback may fail: the alias is not handled for the incident, so the
+    // executor gives its claims back and a later delivery may still act.
+    assert!(!alias.left_to_codedeploy, "{alias:?}");
+    assert_eq!(
+        handed_over.find("checkout", "live").map(|h| h.ours),
+        Some(false)
+    );
     replay.assert_requests();
 }
 
@@ -907,6 +914,38 @@ async fn a_retried_stop_that_finds_the_deployment_stopped_may_have_changed_it() 
 }
 
 #[tokio::test]
+async fn a_retried_stop_read_back_without_a_status_may_have_changed_it() {
+    let mut events = one_in_progress("d-ABC123");
+    events.extend(lambda_targets_of("d-ABC123"));
+    let mut unknown = deployment_info("d-ABC123", "Stopped", "user", None);
+    unknown.as_object_mut().unwrap().remove("status");
+    events.extend([
+        internal_failure("StopDeployment", stop_request("d-ABC123")),
+        already_completed("d-ABC123"),
+        codedeploy_call(
+            "GetDeployment",
+            json!({"deploymentId": "d-ABC123"}),
+            200,
+            json!({"deploymentInfo": unknown}),
+        ),
+    ]);
+    let replay = Replay::codedeploy(events).await;
+    let mut handed_over = HandedOver::default();
+    let report = run_after(&replay, &rollback(None), false, &mut handed_over).await;
+    assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
+    assert_eq!(
+        report.detail,
+        "d-ABC123 was read back without a status after its StopDeployment was retried; an \
+         earlier attempt may have stopped it, so the action keeps its ledger claims; \
+         checkout:live is left to CodeDeploy, which may be moving it back"
+    );
+    // The first attempt may have stopped it: the change and the handover stand.
+    assert!(report.changed, "{report:?}");
+    assert!(handed_over.find("checkout", "live").is_some());
+    replay.assert_requests();
+}
+
+#[tokio::test]
 async fn a_retried_stop_that_finds_the_deployment_succeeded_changed_nothing() {
     let mut events = one_in_progress("d-ABC123");
     events.extend(lambda_targets_of("d-ABC123"));
@@ -1424,7 +1463,7 @@ async fn an_alias_codedeploy_is_rolling_back_is_left_to_it() {
         actions[1]["detail"]
             .as_str()
             .unwrap()
-            .starts_with("checkout-errors already acted on checkout:live in this incident"),
+            .starts_with("checkout-errors already handled checkout:live in this incident"),
         "{actions}"
     );
     replay.assert_requests();
@@ -1544,8 +1583,8 @@ fn throttled(operation: &str, request: Value) -> ReplayEvent {
 }
 
 /// How a failed change that may have been applied after three attempts ends its sentence.
-const SENT_THREE_TIMES: &str = "it was sent 3 times and AWS did not refuse every attempt: an \
-                                earlier attempt may have been applied, so the action's ledger \
+const SENT_THREE_TIMES: &str = "it was sent 3 times and AWS did not refuse every attempt: one \
+                                it did not refuse may have been applied, so the action's ledger \
                                 claims are kept: check before acting by hand";
 
 #[tokio::test]
@@ -1672,7 +1711,7 @@ async fn an_undo_refused_after_a_server_error_may_be_the_deployment_in_the_way()
         undo.detail,
         "CreateDeployment: DeploymentLimitExceededException: The deployment group checkout-prod \
          already has an active deployment d-UNDO1 (request id req-CreateDeployment-400); it was \
-         sent 2 times and AWS did not refuse every attempt: an earlier attempt may have been \
+         sent 2 times and AWS did not refuse every attempt: one it did not refuse may have been \
          applied, so the action's ledger claims are kept: check before acting by hand; the \
          deployment blocking it may be this request's own undo, created by an earlier attempt: \
          look in checkout/checkout-prod for a deployment described \"wavefront-responder: undo \
@@ -1743,25 +1782,89 @@ impl hyper::body::Body for Late {
 
 /// StopDeployment of `id`, applied, but its answer arrives only after `delay`.
 fn stop_answered_after(id: &str, delay: Duration) -> ReplayEvent {
+    answered_after(
+        "StopDeployment",
+        stop_request(id),
+        json!({"status": "Pending", "statusMessage": "Stopping the deployment"}),
+        delay,
+    )
+}
+
+/// A CodeDeploy call answered 200 with `response`, but only after `delay`.
+fn answered_after(
+    operation: &str,
+    request: Value,
+    response: Value,
+    delay: Duration,
+) -> ReplayEvent {
     let late = Late {
         sleep: Box::pin(tokio::time::sleep(delay)),
-        body: Some(bytes::Bytes::from(
-            json!({"status": "Pending", "statusMessage": "Stopping the deployment"}).to_string(),
-        )),
+        body: Some(bytes::Bytes::from(response.to_string())),
     };
     ReplayEvent::new(
         http::Request::builder()
             .uri(CODEDEPLOY)
-            .header("x-amz-target", "CodeDeploy_20141006.StopDeployment")
-            .body(SdkBody::from(stop_request(id).to_string()))
+            .header("x-amz-target", format!("CodeDeploy_20141006.{operation}"))
+            .body(SdkBody::from(request.to_string()))
             .unwrap(),
         http::Response::builder()
             .status(200)
             .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amzn-requestid", "req-StopDeployment-late")
+            .header("x-amzn-requestid", format!("req-{operation}-late"))
             .body(SdkBody::from_body_1_x(late))
             .unwrap(),
     )
+}
+
+#[tokio::test]
+async fn a_stop_cut_off_after_finding_the_deployment_completed_hands_nothing_over() {
+    let mut events = one_in_progress("d-ABC123");
+    events.extend(lambda_targets_of("d-ABC123"));
+    // Refused on its only attempt: it completed first. How it ended is read back only after
+    // the whole 1 s budget, so the action is cut off having changed nothing.
+    events.push(already_completed("d-ABC123"));
+    events.push(answered_after(
+        "GetDeployment",
+        json!({"deploymentId": "d-ABC123"}),
+        json!({"deploymentInfo": deployment_info("d-ABC123", "Succeeded", "user", None)}),
+        Duration::from_secs(30),
+    ));
+    // No rollback is moving the alias, so the alias action reads it and decides for itself.
+    let replay = Replay::new(
+        events,
+        vec![
+            get_live(alias_body("41", "rev-a")),
+            lambda_call(
+                "GET",
+                &alias_uri("stable"),
+                None,
+                200,
+                alias_body("41", "rev-s"),
+            ),
+        ],
+    )
+    .await;
+    let config = format!("time_budget = \"1s\"\n{PAIR}");
+    let (reply, ledger) = responder_reply(&replay, &config).await;
+    let stop = &reply.json["rules"][0]["actions"][0];
+    assert_eq!(stop["outcome"], "failed", "{stop}");
+    assert!(
+        stop["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("before changing anything"),
+        "{stop}"
+    );
+    let alias = &reply.json["rules"][0]["actions"][1];
+    assert_eq!(alias["outcome"], "skipped", "{alias}");
+    assert_eq!(alias["detail"], "live is already at version 41", "{alias}");
+    // Neither changed anything: every claim was given back.
+    let held = crate::support::ledger_keys(&ledger).await;
+    assert!(
+        held.iter().all(|pk| pk.starts_with("notification#")),
+        "{held:?}"
+    );
+    replay.assert_requests();
 }
 
 #[tokio::test]

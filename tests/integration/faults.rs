@@ -444,7 +444,7 @@ async fn a_refusal_that_answers_after_the_cut_off_is_a_skip_with_its_guard() {
     assert_eq!(action(&again)["outcome"], "skipped", "{}", again.text);
     assert_eq!(action(&again)["guard"], "incident_latch", "{}", again.text);
     assert!(
-        detail(&again).starts_with("checkout-errors already acted on "),
+        detail(&again).starts_with("checkout-errors already handled "),
         "{}",
         again.text
     );
