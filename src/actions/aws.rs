@@ -244,6 +244,14 @@ impl Calls {
     /// was made or may have been.
     pub fn out_of_time(mut self, had: Duration) -> Report {
         let had = had.as_secs_f64();
+        // A change not yet sent (signing, credentials) reached nothing.
+        if self
+            .changing
+            .as_ref()
+            .is_some_and(|(_, attempts)| attempts.sent() == 0)
+        {
+            self.changing = None;
+        }
         let detail = match self.under_way() {
             Some(operation) => format!(
                 "ran out of time (it had {had:.1}s of the time budget) while {operation} was \
@@ -468,10 +476,21 @@ mod tests {
         assert!(!untouched.changed);
 
         let mut under_way = Calls::default();
-        let _attempts = under_way.changing("UpdateAlias");
+        counted(&under_way.changing("UpdateAlias"), 1, 0);
         let report = under_way.out_of_time(Duration::from_secs(2));
         assert!(report.detail.contains("while UpdateAlias was under way"));
         assert!(report.changed, "a change under way keeps the claims");
+
+        // Cut off before the change was sent (still signing): it reached nothing.
+        let mut unsent = Calls::default();
+        let _attempts = unsent.changing("UpdateAlias");
+        let report = unsent.out_of_time(Duration::from_secs(2));
+        assert!(
+            report.detail.ends_with("before changing anything"),
+            "{}",
+            report.detail
+        );
+        assert!(!report.changed, "nothing was sent: {report:?}");
 
         // StopDeployment answered, then a later read ran out of time.
         let mut done = Calls::default();

@@ -148,17 +148,29 @@ impl HandedOver {
         self.0.truncate(len);
     }
 
-    /// The handover of `function`'s `alias` (a name, partial ARN or ARN), if there is one.
+    /// The handover of `function`'s `alias` (a name, partial ARN or ARN), if there is one:
+    /// to a rollback of ours if any, since that one makes the alias handled for the incident.
     pub fn find(&self, function: &str, alias: &str) -> Option<&Handover> {
         let function = function_name(function);
-        self.0
+        let mut matching = self
+            .0
             .iter()
             .rev()
-            .find(|h| h.function == function && h.alias == alias)
+            .filter(|h| h.function == function && h.alias == alias);
+        let newest = matching.clone().next();
+        matching.find(|h| h.ours).or(newest)
     }
 
     fn get(&self, index: Option<usize>) -> Option<&Handover> {
         index.and_then(|i| self.0.get(i))
+    }
+
+    /// Leaves a handover in place, but to a rollback someone else started.
+    fn hand_to_others(&mut self, index: Option<usize>, by: String) {
+        if let Some(handover) = index.and_then(|i| self.0.get_mut(i)) {
+            handover.by = by;
+            handover.ours = false;
+        }
     }
 
     fn update(&mut self, index: Option<usize>, by: String) {
@@ -640,7 +652,16 @@ async fn stop(
             // A race: it finished between listing and stopping. Say how it ended.
             match client.get_deployment().deployment_id(id).send().await {
                 Ok(output) => {
-                    let status = calls.ok(output).deployment_info.and_then(|d| d.status);
+                    let info = calls.ok(output).deployment_info;
+                    // Stopped or failed by someone else (an alarm, a person) with a rollback:
+                    // CodeDeploy is moving the alias back, so it stays handed over.
+                    let rolled_back_by = info
+                        .as_ref()
+                        .and_then(|d| d.rollback_info())
+                        .and_then(|r| r.rollback_deployment_id())
+                        .filter(|r| !r.is_empty())
+                        .map(str::to_owned);
+                    let status = info.and_then(|d| d.status);
                     let succeeded = status == Some(DeploymentStatus::Succeeded);
                     let detail = match status {
                         // Our own earlier attempt's work cannot be ruled out: it counts as a
@@ -651,6 +672,21 @@ async fn stop(
                                 "{id} is stopped, perhaps by this request: its StopDeployment was \
                                  retried, and an earlier attempt may have been applied, so the \
                                  action keeps its ledger claims{unread}"
+                            )
+                        }
+                        Some(DeploymentStatus::Stopped | DeploymentStatus::Failed)
+                            if rolled_back_by.is_some() =>
+                        {
+                            let rollback = rolled_back_by.unwrap_or_default();
+                            handed_over.hand_to_others(
+                                handover,
+                                format!("{rollback}, a rollback of {id} in progress"),
+                            );
+                            format!(
+                                "{id} was already {} when this request tried to stop it, and \
+                                 {rollback} is rolling it back{}{unread}",
+                                status.as_ref().map_or("ended", |s| s.as_str()),
+                                left_note(handed_over, handover)
                             )
                         }
                         Some(DeploymentStatus::Stopped) => {
@@ -1023,6 +1059,14 @@ mod tests {
             .function_name("checkout")
             .build();
         assert_eq!(handed.record(&unnamed, "d-3".into(), true), None);
+
+        // Two handovers of one alias: ours (a stop this request sent) wins over a rollback
+        // found under way, which may be newer, since ours makes the alias handled.
+        handed.record(&target, "d-1 stopped with rollback".into(), true);
+        handed.record(&target, "d-R, a rollback in progress".into(), false);
+        let found = handed.find("checkout", "live").unwrap();
+        assert!(found.ours, "{found:?}");
+        assert_eq!(found.by, "d-1 stopped with rollback");
     }
 
     #[test]

@@ -711,7 +711,8 @@ fn cooldown_refusal(
     (
         Guard::Cooldown,
         format!(
-            "cooling down: {} acted on {} at {} (request {}); cooldown {cooldown} ends at {}",
+            "cooling down: {} handled {} at {} (request {}: its audit line says what it did); \
+             cooldown {cooldown} ends at {}",
             attempt.rule,
             attempt.target,
             holder.claimed_at(),

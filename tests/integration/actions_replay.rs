@@ -885,6 +885,48 @@ async fn a_stop_that_finds_the_deployment_already_stopped_changed_nothing() {
     replay.assert_requests();
 }
 
+#[tokio::test]
+async fn a_stop_that_finds_someone_elses_rollback_under_way_leaves_the_alias_to_it() {
+    let mut events = one_in_progress("d-ABC123");
+    events.extend(lambda_targets_of("d-ABC123"));
+    // An alarm stopped it between our listing and our stop, and CodeDeploy is rolling back.
+    let mut stopped = deployment_info("d-ABC123", "Stopped", "user", None);
+    stopped["rollbackInfo"] = json!({
+        "rollbackDeploymentId": "d-RB9",
+        "rollbackMessage": "Deployment d-ABC123 was stopped by an alarm; rolling back with d-RB9"
+    });
+    events.extend([
+        already_completed("d-ABC123"),
+        codedeploy_call(
+            "GetDeployment",
+            json!({"deploymentId": "d-ABC123"}),
+            200,
+            json!({"deploymentInfo": stopped}),
+        ),
+    ]);
+    let replay = Replay::codedeploy(events).await;
+    let mut handed_over = HandedOver::default();
+    let report = run_after(&replay, &rollback(None), false, &mut handed_over).await;
+    assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
+    assert_eq!(
+        report.detail,
+        "d-ABC123 was already Stopped when this request tried to stop it, and d-RB9 is rolling it \
+         back; checkout:live is left to CodeDeploy, which may be moving it back"
+    );
+    // Not ours: nothing changed, and the alias is left to someone else's rollback without
+    // making it handled for the incident.
+    assert!(!report.changed, "{report:?}");
+    let alias = run_after(&replay, &stable_to_live(), false, &mut handed_over).await;
+    assert_eq!(alias.outcome, ActionOutcome::Skipped, "{alias:?}");
+    assert_eq!(
+        alias.detail,
+        "CodeDeploy is moving checkout:live back (d-RB9, a rollback of d-ABC123 in progress); \
+         leaving the alias to it"
+    );
+    assert!(!alias.left_to_codedeploy, "{alias:?}");
+    replay.assert_requests();
+}
+
 /// The first StopDeployment is applied but its answer is a 500; the SDK's retry then finds the
 /// deployment stopped, by its own first attempt as far as anyone can tell.
 fn retried_stop(id: &str) -> Vec<ReplayEvent> {
