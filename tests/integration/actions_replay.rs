@@ -314,12 +314,7 @@ async fn a_deployment_that_completes_first_is_a_race_not_a_failure() {
             "DeploymentAlreadyCompletedException",
             "The deployment d-ABC123 is already completed.",
         ),
-        codedeploy_call(
-            "GetDeployment",
-            json!({"deploymentId": "d-ABC123"}),
-            200,
-            json!({"deploymentInfo": deployment_info("d-ABC123", "Succeeded", "user", None)}),
-        ),
+        read_back(deployment_info("d-ABC123", "Succeeded", "user", None)),
     ]);
     let replay = Replay::codedeploy(events).await;
     let mut handed_over = HandedOver::default();
@@ -857,11 +852,17 @@ fn internal_failure(operation: &str, request: Value) -> ReplayEvent {
 }
 
 fn get_stopped(id: &str) -> ReplayEvent {
+    read_back(deployment_info(id, "Stopped", "user", None))
+}
+
+/// `GetDeployment` answering with `info`, read back after a stop was refused.
+fn read_back(info: Value) -> ReplayEvent {
+    let id = info["deploymentId"].clone();
     codedeploy_call(
         "GetDeployment",
         json!({"deploymentId": id}),
         200,
-        json!({"deploymentInfo": deployment_info(id, "Stopped", "user", None)}),
+        json!({"deploymentInfo": info}),
     )
 }
 
@@ -895,15 +896,7 @@ async fn a_stop_that_finds_someone_elses_rollback_under_way_leaves_the_alias_to_
         "rollbackDeploymentId": "d-RB9",
         "rollbackMessage": "Deployment d-ABC123 was stopped by an alarm; rolling back with d-RB9"
     });
-    events.extend([
-        already_completed("d-ABC123"),
-        codedeploy_call(
-            "GetDeployment",
-            json!({"deploymentId": "d-ABC123"}),
-            200,
-            json!({"deploymentInfo": stopped}),
-        ),
-    ]);
+    events.extend([already_completed("d-ABC123"), read_back(stopped)]);
     let replay = Replay::codedeploy(events).await;
     let mut handed_over = HandedOver::default();
     let report = run_after(&replay, &rollback(None), false, &mut handed_over).await;
@@ -964,12 +957,7 @@ async fn a_retried_stop_read_back_without_a_status_may_have_changed_it() {
     events.extend([
         internal_failure("StopDeployment", stop_request("d-ABC123")),
         already_completed("d-ABC123"),
-        codedeploy_call(
-            "GetDeployment",
-            json!({"deploymentId": "d-ABC123"}),
-            200,
-            json!({"deploymentInfo": unknown}),
-        ),
+        read_back(unknown),
     ]);
     let replay = Replay::codedeploy(events).await;
     let mut handed_over = HandedOver::default();
@@ -994,12 +982,7 @@ async fn a_retried_stop_that_finds_the_deployment_succeeded_changed_nothing() {
     events.extend([
         internal_failure("StopDeployment", stop_request("d-ABC123")),
         already_completed("d-ABC123"),
-        codedeploy_call(
-            "GetDeployment",
-            json!({"deploymentId": "d-ABC123"}),
-            200,
-            json!({"deploymentInfo": deployment_info("d-ABC123", "Succeeded", "user", None)}),
-        ),
+        read_back(deployment_info("d-ABC123", "Succeeded", "user", None)),
     ]);
     let replay = Replay::codedeploy(events).await;
     let mut handed_over = HandedOver::default();
