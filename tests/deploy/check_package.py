@@ -11,10 +11,10 @@ import zipfile
 MIB = 1024 * 1024
 # The target: a zip this small uploads and cold-starts quickly.
 TARGET_BYTES = 8 * MIB
-# The regression budget: the zip measured 4.47 MiB (4,684,739 bytes); 5.5 MiB leaves room
-# for ordinary growth (about 23%) but fails a new dependency that bloats it long before the
+# The regression budget: the zip measured 4.55 MiB (4,768,852 bytes); 5.5 MiB leaves room
+# for ordinary growth (about 21%) but fails a new dependency that bloats it long before the
 # 8 MiB target would. Raise it deliberately, with the new measurement, when growth is wanted.
-MEASURED_MIB = 4.47
+MEASURED_MIB = 4.55
 BUDGET_BYTES = int(5.5 * MIB)
 EM_AARCH64 = 183
 
