@@ -249,6 +249,49 @@ impl Rollback {
             .await
     }
 
+    /// For an action the ledger refused (it already handled this incident, or is cooling
+    /// down): the read-only start of a rollback, so that the aliases of Lambda rollbacks under
+    /// way in the group (typically the one its own earlier stop set going) are handed over, and
+    /// a `lambda-alias` action of this request does not race them. They are handed over as
+    /// found, not ours, so that action still gives its claims back. Returns what the record
+    /// should add: nothing when no rollback is under way.
+    pub async fn observe(
+        &self,
+        aws: &Aws,
+        calls: &mut Calls,
+        handed_over: &mut HandedOver,
+    ) -> String {
+        let client = &aws.codedeploy;
+        let active = match self.active_deployments(client, calls).await {
+            Ok(active) => active,
+            Err(failure) => {
+                return format!(
+                    "; rollbacks under way in {} could not be read ({failure}), so a later \
+                     lambda-alias action is not held back",
+                    self.target()
+                );
+            }
+        };
+        let mut notes = String::new();
+        let rolling_back = active.iter().filter(|d| {
+            d.compute_platform() == Some(&ComputePlatform::Lambda) && rollback_of(d).is_some()
+        });
+        for deployment in rolling_back {
+            let id = deployment.deployment_id().unwrap_or("(unknown id)");
+            let by = format!("{id}, a rollback in progress");
+            let (index, note) = hand_over(client, id, by, false, calls, handed_over).await;
+            if index.is_some() {
+                let _ = write!(
+                    notes,
+                    "; {id} is rolling back{}",
+                    left_note(handed_over, index)
+                );
+            }
+            notes.push_str(&note);
+        }
+        notes
+    }
+
     /// Every active deployment of the group, read in full (creator, rollback info).
     async fn active_deployments(
         &self,

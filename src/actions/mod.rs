@@ -484,7 +484,30 @@ impl Run<'_> {
             }
             // Refused, in time or by the write that answered after the cut-off.
             Admitting::InTime(Ok(Some((guard, detail))))
-            | Admitting::Late(Ok(Some((guard, detail)))) => (skipped(detail), Some(guard)),
+            | Admitting::Late(Ok(Some((guard, detail)))) => {
+                let mut report = skipped(detail);
+                // Already handled (or cooling down): still see which rollbacks are under way,
+                // so a later lambda-alias action of this request leaves their aliases alone.
+                if let (
+                    Action::CodeDeployRollback(rollback),
+                    Guard::IncidentLatch | Guard::Cooldown,
+                ) = (self.action, guard)
+                {
+                    let left = share.saturating_sub(started.elapsed());
+                    let mut calls = Calls::default();
+                    let observed = tokio::time::timeout(
+                        left,
+                        rollback.observe(&self.executor.aws, &mut calls, handed_over),
+                    )
+                    .await;
+                    if let Ok(note) = observed {
+                        report.detail.push_str(&note);
+                    }
+                    report.aws_request_ids =
+                        calls.report(ActionOutcome::Skipped, "").aws_request_ids;
+                }
+                (report, Some(guard))
+            }
             // Stopped after the write in flight answered: nothing can still land.
             Admitting::Late(Err(LedgerError::Stopped)) => (
                 failed("not run: the ledger did not answer in time".into()),

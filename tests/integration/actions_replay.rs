@@ -1437,6 +1437,9 @@ async fn an_alias_codedeploy_is_rolling_back_is_left_to_it() {
     let mut events = one_in_progress("d-ABC123");
     events.extend(lambda_targets_of("d-ABC123"));
     events.push(stop_ok("d-ABC123"));
+    // The re-delivery below: the rollback action, held by its latch, only reads which
+    // rollbacks are under way (CodeDeploy's, set going by the stop).
+    events.extend(rollback_under_way("d-RB9", "d-ABC123"));
     // No Lambda exchange at all: the alias action makes no call.
     let replay = Replay::codedeploy(events).await;
     let (reply, ledger) = shipped_pair(&replay).await;
@@ -1457,11 +1460,66 @@ async fn an_alias_codedeploy_is_rolling_back_is_left_to_it() {
     assert_eq!(kept("circuit"), 1, "{held:?}");
 
     // Wavefront re-sends the same incident (a new notification, ALERT_RETRIGGERED) while
-    // CodeDeploy's rollback runs: both actions are held by their latches, so nothing is
-    // handed over this time and the alias action must not move live under the rollback. The
-    // replay has no exchange left: any AWS call would fail the action.
+    // CodeDeploy's rollback runs: both actions are held by their latches, and the alias
+    // action must not move live under the rollback. The replay has no Lambda exchange: any
+    // Lambda call would fail the action.
+    let reply = resend(&replay, &ledger, PAIR).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json["outcome"], "skipped", "{}", reply.text);
+    let actions = &reply.json["rules"][0]["actions"];
+    for action in actions.as_array().unwrap() {
+        assert_eq!(action["outcome"], "skipped", "{actions}");
+        assert_eq!(action["guard"], "incident_latch", "{actions}");
+    }
+    assert!(
+        actions[0]["detail"].as_str().unwrap().ends_with(
+            "; d-RB9 is rolling back; checkout:live is left to CodeDeploy, which may be moving \
+             it back"
+        ),
+        "{actions}"
+    );
+    assert!(
+        actions[1]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("checkout-errors already handled checkout:live in this incident"),
+        "{actions}"
+    );
+    replay.assert_requests();
+}
+
+/// `ListDeployments` and `BatchGetDeployments` finding `rollback`, CodeDeploy's rollback of
+/// `of`, in progress on the Lambda platform, and its targets (checkout:live).
+fn rollback_under_way(rollback: &str, of: &str) -> Vec<ReplayEvent> {
+    let mut events = vec![
+        codedeploy_call(
+            "ListDeployments",
+            list_active(),
+            200,
+            json!({"deployments": [rollback]}),
+        ),
+        codedeploy_call(
+            "BatchGetDeployments",
+            json!({"deploymentIds": [rollback]}),
+            200,
+            json!({"deploymentsInfo": [
+                deployment_info(rollback, "InProgress", "codeDeployRollback", Some(of)),
+            ]}),
+        ),
+    ];
+    events.extend(lambda_targets_of(rollback));
+    events
+}
+
+/// The checkout alert again, as a new notification (`ALERT_RETRIGGERED`) of the same
+/// incident, to a responder running `config` against `replay` and the same `ledger`.
+async fn resend(
+    replay: &Replay,
+    ledger: &wavefront_responder::ledger::Ledger,
+    config: &str,
+) -> crate::support::Reply {
     let again = crate::support::TestResponder::with_options(
-        wavefront_responder::config::Config::parse(PAIR, std::path::Path::new("pair.toml"))
+        wavefront_responder::config::Config::parse(config, std::path::Path::new("pair.toml"))
             .unwrap(),
         wavefront_responder::front_door::Options {
             executor: Some(wavefront_responder::actions::Executor::new(
@@ -1476,21 +1534,43 @@ async fn an_alias_codedeploy_is_rolling_back_is_left_to_it() {
         serde_json::from_str(&crate::support::fixture("alerts/checkout-opened.json")).unwrap();
     resent["notificationId"] = "6a1f0c2e-9d3b-4e57-8c1a-2b7e4f9d0a33".into();
     resent["reason"] = "ALERT_RETRIGGERED".into();
-    let reply = again.post_with_token(&resent.to_string()).await;
+    again.post_with_token(&resent.to_string()).await
+}
+
+#[tokio::test]
+async fn a_resend_leaves_the_alias_to_the_rollback_the_first_delivery_set_going() {
+    // The first delivery stopped the deployment, but its alias action never got its own
+    // latch (here: the rule had no alias action yet; in life, a ledger that failed it).
+    let mut events = one_in_progress("d-ABC123");
+    events.extend(lambda_targets_of("d-ABC123"));
+    events.push(stop_ok("d-ABC123"));
+    events.extend(rollback_under_way("d-RB9", "d-ABC123"));
+    // No Lambda exchange: the alias action must make no call.
+    let replay = Replay::codedeploy(events).await;
+    let stop_only = PAIR
+        .split("  [[rule.action]]\n  type = \"lambda-alias\"")
+        .next()
+        .unwrap();
+    let (reply, ledger) = responder_reply(&replay, stop_only).await;
+    assert_eq!(reply.json["rules"][0]["actions"][0]["outcome"], "executed");
+
+    // The re-send: the rollback action is held by its latch, yet it sees CodeDeploy's
+    // rollback under way and leaves the alias to it.
+    let reply = resend(&replay, &ledger, PAIR).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
-    assert_eq!(reply.json["outcome"], "skipped", "{}", reply.text);
     let actions = &reply.json["rules"][0]["actions"];
-    for action in actions.as_array().unwrap() {
-        assert_eq!(action["outcome"], "skipped", "{actions}");
-        assert_eq!(action["guard"], "incident_latch", "{actions}");
-    }
-    assert!(
-        actions[1]["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("checkout-errors already handled checkout:live in this incident"),
-        "{actions}"
+    assert_eq!(actions[0]["guard"], "incident_latch", "{actions}");
+    assert_eq!(actions[1]["outcome"], "skipped", "{actions}");
+    assert_eq!(
+        actions[1]["detail"],
+        "CodeDeploy is moving checkout:live back (d-RB9, a rollback in progress); leaving the \
+         alias to it"
     );
+    // Found, not set going by this request: the alias action's claims go back, so once the
+    // rollback is over a later delivery may still act.
+    let held = crate::support::ledger_keys(&ledger).await;
+    let latches = held.iter().filter(|pk| pk.starts_with("incident#")).count();
+    assert_eq!(latches, 1, "only the stop's latch: {held:?}");
     replay.assert_requests();
 }
 
