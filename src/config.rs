@@ -17,7 +17,7 @@ use crate::alert::{Reason, Severity};
 use crate::duration::HumanDuration;
 use crate::ledger::{CircuitBreaker, DEFAULT_RETENTION};
 use crate::rules::{NamePattern, Rule, Rules};
-use crate::secret::{SecretRef, SecretRefError};
+use crate::secret::SecretRef;
 
 /// The file name looked for when no path is given.
 pub const DEFAULT_FILE_NAME: &str = "responder.toml";
@@ -196,17 +196,6 @@ pub fn embedded(path: &Path) -> Option<&'static str> {
 /// The default rule file when nothing else names one and no file is found.
 pub const EMBEDDED_DEFAULT: &str = "rules/responder.toml";
 
-/// Finds the config file: `explicit`, else `$RESPONDER_CONFIG`, else `responder.toml` in
-/// `$LAMBDA_TASK_ROOT`, else in the working directory, else `rules/responder.toml` as
-/// compiled into the binary. A named file that does not exist on disk is looked up among the
-/// compiled-in rule files too.
-pub fn locate(
-    explicit: Option<&Path>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<PathBuf, ConfigError> {
-    search(explicit, env).map(|found| found.path)
-}
-
 /// Where [`search`] found the config.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Located {
@@ -233,7 +222,10 @@ impl Located {
     }
 }
 
-/// [`locate`], also saying whether it fell back to the compiled-in rules.
+/// Finds the config file: `explicit`, else `$RESPONDER_CONFIG`, else `responder.toml` in
+/// `$LAMBDA_TASK_ROOT`, else in the working directory, else `rules/responder.toml` as
+/// compiled into the binary, saying when it fell back to that. A named file that does not
+/// exist on disk is looked up among the compiled-in rule files too.
 pub fn search(
     explicit: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
@@ -374,14 +366,11 @@ impl Config {
             "retention",
             (3600, 365 * 86_400),
             "shorter, and repeats of a notification or an incident would act again",
-        );
-        let retention = match retention {
-            Ok(value) => value,
-            Err((span, message, value)) => {
-                problem(span, message);
-                value
-            }
-        };
+        )
+        .unwrap_or_else(|(span, message, value)| {
+            problem(span, message);
+            value
+        });
         let ledger = LedgerConfig { table, retention };
         let circuit_breaker = match raw.circuit_breaker {
             None => Some(DEFAULT_CIRCUIT_BREAKER),
@@ -409,14 +398,11 @@ impl Config {
                         "window",
                         (60, 7 * 86_400),
                         "a breaker needs a window it can count over",
-                    );
-                    let window = match window {
-                        Ok(value) => value,
-                        Err((span, message, value)) => {
-                            problem(span, message);
-                            value
-                        }
-                    };
+                    )
+                    .unwrap_or_else(|(span, message, value)| {
+                        problem(span, message);
+                        value
+                    });
                     Some(CircuitBreaker {
                         max_actions,
                         window,
@@ -728,18 +714,20 @@ fn auth_error(auth: &DeEntry<'_>, span: Span, message: &str) -> Option<(Span, St
     let whole = value.span() == span;
     let message = match key {
         "tokens" | "signing_secrets" => {
-            // SecretRefError messages never repeat the text they refuse; toml places them at
-            // the list, so point at the entry refused.
-            if SECRET_REF_ERRORS.iter().any(|e| e.to_string() == message) {
-                let entries: &[DeEntry<'_>] = match value.get_ref() {
-                    DeValue::Array(entries) => entries,
-                    _ => &[],
-                };
-                let refused = entries.iter().find(|entry| match entry.get_ref() {
-                    DeValue::String(text) => SecretRef::parse(text).is_err(),
-                    _ => false,
-                });
-                return Some((refused.map_or(span, Spanned::span), message.to_owned()));
+            // A refused reference's message never repeats the text it refuses; toml places it
+            // at the list, so point at the entry refused with that very message.
+            let entries: &[DeEntry<'_>] = match value.get_ref() {
+                DeValue::Array(entries) => entries,
+                _ => &[],
+            };
+            let refused = entries.iter().find(|entry| match entry.get_ref() {
+                DeValue::String(text) => {
+                    SecretRef::parse(text).is_err_and(|e| e.to_string() == message)
+                }
+                _ => false,
+            });
+            if let Some(entry) = refused {
+                return Some((entry.span(), message.to_owned()));
             }
             let example = if key == "tokens" {
                 "env:WEBHOOK_TOKEN"
@@ -773,14 +761,6 @@ fn auth_error(auth: &DeEntry<'_>, span: Span, message: &str) -> Option<(Span, St
     };
     Some((span, message))
 }
-
-/// Every way a secret reference is refused; none of them repeats the reference.
-const SECRET_REF_ERRORS: [SecretRefError; 4] = [
-    SecretRefError::UnknownScheme,
-    SecretRefError::BadVariableName,
-    SecretRefError::BadSecretId,
-    SecretRefError::EmptyLiteral,
-];
 
 /// An error `toml` placed at a `[[rule.action]]` header: moved to the key it is about.
 fn action_error(table: &DeTable<'_>, header: Span, message: &str) -> (Option<Span>, String) {
@@ -1343,14 +1323,17 @@ mod tests {
             _ => None,
         };
         assert_eq!(
-            locate(Some(Path::new("x.toml")), &env).unwrap(),
+            search(Some(Path::new("x.toml")), &env).unwrap().path,
             PathBuf::from("x.toml")
         );
-        assert_eq!(locate(None, &env).unwrap(), PathBuf::from("/etc/r.toml"));
+        assert_eq!(
+            search(None, &env).unwrap().path,
+            PathBuf::from("/etc/r.toml")
+        );
         // Nothing on disk: the rule file compiled into the binary.
         let task_root = |name: &str| (name == "LAMBDA_TASK_ROOT").then(|| "/nonexistent".into());
         assert_eq!(
-            locate(None, &task_root).unwrap(),
+            search(None, &task_root).unwrap().path,
             PathBuf::from("rules/responder.toml")
         );
         assert_eq!(

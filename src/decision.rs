@@ -166,19 +166,13 @@ pub(crate) fn name_miss_record(rule: &Rule) -> Result<Box<RawValue>, serde_json:
 pub struct Why<'a>(pub RuleEvaluation<'a>);
 
 impl Why<'_> {
-    /// The sentences, as strings (for `explain` and tests).
-    pub fn sentences(&self) -> Vec<String> {
-        let mut sentences = Vec::new();
-        self.each(|s| sentences.push(s.to_string()));
-        sentences
-    }
-
     /// A matched rule's every check; an unmatched rule's first failed check, which is why it
     /// did not match (`explain` lists them all).
     fn each(&self, mut f: impl FnMut(&Describe<'_>)) {
         if self.0.matched() {
             self.0.explained().for_each(|s| f(&s));
-        } else if let Some(first) = self.0.failures().next() {
+        } else if let Some(first) = self.0.explained().next() {
+            // Failed checks come first.
             f(&first);
         }
     }
@@ -359,10 +353,11 @@ impl<'a> Decision<'a> {
         decision
     }
 
-    /// Records that the ledger could not do what this request needed (`why`, a sentence): the
-    /// request fails (502, so Wavefront's retry can try again) and writes a `ledger_failed`
+    /// Records that the ledger could not do what this request needed (`why`, a sentence, also
+    /// kept as a note): the request fails (502, so Wavefront's retry can try again) and writes a `ledger_failed`
     /// METRIC line, whatever its actions did.
     pub fn fail_ledger(&mut self, why: String) {
+        self.notes.push(why.clone());
         self.ledger_failure = Some(why);
         self.summarize();
     }
@@ -631,7 +626,7 @@ to_alias = "stable"
 
     /// The METRIC names a decision writes, in order.
     fn metrics_of(decision: &Decision<'_>) -> Vec<String> {
-        let captured = crate::telemetry::tests::Captured::default();
+        let captured = crate::telemetry::Captured::default();
         let telemetry = crate::telemetry::Telemetry::to_writer(captured.clone());
         let mut batch = telemetry.batch("r-1");
         decision.record(&mut batch, &RequestContext::default());
@@ -639,10 +634,8 @@ to_alias = "stable"
         captured
             .text()
             .lines()
-            .filter_map(|line| line.strip_prefix("[METRIC]\t"))
-            .filter_map(|rest| rest.rsplit('\t').next())
-            .filter_map(|metric| metric.split(' ').next())
-            .map(str::to_owned)
+            .filter(|line| line.starts_with("[METRIC]"))
+            .map(|line| crate::telemetry::metric_filter_fields(line)[3].clone())
             .collect()
     }
 

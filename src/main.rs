@@ -371,8 +371,9 @@ async fn build(explicit: Option<&Path>, mode: Mode) -> Result<Arc<Responder>> {
              credentials (rules marked dry_run and the Test button stay dry runs)"
         ),
     };
+    let on_lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     // On Lambda acting is the point, so it is news only on a workstation.
-    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+    if on_lambda {
         tracing::info!("{announcement}");
     } else {
         tracing::warn!("{announcement}");
@@ -382,7 +383,7 @@ async fn build(explicit: Option<&Path>, mode: Mode) -> Result<Arc<Responder>> {
         let aws = Aws::from_env().await;
         secrets_manager = Some(aws.secretsmanager.clone());
         let ledger = ledger(&config, &aws).with_context(|| format!("config {path}"))?;
-        if config.ledger.table.is_none() && std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        if config.ledger.table.is_none() && on_lambda {
             tracing::warn!(
                 "no [ledger] table: each Lambda instance remembers only its own deliveries and \
                  actions; configure a DynamoDB table so instances share them"

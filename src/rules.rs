@@ -150,11 +150,6 @@ impl<'a> RuleEvaluation<'a> {
         self.checks.iter()
     }
 
-    /// The alert checked.
-    pub fn alert(&self) -> &'a Alert {
-        self.alert
-    }
-
     /// Whether this evaluation runs as a dry run: the rule says so, or it is a test alert.
     /// The global dry-run switch is applied by the caller.
     pub fn dry_run(&self) -> bool {
@@ -178,14 +173,6 @@ impl<'a> RuleEvaluation<'a> {
             .iter()
             .find(|(_, held)| !*held)
             .map(|(check, _)| check)
-    }
-
-    /// Only the checks that failed: why a rule did not match.
-    pub fn failures(&self) -> impl Iterator<Item = Describe<'_>> + '_ {
-        self.checks
-            .iter()
-            .filter(|(_, held)| !*held)
-            .map(move |(check, held)| self.describe(check, held))
     }
 
     /// The sentences of [`RuleEvaluation::explained`], as strings.

@@ -10,9 +10,8 @@
 //!
 //! So this file uses only crates the library itself depends on, and nothing of libFuzzer.
 
-use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -27,7 +26,7 @@ use wavefront_responder::config::{Config, ConfigError};
 use wavefront_responder::duration::HumanDuration;
 use wavefront_responder::front_door::{Env, Inbound, MAX_BODY_BYTES, Options, Responder};
 use wavefront_responder::secret::Resolver;
-use wavefront_responder::telemetry::Telemetry;
+use wavefront_responder::telemetry::{Captured, Telemetry};
 
 /// A property check: returns when the input is handled as promised, panics when it is not.
 pub type Check = fn(&[u8]);
@@ -487,7 +486,7 @@ pub fn check_request(data: &[u8]) {
         body_error: None,
         time_left: None,
     };
-    lines.lock().expect("not poisoned").clear();
+    lines.clear();
     let response = runtime().block_on(responder.handle(request));
 
     let body: serde_json::Value =
@@ -510,8 +509,7 @@ pub fn check_request(data: &[u8]) {
         assert_eq!(rules.len(), example_config().rules.len(), "{body}");
     }
 
-    let written =
-        String::from_utf8(lines.lock().expect("not poisoned").clone()).expect("lines are UTF-8");
+    let written = String::from_utf8(lines.bytes()).expect("lines are UTF-8");
     let mut audits = 0;
     for line in written.lines() {
         if line.starts_with("[METRIC]\t") {
@@ -538,11 +536,11 @@ fn example_config() -> &'static Config {
 }
 
 /// A plan-only responder for the example configuration, and the lines it writes.
-fn responder() -> &'static (Responder, Arc<Mutex<Vec<u8>>>) {
-    static RESPONDER: OnceLock<(Responder, Arc<Mutex<Vec<u8>>>)> = OnceLock::new();
+fn responder() -> &'static (Responder, Captured) {
+    static RESPONDER: OnceLock<(Responder, Captured)> = OnceLock::new();
     RESPONDER.get_or_init(|| {
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let telemetry = Telemetry::to_writer(SharedLines(Arc::clone(&lines)));
+        let lines = Captured::default();
+        let telemetry = Telemetry::to_writer(lines.clone());
         let env: Env = Arc::new(|name: &str| match name {
             "WEBHOOK_TOKEN" => Some(TOKEN.to_owned()),
             "WEBHOOK_SIGNING_SECRET" => Some(SIGNING_SECRET.to_owned()),
@@ -558,23 +556,6 @@ fn responder() -> &'static (Responder, Arc<Mutex<Vec<u8>>>) {
             .expect("the example config sets up");
         (setup.responder, lines)
     })
-}
-
-/// The log lines a responder wrote, shared with the check that reads them.
-struct SharedLines(Arc<Mutex<Vec<u8>>>);
-
-impl Write for SharedLines {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// One single-threaded runtime for the async parts (nothing here waits on I/O).

@@ -290,11 +290,6 @@ impl Attempts {
         self.0.sent.load(Ordering::Relaxed)
     }
 
-    /// Whether the call was sent more than once.
-    pub fn retried(&self) -> bool {
-        self.sent() > 1
-    }
-
     /// Whether an attempt was sent that AWS did not refuse: it got a server error or no
     /// answer, so it may have been applied.
     pub fn unrefused(&self) -> bool {

@@ -13,7 +13,7 @@
 //! `codedeploy-rollback` of the same request left to CodeDeploy is not touched.
 
 use std::collections::BTreeMap;
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use aws_sdk_lambda::Client;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
@@ -257,13 +257,19 @@ enum Resolved {
 /// How an `UpdateAlias` with a `RevisionId` ended, when AWS answered it.
 enum Update {
     Done,
-    /// The alias changed since it was read. `retried`: the call was retried after an attempt
-    /// AWS did not refuse, so that attempt may have been applied, and be the change it ran
-    /// into ([`CallFailure::may_be_applied`]; the action then keeps its ledger claims).
-    Conflict {
-        failure: CallFailure,
-        retried: bool,
-    },
+    /// The alias changed since it was read. When [`CallFailure::may_be_applied`], the call was
+    /// retried after an attempt AWS did not refuse, so that attempt may have been applied, and
+    /// be the change it ran into (the action then keeps its ledger claims).
+    Conflict(CallFailure),
+}
+
+/// `detail`, saying so when a retried `UpdateAlias` may have made the change it ran into.
+fn own_write(detail: String, retried: bool) -> String {
+    if retried {
+        format!("{detail}; {OWN_WRITE}")
+    } else {
+        detail
+    }
 }
 
 /// Said when a retried `UpdateAlias` ran into a change it may have made itself.
@@ -329,7 +335,7 @@ impl AliasShift {
         let retried = match self.update(client, &first, &target, calls).await? {
             Err(refusal) => return Ok((ActionOutcome::Failed, refusal)),
             Ok(Update::Done) => return Ok((ActionOutcome::Executed, change.done())),
-            Ok(Update::Conflict { retried, .. }) => retried,
+            Ok(Update::Conflict(failure)) => failure.may_be_applied,
         };
 
         // The alias changed since it was read: read it again, once.
@@ -351,16 +357,15 @@ impl AliasShift {
                 .as_deref()
                 .map(|r| format!(" (revision {r})"))
                 .unwrap_or_default();
-            let mut detail = format!(
-                "{} changed from {} to {} while we were deciding{revision}; leaving it alone",
-                self.alias,
-                first.routing(),
-                now.routing()
-            );
-            if retried {
-                let _ = write!(detail, "; {OWN_WRITE}");
-            }
-            detail
+            own_write(
+                format!(
+                    "{} changed from {} to {} while we were deciding{revision}; leaving it alone",
+                    self.alias,
+                    first.routing(),
+                    now.routing()
+                ),
+                retried,
+            )
         } else {
             // Only its description or revision changed: decide again, against the new revision.
             return self
@@ -379,13 +384,6 @@ impl AliasShift {
         retried_before: bool,
         calls: &mut Calls,
     ) -> Result<(ActionOutcome, String), CallFailure> {
-        let own_write = |detail: String, retried: bool| {
-            if retried {
-                format!("{detail}; {OWN_WRITE}")
-            } else {
-                detail
-            }
-        };
         let target = match self.resolve(client, now, calls).await? {
             Resolved::To(target) => target,
             Resolved::Refused(reason) => {
@@ -409,7 +407,7 @@ impl AliasShift {
         match self.update(client, now, &target, calls).await? {
             Err(refusal) => Ok((ActionOutcome::Failed, own_write(refusal, retried_before))),
             Ok(Update::Done) => Ok((ActionOutcome::Executed, change.done())),
-            Ok(Update::Conflict { failure, retried }) => {
+            Ok(Update::Conflict(failure)) => {
                 // A retried second update says so in its own message.
                 let detail = format!(
                     "{}; the alias changed twice while we tried, so it was left alone",
@@ -417,7 +415,7 @@ impl AliasShift {
                 );
                 Ok((
                     ActionOutcome::Failed,
-                    own_write(detail, retried_before && !retried),
+                    own_write(detail, retried_before && !failure.may_be_applied),
                 ))
             }
         }
@@ -465,11 +463,7 @@ impl AliasShift {
                     .as_service_error()
                     .is_some_and(|e| e.is_precondition_failed_exception()) =>
             {
-                let failure = calls.failed("UpdateAlias", &err);
-                Ok(Ok(Update::Conflict {
-                    retried: failure.may_be_applied,
-                    failure,
-                }))
+                Ok(Ok(Update::Conflict(calls.failed("UpdateAlias", &err))))
             }
             Err(err) => Err(calls.failed("UpdateAlias", &err)),
         }

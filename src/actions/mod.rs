@@ -128,7 +128,7 @@ const CLAIM_GRACE: Duration = Duration::from_millis(500);
 /// actions' claims took.
 const SETTLE_TIME: Duration = Duration::from_millis(500);
 
-/// How long [`Executor::execute`] may run past its deadline, letting cut-off claims finish,
+/// How long [`Executor::execute_until`] may run past its deadline, letting cut-off claims finish,
 /// giving them back and settling the delivery; never longer. Who calls it keeps this back
 /// from any harder deadline (Lambda's), with the time to answer.
 pub const AFTER_DEADLINE: Duration = Duration::from_secs(2);
@@ -159,29 +159,11 @@ impl Executor {
     /// the latches of an incident without a start time that were taken before it ended. When
     /// it cannot (the ledger failed or did not answer), the request fails: 502, a
     /// `ledger_failed` METRIC line, and the delivery given back so Wavefront's retry can.
-    pub async fn execute(
-        &self,
-        decision: &mut Decision<'_>,
-        alert: &Alert,
-        rules: &[Rule],
-        now: Timestamp,
-        deadline: Instant,
-    ) {
-        self.execute_until(
-            decision,
-            alert,
-            rules,
-            now,
-            deadline,
-            deadline + AFTER_DEADLINE,
-        )
-        .await;
-    }
-
-    /// [`Executor::execute`] under a hard cap besides: nothing runs past `cap` (Lambda's
-    /// deadline less the time to answer), even when that leaves less than [`AFTER_DEADLINE`]
-    /// after `deadline`, or nothing at all. What is left after the deadline is shared between
-    /// giving back claims and settling the delivery, which always gets some of it.
+    ///
+    /// `cap` is a hard limit besides (Lambda's deadline less the time to answer): nothing runs
+    /// past it, even when that leaves less than [`AFTER_DEADLINE`] after `deadline`, or nothing
+    /// at all. What is left after the deadline is shared between giving back claims and
+    /// settling the delivery, which always gets some of it.
     pub async fn execute_until(
         &self,
         decision: &mut Decision<'_>,
@@ -223,7 +205,6 @@ impl Executor {
                 }
                 Ok(Err(err)) => {
                     if resolving {
-                        decision.notes.push(unresolved(&err.to_string()));
                         decision.fail_ledger(unresolved(&err.to_string()));
                     }
                     fail_live_actions(
@@ -257,9 +238,7 @@ impl Executor {
                         ));
                     }
                     if resolving {
-                        let why = unresolved("the ledger did not answer in time");
-                        decision.notes.push(why.clone());
-                        decision.fail_ledger(why);
+                        decision.fail_ledger(unresolved("the ledger did not answer in time"));
                     }
                     fail_live_actions(
                         decision,
@@ -293,7 +272,6 @@ impl Executor {
             };
             // Failed: the delivery is given back below, and the 502 says to send it again.
             if let Some(why) = failure {
-                decision.notes.push(why.clone());
                 decision.fail_ledger(why);
             }
         }

@@ -127,12 +127,6 @@ struct Refresh {
     after_failure: Duration,
 }
 
-impl Refresh {
-    async fn age(&self) -> Duration {
-        self.last.lock().await.elapsed()
-    }
-}
-
 impl fmt::Debug for Refresh {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Refresh")
@@ -350,9 +344,8 @@ impl Responder {
         let Some(refresh) = &self.refresh else {
             return verify(&self.authenticator());
         };
-        if refresh.age().await >= REFRESH_EVERY {
-            self.refresh_secrets(refresh, REFRESH_EVERY).await;
-        }
+        // Re-reads only when the secrets are older than that (checked under its lock).
+        self.refresh_secrets(refresh, REFRESH_EVERY).await;
         let first = verify(&self.authenticator());
         if !matches!(
             first,

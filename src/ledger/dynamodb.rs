@@ -118,7 +118,7 @@ impl Store for DynamoStore {
         })
     }
 
-    fn renew<'a>(&'a self, entry: &'a Entry) -> BoxFuture<'a, Result<bool, LedgerError>> {
+    fn renew<'a>(&'a self, entry: &'a Entry) -> BoxFuture<'a, Result<(), LedgerError>> {
         Box::pin(async move {
             let result = self
                 .client
@@ -131,13 +131,14 @@ impl Store for DynamoStore {
                 .send()
                 .await;
             match result {
-                Ok(_) => Ok(true),
+                Ok(_) => Ok(()),
+                // Not held any more: the entry stays as its new holder wrote it.
                 Err(err)
                     if err
                         .as_service_error()
                         .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
                 {
-                    Ok(false)
+                    Ok(())
                 }
                 Err(err) => Err(failure("PutItem", &err)),
             }

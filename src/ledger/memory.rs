@@ -39,15 +39,15 @@ impl Store for MemoryStore {
         Box::pin(async move { Ok(result) })
     }
 
-    fn renew<'a>(&'a self, entry: &'a Entry) -> BoxFuture<'a, Result<bool, LedgerError>> {
-        let renewed = self.with(|entries| match entries.get_mut(&entry.key) {
-            Some(held) if held.claimed_by == entry.claimed_by => {
+    fn renew<'a>(&'a self, entry: &'a Entry) -> BoxFuture<'a, Result<(), LedgerError>> {
+        self.with(|entries| {
+            if let Some(held) = entries.get_mut(&entry.key)
+                && held.claimed_by == entry.claimed_by
+            {
                 *held = entry.clone();
-                true
             }
-            _ => false,
         });
-        Box::pin(async move { Ok(renewed) })
+        Box::pin(async move { Ok(()) })
     }
 
     fn release<'a>(

@@ -128,8 +128,9 @@ pub trait Store: Send + Sync + fmt::Debug {
         now: Timestamp,
     ) -> BoxFuture<'a, Result<Option<Entry>, LedgerError>>;
 
-    /// Rewrites `entry` (a new expiry) if its claimer still holds it; `false` when it does not.
-    fn renew<'a>(&'a self, entry: &'a Entry) -> BoxFuture<'a, Result<bool, LedgerError>>;
+    /// Rewrites `entry` (a new expiry) if its claimer still holds it; otherwise leaves the
+    /// entry as it is.
+    fn renew<'a>(&'a self, entry: &'a Entry) -> BoxFuture<'a, Result<(), LedgerError>>;
 
     /// Deletes the entry at `key` if `claimed_by` still holds it and, when `claim_id` is
     /// given, through that very claim.
@@ -401,7 +402,7 @@ impl Ledger {
             self.retention.get(),
             format!("{} {} handled", alert.reason, alert.label()),
         );
-        self.store.renew(&entry).await.map(|_| ())
+        self.store.renew(&entry).await
     }
 
     /// Forgets a delivery, so a retry of it can act.

@@ -492,7 +492,7 @@ impl Store for Unanswered {
         })
     }
 
-    fn renew<'a>(&'a self, entry: &'a Entry) -> BoxFuture<'a, Result<bool, LedgerError>> {
+    fn renew<'a>(&'a self, entry: &'a Entry) -> BoxFuture<'a, Result<(), LedgerError>> {
         self.inner.renew(entry)
     }
 

@@ -333,26 +333,7 @@ pub fn assert_no_secrets(text: &str) {
     );
 }
 
-/// A writer that keeps everything written, for reading METRIC and audit lines back.
-#[derive(Clone, Default)]
-pub struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl Captured {
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
+pub use wavefront_responder::telemetry::Captured;
 
 /// Runs one action as the executor does, without the ledger or a time budget.
 pub async fn run_action(
