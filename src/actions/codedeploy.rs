@@ -142,10 +142,16 @@ impl HandedOver {
         self.0.is_empty()
     }
 
-    /// Withdraws every handover after the first `len`: those of an action cut off before it
-    /// changed anything, whose rollback therefore never started.
-    pub fn truncate(&mut self, len: usize) {
-        self.0.truncate(len);
+    /// Withdraws the handovers to rollbacks of ours recorded after the first `len`: those of
+    /// an action cut off before it changed anything, whose rollback therefore never started.
+    /// Rollbacks it found under way (not ours) are still moving their aliases, so they stay.
+    pub fn withdraw_ours_since(&mut self, len: usize) {
+        let mut index = 0;
+        self.0.retain(|handover| {
+            let keep = index < len || !handover.ours;
+            index += 1;
+            keep
+        });
     }
 
     /// The handover of `function`'s `alias` (a name, partial ARN or ARN), if there is one:

@@ -561,10 +561,11 @@ impl Run<'_> {
             Err(_) => {
                 let report = calls.out_of_time(left);
                 // Cut off before it changed anything (a stop not yet sent, or found
-                // completed): no rollback of its own is under way, so what it handed over is
-                // withdrawn and later actions may still act.
+                // completed): no rollback of its own is under way, so what it handed over to
+                // one is withdrawn and later actions may still act. Rollbacks it found under
+                // way keep their aliases.
                 if !report.changed {
-                    handed_over.truncate(handed_before);
+                    handed_over.withdraw_ours_since(handed_before);
                 }
                 report
             }

@@ -1922,6 +1922,50 @@ fn answered_after(
 }
 
 #[tokio::test]
+async fn a_cut_off_keeps_the_alias_of_a_rollback_found_under_way() {
+    // A Lambda rollback already under way, and a deployment to stop whose targets answer only
+    // after the whole 1 s budget: the action is cut off before it stops anything.
+    let mut events = vec![
+        codedeploy_call(
+            "ListDeployments",
+            list_active(),
+            200,
+            json!({"deployments": ["d-RB1", "d-ABC123"]}),
+        ),
+        codedeploy_call(
+            "BatchGetDeployments",
+            json!({"deploymentIds": ["d-RB1", "d-ABC123"]}),
+            200,
+            json!({"deploymentsInfo": [
+                deployment_info("d-RB1", "InProgress", "codeDeployRollback", Some("d-BAD")),
+                deployment_info("d-ABC123", "InProgress", "user", None),
+            ]}),
+        ),
+    ];
+    events.extend(lambda_targets_of("d-RB1"));
+    events.push(answered_after(
+        "ListDeploymentTargets",
+        json!({"deploymentId": "d-ABC123"}),
+        json!({"targetIds": ["checkout:live"]}),
+        Duration::from_secs(30),
+    ));
+    // No Lambda exchange: the alias action must leave the alias to d-RB1.
+    let replay = Replay::codedeploy(events).await;
+    let config = format!("time_budget = \"1s\"\n{PAIR}");
+    let (reply, _ledger) = responder_reply(&replay, &config).await;
+    let stop = &reply.json["rules"][0]["actions"][0];
+    assert_eq!(stop["outcome"], "failed", "{stop}");
+    let alias = &reply.json["rules"][0]["actions"][1];
+    assert_eq!(alias["outcome"], "skipped", "{alias}");
+    assert_eq!(
+        alias["detail"],
+        "CodeDeploy is moving checkout:live back (d-RB1, a rollback in progress); leaving the \
+         alias to it"
+    );
+    replay.assert_requests();
+}
+
+#[tokio::test]
 async fn a_stop_cut_off_after_finding_the_deployment_completed_hands_nothing_over() {
     let mut events = one_in_progress("d-ABC123");
     events.extend(lambda_targets_of("d-ABC123"));
