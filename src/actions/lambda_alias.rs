@@ -16,6 +16,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use aws_sdk_lambda::Client;
+use aws_sdk_lambda::config::http::HttpResponse;
+use aws_sdk_lambda::error::SdkError;
+use aws_sdk_lambda::operation::get_alias::{GetAliasError, GetAliasOutput};
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
 
 use super::aws::{CallFailure, Calls};
@@ -263,6 +266,25 @@ enum Update {
     Conflict(CallFailure),
 }
 
+/// What `GetAlias` answered.
+type GetAliasResult = Result<GetAliasOutput, SdkError<GetAliasError, HttpResponse>>;
+
+/// Records a `GetAlias` call and reads the alias from its answer.
+fn record(calls: &mut Calls, result: GetAliasResult) -> Result<AliasState, CallFailure> {
+    let output = result.map_err(|e| calls.failed("GetAlias", &e))?;
+    let output = calls.ok(output);
+    Ok(AliasState {
+        version: output.function_version.unwrap_or_default(),
+        weights: output
+            .routing_config
+            .and_then(|r| r.additional_version_weights)
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+        revision_id: output.revision_id,
+    })
+}
+
 /// `detail`, saying so when a retried `UpdateAlias` may have made the change it ran into.
 fn own_write(detail: String, retried: bool) -> String {
     if retried {
@@ -276,10 +298,22 @@ fn own_write(detail: String, retried: bool) -> String {
 const OWN_WRITE: &str = "this request's UpdateAlias was retried, and an earlier attempt may have \
                          been applied, so the action keeps its ledger claims";
 
+/// What an alias action found before writing anything: either its outcome is already known
+/// (left to CodeDeploy, already there, refused, a dry run's plan, a read that failed), or the
+/// change to make and the alias as it was read.
+#[derive(Debug)]
+pub enum Prepared {
+    Decided(ActionOutcome, String),
+    Move {
+        first: AliasState,
+        target: String,
+        change: Change,
+    },
+}
+
 impl AliasShift {
-    /// Runs the shift, recording its AWS calls in `calls`. With `dry_run`, only reads are made
-    /// and the sentence says what would have happened. An alias in `handed_over` is left to
-    /// CodeDeploy, without a call.
+    /// Runs the shift, recording its AWS calls in `calls`: [`AliasShift::prepare`], then
+    /// [`AliasShift::apply`].
     pub async fn execute(
         &self,
         client: &Client,
@@ -287,6 +321,22 @@ impl AliasShift {
         handed_over: &HandedOver,
         calls: &mut Calls,
     ) -> (ActionOutcome, String) {
+        let prepared = self.prepare(client, dry_run, handed_over, calls).await;
+        self.apply(client, prepared, calls).await
+    }
+
+    /// Everything before the write, none of which changes anything: reads the alias (and the
+    /// alias it moves to, at the same time), decides, and checks the target version exists.
+    /// With `dry_run`, the sentence says what would have happened. An alias in `handed_over`
+    /// is left to CodeDeploy, without a call. Because it only reads, it may run before the
+    /// ledger admits the action, beside the admission.
+    pub async fn prepare(
+        &self,
+        client: &Client,
+        dry_run: bool,
+        handed_over: &HandedOver,
+        calls: &mut Calls,
+    ) -> Prepared {
         if let Some(handover) = handed_over.find(&self.function, &self.alias) {
             let leaving = if dry_run { "would leave" } else { "leaving" };
             // Our own rollback's alias is handled for the incident; one found under way is
@@ -294,7 +344,7 @@ impl AliasShift {
             if !dry_run && handover.ours {
                 calls.left_to_codedeploy();
             }
-            return (
+            return Prepared::Decided(
                 ActionOutcome::Skipped,
                 format!(
                     "CodeDeploy is moving {} back ({}); {leaving} the alias to it",
@@ -303,36 +353,86 @@ impl AliasShift {
                 ),
             );
         }
-        match self.run(client, dry_run, calls).await {
-            Ok(step) => step,
-            Err(failure) => (ActionOutcome::Failed, failure.message),
+        match self.decide_first(client, dry_run, calls).await {
+            Ok(prepared) => prepared,
+            Err(failure) => Prepared::Decided(ActionOutcome::Failed, failure.message),
         }
     }
 
-    async fn run(
+    /// Makes the change [`AliasShift::prepare`] decided on, if it decided on one.
+    pub async fn apply(
+        &self,
+        client: &Client,
+        prepared: Prepared,
+        calls: &mut Calls,
+    ) -> (ActionOutcome, String) {
+        match prepared {
+            Prepared::Decided(outcome, detail) => (outcome, detail),
+            Prepared::Move {
+                first,
+                target,
+                change,
+            } => match self.change(client, &first, &target, &change, calls).await {
+                Ok(step) => step,
+                Err(failure) => (ActionOutcome::Failed, failure.message),
+            },
+        }
+    }
+
+    async fn decide_first(
         &self,
         client: &Client,
         dry_run: bool,
         calls: &mut Calls,
-    ) -> Result<(ActionOutcome, String), CallFailure> {
-        let first = self.read(client, &self.alias, calls).await?;
-        let target = match self.resolve(client, &first, calls).await? {
+    ) -> Result<Prepared, CallFailure> {
+        let (first, other) = match &self.destination {
+            // Both aliases at once: neither read depends on the other.
+            Destination::Alias(other) => {
+                let (first, second) =
+                    tokio::join!(self.get(client, &self.alias), self.get(client, other));
+                let first = record(calls, first);
+                let second = record(calls, second);
+                (first?, Some(second?))
+            }
+            _ => (self.read(client, &self.alias, calls).await?, None),
+        };
+        let target = match self.resolve(&first, other.as_ref()) {
             Resolved::To(target) => target,
-            Resolved::Refused(reason) => return Ok((ActionOutcome::Failed, reason)),
+            Resolved::Refused(reason) => {
+                return Ok(Prepared::Decided(ActionOutcome::Failed, reason));
+            }
         };
         let change = match decide(&self.alias, &first, &target) {
-            Move::Stay(detail) => return Ok((ActionOutcome::Skipped, detail)),
+            Move::Stay(detail) => return Ok(Prepared::Decided(ActionOutcome::Skipped, detail)),
             Move::Change(change) => change,
         };
-        if target != first.version
+        // A fixed version may not exist. One another alias points at does: Lambda refuses to
+        // delete a version an alias references.
+        if matches!(self.destination, Destination::Version(_))
+            && target != first.version
             && let Some(refusal) = self.check_version(client, &target, calls).await?
         {
-            return Ok((ActionOutcome::Failed, refusal));
+            return Ok(Prepared::Decided(ActionOutcome::Failed, refusal));
         }
         if dry_run {
-            return Ok((ActionOutcome::Planned, change.planned()));
+            return Ok(Prepared::Decided(ActionOutcome::Planned, change.planned()));
         }
-        let retried = match self.update(client, &first, &target, calls).await? {
+        Ok(Prepared::Move {
+            first,
+            target,
+            change,
+        })
+    }
+
+    async fn change(
+        &self,
+        client: &Client,
+        first: &AliasState,
+        target: &str,
+        change: &Change,
+        calls: &mut Calls,
+    ) -> Result<(ActionOutcome, String), CallFailure> {
+        let retried = match self.update(client, first, target, calls).await? {
             Err(refusal) => return Ok((ActionOutcome::Failed, refusal)),
             Ok(Update::Done) => return Ok((ActionOutcome::Executed, change.done())),
             Ok(Update::Conflict(failure)) => failure.may_be_applied,
@@ -340,7 +440,7 @@ impl AliasShift {
 
         // The alias changed since it was read: read it again, once.
         let now = self.read(client, &self.alias, calls).await?;
-        let left_alone = if let Move::Stay(detail) = decide(&self.alias, &now, &target) {
+        let left_alone = if let Move::Stay(detail) = decide(&self.alias, &now, target) {
             if retried {
                 format!(
                     "{detail}; this request's UpdateAlias was retried, and an earlier attempt may \
@@ -349,7 +449,7 @@ impl AliasShift {
             } else {
                 detail
             }
-        } else if !now.routes_as(&first) {
+        } else if !now.routes_as(first) {
             // Someone else moved it (a deploy, a person, CodeDeploy): theirs is the newer
             // decision, and overwriting it is what the RevisionId is there to prevent.
             let revision = now
@@ -368,9 +468,7 @@ impl AliasShift {
             )
         } else {
             // Only its description or revision changed: decide again, against the new revision.
-            return self
-                .decide_again(client, &now, &target, retried, calls)
-                .await;
+            return self.decide_again(client, &now, retried, calls).await;
         };
         Ok((ActionOutcome::Skipped, left_alone))
     }
@@ -380,11 +478,14 @@ impl AliasShift {
         &self,
         client: &Client,
         now: &AliasState,
-        first_target: &str,
         retried_before: bool,
         calls: &mut Calls,
     ) -> Result<(ActionOutcome, String), CallFailure> {
-        let target = match self.resolve(client, now, calls).await? {
+        let other = match &self.destination {
+            Destination::Alias(other) => Some(self.read(client, other, calls).await?),
+            _ => None,
+        };
+        let target = match self.resolve(now, other.as_ref()) {
             Resolved::To(target) => target,
             Resolved::Refused(reason) => {
                 return Ok((ActionOutcome::Failed, own_write(reason, retried_before)));
@@ -396,14 +497,8 @@ impl AliasShift {
             }
             Move::Change(change) => change,
         };
-        // The first target was checked (the alias still runs the version it ran then), so
-        // only a destination that moved meanwhile is checked now.
-        if target != now.version
-            && target != first_target
-            && let Some(refusal) = self.check_version(client, &target, calls).await?
-        {
-            return Ok((ActionOutcome::Failed, own_write(refusal, retried_before)));
-        }
+        // Nothing to check again: a fixed version was checked before the conflict, and one
+        // another alias points at exists.
         match self.update(client, now, &target, calls).await? {
             Err(refusal) => Ok((ActionOutcome::Failed, own_write(refusal, retried_before))),
             Ok(Update::Done) => Ok((ActionOutcome::Executed, change.done())),
@@ -475,55 +570,46 @@ impl AliasShift {
         alias: &str,
         calls: &mut Calls,
     ) -> Result<AliasState, CallFailure> {
-        let output = client
+        record(calls, self.get(client, alias).await)
+    }
+
+    async fn get(&self, client: &Client, alias: &str) -> GetAliasResult {
+        client
             .get_alias()
             .function_name(&self.function)
             .name(alias)
             .send()
             .await
-            .map_err(|e| calls.failed("GetAlias", &e))?;
-        let output = calls.ok(output);
-        Ok(AliasState {
-            version: output.function_version.unwrap_or_default(),
-            weights: output
-                .routing_config
-                .and_then(|r| r.additional_version_weights)
-                .unwrap_or_default()
-                .into_iter()
-                .collect(),
-            revision_id: output.revision_id,
-        })
     }
 
-    /// The version the alias should point at, or why it cannot be moved.
-    async fn resolve(
-        &self,
-        client: &Client,
-        state: &AliasState,
-        calls: &mut Calls,
-    ) -> Result<Resolved, CallFailure> {
-        let target = match &self.destination {
-            Destination::Version(version) => version.clone(),
-            Destination::DropCanary => state.version.clone(),
-            Destination::Alias(other) => {
-                let other_state = self.read(client, other, calls).await?;
+    /// The version the alias should point at, or why it cannot be moved: `state` is the alias
+    /// as read, `other` the alias it moves to (read for [`Destination::Alias`]).
+    fn resolve(&self, state: &AliasState, other: Option<&AliasState>) -> Resolved {
+        let target = match (&self.destination, other) {
+            (Destination::Version(version), _) => version.clone(),
+            (Destination::DropCanary, _) => state.version.clone(),
+            (Destination::Alias(other), Some(other_state)) => {
                 if other_state.version.eq_ignore_ascii_case("$LATEST") {
-                    return Ok(Resolved::Refused(format!(
+                    return Resolved::Refused(format!(
                         "alias {other} points at $LATEST, which is not a known good version; \
                          refusing to move {} there",
                         self.alias
-                    )));
+                    ));
                 }
-                other_state.version
+                other_state.version.clone()
+            }
+            (Destination::Alias(other), None) => {
+                // Never so: `other` is read whenever the destination is an alias.
+                return Resolved::Refused(format!("alias {other} could not be read"));
             }
         };
         if target.eq_ignore_ascii_case("$LATEST") || target.is_empty() {
-            return Ok(Resolved::Refused(format!(
+            return Resolved::Refused(format!(
                 "refusing to move {} to \"{target}\": not a published version",
                 self.alias
-            )));
+            ));
         }
-        Ok(Resolved::To(target))
+        Resolved::To(target)
     }
 
     /// `None` when the version exists; a refusal when it does not.

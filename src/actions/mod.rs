@@ -10,6 +10,9 @@
 //!
 //! [`Executor`] runs the actions of a decision in order, each within its share of the time
 //! budget, so one stuck call cannot keep the others from running or the request from answering.
+//! A `lambda-alias` action reads (and decides) while the ledger admits it, and writes only once
+//! admitted: its reads change nothing, and waiting for the ledger first would add their round
+//! trips to every undo.
 
 pub mod aws;
 pub mod codedeploy;
@@ -21,6 +24,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde::Deserialize;
 use tokio::time::Instant;
+use tokio::time::error::Elapsed;
 
 use crate::alert::{Alert, Reason};
 use crate::decision::{ActionOutcome, Decision, plural};
@@ -405,49 +409,71 @@ impl Run<'_> {
         }
         let started = Instant::now();
         let ledger = &self.executor.ledger;
+        let mut calls = Calls::default();
         if self.dry_run {
-            // Read-only: say what the ledger would do, then make the action's read calls. A
-            // ledger that cannot be read is reported: live actions would not run.
-            match tokio::time::timeout(share, ledger.peek(self.attempt, self.now)).await {
-                Ok(Ok(None)) => {}
+            // Read-only: say what the ledger would do, and make the action's read calls beside
+            // it. A ledger that cannot be read is reported: live actions would not run.
+            let (peeked, ahead) = {
+                let peek = tokio::time::timeout(share, ledger.peek(self.attempt, self.now));
+                let ahead = self.read_ahead(share, handed_over, &mut calls);
+                beside(peek, ahead, |peeked| matches!(peeked, Ok(Ok(None)))).await
+            };
+            let refusal = match peeked {
+                Ok(Ok(None)) => None,
                 Ok(Ok(Some((guard, detail)))) => {
-                    return (skipped(format!("would be skipped: {detail}")), Some(guard));
+                    Some((skipped(format!("would be skipped: {detail}")), Some(guard)))
                 }
-                Ok(Err(err)) => {
-                    return (failed(format!("{err}; a live action would not run")), None);
-                }
+                Ok(Err(err)) => Some((failed(format!("{err}; a live action would not run")), None)),
                 Err(_) => {
                     let why = "the ledger did not answer in time; a live action would not run";
-                    return (failed(why.into()), None);
+                    Some((failed(why.into()), None))
                 }
+            };
+            if let Some((report, guard)) = refusal {
+                return (with_reads(report, calls), guard);
             }
             let left = share.saturating_sub(started.elapsed());
-            let report = self.run_action(left, handed_over).await;
+            let report = self
+                .run_action(left, handed_over, ahead.flatten(), calls)
+                .await;
             return (report, None);
         }
         // The claims are ours, not the admission's: cut off, it still says what it may hold.
         let mut claims = Claims::new(self.attempt.request_id);
         let stopper = claims.stopper();
-        let admission = {
-            let admit = ledger.admit_into(self.attempt, self.now, &mut claims);
-            tokio::pin!(admit);
-            match tokio::time::timeout(share, admit.as_mut()).await {
-                Ok(result) => Admitting::InTime(result),
-                // Cut off mid-admission: a claim may be on its way. Let that write finish,
-                // briefly, so giving it back cannot overtake it, but send no new one.
-                Err(_) => {
-                    stopper.stop();
-                    match tokio::time::timeout_at(grace_until(self.releases_by), admit).await {
-                        Ok(result) => Admitting::Late(result),
-                        Err(_) => Admitting::Unanswered,
+        // A lambda-alias action's reads change nothing, so they run beside the admission
+        // rather than after it; refused, the action stops reading.
+        let (admission, ahead) = {
+            let admission = async {
+                let admit = ledger.admit_into(self.attempt, self.now, &mut claims);
+                tokio::pin!(admit);
+                match tokio::time::timeout(share, admit.as_mut()).await {
+                    Ok(result) => Admitting::InTime(result),
+                    // Cut off mid-admission: a claim may be on its way. Let that write finish,
+                    // briefly, so giving it back cannot overtake it, but send no new one.
+                    Err(_) => {
+                        stopper.stop();
+                        match tokio::time::timeout_at(grace_until(self.releases_by), admit).await {
+                            Ok(result) => Admitting::Late(result),
+                            Err(_) => Admitting::Unanswered,
+                        }
                     }
                 }
-            }
+            };
+            let ahead = self.read_ahead(share, handed_over, &mut calls);
+            beside(admission, ahead, |admission| {
+                matches!(admission, Admitting::InTime(Ok(None)))
+            })
+            .await
         };
-        let (mut report, guard) = match admission {
+        let (report, guard) = match admission {
             Admitting::InTime(Ok(None)) => {
                 let left = share.saturating_sub(started.elapsed());
-                let report = self.run_action(left, handed_over).await;
+                // The action's calls go into its report; none are left for `with_reads`.
+                let calls = std::mem::take(&mut calls);
+                let report = self
+                    .run_action(left, handed_over, ahead.flatten(), calls)
+                    .await;
                 if report.changed {
                     // Changed something, or may have: the claims stay, so nothing acts again.
                     return (report, None);
@@ -472,7 +498,6 @@ impl Run<'_> {
                 ) = (self.action, guard)
                 {
                     let left = share.saturating_sub(started.elapsed());
-                    let mut calls = Calls::default();
                     let observed = tokio::time::timeout(
                         left,
                         rollback.observe(&self.executor.aws, &mut calls, handed_over),
@@ -481,8 +506,6 @@ impl Run<'_> {
                     if let Ok(note) = observed {
                         report.detail.push_str(&note);
                     }
-                    report.aws_request_ids =
-                        calls.report(ActionOutcome::Skipped, "").aws_request_ids;
                 }
                 (report, Some(guard))
             }
@@ -511,6 +534,7 @@ impl Run<'_> {
                 (report, None)
             }
         };
+        let mut report = with_reads(report, calls);
         // Nothing changed: give back what this action took (and only that), so a retry may
         // act and is not refused as "already acted".
         if !claims.is_empty() {
@@ -522,6 +546,24 @@ impl Run<'_> {
             }
         }
         (report, guard)
+    }
+
+    /// The reads a `lambda-alias` action makes before it writes, within `share`: they change
+    /// nothing, so they may run beside the ledger's calls instead of after them, which takes
+    /// them off the request's critical path. `None` for a `codedeploy-rollback`, whose reads
+    /// hand aliases over to later actions as they go, and so wait for the admission.
+    async fn read_ahead(
+        &self,
+        share: Duration,
+        handed_over: &codedeploy::HandedOver,
+        calls: &mut Calls,
+    ) -> Option<Result<lambda_alias::Prepared, Elapsed>> {
+        let Action::LambdaAlias(shift) = self.action else {
+            return None;
+        };
+        let lambda = &self.executor.aws.lambda;
+        let prepare = shift.prepare(lambda, self.dry_run, handed_over, calls);
+        Some(tokio::time::timeout(share, prepare).await)
     }
 
     /// Gives back only the circuit-breaker slot of an action that handled its incident without
@@ -539,23 +581,39 @@ impl Run<'_> {
         report
     }
 
-    async fn run_action(&self, left: Duration, handed_over: &mut codedeploy::HandedOver) -> Report {
-        let mut calls = Calls::default();
+    /// Runs the action (what [`Run::read_ahead`] did not) within `left`, recording its calls
+    /// in `calls`.
+    async fn run_action(
+        &self,
+        left: Duration,
+        handed_over: &mut codedeploy::HandedOver,
+        ahead: Option<Result<lambda_alias::Prepared, Elapsed>>,
+        mut calls: Calls,
+    ) -> Report {
+        let prepared = match ahead {
+            // Cut off while reading: nothing was written.
+            Some(Err(_)) => return calls.out_of_time(left),
+            Some(Ok(prepared)) => Some(prepared),
+            None => None,
+        };
         if left.is_zero() {
             return calls.out_of_time(left);
         }
         let handed_before = handed_over.len();
-        let result = tokio::time::timeout(
-            left,
-            self.action.execute_after(
-                &self.executor.aws,
-                self.dry_run,
-                self.now,
-                &mut calls,
-                handed_over,
-            ),
-        )
-        .await;
+        let aws = &self.executor.aws;
+        let run = async {
+            match (self.action, prepared) {
+                (Action::LambdaAlias(shift), Some(prepared)) => {
+                    shift.apply(&aws.lambda, prepared, &mut calls).await
+                }
+                _ => {
+                    self.action
+                        .execute_after(aws, self.dry_run, self.now, &mut calls, handed_over)
+                        .await
+                }
+            }
+        };
+        let result = tokio::time::timeout(left, run).await;
         match result {
             Ok((outcome, detail)) => calls.report(outcome, detail),
             Err(_) => {
@@ -571,6 +629,39 @@ impl Run<'_> {
             }
         }
     }
+}
+
+/// Runs `first` and `ahead` at once. When `first` ends, `ahead` goes on to its end only if
+/// `wanted` says its output is needed; otherwise it is dropped where it is, its calls in flight
+/// abandoned (it must only read).
+async fn beside<A, B>(
+    first: impl Future<Output = A>,
+    ahead: impl Future<Output = B>,
+    wanted: impl FnOnce(&A) -> bool,
+) -> (A, Option<B>) {
+    tokio::pin!(first, ahead);
+    let mut finished = None;
+    let output = loop {
+        tokio::select! {
+            biased;
+            output = &mut first => break output,
+            done = &mut ahead, if finished.is_none() => finished = Some(done),
+        }
+    };
+    let ahead = match finished {
+        Some(done) => Some(done),
+        None if wanted(&output) => Some(ahead.await),
+        None => None,
+    };
+    (output, ahead)
+}
+
+/// `report`, with the request ids of the reads its action made before it was refused.
+fn with_reads(mut report: Report, calls: Calls) -> Report {
+    let mut ids = calls.report(report.outcome, "").aws_request_ids;
+    ids.append(&mut report.aws_request_ids);
+    report.aws_request_ids = ids;
+    report
 }
 
 fn skipped(detail: String) -> Report {

@@ -441,9 +441,11 @@ impl Ledger {
     /// error, `claims` holds what was taken before it. Each key is added before its conditional
     /// write is sent and removed again when the write is refused, so a caller that stops
     /// waiting (a time budget) holds every claim that may have been written, and only those.
-    /// Once [`Claims::stopper`] stops it, it sends no further call: the one in flight finishes
+    /// Once [`Claims::stopper`] stops it, it sends no further call: the ones in flight finish
     /// and the admission ends with [`LedgerError::Stopped`] (or its refusal, or, when that was
-    /// its last call, admitted).
+    /// its last call, admitted). The circuit breaker's slots are read (a read, sent at the
+    /// start) while the incident latch and then the cooldown are claimed; a slot is claimed
+    /// last.
     pub async fn admit_into(
         &self,
         attempt: &Attempt<'_>,
@@ -459,12 +461,7 @@ impl Ledger {
             self.retention.get(),
             format!("{} acted on {}", attempt.rule, attempt.target),
         );
-        if let Some(holder) = claim_into(&*self.store, &latch, now, &mut claims.keys).await? {
-            return Ok(Some(latch_refusal(attempt, &holder)));
-        }
-
-        if let Some(cooldown) = attempt.cooldown {
-            claims.go_on()?;
+        let cooldown = attempt.cooldown.map(|cooldown| {
             let entry = self.entry(
                 cooldown_key(attempt),
                 claimer,
@@ -472,14 +469,36 @@ impl Ledger {
                 cooldown.get(),
                 format!("{} cooling down on {}", attempt.rule, attempt.target),
             );
-            if let Some(holder) = claim_into(&*self.store, &entry, now, &mut claims.keys).await? {
-                return Ok(Some(cooldown_refusal(attempt, cooldown, &holder)));
+            (cooldown, entry)
+        });
+        let guards = async {
+            if let Some(holder) = claim_into(&*self.store, &latch, now, &mut claims.keys).await? {
+                return Ok(Some(latch_refusal(attempt, &holder)));
             }
+            if let Some((cooldown, entry)) = &cooldown {
+                claims.go_on()?;
+                if let Some(holder) = claim_into(&*self.store, entry, now, &mut claims.keys).await?
+                {
+                    return Ok(Some(cooldown_refusal(attempt, *cooldown, &holder)));
+                }
+            }
+            Ok(None)
+        };
+        // The breaker's slots are read beside the claims before them: a read, wasted only when
+        // those refuse, and one round trip off every action's way.
+        let slots = async {
+            match self.circuit {
+                Some(_) => Some(self.store.query(CIRCUIT).await),
+                None => None,
+            }
+        };
+        let (refused, slots) = tokio::join!(guards, slots);
+        if let Some(refusal) = refused? {
+            return Ok(Some(refusal));
         }
-
-        if let Some(circuit) = self.circuit
+        if let (Some(circuit), Some(slots)) = (self.circuit, slots)
             && let Err(holders) = self
-                .claim_circuit_slot(circuit, attempt, now, claims)
+                .claim_circuit_slot(circuit, slots?, attempt, now, claims)
                 .await?
         {
             return Ok(Some(self.circuit_refusal(circuit, &holders)));
@@ -487,24 +506,18 @@ impl Ledger {
         Ok(None)
     }
 
-    /// A free slot, or every holder when all are taken. The slots are read first (one query),
-    /// so only free ones are tried; a slot taken meanwhile by another instance just moves the
-    /// claim on to the next.
+    /// A free slot, or every holder when all are taken. The slots were read first (`slots`,
+    /// one query), so only free ones are tried; a slot taken meanwhile by another instance
+    /// just moves the claim on to the next.
     async fn claim_circuit_slot(
         &self,
         circuit: CircuitBreaker,
+        slots: Vec<Entry>,
         attempt: &Attempt<'_>,
         now: Timestamp,
         claims: &mut Claims,
     ) -> Result<Result<(), Vec<Entry>>, LedgerError> {
-        claims.go_on()?;
-        let mut holders: Vec<Entry> = self
-            .store
-            .query(CIRCUIT)
-            .await?
-            .into_iter()
-            .filter(|e| e.live(now))
-            .collect();
+        let mut holders: Vec<Entry> = slots.into_iter().filter(|e| e.live(now)).collect();
         for slot in 0..circuit.max_actions {
             let key = circuit_key(slot);
             if holders.iter().any(|h| h.key == key) {
@@ -560,28 +573,40 @@ impl Ledger {
         join_all(releases).await.into_iter().collect()
     }
 
-    /// For dry runs: what would stop this action, without writing anything.
+    /// For dry runs: what would stop this action, without writing anything. Every guard is
+    /// read at once.
     pub async fn peek(
         &self,
         attempt: &Attempt<'_>,
         now: Timestamp,
     ) -> Result<Option<(Guard, String)>, LedgerError> {
-        if let Some(holder) = self.store.get(&latch_key(attempt), now).await? {
+        // The first that holds says why.
+        let latch_key = latch_key(attempt);
+        let cooldown_key = cooldown_key(attempt);
+        let cooldown = async {
+            match attempt.cooldown {
+                Some(cooldown) => Some((cooldown, self.store.get(&cooldown_key, now).await)),
+                None => None,
+            }
+        };
+        let slots = async {
+            match self.circuit {
+                Some(circuit) => Some((circuit, self.store.query(CIRCUIT).await)),
+                None => None,
+            }
+        };
+        let (latch, cooldown, slots) =
+            tokio::join!(self.store.get(&latch_key, now), cooldown, slots);
+        if let Some(holder) = latch? {
             return Ok(Some(latch_refusal(attempt, &holder)));
         }
-        if let Some(cooldown) = attempt.cooldown
-            && let Some(holder) = self.store.get(&cooldown_key(attempt), now).await?
+        if let Some((cooldown, holder)) = cooldown
+            && let Some(holder) = holder?
         {
             return Ok(Some(cooldown_refusal(attempt, cooldown, &holder)));
         }
-        if let Some(circuit) = self.circuit {
-            let holders: Vec<Entry> = self
-                .store
-                .query(CIRCUIT)
-                .await?
-                .into_iter()
-                .filter(|e| e.live(now))
-                .collect();
+        if let Some((circuit, slots)) = slots {
+            let holders: Vec<Entry> = slots?.into_iter().filter(|e| e.live(now)).collect();
             if holders.len() >= circuit.max_actions as usize {
                 return Ok(Some(self.circuit_refusal(circuit, &holders)));
             }

@@ -1612,7 +1612,6 @@ async fn a_dry_run_hands_nothing_over() {
                 200,
                 alias_body("41", "rev-s"),
             ),
-            version_exists("41"),
         ],
     )
     .await;

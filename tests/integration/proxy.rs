@@ -289,6 +289,22 @@ async fn forward_bytes(
     Ok(Response::from_parts(parts, Full::new(body)))
 }
 
+/// The DynamoDB operations the ledger calls.
+const LEDGER_OPERATIONS: &[&str] = &["PutItem", "GetItem", "Query", "DeleteItem", "Scan"];
+
+/// `operations` as what does not depend on timing: the actions' calls (Lambda, CodeDeploy) in
+/// the order they were made, each action's calls following one another; and the ledger's
+/// (DynamoDB) calls sorted by name, because some run at once (the incident latch's claim beside
+/// the circuit breaker's read) and beside the actions' reads.
+pub fn untimed(operations: &[impl AsRef<str>]) -> (Vec<String>, Vec<String>) {
+    let (mut ledger, actions): (Vec<String>, Vec<String>) = operations
+        .iter()
+        .map(|o| o.as_ref().to_owned())
+        .partition(|o| LEDGER_OPERATIONS.contains(&o.as_str()));
+    ledger.sort();
+    (actions, ledger)
+}
+
 /// The AWS operation a request calls: the `X-Amz-Target` of the JSON protocols (DynamoDB,
 /// CodeDeploy, Secrets Manager), or the method and path of Lambda's REST API. Anything else is
 /// `METHOD /path`.
