@@ -10,9 +10,9 @@
 //!
 //! [`Executor`] runs the actions of a decision in order, each within its share of the time
 //! budget, so one stuck call cannot keep the others from running or the request from answering.
-//! A `lambda-alias` action reads (and decides) while the ledger admits it, and writes only once
-//! admitted: its reads change nothing, and waiting for the ledger first would add their round
-//! trips to every undo.
+//! A `lambda-alias` action reads (and decides) while the ledger claims its circuit-breaker slot,
+//! once its incident is held, and writes only once admitted: its reads change nothing, and
+//! waiting for the whole admission would add their round trips to every undo.
 
 pub mod aws;
 pub mod codedeploy;
@@ -411,13 +411,11 @@ impl Run<'_> {
         let ledger = &self.executor.ledger;
         let mut calls = Calls::default();
         if self.dry_run {
-            // Read-only: say what the ledger would do, and make the action's read calls beside
-            // it. A ledger that cannot be read is reported: live actions would not run.
-            let (peeked, ahead) = {
-                let peek = tokio::time::timeout(share, ledger.peek(self.attempt, self.now));
-                let ahead = self.read_ahead(share, handed_over, &mut calls);
-                beside(peek, ahead, |peeked| matches!(peeked, Ok(Ok(None)))).await
-            };
+            // Read-only: say what the ledger would do, and make the action's reads beside it.
+            // A ledger that cannot be read is reported: live actions would not run.
+            let peek = tokio::time::timeout(share, ledger.peek(self.attempt, self.now));
+            let ahead = self.read_ahead(started + share, handed_over, &mut calls);
+            let (peeked, ahead) = tokio::join!(peek, ahead);
             let refusal = match peeked {
                 Ok(Ok(None)) => None,
                 Ok(Ok(Some((guard, detail)))) => {
@@ -434,45 +432,39 @@ impl Run<'_> {
             }
             let left = share.saturating_sub(started.elapsed());
             let report = self
-                .run_action(left, handed_over, ahead.flatten(), calls)
+                .run_action(share, left, handed_over, ahead, calls)
                 .await;
             return (report, None);
         }
         // The claims are ours, not the admission's: cut off, it still says what it may hold.
         let mut claims = Claims::new(self.attempt.request_id);
         let stopper = claims.stopper();
-        // A lambda-alias action's reads change nothing, so they run beside the admission
-        // rather than after it; refused, the action stops reading.
-        let (admission, ahead) = {
-            let admission = async {
-                let admit = ledger.admit_into(self.attempt, self.now, &mut claims);
-                tokio::pin!(admit);
-                match tokio::time::timeout(share, admit.as_mut()).await {
-                    Ok(result) => Admitting::InTime(result),
-                    // Cut off mid-admission: a claim may be on its way. Let that write finish,
-                    // briefly, so giving it back cannot overtake it, but send no new one.
-                    Err(_) => {
-                        stopper.stop();
-                        match tokio::time::timeout_at(grace_until(self.releases_by), admit).await {
-                            Ok(result) => Admitting::Late(result),
-                            Err(_) => Admitting::Unanswered,
-                        }
+        let admission = {
+            // A lambda-alias action reads what it will change while the ledger claims the
+            // circuit breaker's slot, once the incident is held.
+            let ahead = self.read_ahead(started + share, handed_over, &mut calls);
+            let admit = ledger.admit_beside(self.attempt, self.now, &mut claims, ahead);
+            tokio::pin!(admit);
+            match tokio::time::timeout(share, admit.as_mut()).await {
+                Ok(result) => Admitting::InTime(result),
+                // Cut off mid-admission: a claim may be on its way. Let that write finish,
+                // briefly, so giving it back cannot overtake it, but send no new one.
+                Err(_) => {
+                    stopper.stop();
+                    match tokio::time::timeout_at(grace_until(self.releases_by), admit).await {
+                        Ok(result) => Admitting::Late(result),
+                        Err(_) => Admitting::Unanswered,
                     }
                 }
-            };
-            let ahead = self.read_ahead(share, handed_over, &mut calls);
-            beside(admission, ahead, |admission| {
-                matches!(admission, Admitting::InTime(Ok(None)))
-            })
-            .await
+            }
         };
         let (report, guard) = match admission {
-            Admitting::InTime(Ok(None)) => {
+            Admitting::InTime((Ok(None), ahead)) => {
                 let left = share.saturating_sub(started.elapsed());
                 // The action's calls go into its report; none are left for `with_reads`.
                 let calls = std::mem::take(&mut calls);
                 let report = self
-                    .run_action(left, handed_over, ahead.flatten(), calls)
+                    .run_action(share, left, handed_over, ahead.flatten(), calls)
                     .await;
                 if report.changed {
                     // Changed something, or may have: the claims stay, so nothing acts again.
@@ -487,8 +479,8 @@ impl Run<'_> {
                 (report, None)
             }
             // Refused, in time or by the write that answered after the cut-off.
-            Admitting::InTime(Ok(Some((guard, detail))))
-            | Admitting::Late(Ok(Some((guard, detail)))) => {
+            Admitting::InTime((Ok(Some((guard, detail))), _))
+            | Admitting::Late((Ok(Some((guard, detail))), _)) => {
                 let mut report = skipped(detail);
                 // Already handled (or cooling down): still see which rollbacks are under way,
                 // so a later lambda-alias action of this request leaves their aliases alone.
@@ -510,15 +502,15 @@ impl Run<'_> {
                 (report, Some(guard))
             }
             // Stopped after the write in flight answered: nothing can still land.
-            Admitting::Late(Err(LedgerError::Stopped)) => (
+            Admitting::Late((Err(LedgerError::Stopped), _)) => (
                 failed("not run: the ledger did not answer in time".into()),
                 None,
             ),
-            Admitting::InTime(Err(err)) | Admitting::Late(Err(err)) => (
+            Admitting::InTime((Err(err), _)) | Admitting::Late((Err(err), _)) => (
                 failed(format!("not run: {err}; nothing acts without the ledger")),
                 None,
             ),
-            Admitting::Late(Ok(None)) => (
+            Admitting::Late((Ok(None), _)) => (
                 failed(format!(
                     "ran out of time before acting: the ledger admitted it only after its {:.1}s \
                      of the time budget ended; its claims are given back",
@@ -548,13 +540,13 @@ impl Run<'_> {
         (report, guard)
     }
 
-    /// The reads a `lambda-alias` action makes before it writes, within `share`: they change
-    /// nothing, so they may run beside the ledger's calls instead of after them, which takes
-    /// them off the request's critical path. `None` for a `codedeploy-rollback`, whose reads
-    /// hand aliases over to later actions as they go, and so wait for the admission.
+    /// The reads a `lambda-alias` action makes before it writes, until `until` (the end of its
+    /// share of the time budget): they change nothing, so they may run beside the ledger's
+    /// calls instead of after them. `None` for a `codedeploy-rollback`, whose reads hand
+    /// aliases over to later actions as they go, and so wait for the admission.
     async fn read_ahead(
         &self,
-        share: Duration,
+        until: Instant,
         handed_over: &codedeploy::HandedOver,
         calls: &mut Calls,
     ) -> Option<Result<lambda_alias::Prepared, Elapsed>> {
@@ -563,7 +555,7 @@ impl Run<'_> {
         };
         let lambda = &self.executor.aws.lambda;
         let prepare = shift.prepare(lambda, self.dry_run, handed_over, calls);
-        Some(tokio::time::timeout(share, prepare).await)
+        Some(tokio::time::timeout_at(until, prepare).await)
     }
 
     /// Gives back only the circuit-breaker slot of an action that handled its incident without
@@ -581,10 +573,11 @@ impl Run<'_> {
         report
     }
 
-    /// Runs the action (what [`Run::read_ahead`] did not) within `left`, recording its calls
-    /// in `calls`.
+    /// Runs the action (what [`Run::read_ahead`] did not) within `left`, what is left of its
+    /// `share` of the time budget, recording its calls in `calls`.
     async fn run_action(
         &self,
+        share: Duration,
         left: Duration,
         handed_over: &mut codedeploy::HandedOver,
         ahead: Option<Result<lambda_alias::Prepared, Elapsed>>,
@@ -592,7 +585,11 @@ impl Run<'_> {
     ) -> Report {
         let prepared = match ahead {
             // Cut off while reading: nothing was written.
-            Some(Err(_)) => return calls.out_of_time(left),
+            Some(Err(_)) => return calls.out_of_time(share),
+            // Decided without a write: nothing more to send, however little time is left.
+            Some(Ok(lambda_alias::Prepared::Decided(outcome, detail))) => {
+                return calls.report(outcome, detail);
+            }
             Some(Ok(prepared)) => Some(prepared),
             None => None,
         };
@@ -631,32 +628,8 @@ impl Run<'_> {
     }
 }
 
-/// Runs `first` and `ahead` at once. When `first` ends, `ahead` goes on to its end only if
-/// `wanted` says its output is needed; otherwise it is dropped where it is, its calls in flight
-/// abandoned (it must only read).
-async fn beside<A, B>(
-    first: impl Future<Output = A>,
-    ahead: impl Future<Output = B>,
-    wanted: impl FnOnce(&A) -> bool,
-) -> (A, Option<B>) {
-    tokio::pin!(first, ahead);
-    let mut finished = None;
-    let output = loop {
-        tokio::select! {
-            biased;
-            output = &mut first => break output,
-            done = &mut ahead, if finished.is_none() => finished = Some(done),
-        }
-    };
-    let ahead = match finished {
-        Some(done) => Some(done),
-        None if wanted(&output) => Some(ahead.await),
-        None => None,
-    };
-    (output, ahead)
-}
-
-/// `report`, with the request ids of the reads its action made before it was refused.
+/// `report`, with the request ids of the reads its action made before it stopped short of
+/// acting: refused, failed or cut off in the ledger, or a dry run the ledger would refuse.
 fn with_reads(mut report: Report, calls: Calls) -> Report {
     let mut ids = calls.report(report.outcome, "").aws_request_ids;
     ids.append(&mut report.aws_request_ids);

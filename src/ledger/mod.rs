@@ -441,12 +441,54 @@ impl Ledger {
     /// error, `claims` holds what was taken before it. Each key is added before its conditional
     /// write is sent and removed again when the write is refused, so a caller that stops
     /// waiting (a time budget) holds every claim that may have been written, and only those.
-    /// Once [`Claims::stopper`] stops it, it sends no further call: the ones in flight finish
+    /// Once [`Claims::stopper`] stops it, it sends no further call: the one in flight finishes
     /// and the admission ends with [`LedgerError::Stopped`] (or its refusal, or, when that was
-    /// its last call, admitted). The circuit breaker's slots are read (a read, sent at the
-    /// start) while the incident latch and then the cooldown are claimed; a slot is claimed
-    /// last.
+    /// its last call, admitted).
     pub async fn admit_into(
+        &self,
+        attempt: &Attempt<'_>,
+        now: Timestamp,
+        claims: &mut Claims,
+    ) -> Result<Option<(Guard, String)>, LedgerError> {
+        self.admit_beside(attempt, now, claims, std::future::ready(()))
+            .await
+            .0
+    }
+
+    /// [`Ledger::admit_into`], running `beside` once the incident latch and the cooldown are
+    /// held, while the circuit breaker's slot is claimed (or after them, with no breaker): the
+    /// work an admitted action does before it acts, such as reading what it will change, off
+    /// the request's way. `beside` must not change anything, since the breaker may still
+    /// refuse; it runs to its end (never cut off by a refusal, so the connections of its calls
+    /// stay usable), and its output comes back when it ran.
+    pub async fn admit_beside<T>(
+        &self,
+        attempt: &Attempt<'_>,
+        now: Timestamp,
+        claims: &mut Claims,
+        beside: impl Future<Output = T>,
+    ) -> (Result<Option<(Guard, String)>, LedgerError>, Option<T>) {
+        match self.hold_incident(attempt, now, claims).await {
+            Ok(None) => {}
+            refused_or_failed => return (refused_or_failed, None),
+        }
+        let Some(circuit) = self.circuit else {
+            return (Ok(None), Some(beside.await));
+        };
+        let (slot, output) = tokio::join!(
+            self.claim_circuit_slot(circuit, attempt, now, claims),
+            beside
+        );
+        let verdict = match slot {
+            Ok(Ok(())) => Ok(None),
+            Ok(Err(holders)) => Ok(Some(self.circuit_refusal(circuit, &holders))),
+            Err(err) => Err(err),
+        };
+        (verdict, Some(output))
+    }
+
+    /// Claims the incident latch, then the cooldown.
+    async fn hold_incident(
         &self,
         attempt: &Attempt<'_>,
         now: Timestamp,
@@ -461,63 +503,43 @@ impl Ledger {
             self.retention.get(),
             format!("{} acted on {}", attempt.rule, attempt.target),
         );
-        let cooldown = attempt.cooldown.map(|cooldown| {
+        if let Some(holder) = claim_into(&*self.store, &latch, now, &mut claims.keys).await? {
+            return Ok(Some(latch_refusal(attempt, &holder)));
+        }
+        if let Some(cooldown) = attempt.cooldown {
+            claims.go_on()?;
             let entry = self.entry(
                 cooldown_key(attempt),
-                claimer,
+                (attempt.request_id, claims.id.as_str()),
                 now,
                 cooldown.get(),
                 format!("{} cooling down on {}", attempt.rule, attempt.target),
             );
-            (cooldown, entry)
-        });
-        let guards = async {
-            if let Some(holder) = claim_into(&*self.store, &latch, now, &mut claims.keys).await? {
-                return Ok(Some(latch_refusal(attempt, &holder)));
+            if let Some(holder) = claim_into(&*self.store, &entry, now, &mut claims.keys).await? {
+                return Ok(Some(cooldown_refusal(attempt, cooldown, &holder)));
             }
-            if let Some((cooldown, entry)) = &cooldown {
-                claims.go_on()?;
-                if let Some(holder) = claim_into(&*self.store, entry, now, &mut claims.keys).await?
-                {
-                    return Ok(Some(cooldown_refusal(attempt, *cooldown, &holder)));
-                }
-            }
-            Ok(None)
-        };
-        // The breaker's slots are read beside the claims before them: a read, wasted only when
-        // those refuse, and one round trip off every action's way.
-        let slots = async {
-            match self.circuit {
-                Some(_) => Some(self.store.query(CIRCUIT).await),
-                None => None,
-            }
-        };
-        let (refused, slots) = tokio::join!(guards, slots);
-        if let Some(refusal) = refused? {
-            return Ok(Some(refusal));
-        }
-        if let (Some(circuit), Some(slots)) = (self.circuit, slots)
-            && let Err(holders) = self
-                .claim_circuit_slot(circuit, slots?, attempt, now, claims)
-                .await?
-        {
-            return Ok(Some(self.circuit_refusal(circuit, &holders)));
         }
         Ok(None)
     }
 
-    /// A free slot, or every holder when all are taken. The slots were read first (`slots`,
-    /// one query), so only free ones are tried; a slot taken meanwhile by another instance
-    /// just moves the claim on to the next.
+    /// A free slot, or every holder when all are taken. The slots are read first (one query),
+    /// so only free ones are tried; a slot taken meanwhile by another instance just moves the
+    /// claim on to the next.
     async fn claim_circuit_slot(
         &self,
         circuit: CircuitBreaker,
-        slots: Vec<Entry>,
         attempt: &Attempt<'_>,
         now: Timestamp,
         claims: &mut Claims,
     ) -> Result<Result<(), Vec<Entry>>, LedgerError> {
-        let mut holders: Vec<Entry> = slots.into_iter().filter(|e| e.live(now)).collect();
+        claims.go_on()?;
+        let mut holders: Vec<Entry> = self
+            .store
+            .query(CIRCUIT)
+            .await?
+            .into_iter()
+            .filter(|e| e.live(now))
+            .collect();
         for slot in 0..circuit.max_actions {
             let key = circuit_key(slot);
             if holders.iter().any(|h| h.key == key) {

@@ -292,16 +292,46 @@ async fn forward_bytes(
 /// The DynamoDB operations the ledger calls.
 const LEDGER_OPERATIONS: &[&str] = &["PutItem", "GetItem", "Query", "DeleteItem", "Scan"];
 
-/// `operations` as what does not depend on timing: the actions' calls (Lambda, CodeDeploy) in
-/// the order they were made, each action's calls following one another; and the ledger's
-/// (DynamoDB) calls sorted by name, because some run at once (the incident latch's claim beside
-/// the circuit breaker's read) and beside the actions' reads.
-pub fn untimed(operations: &[impl AsRef<str>]) -> (Vec<String>, Vec<String>) {
-    let (mut ledger, actions): (Vec<String>, Vec<String>) = operations
-        .iter()
-        .map(|o| o.as_ref().to_owned())
-        .partition(|o| LEDGER_OPERATIONS.contains(&o.as_str()));
-    ledger.sort();
+/// The operations by which an action changes something.
+const ACTION_WRITES: &[&str] = &["UpdateAlias", "StopDeployment", "CreateDeployment"];
+
+/// Checks `seen` (the operations the proxy recorded, in order of arrival) against `expected`,
+/// operation names separated by spaces, as far as the order does not depend on timing: the
+/// actions' calls (Lambda, CodeDeploy) in the order written, each action's calls following one
+/// another; and the ledger's (DynamoDB) calls as counts between the actions' writes, because a
+/// `lambda-alias` action reads beside the ledger's last claim (and a dry run, beside its reads),
+/// while every claim comes before the write it admits and the delivery is confirmed after it.
+#[track_caller]
+pub fn assert_calls(seen: &[String], expected: &str) {
+    let seen: Vec<&str> = seen.iter().map(String::as_str).collect();
+    let expected: Vec<&str> = expected.split_whitespace().collect();
+    assert_eq!(
+        untimed(&seen),
+        untimed(&expected),
+        "the calls made, {seen:?}, do not fit {expected:?}"
+    );
+}
+
+/// The actions' calls in order, and the ledger's, sorted, in runs between two of the actions'
+/// writes.
+fn untimed<'a>(calls: &[&'a str]) -> (Vec<&'a str>, Vec<Vec<&'a str>>) {
+    let mut actions = Vec::new();
+    let mut ledger = vec![Vec::new()];
+    for &call in calls {
+        if LEDGER_OPERATIONS.contains(&call) {
+            if let Some(run) = ledger.last_mut() {
+                run.push(call);
+            }
+        } else {
+            if ACTION_WRITES.contains(&call) {
+                ledger.push(Vec::new());
+            }
+            actions.push(call);
+        }
+    }
+    for run in &mut ledger {
+        run.sort_unstable();
+    }
     (actions, ledger)
 }
 
