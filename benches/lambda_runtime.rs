@@ -8,11 +8,12 @@
 //! - warm invocations: the same, median and p99 over `EVENTS` further events in one process;
 //! - peak RSS (`VmHWM` in /proc), after the first invocation and after the warm run.
 //!
-//! Every scenario runs twice: with AWS over HTTPS, as on Lambda (`benches/tls_proxy.py` puts
-//! TLS in front of moto, and the responder trusts its CA through `SSL_CERT_FILE`, a bundle of
-//! the system roots plus that CA; each service gets its own address, so each opens its own
-//! connection and pays its own handshake, as AWS's per-service hosts make it), and over plain
-//! HTTP, straight to moto; the difference is what TLS costs.
+//! Every scenario runs twice: with AWS over HTTPS, as on Lambda ([`tls_relay`] terminates TLS
+//! in front of moto with certificates `benches/tls_certificates.py` makes, and the responder
+//! trusts their CA through `SSL_CERT_FILE`, a bundle of the system roots plus that CA; each
+//! service gets its own address, so each opens its own connection and pays its own handshake,
+//! as AWS's per-service hosts make it), and over plain HTTP, straight to moto; the difference is
+//! what TLS costs.
 //!
 //! Scenarios: an alert no rule matches (the responder's own cost, no AWS call), a dry run
 //! (read-only AWS calls to describe what would happen), a real action (the alias moves, the
@@ -91,33 +92,94 @@ impl Transport {
     }
 }
 
-/// TLS in front of moto: `benches/tls_proxy.py`, run by the test tools' Python.
-fn tls_proxy(directory: &std::path::Path) -> (Child, Transport) {
+/// The loopback addresses the relay listens on, one per service (`tls_certificates.py` names
+/// the same ones in its certificate).
+const RELAY_ADDRESSES: [&str; 4] = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"];
+
+/// TLS in front of moto: certificates from `benches/tls_certificates.py` (run by the test tools'
+/// Python), and a relay on a thread and runtime of its own, so its work never delays the
+/// Runtime API's clock. It terminates TLS with rustls and *ring* and copies bytes to and from
+/// moto, one upstream connection per client connection, adding about what AWS's own TLS
+/// termination adds to a call (nothing the responder pays) and leaving the handshake's cost on
+/// the responder's side, where it is measured.
+fn tls_relay(directory: &std::path::Path) -> Transport {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio_rustls::rustls::{ServerConfig, crypto};
+
     let python = support::repo_path(".venv/bin/python");
-    let upstream = moto::endpoint().trim_start_matches("http://");
-    let mut child = std::process::Command::new(python)
-        .arg(support::repo_path("benches/tls_proxy.py"))
-        .arg(upstream)
+    let output = std::process::Command::new(python)
+        .arg(support::repo_path("benches/tls_certificates.py"))
         .arg(directory)
-        // It exits when this process does, and with it this end of its stdin.
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("the TLS proxy starts (scripts/python-tools installs .venv)");
-    let mut line = String::new();
-    if let Some(stdout) = child.stdout.take() {
-        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
-    }
-    let mut words = line.split_whitespace();
-    let (Some(port), Some(bundle)) = (words.next(), words.next()) else {
-        let _ = child.kill();
-        panic!("the TLS proxy did not say where it listens: {line:?}");
+        .output()
+        .expect("the certificates are made (scripts/python-tools installs .venv)");
+    let line = String::from_utf8_lossy(&output.stdout).into_owned();
+    let paths: Vec<&str> = line.split_whitespace().collect();
+    let [chain, key, bundle] = paths[..] else {
+        panic!(
+            "tls_certificates.py did not say where it wrote: {line:?} {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     };
-    let transport = Transport::Https {
-        port: port.to_owned(),
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(chain)
+        .and_then(Iterator::collect)
+        .expect("the certificate chain reads");
+    let key = PrivateKeyDer::from_pem_file(key).expect("the key reads");
+    let config = ServerConfig::builder_with_provider(crypto::ring::default_provider().into())
+        .with_safe_default_protocol_versions()
+        .and_then(|c| c.with_no_client_auth().with_single_cert(chain, key))
+        .expect("a TLS server configuration");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let upstream = moto::endpoint().trim_start_matches("http://").to_owned();
+
+    let listeners: Vec<std::net::TcpListener> = {
+        let first = std::net::TcpListener::bind((RELAY_ADDRESSES[0], 0)).expect("a port");
+        let port = first.local_addr().expect("its address").port();
+        std::iter::once(first)
+            .chain(RELAY_ADDRESSES[1..].iter().map(|address| {
+                std::net::TcpListener::bind((*address, port)).expect("the same port")
+            }))
+            .collect()
+    };
+    let port = listeners[0].local_addr().expect("its address").port();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a Tokio runtime for the relay");
+        runtime.block_on(async move {
+            let mut serving = Vec::new();
+            for listener in listeners {
+                listener.set_nonblocking(true).expect("non-blocking");
+                let listener = tokio::net::TcpListener::from_std(listener).expect("a listener");
+                let (acceptor, upstream) = (acceptor.clone(), upstream.clone());
+                serving.push(tokio::spawn(async move {
+                    while let Ok((client, _)) = listener.accept().await {
+                        let (acceptor, upstream) = (acceptor.clone(), upstream.clone());
+                        tokio::spawn(async move {
+                            let _ = client.set_nodelay(true);
+                            let Ok(mut client) = acceptor.accept(client).await else {
+                                return;
+                            };
+                            let Ok(mut moto) = tokio::net::TcpStream::connect(&upstream).await
+                            else {
+                                return;
+                            };
+                            let _ = moto.set_nodelay(true);
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut moto).await;
+                        });
+                    }
+                }));
+            }
+            for task in serving {
+                let _ = task.await;
+            }
+        });
+    });
+    Transport::Https {
+        port: port.to_string(),
         bundle: PathBuf::from(bundle),
-    };
-    (child, transport)
+    }
 }
 
 /// What happened to one process.
@@ -173,7 +235,7 @@ async fn bench(starts: usize, events: usize) {
 
     let scratch = std::env::temp_dir().join(moto::unique("bench-tls"));
     std::fs::create_dir_all(&scratch).expect("scratch directory");
-    let (mut proxy, https) = tls_proxy(&scratch);
+    let https = tls_relay(&scratch);
 
     println!(
         "\n| scenario | AWS over | init p50 | init max | first invocation p50 | first max | warm p50 | warm p99 | peak RSS after first | peak RSS after {events} | outcomes of the warm events |"
@@ -217,8 +279,6 @@ async fn bench(starts: usize, events: usize) {
             outcomes.join(", "),
         );
     }
-    let _ = proxy.kill();
-    let _ = proxy.wait();
     let _ = std::fs::remove_dir_all(&scratch);
 }
 

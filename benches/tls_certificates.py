@@ -1,20 +1,17 @@
-"""HTTPS in front of moto server, for the cold-start benchmark (benches/lambda_runtime.rs).
+"""Certificates for HTTPS in front of moto server, in the cold-start benchmark
+(benches/lambda_runtime.rs).
 
 On Lambda every AWS call goes over TLS, and the first one pays for the handshake; moto
-server speaks plain HTTP. This terminates TLS with a throwaway certificate authority and
-passes the bytes on to moto. It listens on one port of several loopback addresses
-(ADDRESSES), so that a client pointed at a different address per service opens a connection,
-and pays a handshake, per service, as on AWS where each service is its own host. It writes a
-CA bundle (the system's roots plus its own CA, so loading it costs what loading the system
-roots costs) and prints one line, `PORT BUNDLE_PATH`, then serves until killed. Point the
-responder at `https://localhost:PORT` or `https://127.0.0.N:PORT` with
-`SSL_CERT_FILE=BUNDLE_PATH`. It exits when its standard input closes, so it never outlives
-the benchmark that started it.
+server speaks plain HTTP, so the benchmark terminates TLS in front of it. This writes what that
+needs into DIRECTORY: a throwaway certificate authority's certificate for localhost and the
+loopback addresses in ADDRESSES (RSA 2048, as AWS endpoints serve) with its key, and a CA
+bundle (the system's roots plus the throwaway CA, so loading it costs what loading the system
+roots costs) for the responder's `SSL_CERT_FILE`. It prints one line, `CHAIN KEY BUNDLE`, the
+three paths, and exits.
 
-Usage: tls_proxy.py UPSTREAM_HOST:PORT DIRECTORY
+Usage: tls_certificates.py DIRECTORY
 """
 
-import asyncio
 import datetime
 import ipaddress
 import os
@@ -92,46 +89,5 @@ def certificates(directory):
     return chain, key_path, bundle
 
 
-async def pipe(reader, writer):
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, ssl.SSLError):
-        pass
-    finally:
-        writer.close()
-
-
-async def main(upstream, directory):
-    upstream_host, upstream_port = upstream.rsplit(":", 1)
-    chain, key, bundle = certificates(directory)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(chain, key)
-
-    async def connection(client_reader, client_writer):
-        try:
-            moto_reader, moto_writer = await asyncio.open_connection(upstream_host, int(upstream_port))
-        except OSError:
-            client_writer.close()
-            return
-        await asyncio.gather(pipe(client_reader, moto_writer), pipe(moto_reader, client_writer))
-
-    first = await asyncio.start_server(connection, ADDRESSES[0], 0, ssl=context)
-    port = first.sockets[0].getsockname()[1]
-    servers = [first] + [
-        await asyncio.start_server(connection, address, port, ssl=context)
-        for address in ADDRESSES[1:]
-    ]
-    print(port, bundle, flush=True)
-    await asyncio.gather(*(server.serve_forever() for server in servers))
-
-
-def exit_with_parent():
-    sys.stdin.buffer.read()
-    os._exit(0)
-
-
 if __name__ == "__main__":
-    threading.Thread(target=exit_with_parent, daemon=True).start()
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    print(*certificates(sys.argv[1]), flush=True)
