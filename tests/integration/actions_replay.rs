@@ -1653,7 +1653,10 @@ async fn an_alias_codedeploy_does_not_name_is_not_held_back() {
     replay.assert_requests();
 }
 
-/// `checkout:live` to wherever `stable` points, as the shipped config has it.
+/// `checkout:live` to wherever `stable` points, as the shipped config has it. It reads both
+/// aliases at once; the replay client answers requests in the order they are sent, which is
+/// `live` first, the first of the two reads `tokio::join!` starts (each replayed answer is ready
+/// at once, so neither waits for the other).
 fn stable_to_live() -> Action {
     Action::LambdaAlias(
         AliasShift::new(
