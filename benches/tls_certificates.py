@@ -15,9 +15,7 @@ Usage: tls_certificates.py DIRECTORY
 import datetime
 import ipaddress
 import os
-import ssl
 import sys
-import threading
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization

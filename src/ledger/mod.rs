@@ -472,6 +472,15 @@ impl Ledger {
             Ok(None) => {}
             refused_or_failed => return (refused_or_failed, None),
         }
+        // Held only after the caller stopped the admission (its time ran out): nothing more
+        // is sent, `beside` included.
+        if let Err(stopped) = claims.go_on() {
+            let verdict = match self.circuit {
+                Some(_) => Err(stopped),
+                None => Ok(None),
+            };
+            return (verdict, None);
+        }
         let Some(circuit) = self.circuit else {
             return (Ok(None), Some(beside.await));
         };

@@ -322,12 +322,31 @@ async fn the_action_reads_beside_a_slow_admission_and_writes_only_after_it() {
             .map(|(i, _)| i)
             .unwrap_or_else(|| panic!("no {operation} #{nth} in {calls:?}"))
     };
-    // The circuit slot is the third PutItem, claimed once the latch answered.
+    // The reads start once the incident latch (the second PutItem) is held; the circuit slot
+    // is the third PutItem, claimed once the breaker's Query answered.
     let slot = at("PutItem", 2);
+    assert!(at("GetAlias", 0) > at("PutItem", 1), "{calls:?}");
     assert!(at("GetFunctionConfiguration", 0) < slot, "{calls:?}");
     assert!(at("UpdateAlias", 0) > slot, "{calls:?}");
     s.assert_calls(&format!("{CLAIMS} {MOVE} PutItem"));
     assert_eq!(s.live().await, "1");
+}
+
+#[tokio::test]
+async fn a_read_that_stalls_beside_the_admission_fails_in_time_and_gives_back_the_claims() {
+    // The action's first read never answers: it runs beside the circuit breaker's claim, which
+    // succeeds; the action's share ends before it could decide anything.
+    let s = Scene::new(LedgerKind::DynamoDb, SHORT).await;
+    s.proxy.inject("GetAlias", Fault::Stall, Times::Always);
+    let reply = s.fire().await;
+    failed(&reply, "ran out of time (it had ");
+    detail_ends(&reply, "of the time budget) before changing anything");
+    // Its whole share, not what was left of it after the reads.
+    assert!(!detail(&reply).contains("it had 0.0s"), "{}", reply.text);
+    // Nothing changed: the slot and the latch are given back, and the delivery forgotten.
+    s.assert_calls("PutItem PutItem Query PutItem GetAlias DeleteItem DeleteItem DeleteItem");
+    assert_eq!(s.live().await, "2");
+    assert_eq!(s.held().await, Vec::<String>::new());
 }
 
 #[tokio::test]
