@@ -1,5 +1,6 @@
 //! What the request-path benchmark and the allocation budget (tests/allocations.rs) share: a
-//! config of N rules, a responder that plans without AWS, and the documented sample payloads.
+//! config of N rules, a responder that plans without AWS, the documented sample payloads, and
+//! the two ways a request authenticates.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -100,6 +101,14 @@ pub fn signed_headers(body: &[u8]) -> HeaderMap {
         ("webhook-signature".into(), signature),
         ("content-type".into(), "application/json".into()),
     ])
+}
+
+/// The two ways a request authenticates, by name: by bearer token, and signed (for `body`).
+pub fn auth_cases(body: &[u8]) -> [(&'static str, HeaderMap); 2] {
+    [
+        ("token", token_headers()),
+        ("signature", signed_headers(body)),
+    ]
 }
 
 /// A POST of `body` as API Gateway hands it over.

@@ -108,19 +108,11 @@ fn tls_relay(directory: &std::path::Path) -> Transport {
     use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use tokio_rustls::rustls::{ServerConfig, crypto};
 
-    let python = support::repo_path(".venv/bin/python");
-    let output = std::process::Command::new(python)
-        .arg(support::repo_path("benches/tls_certificates.py"))
-        .arg(directory)
-        .output()
-        .expect("the certificates are made (scripts/python-tools installs .venv)");
-    let line = String::from_utf8_lossy(&output.stdout).into_owned();
+    let output = support::run_python("benches/tls_certificates.py", &[directory.to_owned()]);
+    let line = String::from_utf8_lossy(&output).into_owned();
     let paths: Vec<&str> = line.split_whitespace().collect();
     let [chain, key, bundle] = paths[..] else {
-        panic!(
-            "tls_certificates.py did not say where it wrote: {line:?} {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        panic!("tls_certificates.py did not say where it wrote: {line:?}");
     };
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(chain)
         .and_then(Iterator::collect)

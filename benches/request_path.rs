@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{PAYLOADS, inbound, payload, responder, signed_headers, token_headers};
+use common::{PAYLOADS, auth_cases, inbound, payload, responder};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use http::Method;
 
@@ -24,10 +24,7 @@ fn request_path(c: &mut Criterion) {
         let responder = responder(rules, &runtime);
         for (name, file) in PAYLOADS {
             let body = payload(file);
-            for (auth, headers) in [
-                ("token", token_headers()),
-                ("signature", signed_headers(&body)),
-            ] {
+            for (auth, headers) in auth_cases(&body) {
                 let id = BenchmarkId::new(format!("{rules}_rules/{auth}"), name);
                 group.bench_with_input(id, &body, |b, body| {
                     b.iter(|| {

@@ -197,17 +197,17 @@ pub fn explain_report(config: &Config, alert: &Alert) -> String {
         let _ = writeln!(out, "warning: {warning}");
     }
     for rule in &decision.rules {
-        let verdict = if rule.matched {
+        let verdict = if rule.matched() {
             "MATCHES"
         } else {
             "does not match"
         };
-        let _ = writeln!(out, "\nrule {}: {verdict}", rule.rule);
+        let _ = writeln!(out, "\nrule {}: {verdict}", rule.rule());
         // Every check, failed first, also for rules that did not match.
         for why in rule.why.0.explained() {
             let _ = writeln!(out, "  - {why}");
         }
-        if rule.matched {
+        if rule.matched() {
             let mode = if rule.dry_run {
                 "as a dry run, so nothing is changed"
             } else {

@@ -655,12 +655,17 @@ fn describe_toml_error(text: &str, err: &toml::de::Error) -> (Option<Span>, Stri
 type Span = std::ops::Range<usize>;
 type DeEntry<'i> = Spanned<DeValue<'i>>;
 
+/// `key` in `table`: the key as written, and its value.
+fn key_value<'a, 'i>(
+    table: &'a DeTable<'i>,
+    key: &str,
+) -> Option<(&'a Spanned<std::borrow::Cow<'i, str>>, &'a DeEntry<'i>)> {
+    table.iter().find(|(k, _)| k.get_ref().as_ref() == key)
+}
+
 /// The value of `key` in `table`.
 fn entry<'a, 'i>(table: &'a DeTable<'i>, key: &str) -> Option<&'a DeEntry<'i>> {
-    table
-        .iter()
-        .find(|(k, _)| k.get_ref().as_ref() == key)
-        .map(|(_, v)| v)
+    key_value(table, key).map(|(_, v)| v)
 }
 
 fn as_table<'a, 'i>(value: &'a DeEntry<'i>) -> Option<&'a DeTable<'i>> {
@@ -688,8 +693,13 @@ fn within(outer: Span, span: &Span) -> bool {
 
 /// `x` of "missing field `x`".
 fn missing_field(message: &str) -> Option<&str> {
+    backticked(message, "missing field `")
+}
+
+/// The name in backticks right after `prefix` in a serde message.
+fn backticked<'m>(message: &'m str, prefix: &str) -> Option<&'m str> {
     message
-        .strip_prefix("missing field `")
+        .strip_prefix(prefix)
         .and_then(|rest| rest.split('`').next())
 }
 
@@ -764,10 +774,8 @@ fn auth_error(auth: &DeEntry<'_>, span: Span, message: &str) -> Option<(Span, St
 
 /// An error `toml` placed at a `[[rule.action]]` header: moved to the key it is about.
 fn action_error(table: &DeTable<'_>, header: Span, message: &str) -> (Option<Span>, String) {
-    let find = |name: &str| table.iter().find(|(k, _)| k.get_ref().as_ref() == name);
-    if let Some(name) = message
-        .strip_prefix("unknown field `")
-        .and_then(|rest| rest.split('`').next())
+    let find = |name: &str| key_value(table, name);
+    if let Some(name) = backticked(message, "unknown field `")
         && let Some((key, _)) = find(name)
     {
         return (Some(key.span()), message.to_owned());

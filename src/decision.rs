@@ -101,8 +101,6 @@ pub struct ActionRecord {
 /// One rule, matched or not.
 #[derive(Clone, Debug)]
 pub struct RuleRecord<'a> {
-    pub rule: &'a str,
-    pub matched: bool,
     /// For a matched rule every check; for the others, the first that failed.
     pub why: Why<'a>,
     /// Whether this rule's actions run as a dry run (recorded for matched rules only).
@@ -112,16 +110,28 @@ pub struct RuleRecord<'a> {
     rendered: Option<&'a RawValue>,
 }
 
+impl<'a> RuleRecord<'a> {
+    /// The rule's name.
+    pub fn rule(&self) -> &'a str {
+        &self.why.0.rule.name
+    }
+
+    /// Whether every check of the rule held.
+    pub fn matched(&self) -> bool {
+        self.why.0.matched()
+    }
+}
+
 impl Serialize for RuleRecord<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if let Some(rendered) = self.rendered {
             return rendered.serialize(serializer);
         }
         let mut record = serializer.serialize_struct("RuleRecord", 5)?;
-        record.serialize_field("rule", self.rule)?;
-        record.serialize_field("matched", &self.matched)?;
+        record.serialize_field("rule", self.rule())?;
+        record.serialize_field("matched", &self.matched())?;
         record.serialize_field("why", &self.why)?;
-        if self.matched {
+        if self.matched() {
             record.serialize_field("dry_run", &self.dry_run)?;
         } else {
             record.skip_field("dry_run")?;
@@ -322,8 +332,6 @@ impl<'a> Decision<'a> {
                     None
                 };
                 RuleRecord {
-                    rule: &evaluation.rule.name,
-                    matched,
                     dry_run: global_dry_run || evaluation.dry_run(),
                     why: Why(evaluation),
                     actions,
@@ -333,7 +341,7 @@ impl<'a> Decision<'a> {
             .collect();
         // A request is a dry run when nothing it matched may change anything. With no match
         // at all, only the global switch and the Test button make it one.
-        let mut matched = rules.iter().filter(|r| r.matched).peekable();
+        let mut matched = rules.iter().filter(|r| r.matched()).peekable();
         let dry_run = global_dry_run
             || alert.reason == Reason::Testing
             || (matched.peek().is_some() && matched.all(|r| r.dry_run));
@@ -396,7 +404,7 @@ impl<'a> Decision<'a> {
             count(ActionOutcome::Skipped),
             count(ActionOutcome::Failed),
         );
-        let matched = self.rules.iter().filter(|r| r.matched).count();
+        let matched = self.rules.iter().filter(|r| r.matched()).count();
         self.outcome = if matched == 0 {
             Outcome::NoMatch
         } else if failed > 0 {
@@ -468,7 +476,7 @@ impl<'a> Decision<'a> {
             user_agent: context.user_agent,
         };
         let mut wrote_any = false;
-        for rule in self.rules.iter().filter(|r| r.matched) {
+        for rule in self.rules.iter().filter(|r| r.matched()) {
             batch.metric(Metric::RuleMatched, 1.0);
             for action in &rule.actions {
                 batch.metric(action.outcome.metric(), 1.0);
@@ -484,7 +492,7 @@ impl<'a> Decision<'a> {
                     dry_run: rule.dry_run,
                     detail: &action.detail,
                     aws_request_ids: &action.aws_request_ids,
-                    rule: Some(rule.rule),
+                    rule: Some(rule.rule()),
                     ..base
                 });
                 wrote_any = true;
@@ -645,7 +653,7 @@ to_alias = "stable"
         let alert = alert_matching();
         let mut decision = Decision::for_alert("r-1", &alert, &config.rules, false);
         let rule = &mut decision.rules[1];
-        assert!(rule.matched);
+        assert!(rule.matched());
         rule.actions[0].outcome = ActionOutcome::Skipped;
         rule.actions[0].guard = Some(Guard::CircuitOpen);
         assert_eq!(

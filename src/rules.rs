@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 use crate::actions::Action;
 use crate::alert::{Alert, Reason, Severity};
@@ -19,7 +19,6 @@ use crate::alert::{Alert, Reason, Severity};
 pub struct NamePattern {
     pattern: String,
     glob: Glob,
-    matcher: GlobMatcher,
 }
 
 impl NamePattern {
@@ -37,7 +36,6 @@ impl NamePattern {
             .map_err(|e| format!("{e}; escape a literal [ or {{ with a backslash"))?;
         Ok(Self {
             pattern: pattern.to_owned(),
-            matcher: glob.compile_matcher(),
             glob,
         })
     }
@@ -62,9 +60,10 @@ impl NamePattern {
         false
     }
 
-    /// Whether `name` matches.
+    /// Whether `name` matches, compiling the pattern on each call: for checks (tests, the
+    /// fuzzers), which hold [`Rules`]'s one compiled set, what requests use, to this.
     pub fn matches(&self, name: &str) -> bool {
-        self.matcher.is_match(name)
+        self.glob.compile_matcher().is_match(name)
     }
 }
 
@@ -175,13 +174,15 @@ impl<'a> RuleEvaluation<'a> {
             .map(|(check, _)| check)
     }
 
-    /// The sentences of [`RuleEvaluation::explained`], as strings.
-    pub fn reasons(&self) -> Vec<String> {
+    /// The sentences of [`RuleEvaluation::explained`], as strings, for tests.
+    #[cfg(test)]
+    fn reasons(&self) -> Vec<String> {
         self.explained().map(|d| d.to_string()).collect()
     }
 
-    /// The reasons joined into one line.
-    pub fn why(&self) -> String {
+    /// The reasons joined into one line, for tests.
+    #[cfg(test)]
+    fn why(&self) -> String {
         self.reasons().join("; ")
     }
 
@@ -331,8 +332,9 @@ fn list_brackets(f: &mut impl fmt::Write, items: &[String]) -> fmt::Result {
 }
 
 impl Rule {
-    /// Checks this rule against an alert.
-    pub fn evaluate<'a>(&'a self, alert: &'a Alert) -> RuleEvaluation<'a> {
+    /// Checks this rule against an alert on its own; [`Rules::evaluate`] is what requests use.
+    #[cfg(test)]
+    fn evaluate<'a>(&'a self, alert: &'a Alert) -> RuleEvaluation<'a> {
         let name_matched =
             (!self.alert.is_empty()).then(|| self.alert.iter().any(|p| p.matches(&alert.name)));
         self.evaluate_with(alert, name_matched)
@@ -390,8 +392,9 @@ pub struct Rules {
     names: GlobSet,
     /// For each pattern in `names`, the rule it belongs to.
     owners: Vec<usize>,
-    /// For each rule, its decision record when the alert's name does not match.
-    name_misses: Vec<Box<serde_json::value::RawValue>>,
+    /// For each rule, its decision record when the alert's name does not match; none for a
+    /// rule without name patterns, which cannot miss on the name.
+    name_misses: Vec<Option<Box<serde_json::value::RawValue>>>,
 }
 
 impl Rules {
@@ -408,7 +411,11 @@ impl Rules {
         let names = set.build().map_err(|e| e.to_string())?;
         let name_misses = rules
             .iter()
-            .map(crate::decision::name_miss_record)
+            .map(|rule| {
+                (!rule.alert.is_empty())
+                    .then(|| crate::decision::name_miss_record(rule))
+                    .transpose()
+            })
             .collect::<Result<_, _>>()
             .map_err(|e| format!("cannot render a rule's record: {e}"))?;
         Ok(Self {
@@ -421,7 +428,7 @@ impl Rules {
 
     /// The record of rule `index` for an alert whose name it does not match.
     pub(crate) fn name_miss(&self, index: usize) -> Option<&serde_json::value::RawValue> {
-        self.name_misses.get(index).map(|raw| &**raw)
+        self.name_misses.get(index)?.as_deref()
     }
 
     /// Checks every rule against an alert, in file order.

@@ -9,7 +9,7 @@
 #[path = "../benches/common.rs"]
 mod common;
 
-use common::{PAYLOADS, inbound, payload, responder, signed_headers, token_headers};
+use common::{PAYLOADS, auth_cases, inbound, payload, responder};
 use http::Method;
 
 #[global_allocator]
@@ -34,10 +34,7 @@ fn allocations_per_request_stay_within_budget() {
         let responder = responder(rules, &runtime);
         for (name, file) in PAYLOADS {
             let body = payload(file);
-            for (auth, headers) in [
-                ("token", token_headers()),
-                ("signature", signed_headers(&body)),
-            ] {
+            for (auth, headers) in auth_cases(&body) {
                 // Warm up once (lazy statics, first-use caches), then count.
                 let _ = runtime.block_on(responder.handle(inbound(&method, &headers, &body)));
                 const REQUESTS: u64 = 20;

@@ -464,7 +464,7 @@ const TOKEN: &str = "fuzz-token-0123456789abcdef";
 /// `request`: the input is the body of a POST that carries the right bearer token, handled by
 /// [`Responder::handle`] with the example configuration in plan-only mode (no AWS). The answer
 /// is 413, 400 or 200 exactly as the payload parser and the size limit say, always JSON with the
-/// request id, and the request leaves an audit line and METRIC lines and nothing else.
+/// request id, and the request leaves audit lines (one at least) and, besides, only METRIC lines.
 pub fn check_request(data: &[u8]) {
     let (responder, lines) = responder();
     let mut headers = HeaderMap::new();

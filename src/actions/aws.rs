@@ -59,7 +59,8 @@ const CRYPTO: CryptoMode = CryptoMode::Ring;
 const CRYPTO: CryptoMode = CryptoMode::AwsLc;
 
 /// The SDK settings every client uses: HTTPS through rustls with *ring* (no AWS-LC to build,
-/// and no CPU-jitter entropy gathering on the first request), standard retries (3 attempts with
+/// and no CPU-jitter entropy gathering on the first request; the `aws-lc` feature, for the
+/// comparison only, builds AWS-LC instead), standard retries (3 attempts with
 /// backoff, for throttling and 5xx), a 2 s connect timeout, 5 s per attempt and 10 s per call,
 /// so a stalled endpoint fails inside the time budget. Tests start from this too, adding an
 /// endpoint.
@@ -113,7 +114,7 @@ pub const UNANSWERED_CHANGE: &str = "; with no answer it may have been applied, 
                                      action's ledger claims are kept: check before acting by hand";
 
 /// How a sentence about a change that failed but may have been applied ends.
-pub const MAY_BE_APPLIED: &str = "may have been applied, so the action's ledger claims are kept: \
+const MAY_BE_APPLIED: &str = "may have been applied, so the action's ledger claims are kept: \
                                   check before acting by hand";
 
 /// A failed AWS call, as a sentence: operation, error code, message and request id.
@@ -146,9 +147,13 @@ impl Calls {
         attempts
     }
 
-    /// The call that changes something, if one was sent and has not answered.
-    pub fn under_way(&self) -> Option<&'static str> {
-        self.changing.as_ref().map(|(operation, _)| *operation)
+    /// The call that changes something, if one was sent and has not answered. One marked but
+    /// not yet sent (signing, credentials) reached nothing.
+    fn under_way(&self) -> Option<&'static str> {
+        self.changing
+            .as_ref()
+            .filter(|(_, attempts)| attempts.sent() > 0)
+            .map(|(operation, _)| *operation)
     }
 
     /// Records the request id of a successful call and passes its output on.
@@ -167,8 +172,9 @@ impl Calls {
     /// or when one of its attempts was not refused: the SDK retried it after a server error or
     /// no answer, whatever the final error (a retry can be refused *because* the first attempt
     /// was applied). Such a call counts as a change, so the action keeps its ledger claims,
-    /// and the message says so. Only a call every attempt of which AWS refused (a 4xx answer:
-    /// throttling, validation, a conflict) changed nothing.
+    /// and the message says so. Only a call every attempt of which AWS refused (a 4xx answer
+    /// with an error code: throttling, validation, a conflict) changed nothing; a final error
+    /// without an error code counts as no answer.
     pub fn failed<E>(&mut self, operation: &str, err: &E) -> CallFailure
     where
         E: ProvideErrorMetadata + RequestId + std::error::Error,
@@ -229,6 +235,11 @@ impl Calls {
         self.left_to_codedeploy = true;
     }
 
+    /// The request ids of the calls made, for a report made elsewhere.
+    pub fn into_request_ids(self) -> Vec<String> {
+        self.request_ids
+    }
+
     /// Finishes the action with an outcome.
     pub fn report(self, outcome: ActionOutcome, detail: impl Into<String>) -> Report {
         Report {
@@ -244,15 +255,8 @@ impl Calls {
     /// was made or may have been.
     pub fn out_of_time(mut self, had: Duration) -> Report {
         let had = had.as_secs_f64();
-        // A change not yet sent (signing, credentials) reached nothing.
-        if self
-            .changing
-            .as_ref()
-            .is_some_and(|(_, attempts)| attempts.sent() == 0)
-        {
-            self.changing = None;
-        }
-        let detail = match self.under_way() {
+        let under_way = self.under_way();
+        let detail = match under_way {
             Some(operation) => format!(
                 "ran out of time (it had {had:.1}s of the time budget) while {operation} was \
                  under way: it may have been applied; check before acting by hand"
@@ -266,7 +270,7 @@ impl Calls {
                 "ran out of time (it had {had:.1}s of the time budget) before changing anything"
             ),
         };
-        self.changed |= self.changing.is_some();
+        self.changed |= under_way.is_some();
         self.report(ActionOutcome::Failed, detail)
     }
 }

@@ -15,7 +15,9 @@
 //!   or our undo deployment), the alias is recorded in [`HandedOver`] before the call that
 //!   starts it is sent, so a later `lambda-alias` action of the same request leaves it to
 //!   CodeDeploy rather than racing it, even when that call's answer is lost or time runs out.
-//!   It is withdrawn only when that call surely changed nothing (AWS refused every attempt).
+//!   It is withdrawn only when no rollback of ours is under way: AWS refused every attempt of
+//!   the call, the deployment turned out completed (or stopped by someone else, with no
+//!   rollback of it under way), or the action was cut off before the call was sent.
 //!
 //! Deciding (which deployment is a rollback, whether a success is inside the window, the AppSpec
 //! to deploy) is pure code; the `execute` path makes the calls.
@@ -133,19 +135,14 @@ impl HandedOver {
     }
 
     /// How many aliases have been handed over so far.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.0.len()
-    }
-
-    /// Whether nothing has been handed over.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 
     /// Withdraws the handovers to rollbacks of ours recorded after the first `len`: those of
     /// an action cut off before it changed anything, whose rollback therefore never started.
     /// Rollbacks it found under way (not ours) are still moving their aliases, so they stay.
-    pub fn withdraw_ours_since(&mut self, len: usize) {
+    pub(crate) fn withdraw_ours_since(&mut self, len: usize) {
         let mut index = 0;
         self.0.retain(|handover| {
             let keep = index < len || !handover.ours;

@@ -10,9 +10,10 @@
 //!
 //! [`Executor`] runs the actions of a decision in order, each within its share of the time
 //! budget, so one stuck call cannot keep the others from running or the request from answering.
-//! A `lambda-alias` action reads (and decides) while the ledger claims its circuit-breaker slot,
-//! once its incident is held, and writes only once admitted: its reads change nothing, and
-//! waiting for the whole admission would add their round trips to every undo.
+//! A `lambda-alias` action reads (and decides) once its incident latch and cooldown are held,
+//! while the ledger claims its circuit-breaker slot (after them, with no breaker), and writes
+//! only once admitted: its reads change nothing, and waiting for the whole admission would add
+//! their round trips to every undo.
 
 pub mod aws;
 pub mod codedeploy;
@@ -71,21 +72,9 @@ impl Action {
 
 impl Action {
     /// Runs the action against AWS, recording its calls in `calls` (which outlive the action
-    /// if its time budget cuts it off). With `dry_run`, only read-only calls are made.
-    pub async fn execute(
-        &self,
-        aws: &Aws,
-        dry_run: bool,
-        now: Timestamp,
-        calls: &mut Calls,
-    ) -> (ActionOutcome, String) {
-        let mut alone = codedeploy::HandedOver::default();
-        self.execute_after(aws, dry_run, now, calls, &mut alone)
-            .await
-    }
-
-    /// [`Action::execute`] after the earlier actions of the same request: `handed_over` holds
-    /// the Lambda aliases they left to CodeDeploy to move back. A `codedeploy-rollback` adds to
+    /// if its time budget cuts it off); with `dry_run`, only read-only calls are made. It runs
+    /// after the earlier actions of the same request: `handed_over` holds the Lambda aliases
+    /// they left to CodeDeploy to move back. A `codedeploy-rollback` adds to
     /// it; a `lambda-alias` on one of them leaves it alone.
     pub async fn execute_after(
         &self,
@@ -157,17 +146,19 @@ impl Executor {
     /// run: the ledger's calls before the actions must finish by then, each action gets an
     /// equal share of what is left, and one that runs out fails while the others still run;
     /// letting cut-off claims finish, giving back claims and settling the delivery afterwards
-    /// may run [`AFTER_DEADLINE`] past it, no more, and the settling always gets some of that.
+    /// may run [`AFTER_DEADLINE`] past it, no more.
     ///
     /// `ALERT_RESOLVED` is a delivery too: once claimed (a duplicate does nothing), it clears
     /// the latches of an incident without a start time that were taken before it ended. When
     /// it cannot (the ledger failed or did not answer), the request fails: 502, a
     /// `ledger_failed` METRIC line, and the delivery given back so Wavefront's retry can.
     ///
-    /// `cap` is a hard limit besides (Lambda's deadline less the time to answer): nothing runs
+    /// `cap`, when there is one, is a hard limit besides (Lambda's deadline less the time to
+    /// answer): nothing runs
     /// past it, even when that leaves less than [`AFTER_DEADLINE`] after `deadline`, or nothing
     /// at all. What is left after the deadline is shared between giving back claims and
-    /// settling the delivery, which always gets some of it.
+    /// settling the delivery, which always gets some of it, unless the cap leaves nothing
+    /// after the deadline.
     pub async fn execute_until(
         &self,
         decision: &mut Decision<'_>,
@@ -175,16 +166,17 @@ impl Executor {
         rules: &[Rule],
         now: Timestamp,
         deadline: Instant,
-        cap: Instant,
+        cap: Option<Instant>,
     ) {
         // Past the deadline: letting cut-off claims finish and giving back claims end by
         // `releases_by`, so settling the delivery has time left before `cap`.
-        let cap = cap.min(deadline + AFTER_DEADLINE);
+        let overrun = deadline + AFTER_DEADLINE;
+        let cap = cap.map_or(overrun, |cap| cap.min(overrun));
         let deadline = deadline.min(cap);
         let releases_by = cap - SETTLE_TIME.min(cap.duration_since(deadline) / 2);
         // Ending an incident is a write: a dry run leaves the ledger as it is.
         let resolving = !decision.dry_run && alert.reason == Reason::Resolved;
-        let live = decision.rules.iter().any(|r| r.matched && !r.dry_run);
+        let live = decision.rules.iter().any(|r| r.matched() && !r.dry_run);
         let notification = if live || resolving {
             notification_key(alert)
         } else {
@@ -286,11 +278,11 @@ impl Executor {
         let mut remaining = decision
             .rules
             .iter()
-            .filter(|r| r.matched)
+            .filter(|r| r.matched())
             .map(|r| r.actions.len())
             .sum::<usize>();
         for (record, rule) in decision.rules.iter_mut().zip(rules) {
-            if !record.matched {
+            if !record.matched() {
                 continue;
             }
             for (action_record, action) in record.actions.iter_mut().zip(&rule.actions) {
@@ -463,7 +455,7 @@ impl Run<'_> {
                 let left = share.saturating_sub(started.elapsed());
                 // The action's calls go into its report; none are left for `with_reads`.
                 let calls = std::mem::take(&mut calls);
-                let report = self
+                let mut report = self
                     .run_action(share, left, handed_over, ahead.flatten(), calls)
                     .await;
                 if report.changed {
@@ -474,7 +466,9 @@ impl Run<'_> {
                     // Left to CodeDeploy's rollback: the incident is handled, so its latch
                     // and cooldown stay (a re-delivery must not move the alias under the
                     // rollback); it changed nothing, so the breaker's slot is given back.
-                    return (self.give_back_slot(report, claims).await, None);
+                    let slot = ledger.release_circuit_slot(claims);
+                    self.give_back(&mut report, slot, SLOT_HELD).await;
+                    return (report, None);
                 }
                 (report, None)
             }
@@ -530,12 +524,8 @@ impl Run<'_> {
         // Nothing changed: give back what this action took (and only that), so a retry may
         // act and is not refused as "already acted".
         if !claims.is_empty() {
-            let released =
-                tokio::time::timeout_at(release_until(self.releases_by), ledger.release(claims))
-                    .await;
-            if !matches!(released, Ok(Ok(()))) {
-                report.detail.push_str(CLAIMS_HELD);
-            }
+            self.give_back(&mut report, ledger.release(claims), CLAIMS_HELD)
+                .await;
         }
         (report, guard)
     }
@@ -558,19 +548,18 @@ impl Run<'_> {
         Some(tokio::time::timeout_at(until, prepare).await)
     }
 
-    /// Gives back only the circuit-breaker slot of an action that handled its incident without
-    /// changing anything itself.
-    async fn give_back_slot(&self, mut report: Report, claims: Claims) -> Report {
-        let ledger = &self.executor.ledger;
-        let released = tokio::time::timeout_at(
-            release_until(self.releases_by),
-            ledger.release_circuit_slot(claims),
-        )
-        .await;
+    /// Gives claims back with `release`, in the time releases get; if they are not given back,
+    /// the report says so with `held`.
+    async fn give_back(
+        &self,
+        report: &mut Report,
+        release: impl Future<Output = Result<(), LedgerError>>,
+        held: &str,
+    ) {
+        let released = tokio::time::timeout_at(release_until(self.releases_by), release).await;
         if !matches!(released, Ok(Ok(()))) {
-            report.detail.push_str(SLOT_HELD);
+            report.detail.push_str(held);
         }
-        report
     }
 
     /// Runs the action (what [`Run::read_ahead`] did not) within `left`, what is left of its
@@ -631,7 +620,7 @@ impl Run<'_> {
 /// `report`, with the request ids of the reads its action made before it stopped short of
 /// acting: refused, failed or cut off in the ledger, or a dry run the ledger would refuse.
 fn with_reads(mut report: Report, calls: Calls) -> Report {
-    let mut ids = calls.report(report.outcome, "").aws_request_ids;
+    let mut ids = calls.into_request_ids();
     ids.append(&mut report.aws_request_ids);
     report.aws_request_ids = ids;
     report
@@ -650,7 +639,7 @@ fn fail_live_actions(decision: &mut Decision<'_>, detail: &str) {
     for rule in decision
         .rules
         .iter_mut()
-        .filter(|r| r.matched && !r.dry_run)
+        .filter(|r| r.matched() && !r.dry_run)
     {
         for action in &mut rule.actions {
             action.outcome = ActionOutcome::Failed;

@@ -244,12 +244,9 @@ impl Responder {
                     let (budget, cap) = match request.time_left {
                         Some(left) => (
                             self.time_budget.min(left.saturating_sub(LAMBDA_MARGIN)),
-                            started + left.saturating_sub(ANSWER_MARGIN),
+                            Some(started + left.saturating_sub(ANSWER_MARGIN)),
                         ),
-                        None => (
-                            self.time_budget,
-                            started + self.time_budget + crate::actions::AFTER_DEADLINE,
-                        ),
+                        None => (self.time_budget, None),
                     };
                     executor
                         .execute_until(

@@ -613,10 +613,12 @@ impl Ledger {
     ) -> Result<Option<(Guard, String)>, LedgerError> {
         // The first that holds says why.
         let latch_key = latch_key(attempt);
-        let cooldown_key = cooldown_key(attempt);
         let cooldown = async {
             match attempt.cooldown {
-                Some(cooldown) => Some((cooldown, self.store.get(&cooldown_key, now).await)),
+                Some(cooldown) => {
+                    let key = cooldown_key(attempt);
+                    Some((cooldown, self.store.get(&key, now).await))
+                }
                 None => None,
             }
         };

@@ -20,14 +20,19 @@ use wavefront_responder::actions::lambda_alias::{AliasShift, Destination};
 use wavefront_responder::decision::ActionOutcome;
 use wavefront_responder::duration::HumanDuration;
 
-use crate::support::run_action;
+use crate::support::{run_action, run_action_after};
 
 const CODEDEPLOY: &str = "https://codedeploy.us-east-1.amazonaws.com/";
 const LAMBDA: &str = "https://lambda.us-east-1.amazonaws.com";
 
 /// One CodeDeploy (JSON 1.1) exchange: the operation, the request body we expect, and the
 /// answer AWS gives.
-fn codedeploy_call(operation: &str, request: Value, status: u16, response: Value) -> ReplayEvent {
+pub(crate) fn codedeploy_call(
+    operation: &str,
+    request: Value,
+    status: u16,
+    response: Value,
+) -> ReplayEvent {
     let request_id = format!("req-{operation}-{status}");
     ReplayEvent::new(
         http::Request::builder()
@@ -123,7 +128,12 @@ fn list_active() -> Value {
 }
 
 /// A `DeploymentInfo` as BatchGetDeployments and GetDeployment return it.
-fn deployment_info(id: &str, status: &str, creator: &str, rollback_of: Option<&str>) -> Value {
+pub(crate) fn deployment_info(
+    id: &str,
+    status: &str,
+    creator: &str,
+    rollback_of: Option<&str>,
+) -> Value {
     let mut info = json!({
         "applicationName": "checkout",
         "deploymentGroupName": "checkout-prod",
@@ -172,7 +182,22 @@ fn now() -> Timestamp {
 }
 
 /// ListDeployments and BatchGetDeployments finding one deployment in progress.
-fn one_in_progress(id: &str) -> Vec<ReplayEvent> {
+pub(crate) fn one_in_progress(id: &str) -> Vec<ReplayEvent> {
+    one_in_progress_on(id, "Lambda")
+}
+
+/// [`one_in_progress`] on the Lambda platform, and its targets (checkout:live): what a stop
+/// reads before it is sent.
+pub(crate) fn lambda_in_progress(id: &str) -> Vec<ReplayEvent> {
+    let mut events = one_in_progress(id);
+    events.extend(lambda_targets_of(id));
+    events
+}
+
+/// [`one_in_progress`], a deployment on `platform` (`"Lambda"`, `"Server"`, `"ECS"`).
+pub(crate) fn one_in_progress_on(id: &str, platform: &str) -> Vec<ReplayEvent> {
+    let mut info = deployment_info(id, "InProgress", "user", None);
+    info["computePlatform"] = json!(platform);
     vec![
         codedeploy_call(
             "ListDeployments",
@@ -184,16 +209,15 @@ fn one_in_progress(id: &str) -> Vec<ReplayEvent> {
             "BatchGetDeployments",
             json!({"deploymentIds": [id]}),
             200,
-            json!({"deploymentsInfo": [deployment_info(id, "InProgress", "user", None)]}),
+            json!({"deploymentsInfo": [info]}),
         ),
     ]
 }
 
 #[tokio::test]
 async fn an_active_deployment_is_stopped_with_rollback() {
-    let mut events = one_in_progress("d-ABC123");
     // A Lambda deployment: which alias CodeDeploy will move back, read before the stop.
-    events.extend(lambda_targets_of("d-ABC123"));
+    let mut events = lambda_in_progress("d-ABC123");
     events.push(stop_ok("d-ABC123"));
     let replay = Replay::codedeploy(events).await;
     let report = replay.run(&rollback(None), false).await;
@@ -216,7 +240,7 @@ async fn an_active_deployment_is_stopped_with_rollback() {
     replay.assert_requests();
 }
 
-fn stop_ok(id: &str) -> ReplayEvent {
+pub(crate) fn stop_ok(id: &str) -> ReplayEvent {
     codedeploy_call(
         "StopDeployment",
         json!({"deploymentId": id, "autoRollbackEnabled": true}),
@@ -305,8 +329,7 @@ async fn a_rollback_in_progress_is_never_stopped_and_keeps_its_alias() {
 
 #[tokio::test]
 async fn a_deployment_that_completes_first_is_a_race_not_a_failure() {
-    let mut events = one_in_progress("d-ABC123");
-    events.extend(lambda_targets_of("d-ABC123"));
+    let mut events = lambda_in_progress("d-ABC123");
     events.extend([
         codedeploy_error(
             "StopDeployment",
@@ -480,7 +503,7 @@ fn lambda_targets() -> Vec<ReplayEvent> {
 
 /// `ListDeploymentTargets` and `BatchGetDeploymentTargets` of a Lambda deployment that moves
 /// checkout:live from version 41 to 42.
-fn lambda_targets_of(id: &str) -> Vec<ReplayEvent> {
+pub(crate) fn lambda_targets_of(id: &str) -> Vec<ReplayEvent> {
     vec![
         codedeploy_call(
             "ListDeploymentTargets",
@@ -868,8 +891,7 @@ fn read_back(info: Value) -> ReplayEvent {
 
 #[tokio::test]
 async fn a_stop_that_finds_the_deployment_already_stopped_changed_nothing() {
-    let mut events = one_in_progress("d-ABC123");
-    events.extend(lambda_targets_of("d-ABC123"));
+    let mut events = lambda_in_progress("d-ABC123");
     events.extend([already_completed("d-ABC123"), get_stopped("d-ABC123")]);
     let replay = Replay::codedeploy(events).await;
     let mut handed_over = HandedOver::default();
@@ -888,8 +910,7 @@ async fn a_stop_that_finds_the_deployment_already_stopped_changed_nothing() {
 
 #[tokio::test]
 async fn a_stop_that_finds_someone_elses_rollback_under_way_leaves_the_alias_to_it() {
-    let mut events = one_in_progress("d-ABC123");
-    events.extend(lambda_targets_of("d-ABC123"));
+    let mut events = lambda_in_progress("d-ABC123");
     // An alarm stopped it between our listing and our stop, and CodeDeploy is rolling back.
     let mut stopped = deployment_info("d-ABC123", "Stopped", "user", None);
     stopped["rollbackInfo"] = json!({
@@ -923,9 +944,8 @@ async fn a_stop_that_finds_someone_elses_rollback_under_way_leaves_the_alias_to_
 /// The first StopDeployment is applied but its answer is a 500; the SDK's retry then finds the
 /// deployment stopped, by its own first attempt as far as anyone can tell.
 fn retried_stop(id: &str) -> Vec<ReplayEvent> {
-    let mut events = one_in_progress(id);
     // A Lambda deployment: CodeDeploy may be moving its alias back for us.
-    events.extend(lambda_targets_of(id));
+    let mut events = lambda_in_progress(id);
     events.extend([
         internal_failure("StopDeployment", stop_request(id)),
         already_completed(id),
@@ -950,8 +970,7 @@ async fn a_retried_stop_that_finds_the_deployment_stopped_may_have_changed_it() 
 
 #[tokio::test]
 async fn a_retried_stop_read_back_without_a_status_may_have_changed_it() {
-    let mut events = one_in_progress("d-ABC123");
-    events.extend(lambda_targets_of("d-ABC123"));
+    let mut events = lambda_in_progress("d-ABC123");
     let mut unknown = deployment_info("d-ABC123", "Stopped", "user", None);
     unknown.as_object_mut().unwrap().remove("status");
     events.extend([
@@ -977,8 +996,7 @@ async fn a_retried_stop_read_back_without_a_status_may_have_changed_it() {
 
 #[tokio::test]
 async fn a_retried_stop_that_finds_the_deployment_succeeded_changed_nothing() {
-    let mut events = one_in_progress("d-ABC123");
-    events.extend(lambda_targets_of("d-ABC123"));
+    let mut events = lambda_in_progress("d-ABC123");
     events.extend([
         internal_failure("StopDeployment", stop_request("d-ABC123")),
         already_completed("d-ABC123"),
@@ -1287,8 +1305,6 @@ async fn two_conflicts_in_a_row_leave_the_alias_alone() {
 
 #[tokio::test]
 async fn an_action_that_changed_something_keeps_its_claims_even_when_it_failed() {
-    use wavefront_responder::actions::Executor;
-    use wavefront_responder::front_door::Options;
     use wavefront_responder::ledger::Ledger;
 
     let stop = |id: &str| json!({"deploymentId": id, "autoRollbackEnabled": true});
@@ -1332,14 +1348,7 @@ async fn an_action_that_changed_something_keeps_its_claims_even_when_it_failed()
         std::path::Path::new("partial.toml"),
     )
     .unwrap();
-    let t = crate::support::TestResponder::with_options(
-        config,
-        Options {
-            executor: Some(Executor::new(replay.aws.clone(), ledger.clone())),
-            ..Options::default()
-        },
-    )
-    .await;
+    let t = crate::support::TestResponder::live(config, replay.aws.clone(), ledger.clone()).await;
     let auth = crate::support::bearer(crate::support::TOKEN);
     let reply = t
         .post(
@@ -1410,22 +1419,13 @@ async fn responder_reply(
     replay: &Replay,
     config: &str,
 ) -> (crate::support::Reply, wavefront_responder::ledger::Ledger) {
-    use wavefront_responder::actions::Executor;
-    use wavefront_responder::front_door::Options;
     use wavefront_responder::ledger::Ledger;
 
     let ledger = Ledger::in_memory(Some(wavefront_responder::config::DEFAULT_CIRCUIT_BREAKER));
     let config =
         wavefront_responder::config::Config::parse(config, std::path::Path::new("pair.toml"))
             .unwrap();
-    let t = crate::support::TestResponder::with_options(
-        config,
-        Options {
-            executor: Some(Executor::new(replay.aws.clone(), ledger.clone())),
-            ..Options::default()
-        },
-    )
-    .await;
+    let t = crate::support::TestResponder::live(config, replay.aws.clone(), ledger.clone()).await;
     let reply = t
         .post_with_token(&crate::support::fixture("alerts/checkout-opened.json"))
         .await;
@@ -1434,8 +1434,7 @@ async fn responder_reply(
 
 #[tokio::test]
 async fn an_alias_codedeploy_is_rolling_back_is_left_to_it() {
-    let mut events = one_in_progress("d-ABC123");
-    events.extend(lambda_targets_of("d-ABC123"));
+    let mut events = lambda_in_progress("d-ABC123");
     events.push(stop_ok("d-ABC123"));
     // The re-delivery below: the rollback action, held by its latch, only reads which
     // rollbacks are under way (CodeDeploy's, set going by the stop).
@@ -1518,31 +1517,23 @@ async fn resend(
     ledger: &wavefront_responder::ledger::Ledger,
     config: &str,
 ) -> crate::support::Reply {
-    let again = crate::support::TestResponder::with_options(
+    let again = crate::support::TestResponder::live(
         wavefront_responder::config::Config::parse(config, std::path::Path::new("pair.toml"))
             .unwrap(),
-        wavefront_responder::front_door::Options {
-            executor: Some(wavefront_responder::actions::Executor::new(
-                replay.aws.clone(),
-                ledger.clone(),
-            )),
-            ..wavefront_responder::front_door::Options::default()
-        },
+        replay.aws.clone(),
+        ledger.clone(),
     )
     .await;
-    let mut resent: Value =
-        serde_json::from_str(&crate::support::fixture("alerts/checkout-opened.json")).unwrap();
-    resent["notificationId"] = "6a1f0c2e-9d3b-4e57-8c1a-2b7e4f9d0a33".into();
-    resent["reason"] = "ALERT_RETRIGGERED".into();
-    again.post_with_token(&resent.to_string()).await
+    let resent =
+        crate::support::opened_as("6a1f0c2e-9d3b-4e57-8c1a-2b7e4f9d0a33", "ALERT_RETRIGGERED");
+    again.post_with_token(&resent).await
 }
 
 #[tokio::test]
 async fn a_resend_leaves_the_alias_to_the_rollback_the_first_delivery_set_going() {
     // The first delivery stopped the deployment, but its alias action never got its own
     // latch (here: the rule had no alias action yet; in life, a ledger that failed it).
-    let mut events = one_in_progress("d-ABC123");
-    events.extend(lambda_targets_of("d-ABC123"));
+    let mut events = lambda_in_progress("d-ABC123");
     events.push(stop_ok("d-ABC123"));
     events.extend(rollback_under_way("d-RB9", "d-ABC123"));
     // No Lambda exchange: the alias action must make no call.
@@ -1675,11 +1666,7 @@ async fn run_after(
     dry_run: bool,
     handed_over: &mut HandedOver,
 ) -> Report {
-    let mut calls = wavefront_responder::actions::aws::Calls::default();
-    let (outcome, detail) = action
-        .execute_after(&replay.aws, dry_run, now(), &mut calls, handed_over)
-        .await;
-    calls.report(outcome, detail)
+    run_action_after(action, &replay.aws, dry_run, now(), handed_over).await
 }
 
 // A call that changes something, retried: an attempt AWS did not refuse may have been applied,
@@ -1696,8 +1683,7 @@ const SENT_THREE_TIMES: &str = "it was sent 3 times and AWS did not refuse every
 
 #[tokio::test]
 async fn a_stop_throttled_after_a_server_error_may_have_been_applied() {
-    let mut events = one_in_progress("d-ABC123");
-    events.extend(lambda_targets_of("d-ABC123"));
+    let mut events = lambda_in_progress("d-ABC123");
     // Applied, but answered with a 500; the SDK's two retries are throttled.
     events.extend([
         internal_failure("StopDeployment", stop_request("d-ABC123")),
@@ -1737,8 +1723,7 @@ async fn a_stop_throttled_after_a_server_error_may_have_been_applied() {
 
 #[tokio::test]
 async fn a_stop_refused_on_every_attempt_changed_nothing_and_hands_nothing_over() {
-    let mut events = one_in_progress("d-ABC123");
-    events.extend(lambda_targets_of("d-ABC123"));
+    let mut events = lambda_in_progress("d-ABC123");
     events.extend([
         throttled("StopDeployment", stop_request("d-ABC123")),
         throttled("StopDeployment", stop_request("d-ABC123")),
@@ -1969,8 +1954,7 @@ async fn a_cut_off_keeps_the_alias_of_a_rollback_found_under_way() {
 
 #[tokio::test]
 async fn a_stop_cut_off_after_finding_the_deployment_completed_hands_nothing_over() {
-    let mut events = one_in_progress("d-ABC123");
-    events.extend(lambda_targets_of("d-ABC123"));
+    let mut events = lambda_in_progress("d-ABC123");
     // Refused on its only attempt: it completed first. How it ended is read back only after
     // the whole 1 s budget, so the action is cut off having changed nothing.
     events.push(already_completed("d-ABC123"));
@@ -2020,8 +2004,7 @@ async fn a_stop_cut_off_after_finding_the_deployment_completed_hands_nothing_ove
 
 #[tokio::test]
 async fn a_stop_answered_after_the_time_share_ran_out_still_hands_the_alias_over() {
-    let mut events = one_in_progress("d-ABC123");
-    events.extend(lambda_targets_of("d-ABC123"));
+    let mut events = lambda_in_progress("d-ABC123");
     // Answered long after the whole 1 s time budget.
     events.push(stop_answered_after("d-ABC123", Duration::from_secs(30)));
     let replay = Replay::codedeploy(events).await;

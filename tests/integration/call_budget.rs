@@ -5,16 +5,15 @@
 //! incident, so a path that starts making one more call fails here.
 
 use aws_sdk_lambda::config::{Credentials, Region};
-use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
-use aws_smithy_types::body::SdkBody;
+use aws_smithy_http_client::test_util::StaticReplayClient;
 use jiff::Timestamp;
-use serde_json::{Value, json};
 use wavefront_responder::actions::Action;
-use wavefront_responder::actions::aws::{Aws, Calls};
+use wavefront_responder::actions::aws::Aws;
 use wavefront_responder::actions::codedeploy::{HandedOver, Rollback};
 use wavefront_responder::actions::lambda_alias::{AliasShift, Destination};
 use wavefront_responder::decision::ActionOutcome;
 
+use crate::actions_replay::{lambda_in_progress, one_in_progress_on, stop_ok};
 use crate::moto::{self, alias, alias_state};
 use crate::proxy::{self, LedgerKind, Proxy};
 use crate::support::*;
@@ -256,23 +255,6 @@ async fn a_rollback_with_nothing_in_progress_stays_within_its_call_budget() {
         .await;
 }
 
-/// One recorded CodeDeploy answer.
-fn codedeploy(operation: &str, response: Value) -> ReplayEvent {
-    ReplayEvent::new(
-        http::Request::builder()
-            .uri("https://codedeploy.us-east-1.amazonaws.com/")
-            .header("x-amz-target", format!("CodeDeploy_20141006.{operation}"))
-            .body(SdkBody::empty())
-            .unwrap(),
-        http::Response::builder()
-            .status(200)
-            .header("content-type", "application/x-amz-json-1.1")
-            .header("x-amzn-requestid", format!("req-{operation}"))
-            .body(SdkBody::from(response.to_string()))
-            .unwrap(),
-    )
-}
-
 /// The operations a replay client was asked for, in order.
 fn operations(replay: &StaticReplayClient) -> Vec<String> {
     replay
@@ -298,35 +280,12 @@ async fn replayed(replay: &StaticReplayClient) -> Aws {
     Aws::from_sdk_config(&config)
 }
 
-/// CodeDeploy's answers when one deployment of `platform` is in progress, up to its stop.
-fn one_in_progress(platform: &str) -> Vec<ReplayEvent> {
-    vec![
-        codedeploy("ListDeployments", json!({"deployments": ["d-ABC123"]})),
-        codedeploy(
-            "BatchGetDeployments",
-            json!({"deploymentsInfo": [{
-                "deploymentId": "d-ABC123",
-                "applicationName": "checkout",
-                "deploymentGroupName": "checkout-prod",
-                "status": "InProgress",
-                "creator": "user",
-                "createTime": 1795639000.123,
-                "computePlatform": platform
-            }]}),
-        ),
-    ]
-}
-
-fn stop() -> ReplayEvent {
-    codedeploy("StopDeployment", json!({"status": "Pending"}))
-}
-
 #[tokio::test]
 async fn stopping_a_deployment_stays_within_its_call_budget() {
     // moto answers StopDeployment with a 500: the SDK's replay client stands in for AWS, and
     // its record of the requests sent is the count. actions_replay.rs checks their bodies.
-    let mut events = one_in_progress("Server");
-    events.push(stop());
+    let mut events = one_in_progress_on("d-ABC123", "Server");
+    events.push(stop_ok("d-ABC123"));
     let replay = StaticReplayClient::new(events);
     let action = Action::CodeDeployRollback(
         Rollback::new("checkout".into(), "checkout-prod".into(), None).unwrap(),
@@ -341,31 +300,8 @@ async fn stopping_a_deployment_stays_within_its_call_budget() {
 
 #[tokio::test]
 async fn stopping_a_lambda_deployment_and_leaving_its_alias_stays_within_its_call_budget() {
-    let mut events = one_in_progress("Lambda");
-    events.extend([
-        codedeploy(
-            "ListDeploymentTargets",
-            json!({"targetIds": ["checkout:live"]}),
-        ),
-        codedeploy(
-            "BatchGetDeploymentTargets",
-            json!({"deploymentTargets": [{
-                "deploymentTargetType": "LambdaTarget",
-                "lambdaTarget": {
-                    "deploymentId": "d-ABC123",
-                    "targetId": "checkout:live",
-                    "status": "InProgress",
-                    "lambdaFunctionInfo": {
-                        "functionName": "checkout",
-                        "functionAlias": "live",
-                        "currentVersion": "41",
-                        "targetVersion": "42"
-                    }
-                }
-            }]}),
-        ),
-        stop(),
-    ]);
+    let mut events = lambda_in_progress("d-ABC123");
+    events.push(stop_ok("d-ABC123"));
     let replay = StaticReplayClient::new(events);
     let aws = replayed(&replay).await;
     let rollback = Action::CodeDeployRollback(
@@ -380,19 +316,17 @@ async fn stopping_a_lambda_deployment_and_leaving_its_alias_stays_within_its_cal
         .unwrap(),
     );
     let mut handed_over = HandedOver::default();
-    let mut calls = Calls::default();
-    let (outcome, _) = rollback
-        .execute_after(&aws, false, Timestamp::now(), &mut calls, &mut handed_over)
-        .await;
+    let outcome = run_action_after(&rollback, &aws, false, Timestamp::now(), &mut handed_over)
+        .await
+        .outcome;
     assert_eq!(outcome, ActionOutcome::Executed);
     assert_budget(
         "codedeploy-rollback: one Lambda deployment stopped, its alias handed over",
         operations(&replay),
     );
-    let mut calls = Calls::default();
-    let (outcome, _) = alias
-        .execute_after(&aws, false, Timestamp::now(), &mut calls, &mut handed_over)
-        .await;
+    let outcome = run_action_after(&alias, &aws, false, Timestamp::now(), &mut handed_over)
+        .await
+        .outcome;
     assert_eq!(outcome, ActionOutcome::Skipped);
     // The replay client serves every service here: anything new the alias action asked for
     // would be listed after the rollback's calls.
@@ -426,11 +360,9 @@ async fn a_duplicate_notification_stays_within_its_call_budget() {
 async fn a_latched_incident_stays_within_its_call_budget() {
     let (meter, _) = to_stable("2", LedgerKind::DynamoDb).await;
     assert_eq!(meter.send(&opened()).await.0, "executed");
-    // Another delivery (a resend, ALERT_RETRIGGERED) of the same incident.
-    let resend = opened().replace(
-        "0b0d5c9e-5f1a-4f43-9d7e-3c2b1a0f9e11",
-        "resend-of-the-same-incident",
-    );
+    // Another delivery of the same incident (a new notification id, as Wavefront's re-sends
+    // have).
+    let resend = opened_as("resend-of-the-same-incident", "ALERT_OPENED");
     meter
         .assert_cost(&resend, "skipped", "ledger: incident latched")
         .await;

@@ -5,8 +5,8 @@ use wavefront_responder::telemetry::Metric;
 
 use crate::support::*;
 
-/// README.md, or the file `RESPONDER_TEST_README` names (to prove the checks fail on a broken
-/// copy).
+/// README.md, or the file `RESPONDER_TEST_README` names: set it by hand to see the checks fail
+/// on a broken copy (the test command does not).
 fn readme() -> String {
     let path = std::env::var("RESPONDER_TEST_README")
         .map(std::path::PathBuf::from)
@@ -147,7 +147,8 @@ fn query_words(clause: &str) -> Vec<String> {
 }
 
 /// template.yaml as JSON, decoded the way cfn-lint decodes it (`!Ref X` is `{"Ref": "X"}`).
-/// `RESPONDER_TEST_TEMPLATE` names another file, to prove the checks fail on a broken copy.
+/// `RESPONDER_TEST_TEMPLATE` names another file: set it by hand to see the checks fail on a
+/// broken copy (the test command does not).
 fn template() -> Value {
     let path = std::env::var("RESPONDER_TEST_TEMPLATE")
         .map(std::path::PathBuf::from)

@@ -7,11 +7,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
-use wavefront_responder::actions::Executor;
 use wavefront_responder::actions::aws::Aws;
 use wavefront_responder::config::Config;
 use wavefront_responder::duration::HumanDuration;
-use wavefront_responder::front_door::Options;
 use wavefront_responder::ledger::dynamodb::DynamoStore;
 use wavefront_responder::ledger::{Ledger, Store};
 
@@ -52,16 +50,7 @@ alert = "checkout * error rate*"
 
 async fn responder(config: Config, aws: Aws) -> TestResponder {
     let ledger = Ledger::in_memory(config.circuit_breaker);
-    TestResponder::with_options(
-        config,
-        Options {
-            force_dry_run: false,
-            executor: Some(Executor::new(aws, ledger)),
-            secrets_manager: None,
-            ..Options::default()
-        },
-    )
-    .await
+    TestResponder::live(config, aws, ledger).await
 }
 
 /// A function whose `live` alias runs version 2 with a 10% canary of 3; `stable` is 1.
@@ -167,6 +156,16 @@ async fn a_repeated_delivery_is_a_duplicate_and_runs_nothing() {
     assert!(t.metric_names().contains(&"webhook_duplicate".to_owned()));
 }
 
+/// `alert`'s next incident: started later, with a notification of its own.
+fn next_incident(alert: &str) -> String {
+    alert
+        .replace("11/25/2026 20:41:07 +0000", "11/25/2026 22:05:00 +0000")
+        .replace(
+            "0b0d5c9e-5f1a-4f43-9d7e-3c2b1a0f9e11",
+            "second-incident-notification",
+        )
+}
+
 #[tokio::test]
 async fn the_next_incident_finds_nothing_left_to_do_and_says_so() {
     let aws = moto::aws().await;
@@ -175,13 +174,7 @@ async fn the_next_incident_finds_nothing_left_to_do_and_says_so() {
     let alert = fixture("alerts/checkout-opened.json");
 
     assert_eq!(post_signed(&t, &alert).await.json["outcome"], "executed");
-    let next_incident = alert
-        .replace("11/25/2026 20:41:07 +0000", "11/25/2026 22:05:00 +0000")
-        .replace(
-            "0b0d5c9e-5f1a-4f43-9d7e-3c2b1a0f9e11",
-            "second-incident-notification",
-        );
-    let again = post_signed(&t, &next_incident).await;
+    let again = post_signed(&t, &next_incident(&alert)).await;
     assert_eq!(again.status, 200);
     assert_eq!(again.json["outcome"], "skipped", "{}", again.text);
     assert_eq!(
@@ -575,13 +568,7 @@ async fn an_open_circuit_skips_the_action_and_says_how_it_closes() {
     assert_eq!(first.json["outcome"], "executed", "{}", first.text);
     // The alert's next incident, after another bad release: the breaker's one slot is taken.
     redeploy(&aws, &function).await;
-    let next = alert
-        .replace("11/25/2026 20:41:07 +0000", "11/25/2026 22:05:00 +0000")
-        .replace(
-            "0b0d5c9e-5f1a-4f43-9d7e-3c2b1a0f9e11",
-            "second-incident-notification",
-        );
-    let reply = post_signed(&t, &next).await;
+    let reply = post_signed(&t, &next_incident(&alert)).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let circuit_open = Value::from("circuit_open");
     assert_eq!(
@@ -639,6 +626,20 @@ async fn fire_at_once(responders: Vec<Arc<TestResponder>>, alert: &str) -> Vec<S
     outcomes
 }
 
+/// Eight Lambda instances running [`config`] for `function`: each its own responder, clients
+/// and ledger, all on one new DynamoDB table.
+async fn instances_sharing_a_table(aws: &Aws, function: &str) -> Vec<Arc<TestResponder>> {
+    let table = moto::ledger_table(aws).await;
+    let mut instances = Vec::new();
+    for _ in 0..8 {
+        let store: Arc<dyn Store> = Arc::new(DynamoStore::new(aws.dynamodb.clone(), &table));
+        let ledger = Ledger::new(store, HumanDuration::parse("7d").unwrap(), None);
+        let t = TestResponder::live(config(function, "20s"), aws.clone(), ledger).await;
+        instances.push(Arc::new(t));
+    }
+    instances
+}
+
 fn exactly_one_executed(outcomes: &[String], deliveries: usize) {
     let mut expected = vec!["duplicate".to_owned(); deliveries - 1];
     expected.push("executed".to_owned());
@@ -660,22 +661,7 @@ async fn concurrent_deliveries_to_one_instance_act_once() {
 async fn concurrent_deliveries_to_instances_sharing_a_dynamodb_ledger_act_once() {
     let aws = moto::aws().await;
     let function = canary_release(&aws).await;
-    let table = moto::ledger_table(&aws).await;
-    // Eight Lambda instances: each its own responder, clients and ledger, one table.
-    let mut instances = Vec::new();
-    for _ in 0..8 {
-        let store: Arc<dyn Store> = Arc::new(DynamoStore::new(aws.dynamodb.clone(), &table));
-        let ledger = Ledger::new(store, HumanDuration::parse("7d").unwrap(), None);
-        let options = Options {
-            force_dry_run: false,
-            executor: Some(Executor::new(aws.clone(), ledger)),
-            secrets_manager: None,
-            ..Options::default()
-        };
-        instances.push(Arc::new(
-            TestResponder::with_options(config(&function, "20s"), options).await,
-        ));
-    }
+    let instances = instances_sharing_a_table(&aws, &function).await;
     let outcomes = fire_at_once(instances, &fixture("alerts/checkout-opened.json")).await;
     exactly_one_executed(&outcomes, 8);
     assert_eq!(alias_state(&aws, &function, "live").await.0, "1");
@@ -732,19 +718,7 @@ async fn concurrent_notifications_of_one_incident_act_once() {
 async fn concurrent_notifications_to_instances_sharing_a_dynamodb_ledger_act_once() {
     let aws = moto::aws().await;
     let function = canary_release(&aws).await;
-    let table = moto::ledger_table(&aws).await;
-    let mut instances = Vec::new();
-    for _ in 0..8 {
-        let store: Arc<dyn Store> = Arc::new(DynamoStore::new(aws.dynamodb.clone(), &table));
-        let ledger = Ledger::new(store, HumanDuration::parse("7d").unwrap(), None);
-        let options = Options {
-            executor: Some(Executor::new(aws.clone(), ledger)),
-            ..Options::default()
-        };
-        instances.push(Arc::new(
-            TestResponder::with_options(config(&function, "20s"), options).await,
-        ));
-    }
+    let instances = instances_sharing_a_table(&aws, &function).await;
     one_action_seven_latched(&notifications_at_once(instances).await);
     assert_eq!(alias_state(&aws, &function, "live").await.0, "1");
 }

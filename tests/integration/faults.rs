@@ -486,10 +486,8 @@ async fn a_refusal_that_answers_after_the_cut_off_is_a_skip_with_its_guard() {
         Times::Nth(2),
     );
     s.proxy.take_operations();
-    let mut resent: Value = serde_json::from_str(&fixture("alerts/checkout-opened.json")).unwrap();
-    resent["notificationId"] = "resent-after-the-cut-off".into();
-    resent["reason"] = "ALERT_RETRIGGERED".into();
-    let again = s.t.post_with_token(&resent.to_string()).await;
+    let resent = opened_as("resent-after-the-cut-off", "ALERT_RETRIGGERED");
+    let again = s.t.post_with_token(&resent).await;
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(action(&again)["outcome"], "skipped", "{}", again.text);
     assert_eq!(action(&again)["guard"], "incident_latch", "{}", again.text);
@@ -567,10 +565,7 @@ async fn a_release_that_stalls_does_not_keep_the_actions_other_claims() {
 
 /// The checkout alert resolved: the rule does not match it, it only clears latches.
 fn resolved() -> String {
-    let mut alert: Value = serde_json::from_str(&fixture("alerts/checkout-opened.json")).unwrap();
-    alert["reason"] = "ALERT_RESOLVED".into();
-    alert["notificationId"] = "resolved-1".into();
-    alert.to_string()
+    opened_as("resolved-1", "ALERT_RESOLVED")
 }
 
 /// Checks a failed `ALERT_RESOLVED` answered 502, saying why, with a `ledger_failed` METRIC

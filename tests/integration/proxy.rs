@@ -17,10 +17,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinSet};
-use wavefront_responder::actions::Executor;
 use wavefront_responder::actions::aws::Aws;
 use wavefront_responder::config::Config;
-use wavefront_responder::front_door::Options;
 use wavefront_responder::ledger::dynamodb::DynamoStore;
 use wavefront_responder::ledger::{Ledger, Store};
 
@@ -179,11 +177,8 @@ impl Proxy {
                 (on(&proxied.dynamodb), on(&moto.dynamodb))
             }
         };
-        let options = Options {
-            executor: Some(Executor::new(proxied, responder_ledger)),
-            ..Options::default()
-        };
-        (TestResponder::with_options(config, options).await, ledger)
+        let t = TestResponder::live(config, proxied, responder_ledger).await;
+        (t, ledger)
     }
 
     /// From now on, `fault` for the requests of `operation` (`"GetAlias"`, or [`ANY`]) that

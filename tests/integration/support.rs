@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response};
 use serde_json::Value;
+use wavefront_responder::actions::Executor;
+use wavefront_responder::actions::aws::Aws;
 use wavefront_responder::auth;
 use wavefront_responder::config::Config;
 use wavefront_responder::front_door::{Inbound, Options, Responder};
@@ -51,6 +53,16 @@ pub fn fixture(relative: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The checkout alert (`alerts/checkout-opened.json`) as another notification: its
+/// `notificationId` is `notification`, its `reason` is `reason`.
+pub fn opened_as(notification: &str, reason: &str) -> String {
+    let mut alert: Value =
+        serde_json::from_str(&fixture("alerts/checkout-opened.json")).expect("alert JSON");
+    alert["notificationId"] = notification.into();
+    alert["reason"] = reason.into();
+    alert.to_string()
+}
+
 /// The environment the example config reads its secrets from.
 pub fn env(name: &str) -> Option<String> {
     match name {
@@ -95,6 +107,15 @@ impl TestResponder {
     /// A plan-only responder: actions are described, AWS is never called.
     pub async fn new(config: Config) -> Self {
         Self::with_options(config, Options::default()).await
+    }
+
+    /// A responder whose actions run against `aws`, guarded by `ledger`.
+    pub async fn live(config: Config, aws: Aws, ledger: Ledger) -> Self {
+        let options = Options {
+            executor: Some(Executor::new(aws, ledger)),
+            ..Options::default()
+        };
+        Self::with_options(config, options).await
     }
 
     /// A responder with an executor (or other options). With an executor, every request gets
@@ -342,8 +363,22 @@ pub async fn run_action(
     dry_run: bool,
     now: jiff::Timestamp,
 ) -> wavefront_responder::actions::aws::Report {
+    let mut alone = wavefront_responder::actions::codedeploy::HandedOver::default();
+    run_action_after(action, aws, dry_run, now, &mut alone).await
+}
+
+/// [`run_action`] after the earlier actions of the same request that filled `handed_over`.
+pub async fn run_action_after(
+    action: &wavefront_responder::actions::Action,
+    aws: &wavefront_responder::actions::aws::Aws,
+    dry_run: bool,
+    now: jiff::Timestamp,
+    handed_over: &mut wavefront_responder::actions::codedeploy::HandedOver,
+) -> wavefront_responder::actions::aws::Report {
     let mut calls = wavefront_responder::actions::aws::Calls::default();
-    let (outcome, detail) = action.execute(aws, dry_run, now, &mut calls).await;
+    let (outcome, detail) = action
+        .execute_after(aws, dry_run, now, &mut calls, handed_over)
+        .await;
     calls.report(outcome, detail)
 }
 
