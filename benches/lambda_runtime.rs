@@ -20,7 +20,7 @@
 //! ledger records it; the warm events are further notifications of the same incident, which
 //! the ledger's incident latch answers), and a real action on every event (each event a new
 //! incident of one of two alerts, whose rules move the alias to version 1 and back to 2, with
-//! the circuit breaker off, so every warm event moves the alias).
+//! the circuit breaker and the rules' cooldowns off, so every warm event moves the alias).
 //!
 //! Run: `cargo bench --bench lambda_runtime` (uses `MOTO_ENDPOINT`, else starts moto server
 //! from `.venv`, which `scripts/python-tools` installs). `BENCH_STARTS` and `BENCH_EVENTS`
@@ -414,6 +414,14 @@ fn scratch_dir(function: &str, scenario: Scenario) -> PathBuf {
              alias = \"live\"\n{destination}\n"
         )
     };
+    // Without the default 15-minute cooldown: each rule moves the alias every other event.
+    let every_time = |name: &str, alert: &str, destination: &str| {
+        rule(name, alert, destination).replacen(
+            "[[rule.action]]",
+            &format!("{}\n[[rule.action]]", support::NO_COOLDOWN),
+            1,
+        )
+    };
     let config = match scenario {
         Scenario::NoMatch => {
             head.to_owned()
@@ -434,19 +442,20 @@ fn scratch_dir(function: &str, scenario: Scenario) -> PathBuf {
         Scenario::ExecutedEvery => {
             head.to_owned()
                 + "[circuit_breaker]\nenabled = false\n"
-                + &rule("even", "checkout even", "to_version = \"1\"")
-                + &rule("odd", "checkout odd", "to_version = \"2\"")
+                + &every_time("even", "checkout even", "to_version = \"1\"")
+                + &every_time("odd", "checkout odd", "to_version = \"2\"")
         }
     };
     std::fs::write(dir.join("responder.toml"), config).expect("config written");
     dir
 }
 
-/// The checkout alert as API Gateway delivers it; each event a new notification, and for
-/// [`Scenario::ExecutedEvery`] a new incident of the "checkout even" or "checkout odd" alert.
+/// The checkout alert as API Gateway delivers it, firing since after the release the run made
+/// (so the attribution guard lets the real actions move the alias); each event a new
+/// notification, and for [`Scenario::ExecutedEvery`] a new incident of the "checkout even" or
+/// "checkout odd" alert.
 fn event(scenario: Scenario, n: usize) -> String {
-    let mut alert: Value =
-        serde_json::from_str(&support::fixture("alerts/checkout-opened.json")).expect("fixture");
+    let mut alert: Value = serde_json::from_str(&support::firing()).expect("fixture");
     let unique = moto::unique("bench");
     alert["notificationId"] = Value::String(format!("{unique}-{n}"));
     if scenario == Scenario::ExecutedEvery {

@@ -8,7 +8,10 @@ use crate::actions::Action;
 use crate::alert::{Alert, Reason};
 use crate::config::Config;
 use crate::decision::{Decision, plural};
+use crate::duration::HumanDuration;
 use crate::ledger::Entry;
+use crate::ledger::attribution::IncidentStart;
+use crate::ledger::freeze::{Freeze, FreezeScope};
 use crate::rules::{NamePattern, Rule};
 use crate::secret::SecretRef;
 
@@ -127,10 +130,28 @@ pub fn check_report(config: &Config, secrets: &Secrets<'_>) -> String {
             if rule.dry_run { " (dry run)" } else { "" }
         ));
         line(format!("     when: {}", conditions(rule, &config.triggers)));
-        if let Some(cooldown) = rule.cooldown {
-            line(format!(
+        match rule.cooldown {
+            Some(cooldown) => line(format!(
                 "     cooldown: {cooldown} after acting on a target, whatever the incident"
-            ));
+            )),
+            None => line(
+                "     WARNING: cooldown = \"0s\" turns the cooldown off: the rule may act on \
+                 the same target again for every new incident, and a caller holding the token \
+                 can make up incidents, up to the circuit breaker"
+                    .into(),
+            ),
+        }
+        if rule.attribution {
+            line(
+                "     attribution guard: undoes only what began before the alert started firing"
+                    .into(),
+            );
+        } else {
+            line(
+                "     WARNING: attribution = false: the rule may undo a change made after the \
+                 alert started firing, such as the fix"
+                    .into(),
+            );
         }
         for reason in rule.triggers.iter().filter(|r| !ACTS_ON.contains(r)) {
             line(format!(
@@ -160,6 +181,68 @@ pub fn ledger_line(entry: &Entry, now: jiff::Timestamp) -> String {
     format!(
         "{}  claimed {at} by {}  {state} {until}  {}",
         entry.key, entry.claimed_by, entry.note
+    )
+}
+
+/// One `ledger list` line for a freeze that is on.
+pub fn freeze_line(freeze: &Freeze, config: &Config) -> String {
+    format!(
+        "FROZEN: {freeze}; lift it with `{}`",
+        unfreeze_command(&freeze.scope, config)
+    )
+}
+
+/// What `freeze` prints once the freeze is recorded.
+pub fn froze_report(freeze: &Freeze, ledger: &str, config: &Config) -> String {
+    let lasts = freeze.until.duration_since(freeze.set_at).as_secs().max(0);
+    let lasts = HumanDuration::new(std::time::Duration::from_secs(lasts.unsigned_abs()));
+    format!(
+        "froze {} until {} ({lasts}) in {ledger}\n\
+         reason: \"{}\"; set by {}\n\
+         every action of {} that would change something is skipped with guard \"frozen\"; dry \
+         runs and the Test button still say what they would do\n\
+         lift it early with: {}\n",
+        freeze.scope,
+        freeze.until,
+        freeze.reason,
+        freeze.by,
+        match &freeze.scope {
+            FreezeScope::Every => "every rule".to_owned(),
+            FreezeScope::Rule(rule) => format!("rule {rule}"),
+        },
+        unfreeze_command(&freeze.scope, config)
+    )
+}
+
+/// What `unfreeze` prints: what it lifted, and the freezes still on.
+pub fn unfroze_report(
+    scope: &FreezeScope,
+    lifted: Option<&Freeze>,
+    left: &[Freeze],
+    config: &Config,
+) -> String {
+    let mut out = match lifted {
+        Some(freeze) => format!("lifted: {freeze}\n"),
+        None => format!("no freeze of {scope} was on; nothing to lift\n"),
+    };
+    for freeze in left {
+        let _ = writeln!(out, "{}", freeze_line(freeze, config));
+    }
+    if left.is_empty() {
+        out.push_str("no freeze is on: the rules act as configured\n");
+    }
+    out
+}
+
+/// The exact command that lifts a freeze of `scope` for `config`.
+fn unfreeze_command(scope: &FreezeScope, config: &Config) -> String {
+    let rule = match scope {
+        FreezeScope::Every => String::new(),
+        FreezeScope::Rule(rule) => format!(" --rule {rule}"),
+    };
+    format!(
+        "wavefront-responder unfreeze{rule} --config {}",
+        config.path.display()
     )
 }
 
@@ -224,10 +307,34 @@ pub fn explain_report(config: &Config, alert: &Alert) -> String {
                     action.detail
                 );
             }
+            if let Some(guarded) = config.rules.iter().find(|r| r.name == rule.rule()) {
+                let _ = write!(out, "{}", guards(guarded, alert));
+            }
         }
     }
     let _ = writeln!(out, "\n{}", decision.message);
     out
+}
+
+/// What holds `rule`'s actions back besides the ledger's incident latch and circuit breaker:
+/// the attribution guard (against this alert's start) and the cooldown, a line each.
+fn guards(rule: &Rule, alert: &Alert) -> String {
+    let attribution = match (rule.attribution, IncidentStart::of(alert)) {
+        (false, _) => "attribution guard off (attribution = false): it may undo a fix".to_owned(),
+        (true, Some(start)) => format!(
+            "attribution guard: only a change that began before {start} is undone; a newer \
+             one may be the fix and is left alone"
+        ),
+        (true, None) => "attribution guard: only a change that began before the incident's \
+                         first delivery is undone (the payload has no startedTime); a newer \
+                         one may be the fix and is left alone"
+            .to_owned(),
+    };
+    let cooldown = match rule.cooldown {
+        Some(cooldown) => format!("cooldown: {cooldown} after acting on a target"),
+        None => "no cooldown (cooldown = \"0s\")".to_owned(),
+    };
+    format!("  {attribution}\n  {cooldown}\n")
 }
 
 fn conditions(rule: &Rule, global_triggers: &[Reason]) -> String {

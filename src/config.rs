@@ -39,6 +39,9 @@ pub const RESERVED_HEADERS: [&str; 7] = [
 /// timeout, with room to answer.
 pub const DEFAULT_TIME_BUDGET: HumanDuration =
     HumanDuration::new(std::time::Duration::from_secs(20));
+/// How long a rule leaves a target alone after acting on it, unless it sets `cooldown`.
+pub const DEFAULT_COOLDOWN: HumanDuration =
+    HumanDuration::new(std::time::Duration::from_secs(15 * 60));
 /// How old (or how far in the future) a signature's timestamp may be, by default.
 pub const DEFAULT_SIGNATURE_TOLERANCE: HumanDuration =
     HumanDuration::new(std::time::Duration::from_secs(300));
@@ -538,6 +541,13 @@ impl Config {
                 Some(list) => list.into_inner().into_iter().map(|r| r.0).collect(),
                 None => triggers.clone(),
             };
+            let cooldown = match &rule.cooldown {
+                None => Some(DEFAULT_COOLDOWN),
+                Some(text) => parse_cooldown(text.get_ref()).unwrap_or_else(|message| {
+                    problem(text.span(), message);
+                    None
+                }),
+            };
             rules.push(Rule {
                 name,
                 alert,
@@ -549,7 +559,8 @@ impl Config {
                 tags: rule.tags.map(Spanned::into_inner).unwrap_or_default(),
                 triggers: rule_triggers,
                 dry_run: rule.dry_run,
-                cooldown: rule.cooldown,
+                cooldown,
+                attribution: rule.attribution,
                 actions: rule.action,
             });
         }
@@ -922,9 +933,41 @@ struct RawRule {
     triggers: Option<Spanned<Vec<KnownReason>>>,
     #[serde(default)]
     dry_run: bool,
-    cooldown: Option<HumanDuration>,
+    cooldown: Option<Spanned<String>>,
+    #[serde(default = "yes")]
+    attribution: bool,
     #[serde(default)]
     action: Vec<Action>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A rule's `cooldown`: `"0s"` turns it off (`None`); otherwise from 1m to 7d.
+fn parse_cooldown(text: &str) -> Result<Option<HumanDuration>, String> {
+    let zero = text
+        .trim()
+        .parse::<jiff::Span>()
+        .is_ok_and(|span| span.is_zero());
+    if zero {
+        return Ok(None);
+    }
+    let cooldown = HumanDuration::parse(text).map_err(|e| format!("cooldown {e}"))?;
+    let secs = cooldown.get().as_secs();
+    if secs < 60 {
+        return Err(format!(
+            "cooldown = \"{cooldown}\" is under a minute, which holds back nothing a re-sent \
+             alert would not already be: set at least \"1m\", or \"0s\" to turn it off"
+        ));
+    }
+    if secs > 7 * 86_400 {
+        return Err(format!(
+            "cooldown = \"{cooldown}\" must be at most 7d: a longer one would keep the rule \
+             from acting on the next release's incident too"
+        ));
+    }
+    Ok(Some(cooldown))
 }
 
 /// A value written either alone or as a list: `alert = "x"` or `alert = ["x", "y"]`.
@@ -1079,6 +1122,76 @@ mod tests {
         assert!(err.starts_with("test.toml:7:8: "), "{err}");
         assert!(err.contains("unknown variant `rollback`"), "{err}");
         assert!(err.contains("`codedeploy-rollback`"), "{err}");
+    }
+
+    /// A rule setting `keys`, with one action.
+    fn rule_with(keys: &str) -> String {
+        format!(
+            "{AUTH}[[rule]]\nname = \"r\"\nalert = \"a\"\n{keys}\n[[rule.action]]\n\
+             type = \"lambda-alias\"\nfunction = \"f\"\nalias = \"live\"\ndrop_canary = true\n"
+        )
+    }
+
+    #[test]
+    fn every_rule_cools_down_for_15_minutes_unless_it_says_otherwise() {
+        let config = parse(&rule_with("")).unwrap();
+        assert_eq!(config.rules[0].cooldown, Some(DEFAULT_COOLDOWN));
+        assert_eq!(DEFAULT_COOLDOWN.to_string(), "15m");
+        assert!(config.rules[0].attribution, "the attribution guard is on");
+        let config = parse(&rule_with("cooldown = \"1m\"")).unwrap();
+        assert_eq!(
+            config.rules[0].cooldown.map(|c| c.to_string()),
+            Some("1m".into())
+        );
+        let config = parse(&rule_with("cooldown = \"7d\"")).unwrap();
+        assert_eq!(
+            config.rules[0].cooldown.map(|c| c.to_string()),
+            Some("7d".into())
+        );
+        for off in ["0s", "0m"] {
+            let config = parse(&rule_with(&format!("cooldown = \"{off}\""))).unwrap();
+            assert_eq!(config.rules[0].cooldown, None, "{off}");
+        }
+        let config = parse(&rule_with("attribution = false")).unwrap();
+        assert!(!config.rules[0].attribution);
+    }
+
+    #[test]
+    fn a_cooldown_under_a_minute_or_over_a_week_is_an_error_at_its_value() {
+        let err = parse(&rule_with("cooldown = \"30s\"")).unwrap_err();
+        assert_eq!(
+            err,
+            "test.toml:6:12: cooldown = \"30s\" is under a minute, which holds back nothing a \
+             re-sent alert would not already be: set at least \"1m\", or \"0s\" to turn it off"
+        );
+        let err = parse(&rule_with("cooldown = \"8d\"")).unwrap_err();
+        assert!(
+            err.starts_with("test.toml:6:12: cooldown = \"8d\" must be at most 7d"),
+            "{err}"
+        );
+        let err = parse(&rule_with("cooldown = \"soon\"")).unwrap_err();
+        assert!(
+            err.starts_with("test.toml:6:12: cooldown \"soon\" is not a duration"),
+            "{err}"
+        );
+        let err = parse(&rule_with("attribution = \"no\"")).unwrap_err();
+        assert!(err.starts_with("test.toml:6:"), "{err}");
+    }
+
+    #[test]
+    fn redeploy_within_is_at_most_a_week_and_the_error_names_the_limit() {
+        let rollback = |window: &str| {
+            with_action(&format!(
+                "  type = \"codedeploy-rollback\"\n  application = \"a\"\n  \
+                 deployment_group = \"g\"\n  redeploy_within = \"{window}\"\n"
+            ))
+        };
+        assert!(parse(&rollback("7d")).is_ok());
+        let err = parse(&rollback("8d")).unwrap_err();
+        assert!(
+            err.starts_with("test.toml:10:21: redeploy_within = \"8d\" must be at most 7d"),
+            "{err}"
+        );
     }
 
     /// A rule with one indented action table holding `action` (its lines after `type`).

@@ -8,6 +8,7 @@ use serde_json::value::RawValue;
 
 use crate::alert::{Alert, Reason};
 use crate::ledger::Guard;
+use crate::ledger::attribution::IncidentStart;
 use crate::rules::{Check, Describe, Rule, RuleEvaluation, Rules};
 use crate::telemetry::{Audit, Batch, Metric};
 
@@ -270,6 +271,10 @@ pub struct Decision<'a> {
     /// For a duplicate: the request that handled this notification first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicate_of: Option<Earlier>,
+    /// When the incident started, and where that came from, when an action applied the
+    /// attribution guard against it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incident_started: Option<IncidentStart>,
     pub rules: Vec<RuleRecord<'a>>,
     /// Why the ledger could not do what this request needed although no action failed (an
     /// `ALERT_RESOLVED` that could not clear latches): the request fails, and the message
@@ -354,6 +359,7 @@ impl<'a> Decision<'a> {
             warnings: &alert.warnings,
             notes: Vec::new(),
             duplicate_of: None,
+            incident_started: None,
             rules,
             ledger_failure: None,
         };

@@ -16,7 +16,8 @@
 //!   budget, guarded by the ledger. With the ledger's DynamoDB store, the only code that talks
 //!   to AWS.
 //! - [`ledger`]: what has been handled and done (de-duplication, one action per incident,
-//!   cooldowns, the circuit breaker), in memory or in DynamoDB.
+//!   cooldowns, the circuit breaker), the freezes set by people on call, and what the
+//!   attribution guard needs, in memory or in DynamoDB.
 //! - [`decision`]: the record of everything decided for one request, returned as the HTTP
 //!   response body and written as audit lines.
 //! - [`telemetry`]: METRIC log lines in the CloudWatch metric-filter format and JSON audit lines.

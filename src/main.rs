@@ -15,8 +15,10 @@ use wavefront_responder::auth::Authenticator;
 use wavefront_responder::cli::{self, Secrets};
 use wavefront_responder::config::{self, Config};
 use wavefront_responder::decision::{Decision, plural};
+use wavefront_responder::duration::HumanDuration;
 use wavefront_responder::front_door::{Options, Responder, lambda, local};
 use wavefront_responder::ledger::dynamodb::DynamoStore;
+use wavefront_responder::ledger::freeze::{Freeze, FreezeScope};
 use wavefront_responder::ledger::memory::MemoryStore;
 use wavefront_responder::ledger::{Ledger, Store};
 use wavefront_responder::secret::{Resolver, SecretRef};
@@ -82,11 +84,37 @@ enum Command {
         config: Option<PathBuf>,
     },
     /// Show or reset the ledger (handled notifications, incident latches, cooldowns, circuit
-    /// breaker) in the DynamoDB table the config names.
+    /// breaker, freezes) in the DynamoDB table the config names.
     Ledger {
         #[command(subcommand)]
         command: LedgerCommand,
         #[arg(long, global = true, help = CONFIG_HELP)]
+        config: Option<PathBuf>,
+    },
+    /// Hands off: every action that would change something (of every rule, or of --rule) is
+    /// skipped until the freeze ends or `unfreeze` lifts it. Needs the DynamoDB ledger.
+    Freeze {
+        /// How long it lasts, at most 7d: "30m", "2h", "1d".
+        #[arg(long = "for", value_name = "DURATION", value_parser = HumanDuration::parse)]
+        lasts: HumanDuration,
+        /// Why, for whoever reads the records and the chat.
+        #[arg(long)]
+        reason: String,
+        /// Freeze only this rule.
+        #[arg(long)]
+        rule: Option<String>,
+        /// Who sets it [default: the local user name].
+        #[arg(long)]
+        by: Option<String>,
+        #[arg(long, help = CONFIG_HELP)]
+        config: Option<PathBuf>,
+    },
+    /// Lift the freeze of every rule, or with --rule the freeze of one rule.
+    Unfreeze {
+        /// Lift only this rule's freeze.
+        #[arg(long)]
+        rule: Option<String>,
+        #[arg(long, help = CONFIG_HELP)]
         config: Option<PathBuf>,
     },
 }
@@ -136,7 +164,8 @@ fn main() -> ExitCode {
         None if on_lambda => Command::Lambda { config: None },
         None => {
             eprintln!(
-                "wavefront-responder: give a command (serve, check, explain); see --help.\n\
+                "wavefront-responder: give a command (serve, check, explain, ledger, freeze, \
+                 unfreeze); see --help.\n\
                  On AWS Lambda it runs as the function handler by itself."
             );
             return ExitCode::from(2);
@@ -250,25 +279,18 @@ fn run(command: Command) -> Result<()> {
         }
         Command::Ledger { command, config } => {
             let config = load(config.as_deref())?;
-            if config.ledger.table.is_none() {
-                anyhow::bail!(
-                    "{} names no [ledger] table: the ledger is in memory, inside each running \
-                     responder, so there is nothing to show or reset from here",
-                    config.path.display()
-                );
-            }
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(async {
-                let aws = Aws::from_env().await;
-                let ledger = ledger(&config, &aws)?;
+            let config = &config;
+            on_shared_ledger(config, "ledger", |ledger| async move {
                 match command {
                     LedgerCommand::List => {
-                        let entries = ledger.list().await?;
+                        let now = jiff::Timestamp::now();
+                        let (freezes, entries) = ledger.list_with_freezes(now).await?;
                         println!("{}: {}", ledger.describe(), plural(entries.len(), "entry"));
+                        for freeze in &freezes {
+                            println!("{}", cli::freeze_line(freeze, config));
+                        }
                         for entry in entries {
-                            println!("{}", cli::ledger_line(&entry, jiff::Timestamp::now()));
+                            println!("{}", cli::ledger_line(&entry, now));
                         }
                     }
                     LedgerCommand::Clear { circuit } => {
@@ -284,6 +306,42 @@ fn run(command: Command) -> Result<()> {
                 Ok(())
             })
         }
+        Command::Freeze {
+            lasts,
+            reason,
+            rule,
+            by,
+            config,
+        } => {
+            let config = load(config.as_deref())?;
+            let scope = freeze_scope(&config, rule, "freeze")?;
+            let by = by
+                .or_else(user_name)
+                .unwrap_or_else(|| "unknown".to_owned());
+            let freeze = Freeze::new(scope, &reason, &by, jiff::Timestamp::now(), lasts)
+                .map_err(anyhow::Error::msg)?;
+            let config = &config;
+            on_shared_ledger(config, "freeze", |ledger| async move {
+                ledger.freeze(&freeze).await?;
+                print!("{}", cli::froze_report(&freeze, &ledger.describe(), config));
+                Ok(())
+            })
+        }
+        Command::Unfreeze { rule, config } => {
+            let config = load(config.as_deref())?;
+            let scope = freeze_scope(&config, rule, "unfreeze")?;
+            let config = &config;
+            on_shared_ledger(config, "unfreeze", |ledger| async move {
+                let now = jiff::Timestamp::now();
+                let lifted = ledger.unfreeze(&scope, now).await?;
+                let left = ledger.freezes(now).await?;
+                print!(
+                    "{}",
+                    cli::unfroze_report(&scope, lifted.as_ref(), &left, config)
+                );
+                Ok(())
+            })
+        }
         Command::Lambda { config } => {
             // One invocation at a time per instance: a single thread is all Lambda gives us.
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -295,6 +353,58 @@ fn run(command: Command) -> Result<()> {
             })
         }
     }
+}
+
+/// What `--rule` names, checked against the config: a typo must not freeze nothing.
+fn freeze_scope(config: &Config, rule: Option<String>, command: &str) -> Result<FreezeScope> {
+    let Some(rule) = rule else {
+        return Ok(FreezeScope::Every);
+    };
+    if config.rules.iter().any(|r| r.name == rule) {
+        return Ok(FreezeScope::Rule(rule));
+    }
+    let names: Vec<&str> = config.rules.iter().map(|r| r.name.as_str()).collect();
+    anyhow::bail!(
+        "{command} --rule {rule}: {} has no rule of that name; its rules are {}",
+        config.path.display(),
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(", ")
+        }
+    )
+}
+
+/// Runs `command`'s `work` on the config's shared DynamoDB ledger; a config without one is an
+/// error, since an in-memory ledger lives inside each running responder, out of reach.
+fn on_shared_ledger<F, Fut>(config: &Config, command: &str, work: F) -> Result<()>
+where
+    F: FnOnce(Ledger) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    if config.ledger.table.is_none() {
+        anyhow::bail!(
+            "`wavefront-responder {command}` needs the shared DynamoDB ledger, and {} names no \
+             [ledger] table: each running responder keeps its ledger in its own memory, out of \
+             this command's reach; set [ledger] table (the deployment template creates one and \
+             passes its name)",
+            config.path.display()
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let aws = Aws::from_env().await;
+        work(ledger(config, &aws)?).await
+    })
+}
+
+/// The local user's name, for who set a freeze.
+fn user_name() -> Option<String> {
+    ["USER", "LOGNAME", "USERNAME"]
+        .into_iter()
+        .find_map(|name| env(name).filter(|v| !v.trim().is_empty()))
 }
 
 /// The ledger the config asks for: its DynamoDB table, or memory.

@@ -84,8 +84,12 @@ pub struct Rule {
     pub triggers: Vec<Reason>,
     /// Plan and describe, but change nothing.
     pub dry_run: bool,
-    /// After acting on a target, leave it alone this long, whatever the incident.
+    /// After acting on a target, leave it alone this long, whatever the incident; `None` when
+    /// the config turns it off (`cooldown = "0s"`).
     pub cooldown: Option<crate::duration::HumanDuration>,
+    /// Whether the attribution guard applies: only changes that began before the incident
+    /// started are undone (on unless the config sets `attribution = false`).
+    pub attribution: bool,
     /// What to do, in order.
     pub actions: Vec<Action>,
 }
@@ -471,6 +475,7 @@ mod tests {
             triggers: vec![Reason::Opened, Reason::Retriggered],
             dry_run: false,
             cooldown: None,
+            attribution: true,
             actions: vec![],
         }
     }

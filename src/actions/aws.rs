@@ -20,6 +20,7 @@ use aws_smithy_http_client::tls::Provider;
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 
 use crate::decision::ActionOutcome;
+use crate::ledger::Guard;
 
 /// The AWS clients actions use. Built once per Lambda instance (or `serve` process); cheap to
 /// share by reference.
@@ -93,6 +94,9 @@ pub struct Report {
     /// it changed nothing, yet the incident is handled, so it keeps its incident latch and
     /// cooldown and gives back only its circuit-breaker slot.
     pub left_to_codedeploy: bool,
+    /// What held a skipped action back from a change it found to make (the attribution
+    /// guard); the ledger's guards are the executor's.
+    pub guard: Option<Guard>,
 }
 
 /// Collects the request ids of the calls one action makes, and which call that changes
@@ -107,6 +111,7 @@ pub struct Calls {
     /// applied, so that what is read next can take it back ([`Calls::not_applied`]).
     unconfirmed: Option<bool>,
     left_to_codedeploy: bool,
+    held_back: Option<Guard>,
 }
 
 /// Said of a call that changes something and got no answer: it may have been applied.
@@ -235,6 +240,12 @@ impl Calls {
         self.left_to_codedeploy = true;
     }
 
+    /// Records that `guard` held the action back from a change it would otherwise make: the
+    /// report names it if the action ends `skipped`.
+    pub fn held_back(&mut self, guard: Guard) {
+        self.held_back = Some(guard);
+    }
+
     /// The request ids of the calls made, for a report made elsewhere.
     pub fn into_request_ids(self) -> Vec<String> {
         self.request_ids
@@ -248,6 +259,7 @@ impl Calls {
             aws_request_ids: self.request_ids,
             changed: self.changed,
             left_to_codedeploy: self.left_to_codedeploy,
+            guard: self.held_back.filter(|_| outcome == ActionOutcome::Skipped),
         }
     }
 

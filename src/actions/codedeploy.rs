@@ -2,11 +2,14 @@
 //!
 //! - Active deployments of the group (`Created`, `Queued`, `InProgress`, `Baking`, `Ready`) are
 //!   stopped with `StopDeployment(autoRollbackEnabled = true)`, so CodeDeploy redeploys the
-//!   previous revision. A deployment that is itself a rollback is never stopped.
+//!   previous revision. A deployment that is itself a rollback is never stopped, nor one created
+//!   at or after the incident started (the attribution guard: it may be the fix).
 //! - With nothing active and `redeploy_within` set, a deployment that *succeeded* inside that
 //!   window is undone by a new deployment: for the Lambda compute platform an AppSpec that moves
 //!   the alias from the version now live back to the one before; for the other platforms the
-//!   revision that was live before.
+//!   revision that was live before. A success created at or after the incident started is not
+//!   undone, and the responder's own undos (recorded in the ledger before they are created, and
+//!   described `wavefront-responder: undo <id>`) are never stopped or undone.
 //! - A deployment that completes while we stop it (`DeploymentAlreadyCompletedException`) is a
 //!   race, not a failure: it is re-read and reported as it ended. Found stopped after our own
 //!   `StopDeployment` was retried, it may be our own earlier attempt's work: the action then
@@ -22,6 +25,7 @@
 //! Deciding (which deployment is a rollback, whether a success is inside the window, the AppSpec
 //! to deploy) is pure code; the `execute` path makes the calls.
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 
 use aws_sdk_codedeploy::Client;
@@ -33,9 +37,10 @@ use aws_sdk_codedeploy::types::{
 use jiff::Timestamp;
 
 use super::aws::{Aws, CallFailure, Calls};
-use super::check_name;
+use super::{Context, attribution, check_name};
 use crate::decision::ActionOutcome;
 use crate::duration::HumanDuration;
+use crate::ledger::Guard;
 
 /// Statuses of a deployment that can still be stopped.
 pub const ACTIVE: [DeploymentStatus; 5] = [
@@ -45,6 +50,10 @@ pub const ACTIVE: [DeploymentStatus; 5] = [
     DeploymentStatus::Baking,
     DeploymentStatus::Ready,
 ];
+
+/// The longest `redeploy_within`.
+pub const MAX_REDEPLOY_WITHIN: HumanDuration =
+    HumanDuration::new(std::time::Duration::from_secs(7 * 86_400));
 
 /// `BatchGetDeployments` takes at most this many ids.
 const BATCH: usize = 25;
@@ -69,6 +78,14 @@ impl Rollback {
     ) -> Result<Self, String> {
         check_name("application", &application, 100)?;
         check_name("deployment_group", &deployment_group, 100)?;
+        if let Some(window) = redeploy_within
+            && window > MAX_REDEPLOY_WITHIN
+        {
+            return Err(format!(
+                "redeploy_within = \"{window}\" must be at most {MAX_REDEPLOY_WITHIN}: an older \
+                 success is not the release an alert of today is about"
+            ));
+        }
         Ok(Self {
             application,
             deployment_group,
@@ -205,12 +222,11 @@ impl Rollback {
     pub async fn execute(
         &self,
         aws: &Aws,
-        dry_run: bool,
-        now: Timestamp,
+        context: &Context<'_>,
         calls: &mut Calls,
         handed_over: &mut HandedOver,
     ) -> (ActionOutcome, String) {
-        match self.run(aws, dry_run, now, calls, handed_over).await {
+        match self.run(aws, context, calls, handed_over).await {
             Ok(step) => step,
             Err(failure) => (ActionOutcome::Failed, failure.message),
         }
@@ -219,23 +235,23 @@ impl Rollback {
     async fn run(
         &self,
         aws: &Aws,
-        dry_run: bool,
-        now: Timestamp,
+        context: &Context<'_>,
         calls: &mut Calls,
         handed_over: &mut HandedOver,
     ) -> Result<(ActionOutcome, String), CallFailure> {
         let client = &aws.codedeploy;
         let active = self.active_deployments(client, calls).await?;
         if !active.is_empty() {
+            let undos = our_undos(context, &active).await?;
             let (steps, finished) = self
-                .stop_all(client, &active, dry_run, calls, handed_over)
+                .stop_all(client, &active, &undos, context, calls, handed_over)
                 .await;
             // One finished while we stopped it: if it succeeded, the bad release is now
             // live, and a window means it may be undone like any recent success.
             if finished && let Some(window) = self.redeploy_within {
                 let mut steps = steps;
                 steps.push(
-                    self.redeploy(aws, window, dry_run, now, calls, handed_over)
+                    self.redeploy(aws, window, context, calls, handed_over)
                         .await?,
                 );
                 return Ok(combine(steps));
@@ -248,7 +264,7 @@ impl Rollback {
                 format!("nothing in progress in {}", self.target()),
             ));
         };
-        self.redeploy(aws, window, dry_run, now, calls, handed_over)
+        self.redeploy(aws, window, context, calls, handed_over)
             .await
     }
 
@@ -261,12 +277,18 @@ impl Rollback {
     pub async fn observe(
         &self,
         aws: &Aws,
+        context: &Context<'_>,
         calls: &mut Calls,
         handed_over: &mut HandedOver,
     ) -> String {
         let client = &aws.codedeploy;
-        let active = match self.active_deployments(client, calls).await {
-            Ok(active) => active,
+        let read = async {
+            let active = self.active_deployments(client, calls).await?;
+            let undos = our_undos(context, &active).await?;
+            Ok::<_, CallFailure>((active, undos))
+        };
+        let (active, undos) = match read.await {
+            Ok(read) => read,
             Err(failure) => {
                 return format!(
                     "; rollbacks under way in {} could not be read ({failure}), so a later \
@@ -277,7 +299,8 @@ impl Rollback {
         };
         let mut notes = String::new();
         let rolling_back = active.iter().filter(|d| {
-            d.compute_platform() == Some(&ComputePlatform::Lambda) && rollback_of(d).is_some()
+            d.compute_platform() == Some(&ComputePlatform::Lambda)
+                && rollback_of(d, &undos).is_some()
         });
         for deployment in rolling_back {
             let id = deployment.deployment_id().unwrap_or("(unknown id)");
@@ -334,15 +357,21 @@ impl Rollback {
         &self,
         client: &Client,
         deployments: &[DeploymentInfo],
-        dry_run: bool,
+        undos: &HashSet<String>,
+        context: &Context<'_>,
         calls: &mut Calls,
         handed_over: &mut HandedOver,
     ) -> (Vec<(ActionOutcome, String)>, bool) {
+        let dry_run = context.dry_run;
         let mut steps = Vec::with_capacity(deployments.len());
         let mut succeeded_first = false;
         for deployment in deployments {
             let id = deployment.deployment_id().unwrap_or("(unknown id)");
-            let step = if let Some(reason) = rollback_of(deployment) {
+            let created = deployment.create_time().and_then(attribution::sdk_time);
+            let held = context.since.as_ref().and_then(|since| {
+                attribution::hold(&format!("{id} was created"), created, since, "it")
+            });
+            let step = if let Some(reason) = rollback_of(deployment, undos) {
                 let mut detail =
                     format!("{id} is itself a rollback{reason}; a rollback is never stopped");
                 // It is moving a Lambda alias back already: a later lambda-alias action must
@@ -353,6 +382,9 @@ impl Rollback {
                     detail.push_str(&note);
                 }
                 (ActionOutcome::Skipped, detail)
+            } else if let Some(held) = held {
+                calls.held_back(Guard::Attribution);
+                (ActionOutcome::Skipped, held)
             } else if dry_run {
                 (
                     ActionOutcome::Planned,
@@ -372,11 +404,11 @@ impl Rollback {
         &self,
         aws: &Aws,
         window: HumanDuration,
-        dry_run: bool,
-        now: Timestamp,
+        context: &Context<'_>,
         calls: &mut Calls,
         handed_over: &mut HandedOver,
     ) -> Result<(ActionOutcome, String), CallFailure> {
+        let (dry_run, now) = (context.dry_run, context.now);
         let client = &aws.codedeploy;
         let group = client
             .get_deployment_group()
@@ -428,6 +460,16 @@ impl Rollback {
         if let Err(reason) = within_window(ended, window, now) {
             return skip(reason);
         }
+        let created = last
+            .and_then(|l| l.create_time())
+            .and_then(attribution::sdk_time);
+        let what = format!("the last successful deployment {last_id} was created");
+        if let Some(since) = &context.since
+            && let Some(held) = attribution::hold(&what, created, since, "it")
+        {
+            calls.held_back(Guard::Attribution);
+            return skip(held);
+        }
 
         let deployment = client
             .get_deployment()
@@ -439,7 +481,8 @@ impl Rollback {
             .ok(deployment)
             .deployment_info
             .unwrap_or_else(|| DeploymentInfo::builder().build());
-        if let Some(reason) = rollback_of(&deployment) {
+        let undos = our_undos(context, std::slice::from_ref(&deployment)).await?;
+        if let Some(reason) = rollback_of(&deployment, &undos) {
             return Ok((
                 ActionOutcome::Skipped,
                 format!(
@@ -499,6 +542,22 @@ impl Rollback {
                      {what}, with {how}"
                 ),
             ));
+        }
+        // Recorded before the call, so the undo is known for ours however the call ends; a
+        // description alone would let any deployment pass for one.
+        if let Err(err) = context
+            .ledger
+            .record_undo(&last_id, context.request_id, now)
+            .await
+        {
+            return Err(CallFailure {
+                code: None,
+                message: format!(
+                    "{err}: the undo of {last_id} was not created, because without a record of \
+                     it a later alert could take it for a release and stop it"
+                ),
+                may_be_applied: false,
+            });
         }
         // Handed over before the call: once it is sent, CodeDeploy may be moving the alias,
         // even if the answer never comes.
@@ -833,11 +892,10 @@ async fn hand_over(
 }
 
 /// Why a deployment is a rollback (` of d-XYZ`, ` (created by codeDeployRollback)`, an undo
-/// this responder created), or `None`.
-pub fn rollback_of(deployment: &DeploymentInfo) -> Option<String> {
-    if let Some(undone) = deployment
-        .description()
-        .and_then(|d| d.strip_prefix(UNDO_MARKER))
+/// this responder created: described as one, and recorded in `undos`), or `None`.
+pub fn rollback_of(deployment: &DeploymentInfo, undos: &HashSet<String>) -> Option<String> {
+    if let Some(undone) = undone_by(deployment)
+        && undos.contains(undone)
     {
         return Some(format!(" (wavefront-responder's undo of {undone})"));
     }
@@ -854,6 +912,34 @@ pub fn rollback_of(deployment: &DeploymentInfo) -> Option<String> {
         DeploymentCreator::CodeDeployRollback | DeploymentCreator::CloudFormationRollback
     ) || creator.as_str().to_ascii_lowercase().contains("rollback");
     is_rollback.then(|| format!(" (created by {})", creator.as_str()))
+}
+
+/// The deployment `deployment`'s description says it undoes, if it reads as an undo of ours.
+fn undone_by(deployment: &DeploymentInfo) -> Option<&str> {
+    deployment.description()?.strip_prefix(UNDO_MARKER)
+}
+
+/// The deployments this responder recorded undoing, read from the ledger only when one of
+/// `deployments` is described as an undo of ours: the description alone proves nothing.
+async fn our_undos(
+    context: &Context<'_>,
+    deployments: &[DeploymentInfo],
+) -> Result<HashSet<String>, CallFailure> {
+    if !deployments.iter().any(|d| undone_by(d).is_some()) {
+        return Ok(HashSet::new());
+    }
+    context
+        .ledger
+        .undos(context.now)
+        .await
+        .map_err(|err| CallFailure {
+            code: None,
+            message: format!(
+                "{err}: cannot tell whether a deployment described as this responder's undo is \
+                 one, so none is stopped or undone"
+            ),
+            may_be_applied: false,
+        })
 }
 
 /// Whether a success that ended at `ended` is inside the window.
@@ -879,13 +965,7 @@ pub fn within_window(
 
 /// `3h ago`, `12m ago`, rounded down to the largest unit.
 fn ago(then: Timestamp, now: Timestamp) -> String {
-    let secs = now.duration_since(then).as_secs().max(0);
-    match secs {
-        s if s >= 86_400 => format!("{}d ago", s / 86_400),
-        s if s >= 3_600 => format!("{}h ago", s / 3_600),
-        s if s >= 60 => format!("{}m ago", s / 60),
-        s => format!("{s}s ago"),
-    }
+    format!("{} ago", attribution::elapsed(then, now))
 }
 
 /// The AppSpec that moves the alias back: current = the version the deployment made live,
@@ -970,12 +1050,12 @@ mod tests {
             .deployment_id("d-1")
             .creator(DeploymentCreator::User)
             .build();
-        assert_eq!(rollback_of(&plain), None);
+        assert_eq!(rollback_of(&plain, &HashSet::new()), None);
         let by_creator = DeploymentInfo::builder()
             .creator(DeploymentCreator::CodeDeployRollback)
             .build();
         assert_eq!(
-            rollback_of(&by_creator).as_deref(),
+            rollback_of(&by_creator, &HashSet::new()).as_deref(),
             Some(" (created by codeDeployRollback)")
         );
         let by_info = DeploymentInfo::builder()
@@ -986,11 +1066,14 @@ mod tests {
                     .build(),
             )
             .build();
-        assert_eq!(rollback_of(&by_info).as_deref(), Some(" of d-0"));
+        assert_eq!(
+            rollback_of(&by_info, &HashSet::new()).as_deref(),
+            Some(" of d-0")
+        );
         let auto = DeploymentInfo::builder()
             .creator(DeploymentCreator::from("autoRollback"))
             .build();
-        assert!(rollback_of(&auto).is_some());
+        assert!(rollback_of(&auto, &HashSet::new()).is_some());
         // The deployment that *triggered* a rollback is not itself one.
         let triggering = DeploymentInfo::builder()
             .rollback_info(
@@ -999,7 +1082,25 @@ mod tests {
                     .build(),
             )
             .build();
-        assert_eq!(rollback_of(&triggering), None);
+        assert_eq!(rollback_of(&triggering, &HashSet::new()), None);
+    }
+
+    #[test]
+    fn an_undo_is_ours_only_when_the_ledger_recorded_it() {
+        let described = DeploymentInfo::builder()
+            .deployment_id("d-UNDO")
+            .creator(DeploymentCreator::User)
+            .description(format!("{UNDO_MARKER}d-BAD"))
+            .build();
+        // A pipeline that copies commit titles into descriptions could write this one.
+        assert_eq!(rollback_of(&described, &HashSet::new()), None);
+        let recorded = HashSet::from(["d-BAD".to_owned()]);
+        assert_eq!(
+            rollback_of(&described, &recorded).as_deref(),
+            Some(" (wavefront-responder's undo of d-BAD)")
+        );
+        let other = HashSet::from(["d-OTHER".to_owned()]);
+        assert_eq!(rollback_of(&described, &other), None);
     }
 
     #[test]

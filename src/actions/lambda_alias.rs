@@ -10,7 +10,9 @@
 //! decision made again, against the new `RevisionId`. A retried `UpdateAlias` that conflicts
 //! may have been applied by its own earlier attempt: the action then keeps its ledger claims.
 //! `$LATEST` and versions that do not exist are refused, and an alias an earlier
-//! `codedeploy-rollback` of the same request left to CodeDeploy is not touched.
+//! `codedeploy-rollback` of the same request left to CodeDeploy is not touched. Under the
+//! attribution guard, the alias is moved only when every version it routes traffic to was
+//! published (`LastModified`) before the incident started: a newer one may be the fix.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,12 +21,17 @@ use aws_sdk_lambda::Client;
 use aws_sdk_lambda::config::http::HttpResponse;
 use aws_sdk_lambda::error::SdkError;
 use aws_sdk_lambda::operation::get_alias::{GetAliasError, GetAliasOutput};
+use aws_sdk_lambda::operation::get_function_configuration::{
+    GetFunctionConfigurationError, GetFunctionConfigurationOutput,
+};
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
 
 use super::aws::{CallFailure, Calls};
-use super::check_name;
 use super::codedeploy::HandedOver;
+use super::{attribution, check_name};
 use crate::decision::ActionOutcome;
+use crate::ledger::Guard;
+use crate::ledger::attribution::IncidentStart;
 
 /// Where the alias should end up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -269,6 +276,10 @@ enum Update {
 /// What `GetAlias` answered.
 type GetAliasResult = Result<GetAliasOutput, SdkError<GetAliasError, HttpResponse>>;
 
+/// What `GetFunctionConfiguration` answered.
+type ConfigurationResult =
+    Result<GetFunctionConfigurationOutput, SdkError<GetFunctionConfigurationError, HttpResponse>>;
+
 /// Records a `GetAlias` call and reads the alias from its answer.
 fn record(calls: &mut Calls, result: GetAliasResult) -> Result<AliasState, CallFailure> {
     let output = result.map_err(|e| calls.failed("GetAlias", &e))?;
@@ -317,23 +328,27 @@ impl AliasShift {
     pub async fn execute(
         &self,
         client: &Client,
-        dry_run: bool,
+        (dry_run, since): (bool, Option<&IncidentStart>),
         handed_over: &HandedOver,
         calls: &mut Calls,
     ) -> (ActionOutcome, String) {
-        let prepared = self.prepare(client, dry_run, handed_over, calls).await;
+        let prepared = self
+            .prepare(client, (dry_run, since), handed_over, calls)
+            .await;
         self.apply(client, prepared, calls).await
     }
 
     /// Everything before the write, none of which changes anything: reads the alias (and the
-    /// alias it moves to, at the same time), decides, and checks the target version exists.
-    /// With `dry_run`, the sentence says what would have happened. An alias in `handed_over`
-    /// is left to CodeDeploy, without a call. Because it only reads, it may run before the
-    /// ledger admits the action, beside the admission.
+    /// alias it moves to, at the same time), decides, and checks the target version exists
+    /// and, with `since` (the incident's start, for the attribution guard), that every version
+    /// the alias routes traffic to was published before it. With `dry_run`, the sentence says
+    /// what would have happened. An alias in `handed_over` is left to CodeDeploy, without a
+    /// call. Because it only reads, it may run before the ledger admits the action, beside the
+    /// admission.
     pub async fn prepare(
         &self,
         client: &Client,
-        dry_run: bool,
+        (dry_run, since): (bool, Option<&IncidentStart>),
         handed_over: &HandedOver,
         calls: &mut Calls,
     ) -> Prepared {
@@ -353,7 +368,7 @@ impl AliasShift {
                 ),
             );
         }
-        match self.decide_first(client, dry_run, calls).await {
+        match self.decide_first(client, (dry_run, since), calls).await {
             Ok(prepared) => prepared,
             Err(failure) => Prepared::Decided(ActionOutcome::Failed, failure.message),
         }
@@ -382,7 +397,7 @@ impl AliasShift {
     async fn decide_first(
         &self,
         client: &Client,
-        dry_run: bool,
+        (dry_run, since): (bool, Option<&IncidentStart>),
         calls: &mut Calls,
     ) -> Result<Prepared, CallFailure> {
         let (first, other) = match &self.destination {
@@ -406,13 +421,11 @@ impl AliasShift {
             Move::Stay(detail) => return Ok(Prepared::Decided(ActionOutcome::Skipped, detail)),
             Move::Change(change) => change,
         };
-        // A fixed version may not exist. One another alias points at does: Lambda refuses to
-        // delete a version an alias references.
-        if matches!(self.destination, Destination::Version(_))
-            && target != first.version
-            && let Some(refusal) = self.check_version(client, &target, calls).await?
+        if let Some(decided) = self
+            .check_versions(client, &first, &target, since, calls)
+            .await?
         {
-            return Ok(Prepared::Decided(ActionOutcome::Failed, refusal));
+            return Ok(decided);
         }
         if dry_run {
             return Ok(Prepared::Decided(ActionOutcome::Planned, change.planned()));
@@ -612,36 +625,132 @@ impl AliasShift {
         Resolved::To(target)
     }
 
-    /// `None` when the version exists; a refusal when it does not.
-    async fn check_version(
+    /// Reads, all at once, what must be known before the alias moves: whether a fixed target
+    /// version exists (one another alias points at does: Lambda refuses to delete a version an
+    /// alias references), and, with `since`, when each version the alias routes traffic to was
+    /// published. Each version is read once, and every answer is recorded before anything is
+    /// decided. `None` when it may move; otherwise the refusal, or the attribution guard's hold.
+    async fn check_versions(
         &self,
         client: &Client,
-        version: &str,
+        state: &AliasState,
+        target: &str,
+        since: Option<&IncidentStart>,
         calls: &mut Calls,
-    ) -> Result<Option<String>, CallFailure> {
-        let result = client
+    ) -> Result<Option<Prepared>, CallFailure> {
+        let check_target =
+            matches!(self.destination, Destination::Version(_)) && target != state.version;
+        let routed: Vec<(&str, Option<f64>)> = match since {
+            None => Vec::new(),
+            Some(_) => std::iter::once((state.version.as_str(), None))
+                .chain(
+                    state
+                        .weights
+                        .iter()
+                        .filter(|(_, weight)| **weight > 0.0)
+                        .map(|(version, weight)| (version.as_str(), Some(*weight))),
+                )
+                .collect(),
+        };
+        let mut versions: Vec<&str> = routed.iter().map(|(version, _)| *version).collect();
+        if check_target && !versions.contains(&target) {
+            versions.push(target);
+        }
+        let answers = futures_util::future::join_all(
+            versions
+                .iter()
+                .map(|version| self.configuration(client, version)),
+        )
+        .await;
+        let reads: Vec<VersionRead> = answers
+            .into_iter()
+            .map(|answer| VersionRead::record(answer, calls))
+            .collect();
+        let read = |version: &str| {
+            versions
+                .iter()
+                .position(|v| *v == version)
+                .and_then(|i| reads.get(i))
+        };
+        if check_target {
+            match read(target) {
+                Some(VersionRead::Missing(failure)) => {
+                    let refusal = format!(
+                        "version {target} of {} does not exist ({}); refusing to move {} there",
+                        self.function, failure.message, self.alias
+                    );
+                    return Ok(Some(Prepared::Decided(ActionOutcome::Failed, refusal)));
+                }
+                Some(VersionRead::Failed(failure)) => return Err(failure.clone()),
+                _ => {}
+            }
+        }
+        let Some(since) = since else {
+            return Ok(None);
+        };
+        for (version, weight) in routed {
+            let published = match read(version) {
+                Some(VersionRead::Published(published)) => *published,
+                Some(VersionRead::Missing(failure) | VersionRead::Failed(failure)) => {
+                    return Err(failure.clone());
+                }
+                None => None,
+            };
+            let what = match weight {
+                None => format!(
+                    "version {version}, which {} routes traffic to, was published",
+                    self.alias
+                ),
+                Some(weight) => format!(
+                    "version {version}, {}'s canary at {}%, was published",
+                    self.alias,
+                    (weight * 100.0).round()
+                ),
+            };
+            if let Some(held) = attribution::hold(&what, published, since, &self.alias) {
+                calls.held_back(Guard::Attribution);
+                return Ok(Some(Prepared::Decided(ActionOutcome::Skipped, held)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// `GetFunctionConfiguration` of one version.
+    async fn configuration(&self, client: &Client, version: &str) -> ConfigurationResult {
+        client
             .get_function_configuration()
             .function_name(&self.function)
             .qualifier(version)
             .send()
-            .await;
-        match result {
+            .await
+    }
+}
+
+/// What `GetFunctionConfiguration` said of one version, recorded in the action's calls.
+enum VersionRead {
+    /// It exists, published then (if Lambda said when).
+    Published(Option<jiff::Timestamp>),
+    /// It does not exist.
+    Missing(CallFailure),
+    /// The read failed.
+    Failed(CallFailure),
+}
+
+impl VersionRead {
+    fn record(answer: ConfigurationResult, calls: &mut Calls) -> Self {
+        match answer {
             Ok(output) => {
-                calls.ok(output);
-                Ok(None)
+                let output = calls.ok(output);
+                Self::Published(output.last_modified().and_then(attribution::lambda_time))
             }
             Err(err)
                 if err
                     .as_service_error()
                     .is_some_and(|e| e.is_resource_not_found_exception()) =>
             {
-                let failure = calls.failed("GetFunctionConfiguration", &err);
-                Ok(Some(format!(
-                    "version {version} of {} does not exist ({}); refusing to move {} there",
-                    self.function, failure.message, self.alias
-                )))
+                Self::Missing(calls.failed("GetFunctionConfiguration", &err))
             }
-            Err(err) => Err(calls.failed("GetFunctionConfiguration", &err)),
+            Err(err) => Self::Failed(calls.failed("GetFunctionConfiguration", &err)),
         }
     }
 }

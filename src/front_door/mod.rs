@@ -248,16 +248,16 @@ impl Responder {
                         ),
                         None => (self.time_budget, None),
                     };
-                    executor
-                        .execute_until(
-                            &mut decision,
-                            &alert,
-                            &self.rules,
-                            request.received_at,
-                            started + budget,
-                            cap,
-                        )
-                        .await;
+                    // Boxed: the run's state is large, and only requests with actions need it.
+                    Box::pin(executor.execute_until(
+                        &mut decision,
+                        &alert,
+                        &self.rules,
+                        request.received_at,
+                        started + budget,
+                        cap,
+                    ))
+                    .await;
                 }
                 decision.record(&mut batch, &context);
                 let status = if decision.failed() {

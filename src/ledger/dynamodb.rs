@@ -231,6 +231,19 @@ impl Store for DynamoStore {
         })
     }
 
+    fn put<'a>(&'a self, entry: &'a Entry) -> BoxFuture<'a, Result<(), LedgerError>> {
+        Box::pin(async move {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item(entry)))
+                .send()
+                .await
+                .map_err(|e| failure("PutItem", &e))?;
+            Ok(())
+        })
+    }
+
     fn delete<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<(), LedgerError>> {
         Box::pin(async move {
             self.client

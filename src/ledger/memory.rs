@@ -92,6 +92,11 @@ impl Store for MemoryStore {
         Box::pin(async move { Ok(result) })
     }
 
+    fn put<'a>(&'a self, entry: &'a Entry) -> BoxFuture<'a, Result<(), LedgerError>> {
+        self.with(|entries| entries.insert(entry.key.clone(), entry.clone()));
+        Box::pin(async { Ok(()) })
+    }
+
     fn delete<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<(), LedgerError>> {
         self.with(|entries| entries.remove(key));
         Box::pin(async { Ok(()) })

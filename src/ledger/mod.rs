@@ -20,11 +20,17 @@
 //! nothing; they only read what would stop them. Every entry expires (a DynamoDB TTL
 //! attribute), and an expired entry counts as absent even before DynamoDB deletes it.
 //!
+//! Besides claims, the ledger keeps what every instance must see: [`freeze`]s set by people on
+//! call, and what the attribution guard needs ([`attribution`]: when an incident without a
+//! start time was first delivered, and which deployments are this responder's own undos).
+//!
 //! The logic is written once, here, over a small [`Store`] with two implementations:
 //! [`memory`] (the default, for `serve` and tests) and [`dynamodb`] (for Lambda, where
 //! instances share state).
 
+pub mod attribution;
 pub mod dynamodb;
+pub mod freeze;
 pub mod memory;
 
 use std::fmt;
@@ -154,6 +160,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Every entry, for operators.
     fn scan(&self) -> BoxFuture<'_, Result<Vec<Entry>, LedgerError>>;
 
+    /// Writes `entry` whoever holds its key (an operator's freeze, a record of an undo).
+    fn put<'a>(&'a self, entry: &'a Entry) -> BoxFuture<'a, Result<(), LedgerError>>;
+
     /// Deletes the entry at `key`, whoever holds it.
     fn delete<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<(), LedgerError>>;
 
@@ -172,7 +181,8 @@ pub struct CircuitBreaker {
     pub window: HumanDuration,
 }
 
-/// What stopped an action.
+/// What stopped an action: one of the ledger's claims, a freeze recorded in it, or the
+/// attribution guard (what would be undone began after the incident started).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Guard {
@@ -183,6 +193,10 @@ pub enum Guard {
     Cooldown,
     /// Too many actions across all rules in the window.
     CircuitOpen,
+    /// People on call froze the responder (`wavefront-responder freeze`).
+    Frozen,
+    /// What the action would undo began at or after the incident started: it may be the fix.
+    Attribution,
 }
 
 /// The claims one action holds while it runs. The caller owns them, and each key is recorded
@@ -455,12 +469,13 @@ impl Ledger {
             .0
     }
 
-    /// [`Ledger::admit_into`], running `beside` once the incident latch and the cooldown are
-    /// held, while the circuit breaker's slot is claimed (or after them, with no breaker): the
-    /// work an admitted action does before it acts, such as reading what it will change, off
-    /// the request's way. `beside` must not change anything, since the breaker may still
-    /// refuse; it runs to its end (never cut off by a refusal, so the connections of its calls
-    /// stay usable), and its output comes back when it ran.
+    /// [`Ledger::admit_into`], running `beside` once the incident latch is held, while the
+    /// cooldown and the circuit breaker's slot are claimed: the work an admitted action does
+    /// before it acts, such as reading what it will change, off the request's way. The
+    /// cooldown's claim and the breaker's read of its slots go out together; a slot is claimed
+    /// only once the cooldown is held. `beside` must not change anything, since the cooldown or
+    /// the breaker may still refuse; it runs to its end (never cut off by a refusal, so the
+    /// connections of its calls stay usable), and its output comes back when it ran.
     pub async fn admit_beside<T>(
         &self,
         attempt: &Attempt<'_>,
@@ -468,36 +483,25 @@ impl Ledger {
         claims: &mut Claims,
         beside: impl Future<Output = T>,
     ) -> (Result<Option<(Guard, String)>, LedgerError>, Option<T>) {
-        match self.hold_incident(attempt, now, claims).await {
+        match self.hold_latch(attempt, now, claims).await {
             Ok(None) => {}
             refused_or_failed => return (refused_or_failed, None),
         }
         // Held only after the caller stopped the admission (its time ran out): nothing more
         // is sent, `beside` included.
         if let Err(stopped) = claims.go_on() {
-            let verdict = match self.circuit {
-                Some(_) => Err(stopped),
-                None => Ok(None),
+            let verdict = match (self.circuit, attempt.cooldown) {
+                (None, None) => Ok(None),
+                _ => Err(stopped),
             };
             return (verdict, None);
         }
-        let Some(circuit) = self.circuit else {
-            return (Ok(None), Some(beside.await));
-        };
-        let (slot, output) = tokio::join!(
-            self.claim_circuit_slot(circuit, attempt, now, claims),
-            beside
-        );
-        let verdict = match slot {
-            Ok(Ok(())) => Ok(None),
-            Ok(Err(holders)) => Ok(Some(self.circuit_refusal(circuit, &holders))),
-            Err(err) => Err(err),
-        };
+        let (verdict, output) = tokio::join!(self.hold_the_rest(attempt, now, claims), beside);
         (verdict, Some(output))
     }
 
-    /// Claims the incident latch, then the cooldown.
-    async fn hold_incident(
+    /// Claims the incident latch.
+    async fn hold_latch(
         &self,
         attempt: &Attempt<'_>,
         now: Timestamp,
@@ -515,40 +519,80 @@ impl Ledger {
         if let Some(holder) = claim_into(&*self.store, &latch, now, &mut claims.keys).await? {
             return Ok(Some(latch_refusal(attempt, &holder)));
         }
-        if let Some(cooldown) = attempt.cooldown {
-            claims.go_on()?;
-            let entry = self.entry(
-                cooldown_key(attempt),
-                (attempt.request_id, claims.id.as_str()),
-                now,
-                cooldown.get(),
-                format!("{} cooling down on {}", attempt.rule, attempt.target),
-            );
-            if let Some(holder) = claim_into(&*self.store, &entry, now, &mut claims.keys).await? {
-                return Ok(Some(cooldown_refusal(attempt, cooldown, &holder)));
+        Ok(None)
+    }
+
+    /// With the latch held: claims the cooldown while the breaker's slots are read, then a
+    /// free slot.
+    async fn hold_the_rest(
+        &self,
+        attempt: &Attempt<'_>,
+        now: Timestamp,
+        claims: &mut Claims,
+    ) -> Result<Option<(Guard, String)>, LedgerError> {
+        let slots = async {
+            match self.circuit {
+                Some(circuit) => Some((circuit, self.live_slots(now).await)),
+                None => None,
             }
+        };
+        let (cooldown, slots) = tokio::join!(self.hold_cooldown(attempt, now, claims), slots);
+        if let Some(refusal) = cooldown? {
+            return Ok(Some(refusal));
+        }
+        let Some((circuit, holders)) = slots else {
+            return Ok(None);
+        };
+        match self
+            .claim_circuit_slot(circuit, holders?, attempt, now, claims)
+            .await?
+        {
+            Ok(()) => Ok(None),
+            Err(holders) => Ok(Some(self.circuit_refusal(circuit, &holders))),
+        }
+    }
+
+    /// Claims the cooldown, when the rule has one.
+    async fn hold_cooldown(
+        &self,
+        attempt: &Attempt<'_>,
+        now: Timestamp,
+        claims: &mut Claims,
+    ) -> Result<Option<(Guard, String)>, LedgerError> {
+        let Some(cooldown) = attempt.cooldown else {
+            return Ok(None);
+        };
+        claims.go_on()?;
+        let entry = self.entry(
+            cooldown_key(attempt),
+            (attempt.request_id, claims.id.as_str()),
+            now,
+            cooldown.get(),
+            format!("{} cooling down on {}", attempt.rule, attempt.target),
+        );
+        if let Some(holder) = claim_into(&*self.store, &entry, now, &mut claims.keys).await? {
+            return Ok(Some(cooldown_refusal(attempt, cooldown, &holder)));
         }
         Ok(None)
     }
 
-    /// A free slot, or every holder when all are taken. The slots are read first (one query),
-    /// so only free ones are tried; a slot taken meanwhile by another instance just moves the
+    /// The circuit breaker's slots taken now (one query).
+    async fn live_slots(&self, now: Timestamp) -> Result<Vec<Entry>, LedgerError> {
+        let slots = self.store.query(CIRCUIT).await?;
+        Ok(slots.into_iter().filter(|e| e.live(now)).collect())
+    }
+
+    /// A free slot, or every holder when all are taken. Only slots free in `holders` (read
+    /// just before) are tried; a slot taken meanwhile by another instance just moves the
     /// claim on to the next.
     async fn claim_circuit_slot(
         &self,
         circuit: CircuitBreaker,
+        mut holders: Vec<Entry>,
         attempt: &Attempt<'_>,
         now: Timestamp,
         claims: &mut Claims,
     ) -> Result<Result<(), Vec<Entry>>, LedgerError> {
-        claims.go_on()?;
-        let mut holders: Vec<Entry> = self
-            .store
-            .query(CIRCUIT)
-            .await?
-            .into_iter()
-            .filter(|e| e.live(now))
-            .collect();
         for slot in 0..circuit.max_actions {
             let key = circuit_key(slot);
             if holders.iter().any(|h| h.key == key) {
@@ -599,9 +643,11 @@ impl Ledger {
             .map(|key| {
                 self.store
                     .release(key, &claims.request_id, Some(&claims.id))
-            })
-            .collect();
-        join_all(releases).await.into_iter().collect()
+            });
+        futures_util::future::join_all(releases)
+            .await
+            .into_iter()
+            .collect()
     }
 
     /// For dry runs: what would stop this action, without writing anything. Every guard is
@@ -664,14 +710,18 @@ impl Ledger {
         };
         let latches = self.store.query(&incident.pk()).await?;
         // Only if its claimer still holds it: one taken since by a new firing stays. Every one
-        // is tried, so one that fails does not leave the others.
-        let releases: Vec<_> = latches
+        // is tried, so one that fails does not leave the others. The incident's first-seen
+        // entry goes with its latches: the next firing is a new incident.
+        let ended_here: Vec<&Entry> = latches.iter().filter(|l| l.claimed_at <= ended).collect();
+        let cleared = ended_here
             .iter()
-            .filter(|l| l.claimed_at <= ended)
+            .filter(|l| l.key.sk != attribution::FIRST_SEEN)
+            .count();
+        let releases: Vec<_> = ended_here
+            .iter()
             .map(|latch| self.store.release(&latch.key, &latch.claimed_by, None))
             .collect();
-        let cleared = releases.len();
-        join_all(releases)
+        futures_util::future::join_all(releases)
             .await
             .into_iter()
             .collect::<Result<(), _>>()?;
@@ -700,29 +750,6 @@ impl Ledger {
 }
 
 const CIRCUIT: &str = "circuit";
-
-/// Runs `futures` at once; their outputs, in order.
-async fn join_all<T>(mut futures: Vec<BoxFuture<'_, T>>) -> Vec<T> {
-    let mut outputs: Vec<Option<T>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    std::task::Poll::Ready(value) => *output = Some(value),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
-}
 
 fn latch_key(attempt: &Attempt<'_>) -> Key {
     Key::new(

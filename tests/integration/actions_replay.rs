@@ -11,16 +11,18 @@ use aws_config::retry::RetryConfig;
 use aws_sdk_lambda::config::{Credentials, Region};
 use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
 use aws_smithy_types::body::SdkBody;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
-use wavefront_responder::actions::Action;
 use wavefront_responder::actions::aws::{Aws, Report};
 use wavefront_responder::actions::codedeploy::{HandedOver, Rollback};
 use wavefront_responder::actions::lambda_alias::{AliasShift, Destination};
+use wavefront_responder::actions::{Action, Context};
 use wavefront_responder::decision::ActionOutcome;
 use wavefront_responder::duration::HumanDuration;
+use wavefront_responder::ledger::attribution::{IncidentStart, StartSource};
+use wavefront_responder::ledger::{Guard, Ledger};
 
-use crate::support::{run_action, run_action_after};
+use crate::support::{run_action, run_action_after, run_action_in};
 
 const CODEDEPLOY: &str = "https://codedeploy.us-east-1.amazonaws.com/";
 const LAMBDA: &str = "https://lambda.us-east-1.amazonaws.com";
@@ -110,6 +112,18 @@ impl Replay {
 
     async fn run(&self, action: &Action, dry_run: bool) -> Report {
         run_action(action, &self.aws, dry_run, now()).await
+    }
+
+    /// [`Replay::run`], live, with `ledger` as the ledger that records the responder's undos.
+    async fn run_with(&self, action: &Action, ledger: &Ledger) -> Report {
+        let context = Context {
+            dry_run: false,
+            now: now(),
+            since: None,
+            ledger,
+            request_id: "req-test",
+        };
+        run_action_in(action, &self.aws, &context, &mut HandedOver::default()).await
     }
 
     /// Every request was the one expected, and every recorded exchange was used.
@@ -752,11 +766,19 @@ async fn a_successful_rollback_is_not_undone() {
     replay.assert_requests();
 }
 
-/// A deployment this responder created to undo d-OLD.
+/// A deployment described as one this responder created to undo d-OLD. Its description alone
+/// does not make it one: the ledger must also record that d-OLD was undone ([`undid_old`]).
 fn our_undo(id: &str, status: &str) -> Value {
     let mut info = deployment_info(id, status, "user", None);
     info["description"] = json!("wavefront-responder: undo d-OLD");
     info
+}
+
+/// A ledger that recorded undoing d-OLD, as the responder does before creating the undo.
+async fn undid_old() -> Ledger {
+    let ledger = Ledger::in_memory(None);
+    ledger.record_undo("d-OLD", "req", now()).await.unwrap();
+    ledger
 }
 
 #[tokio::test]
@@ -766,13 +788,35 @@ async fn our_own_undo_is_never_undone() {
         our_undo("d-GOOD42", "Succeeded"),
     ))
     .await;
-    let report = replay.run(&rollback(Some("1h")), false).await;
+    let report = replay
+        .run_with(&rollback(Some("1h")), &undid_old().await)
+        .await;
     assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
     assert_eq!(
         report.detail,
         "the last successful deployment d-GOOD42 is itself a rollback (wavefront-responder's \
          undo of d-OLD); not undoing it"
     );
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn a_success_described_as_our_undo_without_a_record_of_it_is_undone_as_a_release() {
+    // Anyone can write the description: without the ledger's record, it is a release.
+    let mut events = last_success("2026-11-25T20:48:00Z", our_undo("d-GOOD42", "Succeeded"));
+    events.extend(lambda_targets());
+    events.push(create_undo());
+    let replay = Replay::new(events, vec![live_is("42")]).await;
+    let ledger = Ledger::in_memory(None);
+    let report = replay.run_with(&rollback(Some("1h")), &ledger).await;
+    assert_eq!(report.outcome, ActionOutcome::Executed, "{report:?}");
+    assert_eq!(
+        report.detail,
+        format!("created deployment d-UNDO1 to undo d-GOOD42 (succeeded 12m ago): {UNDONE}")
+    );
+    // Recorded before it was created: the undo is known for the responder's own.
+    let undos = ledger.undos(now()).await.unwrap();
+    assert!(undos.contains("d-GOOD42"), "{undos:?}");
     replay.assert_requests();
 }
 
@@ -794,13 +838,47 @@ async fn our_own_undo_in_progress_is_never_stopped() {
     ];
     events.extend(lambda_targets_of("d-UNDO1"));
     let replay = Replay::codedeploy(events).await;
-    let report = replay.run(&rollback(Some("1h")), false).await;
+    let report = replay
+        .run_with(&rollback(Some("1h")), &undid_old().await)
+        .await;
     assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
     assert_eq!(
         report.detail,
         "d-UNDO1 is itself a rollback (wavefront-responder's undo of d-OLD); a rollback is \
          never stopped"
     );
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn a_deployment_described_as_our_undo_without_a_record_of_it_is_stopped_as_a_release() {
+    // Anyone can write the description: without the ledger's record, it is a release.
+    let mut events = vec![
+        codedeploy_call(
+            "ListDeployments",
+            list_active(),
+            200,
+            json!({"deployments": ["d-UNDO1"]}),
+        ),
+        codedeploy_call(
+            "BatchGetDeployments",
+            json!({"deploymentIds": ["d-UNDO1"]}),
+            200,
+            json!({"deploymentsInfo": [our_undo("d-UNDO1", "InProgress")]}),
+        ),
+    ];
+    events.extend(lambda_targets_of("d-UNDO1"));
+    events.push(stop_ok("d-UNDO1"));
+    let replay = Replay::codedeploy(events).await;
+    let report = replay
+        .run_with(&rollback(Some("1h")), &Ledger::in_memory(None))
+        .await;
+    assert_eq!(report.outcome, ActionOutcome::Executed, "{report:?}");
+    assert_eq!(
+        report.detail,
+        "stopped deployment d-UNDO1 with rollback (CodeDeploy: Pending, Stopping the deployment)"
+    );
+    assert!(report.changed, "{report:?}");
     replay.assert_requests();
 }
 
@@ -1426,9 +1504,8 @@ async fn responder_reply(
         wavefront_responder::config::Config::parse(config, std::path::Path::new("pair.toml"))
             .unwrap();
     let t = crate::support::TestResponder::live(config, replay.aws.clone(), ledger.clone()).await;
-    let reply = t
-        .post_with_token(&crate::support::fixture("alerts/checkout-opened.json"))
-        .await;
+    // The incident [`resend`] re-sends.
+    let reply = t.post_with_token(&crate::support::firing()).await;
     (reply, ledger)
 }
 
@@ -1452,10 +1529,11 @@ async fn an_alias_codedeploy_is_rolling_back_is_left_to_it() {
          alias to it"
     );
     // The alias action changed nothing, yet the incident is handled: it keeps its latch and
-    // gives back only its circuit slot, so the breaker counts the one change.
+    // its cooldown, and gives back only its circuit slot, so the breaker counts the one change.
     let held = crate::support::ledger_keys(&ledger).await;
     let kept = |prefix: &str| held.iter().filter(|pk| pk.starts_with(prefix)).count();
     assert_eq!(kept("incident#"), 2, "{held:?}");
+    assert_eq!(kept("cooldown#"), 2, "{held:?}");
     assert_eq!(kept("circuit"), 1, "{held:?}");
 
     // Wavefront re-sends the same incident (a new notification, ALERT_RETRIGGERED) while
@@ -2035,5 +2113,142 @@ async fn a_stop_answered_after_the_time_share_ran_out_still_hands_the_alias_over
     );
     let held = crate::support::ledger_keys(&ledger).await;
     assert!(held.iter().any(|pk| pk == "circuit"), "{held:?}");
+    replay.assert_requests();
+}
+
+/// The incident of an alert that started firing at `at`, for the attribution guard.
+fn started_at(at: Timestamp) -> IncidentStart {
+    IncidentStart {
+        at,
+        from: StartSource::StartedTime,
+    }
+}
+
+/// Runs `action` live against `replay` with the attribution guard against `since`, recording
+/// undos in `ledger`.
+async fn run_since(replay: &Replay, action: &Action, since: Timestamp, ledger: &Ledger) -> Report {
+    let context = Context {
+        dry_run: false,
+        now: now(),
+        since: Some(started_at(since)),
+        ledger,
+        request_id: "req-attribution",
+    };
+    let mut handed_over = HandedOver::default();
+    let report = run_action_in(action, &replay.aws, &context, &mut handed_over).await;
+    assert_eq!(handed_over, HandedOver::default(), "nothing is handed over");
+    report
+}
+
+/// `createTime` of [`deployment_info`]'s deployments.
+fn created() -> Timestamp {
+    Timestamp::from_millisecond(1_795_639_000_123).unwrap()
+}
+
+#[tokio::test]
+async fn a_lambda_deployment_created_after_the_alert_started_is_neither_stopped_nor_handed_over() {
+    // The fix, deployed through CodeDeploy a minute after the alert started firing: no
+    // targets are read, no StopDeployment is sent (the replay has none to answer).
+    let replay = Replay::codedeploy(one_in_progress("d-FIX")).await;
+    let since = Timestamp::from_second(created().as_second() - 60).unwrap();
+    let report = run_since(&replay, &rollback(None), since, &Ledger::in_memory(None)).await;
+    assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
+    assert_eq!(report.guard, Some(Guard::Attribution));
+    assert_eq!(
+        report.detail,
+        format!(
+            "d-FIX was created 1m after the alert started firing ({}); it may be the fix, so it \
+             is left alone",
+            since.strftime("%Y-%m-%dT%H:%M:%SZ")
+        )
+    );
+    assert!(!report.changed);
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn a_lambda_deployment_created_before_the_alert_started_is_stopped() {
+    let mut events = lambda_in_progress("d-BAD");
+    events.push(stop_ok("d-BAD"));
+    let replay = Replay::codedeploy(events).await;
+    let since = created() + SignedDuration::from_mins(1);
+    let context = Context {
+        dry_run: false,
+        now: now(),
+        since: Some(started_at(since)),
+        ledger: &Ledger::in_memory(None),
+        request_id: "req-attribution",
+    };
+    let mut handed_over = HandedOver::default();
+    let report = run_action_in(&rollback(None), &replay.aws, &context, &mut handed_over).await;
+    assert_eq!(report.outcome, ActionOutcome::Executed, "{report:?}");
+    assert_eq!(report.guard, None);
+    assert!(handed_over.find("checkout", "live").is_some());
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn a_success_created_after_the_alert_started_is_not_undone() {
+    // The last success is the fix: created after the alert started, it ended inside the window.
+    let replay = Replay::codedeploy(vec![
+        codedeploy_call(
+            "ListDeployments",
+            list_active(),
+            200,
+            json!({"deployments": []}),
+        ),
+        get_group(group_info(
+            "Lambda",
+            "2026-11-25T20:48:00Z".parse().unwrap(),
+            None,
+        )),
+    ])
+    .await;
+    // group_info's success was created ten minutes before it ended, at 20:38.
+    let since: Timestamp = "2026-11-25T20:35:00Z".parse().unwrap();
+    let ledger = Ledger::in_memory(None);
+    let report = run_since(&replay, &rollback(Some("1h")), since, &ledger).await;
+    assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
+    assert_eq!(report.guard, Some(Guard::Attribution));
+    assert_eq!(
+        report.detail,
+        "nothing in progress in checkout/checkout-prod; the last successful deployment d-GOOD42 \
+         was created 3m after the alert started firing (2026-11-25T20:35:00Z); it may be the fix, \
+         so it is left alone"
+    );
+    assert!(ledger.undos(now()).await.unwrap().is_empty());
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn a_success_created_before_the_alert_started_is_undone_and_recorded_as_ours() {
+    let mut events = last_success(
+        "2026-11-25T20:48:00Z",
+        deployment_info("d-GOOD42", "Succeeded", "user", None),
+    );
+    events.extend(lambda_targets());
+    events.push(create_undo());
+    let replay = Replay::new(events, vec![live_is("42")]).await;
+    let since: Timestamp = "2026-11-25T20:40:00Z".parse().unwrap();
+    let ledger = Ledger::in_memory(None);
+    let context = Context {
+        dry_run: false,
+        now: now(),
+        since: Some(started_at(since)),
+        ledger: &ledger,
+        request_id: "req-attribution",
+    };
+    let mut handed_over = HandedOver::default();
+    let report = run_action_in(
+        &rollback(Some("1h")),
+        &replay.aws,
+        &context,
+        &mut handed_over,
+    )
+    .await;
+    assert_eq!(report.outcome, ActionOutcome::Executed, "{report:?}");
+    // Recorded before it was created: from now on d-UNDO1, described as the undo of
+    // d-GOOD42, is known for ours.
+    assert!(ledger.undos(now()).await.unwrap().contains("d-GOOD42"));
     replay.assert_requests();
 }

@@ -637,7 +637,8 @@ async fn serve_is_plan_only_unless_told_otherwise() {
          alert = \"checkout * error rate*\"\n[[rule.action]]\n{}\n",
         move_live_action(&function, "to_version = \"1\"")
     ));
-    let alert = fixture("alerts/checkout-opened.json");
+    // Firing since after the release: the dry run and the live run act on it.
+    let alert = firing();
     let auth = bearer(TOKEN);
     // Flags, the start-up line, whether the record is a dry run, whether AWS was read (the
     // detail names the version the alias is on), and where the alias is afterwards.

@@ -20,13 +20,24 @@ use crate::support::*;
 /// A config whose one rule moves `function`'s `live` alias to wherever `stable` points.
 fn config(function: &str, time_budget: &str) -> Config {
     Config::parse(
-        &config_text(function, time_budget),
+        &config_text(function, time_budget, ""),
         Path::new("end-to-end.toml"),
     )
     .expect("valid config")
 }
 
-fn config_text(function: &str, time_budget: &str) -> String {
+/// [`config`] without the rule's default cooldown: for a test that moves the alias again
+/// within 15 minutes (a next incident, a firing after `ALERT_RESOLVED`), about something else.
+fn config_without_cooldown(function: &str, time_budget: &str) -> Config {
+    Config::parse(
+        &config_text(function, time_budget, NO_COOLDOWN),
+        Path::new("end-to-end.toml"),
+    )
+    .expect("valid config")
+}
+
+/// [`config`]'s text, with `rule_lines` added to its rule.
+fn config_text(function: &str, time_budget: &str, rule_lines: &str) -> String {
     format!(
         r#"
 time_budget = "{time_budget}"
@@ -38,6 +49,7 @@ signing_secrets = ["env:WEBHOOK_SIGNING_SECRET"]
 [[rule]]
 name = "checkout-errors"
 alert = "checkout * error rate*"
+{rule_lines}
 
   [[rule.action]]
   type = "lambda-alias"
@@ -72,7 +84,7 @@ async fn a_signed_alert_moves_the_canary_alias_back_and_every_record_agrees() {
     let function = canary_release(&aws).await;
     let t = responder(config(&function, "20s"), aws.clone()).await;
 
-    let reply = post_signed(&t, &fixture("alerts/checkout-opened.json")).await;
+    let reply = post_signed(&t, &firing()).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.json["outcome"], "executed");
     let action = &reply.json["rules"][0]["actions"][0];
@@ -82,11 +94,18 @@ async fn a_signed_alert_moves_the_canary_alias_back_and_every_record_agrees() {
         "moved live 2 -> 1 and dropped its canary (3 at 10%)"
     );
     let request_ids = action["aws_request_ids"].as_array().unwrap();
-    // GetAlias live, GetAlias stable, UpdateAlias.
-    assert_eq!(request_ids.len(), 3, "{action}");
+    // GetAlias live, GetAlias stable, GetFunctionConfiguration of the versions live routes
+    // traffic to (2, and 3 of its canary: published before the alert started firing),
+    // UpdateAlias.
+    assert_eq!(request_ids.len(), 5, "{action}");
     assert_eq!(
         alias_state(&aws, &function, "live").await,
         ("1".into(), vec![])
+    );
+    // What the attribution guard held those versions against.
+    assert_eq!(
+        reply.json["incident_started"],
+        serde_json::json!({"at": format!("{:.0}", started()), "from": "started_time"})
     );
 
     let audits = t.audits();
@@ -113,7 +132,7 @@ async fn the_test_button_changes_nothing() {
     let function = canary_release(&aws).await;
     let t = responder(config(&function, "20s"), aws.clone()).await;
 
-    let reply = post_signed(&t, &fixture("alerts/checkout-testing.json")).await;
+    let reply = post_signed(&t, &firing_from("alerts/checkout-testing.json")).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.json["dry_run"], true);
     let action = &reply.json["rules"][0]["actions"][0];
@@ -134,7 +153,7 @@ async fn a_repeated_delivery_is_a_duplicate_and_runs_nothing() {
     let aws = moto::aws().await;
     let function = canary_release(&aws).await;
     let t = responder(config(&function, "20s"), aws.clone()).await;
-    let alert = fixture("alerts/checkout-opened.json");
+    let alert = firing();
 
     let first = post_signed(&t, &alert).await;
     assert_eq!(first.json["outcome"], "executed");
@@ -156,25 +175,24 @@ async fn a_repeated_delivery_is_a_duplicate_and_runs_nothing() {
     assert!(t.metric_names().contains(&"webhook_duplicate".to_owned()));
 }
 
-/// `alert`'s next incident: started later, with a notification of its own.
-fn next_incident(alert: &str) -> String {
-    alert
-        .replace("11/25/2026 20:41:07 +0000", "11/25/2026 22:05:00 +0000")
-        .replace(
-            "0b0d5c9e-5f1a-4f43-9d7e-3c2b1a0f9e11",
-            "second-incident-notification",
-        )
+/// [`firing`]'s next incident: started later, with a notification of its own.
+fn next_incident() -> String {
+    let mut alert: Value = serde_json::from_str(&firing()).expect("alert JSON");
+    let later = started() + jiff::SignedDuration::from_mins(84);
+    alert["startedTime"] = wavefront_time(later).into();
+    alert["notificationId"] = "second-incident-notification".into();
+    alert.to_string()
 }
 
 #[tokio::test]
 async fn the_next_incident_finds_nothing_left_to_do_and_says_so() {
     let aws = moto::aws().await;
     let function = canary_release(&aws).await;
-    let t = responder(config(&function, "20s"), aws.clone()).await;
-    let alert = fixture("alerts/checkout-opened.json");
+    // No cooldown: within one, the next incident would be skipped before reading the alias.
+    let t = responder(config_without_cooldown(&function, "20s"), aws.clone()).await;
 
-    assert_eq!(post_signed(&t, &alert).await.json["outcome"], "executed");
-    let again = post_signed(&t, &next_incident(&alert)).await;
+    assert_eq!(post_signed(&t, &firing()).await.json["outcome"], "executed");
+    let again = post_signed(&t, &next_incident()).await;
     assert_eq!(again.status, 200);
     assert_eq!(again.json["outcome"], "skipped", "{}", again.text);
     assert_eq!(
@@ -223,7 +241,7 @@ async fn an_emulator_that_disappears_gives_failed_actions_a_502_and_a_prompt_ans
     let proxy = Proxy::start(moto::endpoint()).await;
     let through_proxy = Aws::from_sdk_config(&moto::sdk_config(&proxy.endpoint).await);
     let t = responder(config(&function, "20s"), through_proxy).await;
-    let alert = fixture("alerts/checkout-testing.json");
+    let alert = firing_from("alerts/checkout-testing.json");
 
     // Reachable: the dry run reads through the proxy.
     assert_eq!(post_signed(&t, &alert).await.json["outcome"], "planned");
@@ -231,7 +249,7 @@ async fn an_emulator_that_disappears_gives_failed_actions_a_502_and_a_prompt_ans
     proxy.close();
     tokio::time::sleep(Duration::from_millis(50)).await;
     let started = Instant::now();
-    let reply = post_signed(&t, &fixture("alerts/checkout-opened.json")).await;
+    let reply = post_signed(&t, &firing()).await;
     let elapsed = started.elapsed();
     assert_eq!(reply.status, 502, "{}", reply.text);
     assert_eq!(reply.json["outcome"], "failed");
@@ -284,7 +302,7 @@ async fn an_action_that_outlives_its_budget_fails_and_the_others_still_run() {
         ],
     );
     let t = responder(config, aws).await;
-    let body = fixture("alerts/checkout-opened.json");
+    let body = firing();
     let started = Instant::now();
     let reply = t.post_with_token(&body).await;
     let elapsed = started.elapsed();
@@ -444,7 +462,8 @@ fn first_action(reply: &Reply) -> (&str, &Value) {
 async fn resolved_ends_an_incident_without_a_start_time_once() {
     let aws = moto::aws().await;
     let function = canary_release(&aws).await;
-    let t = responder(config(&function, "20s"), aws.clone()).await;
+    // No cooldown: the firing after ALERT_RESOLVED moves the alias again within minutes.
+    let t = responder(config_without_cooldown(&function, "20s"), aws.clone()).await;
     let latched = Value::from("incident_latch");
 
     let opened = post_signed(&t, &unstarted("ALERT_OPENED", "open-1", None)).await;
@@ -516,7 +535,8 @@ async fn resolved_ends_an_incident_without_a_start_time_once() {
 async fn a_resolved_that_cannot_be_told_apart_from_a_resend_says_so_when_it_clears_latches() {
     let aws = moto::aws().await;
     let function = canary_release(&aws).await;
-    let t = responder(config(&function, "20s"), aws.clone()).await;
+    // No cooldown: the firing after ALERT_RESOLVED moves the alias again within minutes.
+    let t = responder(config_without_cooldown(&function, "20s"), aws.clone()).await;
     let opened = post_signed(&t, &unstarted("ALERT_OPENED", "open-1", None)).await;
     assert_eq!(first_action(&opened).0, "executed", "{}", opened.text);
     // A custom template without notificationId, startedTime or endedTime.
@@ -558,17 +578,17 @@ async fn a_resolved_that_cannot_be_told_apart_from_a_resend_says_so_when_it_clea
 async fn an_open_circuit_skips_the_action_and_says_how_it_closes() {
     let aws = moto::aws().await;
     let function = canary_release(&aws).await;
-    let mut text = config_text(&function, "20s");
+    // No cooldown, which would refuse the second incident before the breaker does.
+    let mut text = config_text(&function, "20s", NO_COOLDOWN);
     text += "\n[circuit_breaker]\nmax_actions = 1\nwindow = \"1h\"\n";
     let config = Config::parse(&text, Path::new("circuit.toml")).expect("valid config");
     let t = responder(config, aws.clone()).await;
-    let alert = fixture("alerts/checkout-opened.json");
 
-    let first = post_signed(&t, &alert).await;
+    let first = post_signed(&t, &firing()).await;
     assert_eq!(first.json["outcome"], "executed", "{}", first.text);
     // The alert's next incident, after another bad release: the breaker's one slot is taken.
     redeploy(&aws, &function).await;
-    let reply = post_signed(&t, &next_incident(&alert)).await;
+    let reply = post_signed(&t, &next_incident()).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let circuit_open = Value::from("circuit_open");
     assert_eq!(
@@ -652,7 +672,7 @@ async fn concurrent_deliveries_to_one_instance_act_once() {
     let aws = moto::aws().await;
     let function = canary_release(&aws).await;
     let shared = Arc::new(responder(config(&function, "20s"), aws.clone()).await);
-    let outcomes = fire_at_once(vec![shared; 8], &fixture("alerts/checkout-opened.json")).await;
+    let outcomes = fire_at_once(vec![shared; 8], &firing()).await;
     exactly_one_executed(&outcomes, 8);
     assert_eq!(alias_state(&aws, &function, "live").await.0, "1");
 }
@@ -662,7 +682,7 @@ async fn concurrent_deliveries_to_instances_sharing_a_dynamodb_ledger_act_once()
     let aws = moto::aws().await;
     let function = canary_release(&aws).await;
     let instances = instances_sharing_a_table(&aws, &function).await;
-    let outcomes = fire_at_once(instances, &fixture("alerts/checkout-opened.json")).await;
+    let outcomes = fire_at_once(instances, &firing()).await;
     exactly_one_executed(&outcomes, 8);
     assert_eq!(alias_state(&aws, &function, "live").await.0, "1");
 }
@@ -670,14 +690,10 @@ async fn concurrent_deliveries_to_instances_sharing_a_dynamodb_ledger_act_once()
 /// Sends distinct notifications (OPENED, RETRIGGERED, resends) of one firing, one per
 /// responder, at once; returns each first action's outcome and guard, sorted.
 async fn notifications_at_once(responders: Vec<Arc<TestResponder>>) -> Vec<(String, Value)> {
-    let alert = fixture("alerts/checkout-opened.json");
     let barrier = Arc::new(tokio::sync::Barrier::new(responders.len()));
     let mut tasks = tokio::task::JoinSet::new();
     for (n, responder) in responders.into_iter().enumerate() {
-        let body = alert.replace(
-            "0b0d5c9e-5f1a-4f43-9d7e-3c2b1a0f9e11",
-            &format!("notification-{n}"),
-        );
+        let body = opened_as(&format!("notification-{n}"), "ALERT_OPENED");
         let headers = signed_headers(body.as_bytes(), 0);
         let barrier = Arc::clone(&barrier);
         tasks.spawn(async move {

@@ -60,10 +60,10 @@ impl Scene {
         }
     }
 
-    /// Sends the checkout alert; checks the answer came inside the budget and that exactly one
-    /// audit line agrees with the action's record.
+    /// Sends the checkout alert, firing since after the release was made; checks the answer
+    /// came inside the budget and that exactly one audit line agrees with the action's record.
     async fn fire(&self) -> Reply {
-        let body = fixture("alerts/checkout-opened.json");
+        let body = firing();
         let started = Instant::now();
         let reply = self.t.post_with_token(&body).await;
         let elapsed = started.elapsed();
@@ -87,10 +87,12 @@ impl Scene {
     }
 
     /// Checks the operations the proxy saw, retries included: `calls`, separated by spaces,
-    /// as [`proxy::assert_calls`] compares them.
+    /// as [`proxy::assert_calls`] compares them, ledger calls sent at once in brackets (see
+    /// [`sent_at_once`]).
     #[track_caller]
     fn assert_calls(&self, calls: &str) {
-        proxy::assert_calls(&self.proxy.operations(), calls);
+        let (seen, calls) = sent_at_once(&self.proxy.operations(), calls);
+        proxy::assert_calls(&seen, &calls);
     }
 
     /// Where `live` points, read from moto, not through the proxy.
@@ -140,8 +142,10 @@ fn notes_say(reply: &Reply, note: &str) {
     assert!(notes.contains(note), "{}", reply.text);
 }
 
-/// The Lambda calls of moving `live` to version 1.
-const MOVE: &str = "GetAlias GetFunctionConfiguration UpdateAlias";
+/// The Lambda calls of moving `live` to version 1: read the alias; at once, check version 1
+/// exists and read when version 2, which `live` routes traffic to, was published (the
+/// attribution guard); then update.
+const MOVE: &str = "GetAlias GetFunctionConfiguration GetFunctionConfiguration UpdateAlias";
 
 // --- Lambda: throttling ---------------------------------------------------------------------
 
@@ -152,7 +156,9 @@ async fn throttled_reads_are_retried_and_the_alias_moves() {
     let reply = s.fire().await;
     executed(&reply);
     // Two throttled attempts, then the SDK's third succeeds.
-    s.assert_calls("GetAlias GetAlias GetAlias GetFunctionConfiguration UpdateAlias");
+    s.assert_calls(
+        "GetAlias GetAlias GetAlias GetFunctionConfiguration GetFunctionConfiguration UpdateAlias",
+    );
     assert_eq!(s.live().await, "1");
 }
 
@@ -167,7 +173,7 @@ async fn an_update_throttled_past_the_retries_fails_naming_the_call_and_moves_no
         "UpdateAlias: TooManyRequestsException: Rate exceeded (request id fault-",
     );
     // Three attempts in all (the SDK's standard retries), no more.
-    s.assert_calls("GetAlias GetFunctionConfiguration UpdateAlias UpdateAlias UpdateAlias");
+    s.assert_calls(&format!("{MOVE} UpdateAlias UpdateAlias"));
     assert_eq!(s.live().await, "2");
     // Nothing changed: the claims were given back and the delivery forgotten, so Wavefront's
     // retry of this 502 can act.
@@ -188,8 +194,10 @@ async fn server_errors_that_pass_are_retried_and_the_alias_moves() {
         .inject("UpdateAlias", Fault::Status(503), Times::First(1));
     let reply = s.fire().await;
     executed(&reply);
+    // The first of the two version reads is answered 500, and retried.
     s.assert_calls(
-        "GetAlias GetFunctionConfiguration GetFunctionConfiguration UpdateAlias UpdateAlias",
+        "GetAlias GetFunctionConfiguration GetFunctionConfiguration GetFunctionConfiguration \
+         UpdateAlias UpdateAlias",
     );
     assert_eq!(s.live().await, "1");
 }
@@ -224,12 +232,14 @@ async fn a_stalled_update_fails_in_time_says_it_may_have_been_applied_and_keeps_
     s.assert_calls(MOVE);
     // The stalled request never reached moto.
     assert_eq!(s.live().await, "2");
-    // The responder cannot know that: it keeps the incident latch and the breaker's slot, so
-    // a retry does not act a second time, and forgets only the delivery.
+    // The responder cannot know that: it keeps the incident latch, the cooldown and the
+    // breaker's slot, so a retry does not act a second time, and forgets only the delivery.
     let held = s.held().await;
-    assert_eq!(held.len(), 2, "{held:?}");
+    assert_eq!(held.len(), 3, "{held:?}");
     assert_eq!(held[0], "circuit", "{held:?}");
-    assert!(held[1].starts_with("incident#1700000000001#"), "{held:?}");
+    let cooldown = format!("cooldown#checkout-errors#{}:live", s.function);
+    assert_eq!(held[1], cooldown, "{held:?}");
+    assert!(held[2].starts_with("incident#1700000000001#"), "{held:?}");
 }
 
 // --- Lambda: connections closed mid-request -------------------------------------------------
@@ -241,9 +251,7 @@ async fn connections_closed_mid_request_are_retried_and_the_alias_moves() {
     s.proxy.inject("UpdateAlias", Fault::Close, Times::First(2));
     let reply = s.fire().await;
     executed(&reply);
-    s.assert_calls(
-        "GetAlias GetAlias GetFunctionConfiguration UpdateAlias UpdateAlias UpdateAlias",
-    );
+    s.assert_calls(&format!("GetAlias {MOVE} UpdateAlias UpdateAlias"));
     assert_eq!(s.live().await, "1");
 }
 
@@ -255,7 +263,7 @@ async fn connections_closed_past_the_retries_fail_the_action_and_move_nothing() 
     failed(&reply, "UpdateAlias: no answer from AWS: ");
     // Closed before reaching moto, but the responder cannot tell: it may have been applied.
     detail_ends(&reply, UNANSWERED_CHANGE);
-    s.assert_calls("GetAlias GetFunctionConfiguration UpdateAlias UpdateAlias UpdateAlias");
+    s.assert_calls(&format!("{MOVE} UpdateAlias UpdateAlias"));
     assert_eq!(s.live().await, "2");
 }
 
@@ -271,21 +279,23 @@ async fn an_emulator_that_vanishes_during_the_update_fails_the_action_and_keeps_
     // The retries found the port closed: only the first attempt arrived.
     s.assert_calls(MOVE);
     // It vanished before forwarding the update, but the responder cannot know that: with no
-    // answer, the update may have been applied, so it keeps the incident latch and the
-    // breaker's slot (a retry does not act twice) and forgets only the delivery.
+    // answer, the update may have been applied, so it keeps the incident latch, the cooldown
+    // and the breaker's slot (a retry does not act twice) and forgets only the delivery.
     assert_eq!(s.live().await, "2");
     let held = s.held().await;
-    assert_eq!(held.len(), 2, "{held:?}");
+    assert_eq!(held.len(), 3, "{held:?}");
     assert_eq!(held[0], "circuit", "{held:?}");
-    assert!(held[1].starts_with("incident#1700000000001#"), "{held:?}");
+    let cooldown = format!("cooldown#checkout-errors#{}:live", s.function);
+    assert_eq!(held[1], cooldown, "{held:?}");
+    assert!(held[2].starts_with("incident#1700000000001#"), "{held:?}");
 }
 
 // --- The ledger (DynamoDB) ------------------------------------------------------------------
 
-/// The ledger's calls around one live action that moves the alias: claim the delivery, the
-/// incident latch, read the circuit breaker and claim a slot; after the action, confirm the
-/// delivery.
-const CLAIMS: &str = "PutItem PutItem Query PutItem";
+/// The ledger's calls before one live action that moves the alias: claim the delivery while
+/// reading the freezes; claim the incident latch; claim the cooldown while reading the circuit
+/// breaker; claim a slot. After the action, the delivery is confirmed (one more `PutItem`).
+const CLAIMS: &str = "[PutItem Query] PutItem [PutItem Query] PutItem";
 
 #[tokio::test]
 async fn throttled_ledger_writes_are_retried_and_the_action_runs() {
@@ -293,22 +303,26 @@ async fn throttled_ledger_writes_are_retried_and_the_action_runs() {
     s.proxy.inject("PutItem", Fault::Throttle, Times::First(2));
     let reply = s.fire().await;
     executed(&reply);
-    s.assert_calls(&format!("PutItem PutItem {CLAIMS} {MOVE} PutItem"));
+    // The delivery's claim, throttled twice, beside the read of the freezes.
+    s.assert_calls(&format!(
+        "[PutItem PutItem PutItem Query] PutItem [PutItem Query] PutItem {MOVE} PutItem"
+    ));
     assert_eq!(s.live().await, "1");
     let held = s.held().await;
-    assert_eq!(held.len(), 3, "slot, latch, delivery: {held:?}");
-    assert!(held[2].starts_with("notification#"), "{held:?}");
+    assert_eq!(held.len(), 4, "slot, cooldown, latch, delivery: {held:?}");
+    assert!(held[3].starts_with("notification#"), "{held:?}");
 }
 
 #[tokio::test]
 async fn the_action_reads_beside_a_slow_admission_and_writes_only_after_it() {
     // Reading the circuit breaker takes 300 ms: the action's reads, once the incident latch
-    // is held, do not wait for it or for the slot's claim, and its write does.
+    // is held, do not wait for it or for the slot's claim, and its write does. (The first
+    // Query reads the freezes, beside the delivery's claim.)
     let s = Scene::new(LedgerKind::DynamoDb, ROOMY).await;
     s.proxy.inject(
         "Query",
         Fault::Delay(Duration::from_millis(300)),
-        Times::Nth(1),
+        Times::Nth(2),
     );
     let reply = s.fire().await;
     executed(&reply);
@@ -322,11 +336,11 @@ async fn the_action_reads_beside_a_slow_admission_and_writes_only_after_it() {
             .map(|(i, _)| i)
             .unwrap_or_else(|| panic!("no {operation} #{nth} in {calls:?}"))
     };
-    // The reads start once the incident latch (the second PutItem) is held; the circuit slot
-    // is the third PutItem, claimed once the breaker's Query answered.
-    let slot = at("PutItem", 2);
+    // The reads start once the incident latch (the second PutItem) is held; the cooldown is
+    // the third, and the circuit slot the fourth, claimed once the breaker's Query answered.
+    let slot = at("PutItem", 3);
     assert!(at("GetAlias", 0) > at("PutItem", 1), "{calls:?}");
-    assert!(at("GetFunctionConfiguration", 0) < slot, "{calls:?}");
+    assert!(at("GetFunctionConfiguration", 1) < slot, "{calls:?}");
     assert!(at("UpdateAlias", 0) > slot, "{calls:?}");
     s.assert_calls(&format!("{CLAIMS} {MOVE} PutItem"));
     assert_eq!(s.live().await, "1");
@@ -343,8 +357,11 @@ async fn a_read_that_stalls_beside_the_admission_fails_in_time_and_gives_back_th
     detail_ends(&reply, "of the time budget) before changing anything");
     // Its whole share, not what was left of it after the reads.
     assert!(!detail(&reply).contains("it had 0.0s"), "{}", reply.text);
-    // Nothing changed: the slot and the latch are given back, and the delivery forgotten.
-    s.assert_calls("PutItem PutItem Query PutItem GetAlias DeleteItem DeleteItem DeleteItem");
+    // Nothing changed: the slot, the cooldown and the latch are given back, and the delivery
+    // forgotten.
+    s.assert_calls(&format!(
+        "{CLAIMS} GetAlias DeleteItem DeleteItem DeleteItem DeleteItem"
+    ));
     assert_eq!(s.live().await, "2");
     assert_eq!(s.held().await, Vec::<String>::new());
 }
@@ -360,8 +377,9 @@ async fn a_ledger_throttled_past_the_retries_runs_nothing() {
          configured provisioned throughput for the table was exceeded.",
     );
     detail_ends(&reply, "; nothing acts without the ledger");
-    // Three attempts at claiming the delivery, and not one Lambda call.
-    s.assert_calls("PutItem PutItem PutItem");
+    // Three attempts at claiming the delivery (the freezes read beside them), and not one
+    // Lambda call.
+    s.assert_calls("[PutItem PutItem PutItem Query]");
     assert_eq!(s.live().await, "2");
     assert_eq!(s.held().await, Vec::<String>::new());
 }
@@ -369,11 +387,14 @@ async fn a_ledger_throttled_past_the_retries_runs_nothing() {
 #[tokio::test]
 async fn ledger_server_errors_that_pass_are_retried_and_the_action_runs() {
     let s = Scene::new(LedgerKind::DynamoDb, ROOMY).await;
-    s.proxy.inject("Query", Fault::Status(500), Times::First(2));
+    // The circuit breaker's read (the second Query; the first reads the freezes) is answered
+    // 500 twice.
+    s.proxy.inject("Query", Fault::Status(500), Times::Nth(2));
+    s.proxy.inject("Query", Fault::Status(500), Times::Nth(3));
     let reply = s.fire().await;
     executed(&reply);
     s.assert_calls(&format!(
-        "PutItem PutItem Query Query Query PutItem {MOVE} PutItem"
+        "[PutItem Query] PutItem [PutItem Query Query Query] PutItem {MOVE} PutItem"
     ));
     assert_eq!(s.live().await, "1");
 }
@@ -381,17 +402,24 @@ async fn ledger_server_errors_that_pass_are_retried_and_the_action_runs() {
 #[tokio::test]
 async fn ledger_server_errors_past_the_retries_run_nothing_and_give_back_the_claims() {
     let s = Scene::new(LedgerKind::DynamoDb, ROOMY).await;
-    s.proxy.inject("Query", Fault::Status(503), Times::Always);
+    // The circuit breaker's read (the second Query) fails on every attempt; the freezes
+    // (the first) were read.
+    for attempt in 2..=4 {
+        s.proxy
+            .inject("Query", Fault::Status(503), Times::Nth(attempt));
+    }
     let reply = s.fire().await;
     failed(
         &reply,
         "not run: ledger Query failed: ServiceUnavailable: Service unavailable, try again later",
     );
-    // The latch taken before the breaker failed is given back, then the delivery. Beside the
-    // breaker, the action only read its alias and the version; it wrote nothing.
-    s.assert_calls(
-        "PutItem PutItem Query Query Query GetAlias GetFunctionConfiguration DeleteItem DeleteItem",
-    );
+    // The latch and the cooldown, taken before the breaker failed, are given back, then the
+    // delivery. Beside the breaker, the action only read its alias and the versions; it wrote
+    // nothing.
+    s.assert_calls(&format!(
+        "[PutItem Query] PutItem [PutItem Query Query Query] {} DeleteItem DeleteItem DeleteItem",
+        "GetAlias GetFunctionConfiguration GetFunctionConfiguration"
+    ));
     assert_eq!(s.live().await, "2");
     assert_eq!(s.held().await, Vec::<String>::new());
 }
@@ -404,8 +432,9 @@ async fn a_stalled_ledger_runs_nothing_and_answers_inside_the_budget() {
     let whole = "not run: the ledger did not answer in time; nothing acts without the ledger";
     failed(&reply, whole);
     assert_eq!(detail(&reply), whole);
-    // The delivery's claim stalled, then giving it back did: no Lambda call was made.
-    s.assert_calls("PutItem DeleteItem");
+    // The delivery's claim and the read of the freezes beside it stalled, then giving the
+    // delivery back did: no Lambda call was made.
+    s.assert_calls("[PutItem Query] DeleteItem");
     assert_eq!(s.live().await, "2");
     notes_say(
         &reply,
@@ -416,8 +445,9 @@ async fn a_stalled_ledger_runs_nothing_and_answers_inside_the_budget() {
 #[tokio::test]
 async fn a_ledger_that_stalls_after_the_action_still_answers_inside_the_budget() {
     let s = Scene::new(LedgerKind::DynamoDb, SHORT).await;
-    // The fourth PutItem confirms the delivery, after the alias moved.
-    s.proxy.inject("PutItem", Fault::Stall, Times::Nth(4));
+    // The fifth PutItem (after the delivery, the latch, the cooldown and the slot) confirms
+    // the delivery, after the alias moved.
+    s.proxy.inject("PutItem", Fault::Stall, Times::Nth(5));
     let reply = s.fire().await;
     executed(&reply);
     notes_say(&reply, "this delivery's ledger entry could not be settled");
@@ -434,7 +464,7 @@ async fn a_ledger_that_vanishes_mid_claim_runs_nothing() {
         &reply,
         "not run: ledger PutItem failed: no answer from AWS: ",
     );
-    s.assert_calls("PutItem PutItem");
+    s.assert_calls("[PutItem Query] PutItem");
     assert_eq!(s.live().await, "2");
     // The delivery could not be forgotten: the record says so, and for how long.
     notes_say(
@@ -462,9 +492,10 @@ async fn a_ledger_write_that_lands_after_the_cut_off_is_still_given_back() {
     failed(&reply, whole);
     // The late write answered while the admission was let finish: nothing may still land.
     assert_eq!(detail(&reply), whole);
-    // The latch (late), and no new call after the cut-off (no circuit query, no slot, which
-    // could land after being given back); then the latch and the delivery are given back.
-    s.assert_calls("PutItem PutItem DeleteItem DeleteItem");
+    // The latch (late), and no new call after the cut-off (no cooldown, no circuit query, no
+    // slot, which could land after being given back); then the latch and the delivery are
+    // given back.
+    s.assert_calls("[PutItem Query] PutItem DeleteItem DeleteItem");
     assert_eq!(s.live().await, "2");
     // Long after the late write: nothing holds.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -478,8 +509,8 @@ async fn a_refusal_that_answers_after_the_cut_off_is_a_skip_with_its_guard() {
     let s = Scene::new(LedgerKind::DynamoDb, SHORT).await;
     let reply = s.fire().await;
     executed(&reply);
-    // Counted from now: the second delivery's PutItems, its claim, then the latch's, delayed
-    // past the budget.
+    // Counted from now: the second delivery's PutItems, its claim (beside the read of the
+    // freezes), then the latch's, delayed past the budget.
     s.proxy.inject(
         "PutItem",
         Fault::Delay(Duration::from_secs(SHORT) + Duration::from_millis(100)),
@@ -497,19 +528,20 @@ async fn a_refusal_that_answers_after_the_cut_off_is_a_skip_with_its_guard() {
         again.text
     );
     // The refused latch took nothing; the delivery is confirmed, so a repeat is a duplicate.
-    s.assert_calls("PutItem PutItem PutItem");
+    s.assert_calls("[PutItem Query] PutItem PutItem");
     assert_eq!(s.live().await, "1");
 }
 
 #[tokio::test]
 async fn an_admission_that_completes_after_the_cut_off_does_not_act_and_gives_back_its_claims() {
-    // The circuit slot, the admission's last write, reaches DynamoDB 1.1 s after it was sent:
-    // after the one-second budget, inside the grace a write in flight gets.
+    // The circuit slot, the admission's last write (the fourth PutItem, after the delivery,
+    // the latch and the cooldown), reaches DynamoDB 1.1 s after it was sent: after the
+    // one-second budget, inside the grace a write in flight gets.
     let s = Scene::new(LedgerKind::DynamoDb, 1).await;
     s.proxy.inject(
         "PutItem",
         Fault::Delay(Duration::from_millis(1100)),
-        Times::Nth(3),
+        Times::Nth(4),
     );
     let reply = s.fire().await;
     failed(
@@ -520,20 +552,20 @@ async fn an_admission_that_completes_after_the_cut_off_does_not_act_and_gives_ba
         &reply,
         "of the time budget ended; its claims are given back",
     );
-    // Only the action's reads, made beside the slot's claim; the slot, the latch and the
-    // delivery are given back.
-    s.assert_calls(
-        "PutItem PutItem Query PutItem GetAlias GetFunctionConfiguration DeleteItem DeleteItem \
-         DeleteItem",
-    );
+    // Only the action's reads, made beside the slot's claim; the slot, the cooldown, the latch
+    // and the delivery are given back.
+    s.assert_calls(&format!(
+        "{CLAIMS} GetAlias GetFunctionConfiguration GetFunctionConfiguration DeleteItem \
+         DeleteItem DeleteItem DeleteItem"
+    ));
     assert_eq!(s.live().await, "2");
     assert_eq!(s.held().await, Vec::<String>::new());
 }
 
 #[tokio::test]
 async fn a_release_that_stalls_does_not_keep_the_actions_other_claims() {
-    // The update is throttled past the retries: nothing changed, so the latch and the slot
-    // are given back; the first of those two DeleteItems stalls.
+    // The update is throttled past the retries: nothing changed, so the latch, the cooldown
+    // and the slot are given back; the first of those three DeleteItems stalls.
     let s = Scene::new(LedgerKind::DynamoDb, ROOMY).await;
     s.proxy
         .inject("UpdateAlias", Fault::Throttle, Times::Always);
@@ -548,15 +580,17 @@ async fn a_release_that_stalls_does_not_keep_the_actions_other_claims() {
         "; its ledger claims could not be given back and hold until they expire",
     );
     s.assert_calls(&format!(
-        "{CLAIMS} {MOVE} UpdateAlias UpdateAlias DeleteItem DeleteItem DeleteItem"
+        "{CLAIMS} {MOVE} UpdateAlias UpdateAlias DeleteItem DeleteItem DeleteItem DeleteItem"
     ));
     assert_eq!(s.live().await, "2");
-    // The other claim was given back all the same, and the delivery: one claim is left, the
+    // The other claims were given back all the same, and the delivery: one claim is left, the
     // one whose release stalled (which one depends on which DeleteItem arrived first).
     let held = s.held().await;
     assert_eq!(held.len(), 1, "{held:?}");
     assert!(
-        held[0] == "circuit" || held[0].starts_with("incident#"),
+        held[0] == "circuit"
+            || held[0].starts_with("cooldown#checkout-errors#")
+            || held[0].starts_with("incident#"),
         "{held:?}"
     );
 }
@@ -627,14 +661,12 @@ async fn an_action_cut_off_in_the_ledger_gives_back_its_claims_and_not_an_earlie
         ],
     );
     let proxy = Proxy::start().await;
-    // PutItems: the delivery, the first action's latch and slot, then the second action's
-    // latch, which stalls until the budget runs out.
-    proxy.inject("PutItem", Fault::Stall, Times::Nth(4));
+    // PutItems: the delivery, the first action's latch, cooldown and slot, then the second
+    // action's latch, which stalls until the budget runs out.
+    proxy.inject("PutItem", Fault::Stall, Times::Nth(5));
     let (t, ledger) = proxy.responder(config, LedgerKind::DynamoDb).await;
     let started = Instant::now();
-    let reply = t
-        .post_with_token(&fixture("alerts/checkout-opened.json"))
-        .await;
+    let reply = t.post_with_token(&firing()).await;
     let elapsed = started.elapsed();
     assert!(
         elapsed < Duration::from_secs(SHORT + 3),
@@ -654,20 +686,25 @@ async fn an_action_cut_off_in_the_ledger_gives_back_its_claims_and_not_an_earlie
     assert_eq!(t.audits().len(), 2);
     // The second action gives back its latch only (no query for the request's slots); then
     // the delivery is forgotten.
-    proxy::assert_calls(
+    let (seen, calls) = sent_at_once(
         &proxy.operations(),
-        "PutItem PutItem Query PutItem GetAlias GetFunctionConfiguration UpdateAlias PutItem \
-         DeleteItem DeleteItem",
+        &format!("{CLAIMS} {MOVE} PutItem DeleteItem DeleteItem"),
     );
+    proxy::assert_calls(&seen, &calls);
     assert_eq!(alias_state(&moto, &function, "live").await.0, "1");
-    // The first action changed the alias: its latch and its circuit slot stay.
+    // The first action changed the alias: its latch, its cooldown and its circuit slot stay.
     let held = ledger.list().await.unwrap();
-    let held: Vec<(&str, &str)> = held
+    let mut held: Vec<(&str, &str)> = held
         .iter()
         .map(|e| (e.key.pk.as_str(), e.note.as_str()))
         .collect();
-    let first = format!("checkout-errors acted on {function}:live");
-    assert_eq!(held.len(), 2, "{held:?}");
-    assert!(held.iter().all(|(_, note)| *note == first), "{held:?}");
-    assert!(held.iter().any(|(pk, _)| *pk == "circuit"), "{held:?}");
+    held.sort_unstable();
+    let acted = format!("checkout-errors acted on {function}:live");
+    let cooling = format!("checkout-errors cooling down on {function}:live");
+    let cooldown = format!("cooldown#checkout-errors#{function}:live");
+    assert_eq!(held.len(), 3, "{held:?}");
+    assert_eq!(held[0], ("circuit", acted.as_str()), "{held:?}");
+    assert_eq!(held[1], (cooldown.as_str(), cooling.as_str()), "{held:?}");
+    assert!(held[2].0.starts_with("incident#1700000000001#"), "{held:?}");
+    assert_eq!(held[2].1, acted, "{held:?}");
 }

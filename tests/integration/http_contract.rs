@@ -592,8 +592,10 @@ async fn a_global_dry_run_makes_matching_actions_dry_runs() {
         .unwrap()
     };
     let proxy = Proxy::start().await;
+    // Firing since after the release, so the live run below acts on it.
+    let alert = firing();
     let (t, _) = proxy.responder(config(true), LedgerKind::Memory).await;
-    let reply = t.post_with_token(&checkout_alert()).await;
+    let reply = t.post_with_token(&alert).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.json["dry_run"], true, "{}", reply.text);
     assert_eq!(reply.json["rules"][0]["dry_run"], true, "{}", reply.text);
@@ -612,7 +614,7 @@ async fn a_global_dry_run_makes_matching_actions_dry_runs() {
     assert_eq!(moto::alias_state(&aws, &function, "live").await.0, "2");
     // The same rule without the global dry run moves the alias: the flag is what held it.
     let (t, _) = proxy.responder(config(false), LedgerKind::Memory).await;
-    let reply = t.post_with_token(&checkout_alert()).await;
+    let reply = t.post_with_token(&alert).await;
     assert_eq!(reply.json["dry_run"], false, "{}", reply.text);
     assert_eq!(moto::alias_state(&aws, &function, "live").await.0, "1");
 }

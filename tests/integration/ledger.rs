@@ -521,6 +521,10 @@ impl Store for Unanswered {
         self.inner.scan()
     }
 
+    fn put<'a>(&'a self, entry: &'a Entry) -> BoxFuture<'a, Result<(), LedgerError>> {
+        self.inner.put(entry)
+    }
+
     fn delete<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<(), LedgerError>> {
         self.inner.delete(key)
     }

@@ -9,6 +9,7 @@ mod docs;
 mod end_to_end;
 mod faults;
 mod front_doors;
+mod guards;
 mod hostile;
 mod http_contract;
 mod lambda_runtime;

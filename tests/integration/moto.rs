@@ -87,11 +87,15 @@ pub async fn aws() -> Aws {
     Aws::from_sdk_config(&sdk_config(endpoint()).await)
 }
 
-/// A name no other test uses: `prefix-<pid>-<n>`.
+/// A name no other test uses: `prefix-<pid>-<stamp>-<n>`. The stamp (when the process first
+/// asked, in milliseconds, modulo a million) tells apart processes that reuse a pid against a
+/// moto server that outlives them.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
+    static STAMP: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    let stamp = STAMP.get_or_init(|| jiff::Timestamp::now().as_millisecond() % 1_000_000);
     format!(
-        "{prefix}-{}-{}",
+        "{prefix}-{}-{stamp}-{}",
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     )

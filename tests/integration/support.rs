@@ -53,11 +53,41 @@ pub fn fixture(relative: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The checkout alert (`alerts/checkout-opened.json`) as another notification: its
+/// When the alerts of [`firing`] started: an hour after this test process first asked. Every
+/// release a test makes in moto (a function version, a deployment) is then older than the
+/// incident, as the release an alert is about is; the attribution guard leaves alone what
+/// began after the incident started.
+pub fn started() -> jiff::Timestamp {
+    static STARTED: std::sync::OnceLock<jiff::Timestamp> = std::sync::OnceLock::new();
+    *STARTED.get_or_init(|| {
+        let at = jiff::Timestamp::now().as_second() + 3600;
+        jiff::Timestamp::from_second(at).expect("a time in range")
+    })
+}
+
+/// The checkout alert (`alerts/checkout-opened.json`) firing since [`started`], for a release
+/// the test made.
+pub fn firing() -> String {
+    firing_from("alerts/checkout-opened.json")
+}
+
+/// The alert fixture `relative` (`alerts/checkout-testing.json`, say) with its `startedTime`
+/// set to [`started`], as [`firing`] is.
+pub fn firing_from(relative: &str) -> String {
+    let mut alert: Value = serde_json::from_str(&fixture(relative)).expect("alert JSON");
+    alert["startedTime"] = wavefront_time(started()).into();
+    alert.to_string()
+}
+
+/// `at` as Wavefront's alert target template writes times: `11/25/2026 20:41:07 +0000`.
+pub fn wavefront_time(at: jiff::Timestamp) -> String {
+    at.strftime("%m/%d/%Y %H:%M:%S +0000").to_string()
+}
+
+/// The checkout alert as another notification of the incident [`firing`] is: its
 /// `notificationId` is `notification`, its `reason` is `reason`.
 pub fn opened_as(notification: &str, reason: &str) -> String {
-    let mut alert: Value =
-        serde_json::from_str(&fixture("alerts/checkout-opened.json")).expect("alert JSON");
+    let mut alert: Value = serde_json::from_str(&firing()).expect("alert JSON");
     alert["notificationId"] = notification.into();
     alert["reason"] = reason.into();
     alert.to_string()
@@ -169,19 +199,20 @@ impl TestResponder {
         } else {
             REQUEST_ID.to_owned()
         };
-        let response = self
-            .responder
-            .handle(Inbound {
-                method: &method,
-                headers: &map,
-                body,
-                request_id: &request_id,
-                source_ip: Some("192.0.2.1"),
-                received_at,
-                body_error: None,
-                time_left: None,
-            })
-            .await;
+        // Boxed, as Lambda's runtime and the local server hold the handler's future: inline,
+        // a debug build copies it into every awaiting frame, and a long test overflows the
+        // test thread's stack.
+        let response = Box::pin(self.responder.handle(Inbound {
+            method: &method,
+            headers: &map,
+            body,
+            request_id: &request_id,
+            source_ip: Some("192.0.2.1"),
+            received_at,
+            body_error: None,
+            time_left: None,
+        }))
+        .await;
         Reply::from(response)
     }
 
@@ -296,6 +327,10 @@ pub fn lambda_event(
     lambda_http::request::from_str(&event.to_string()).expect("lambda_http parses the event")
 }
 
+/// The line that turns a rule's cooldown off: for a test that acts on one target more than
+/// once within the default 15 minutes, about something else than cooldowns.
+pub const NO_COOLDOWN: &str = "cooldown = \"0s\"";
+
 /// A config with token auth and one rule, `checkout-errors`, that matches the checkout alert
 /// and runs `actions` (each the body of a `[[rule.action]]` table) within `time_budget`.
 pub fn checkout_rule(time_budget: &str, actions: &[String]) -> Config {
@@ -356,7 +391,8 @@ pub fn assert_no_secrets(text: &str) {
 
 pub use wavefront_responder::telemetry::Captured;
 
-/// Runs one action as the executor does, without the ledger or a time budget.
+/// Runs one action as the executor does, without the ledger's guards, the attribution guard
+/// or a time budget.
 pub async fn run_action(
     action: &wavefront_responder::actions::Action,
     aws: &wavefront_responder::actions::aws::Aws,
@@ -375,9 +411,28 @@ pub async fn run_action_after(
     now: jiff::Timestamp,
     handed_over: &mut wavefront_responder::actions::codedeploy::HandedOver,
 ) -> wavefront_responder::actions::aws::Report {
+    let ledger = Ledger::in_memory(None);
+    let context = wavefront_responder::actions::Context {
+        dry_run,
+        now,
+        since: None,
+        ledger: &ledger,
+        request_id: "req-test",
+    };
+    run_action_in(action, aws, &context, handed_over).await
+}
+
+/// Runs one action in `context` (its dry run, the incident's start for the attribution guard,
+/// the ledger its undos are recorded in).
+pub async fn run_action_in(
+    action: &wavefront_responder::actions::Action,
+    aws: &wavefront_responder::actions::aws::Aws,
+    context: &wavefront_responder::actions::Context<'_>,
+    handed_over: &mut wavefront_responder::actions::codedeploy::HandedOver,
+) -> wavefront_responder::actions::aws::Report {
     let mut calls = wavefront_responder::actions::aws::Calls::default();
     let (outcome, detail) = action
-        .execute_after(aws, dry_run, now, &mut calls, handed_over)
+        .execute_after(aws, context, &mut calls, handed_over)
         .await;
     calls.report(outcome, detail)
 }
@@ -391,4 +446,141 @@ pub fn lambda_event_json(fixture_name: &str, headers: &[(&str, &str)], body: &st
     }
     event["body"] = Value::String(body.to_owned());
     event.to_string()
+}
+
+/// The DynamoDB operations the ledger calls, as `proxy::assert_calls` tells them from the
+/// actions' calls.
+const LEDGER_CALLS: &[&str] = &["PutItem", "GetItem", "Query", "DeleteItem", "Scan"];
+
+/// The operations by which an action changes something: they split the ledger's calls into
+/// runs, as in `proxy::assert_calls`.
+const ACTION_WRITE_CALLS: &[&str] = &["UpdateAlias", "StopDeployment", "CreateDeployment"];
+
+/// For `proxy::assert_calls`: `seen` and `expected`, where ledger calls the responder sends at
+/// once are written in brackets in `expected`, `[PutItem Query]` (the delivery's claim beside
+/// the read of the freezes, the cooldown's claim beside the circuit breaker's read). The order
+/// those arrive in depends on timing: where they arrived in another order of the same calls, in
+/// the bracket's place, `seen` is given back with them in the bracket's order, and `expected`
+/// without brackets. Every call is still counted, and every other call compared as
+/// `proxy::assert_calls` compares it.
+#[track_caller]
+pub fn sent_at_once(seen: &[String], expected: &str) -> (Vec<String>, String) {
+    let groups = call_groups(expected);
+    let flat: Vec<&str> = groups.iter().flatten().copied().collect();
+    // The ledger's calls of each run, in the bracketed order where the calls arrived in another
+    // order of the same group; then put back where the ledger's calls were.
+    let seen_runs = ledger_runs(seen.iter().map(String::as_str).map(|c| vec![c]));
+    let expected_runs = ledger_runs(groups.iter().cloned());
+    let mut ordered = Vec::new();
+    for (n, run) in seen_runs.iter().enumerate() {
+        let run: Vec<&str> = run.iter().flatten().copied().collect();
+        let mut at = 0;
+        for group in expected_runs.get(n).into_iter().flatten() {
+            let end = (at + group.len()).min(run.len());
+            let mut arrived = run[at..end].to_vec();
+            let mut wanted = group.clone();
+            arrived.sort_unstable();
+            wanted.sort_unstable();
+            if arrived == wanted {
+                ordered.extend(group.iter().copied());
+            } else {
+                ordered.extend(&run[at..end]);
+            }
+            at = end;
+        }
+        ordered.extend(&run[at..]);
+    }
+    let mut ordered = ordered.into_iter();
+    let seen = seen
+        .iter()
+        .map(|call| match LEDGER_CALLS.contains(&call.as_str()) {
+            true => ordered.next().unwrap_or(call.as_str()).to_owned(),
+            false => call.clone(),
+        })
+        .collect();
+    (seen, flat.join(" "))
+}
+
+/// `expected` in groups: one call, or the calls of one `[...]`.
+#[track_caller]
+fn call_groups(expected: &str) -> Vec<Vec<&str>> {
+    let mut groups = Vec::new();
+    let mut open: Option<Vec<&str>> = None;
+    for word in expected.split_whitespace() {
+        let (starts, word) = word.strip_prefix('[').map_or((false, word), |w| (true, w));
+        let (ends, word) = word.strip_suffix(']').map_or((false, word), |w| (true, w));
+        if starts {
+            assert!(open.is_none(), "nested [ in {expected:?}");
+            open = Some(Vec::new());
+        }
+        match open.as_mut() {
+            Some(group) => {
+                assert!(
+                    LEDGER_CALLS.contains(&word),
+                    "only the ledger's calls go in brackets: {word} in {expected:?}"
+                );
+                group.push(word);
+            }
+            None => {
+                assert!(!ends, "] without [ in {expected:?}");
+                groups.push(vec![word]);
+            }
+        }
+        if ends {
+            groups.extend(open.take());
+        }
+    }
+    assert!(open.is_none(), "unclosed [ in {expected:?}");
+    groups
+}
+
+/// The groups of the ledger's calls, in runs between the actions' writes.
+fn ledger_runs<'a>(groups: impl Iterator<Item = Vec<&'a str>>) -> Vec<Vec<Vec<&'a str>>> {
+    let mut runs = vec![Vec::new()];
+    for group in groups {
+        if group.iter().all(|call| LEDGER_CALLS.contains(call)) {
+            if let Some(run) = runs.last_mut() {
+                run.push(group);
+            }
+        } else if group.iter().any(|call| ACTION_WRITE_CALLS.contains(call)) {
+            runs.push(Vec::new());
+        }
+    }
+    runs
+}
+
+#[test]
+fn calls_sent_at_once_match_in_either_order_and_only_in_their_place() {
+    let calls =
+        |text: &str| -> Vec<String> { text.split_whitespace().map(str::to_owned).collect() };
+    let expected = "[PutItem Query] PutItem [PutItem Query] PutItem GetAlias UpdateAlias PutItem";
+    let flat = "PutItem Query PutItem PutItem Query PutItem GetAlias UpdateAlias PutItem";
+    for arrived in [
+        flat,
+        "Query PutItem PutItem GetAlias Query PutItem PutItem UpdateAlias PutItem",
+    ] {
+        let (seen, expected) = sent_at_once(&calls(arrived), expected);
+        assert_eq!(expected, flat);
+        // The actions' calls stay where they arrived; the ledger's take the brackets' order.
+        let ledger: Vec<&str> = seen
+            .iter()
+            .map(String::as_str)
+            .filter(|c| LEDGER_CALLS.contains(c))
+            .collect();
+        assert_eq!(
+            ledger.join(" "),
+            flat.replace(" GetAlias UpdateAlias", ""),
+            "{arrived}"
+        );
+        assert_eq!(seen.iter().filter(|c| *c == "GetAlias").count(), 1);
+    }
+    // Not the calls of a bracket in its place (the latch before the delivery's claim came
+    // back), or a call too many: left as they came, for `proxy::assert_calls` to refuse.
+    for arrived in [
+        "PutItem PutItem Query PutItem Query PutItem GetAlias UpdateAlias PutItem",
+        "PutItem Query Query PutItem PutItem Query PutItem GetAlias UpdateAlias PutItem",
+    ] {
+        let (seen, _) = sent_at_once(&calls(arrived), expected);
+        assert_eq!(seen, calls(arrived), "{arrived}");
+    }
 }

@@ -1,0 +1,344 @@
+//! One action's run: the freeze, the ledger's admission (incident latch, cooldown, circuit
+//! breaker), the action itself within its share of the time budget, and giving back what it
+//! claimed when it changed nothing.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::time::Instant;
+use tokio::time::error::Elapsed;
+
+use super::super::aws::{Calls, Report};
+use super::super::{Action, Context, codedeploy, lambda_alias};
+use super::{Executor, grace_until, release_until};
+use crate::decision::ActionOutcome;
+use crate::ledger::attribution::IncidentStart;
+use crate::ledger::freeze::{Freeze, FreezeScope};
+use crate::ledger::{Attempt, Claims, Guard, LedgerError};
+
+/// Said when claims could not be given back.
+const CLAIMS_HELD: &str = "; its ledger claims could not be given back and hold until they expire";
+
+/// Said when the circuit-breaker slot of an action that changed nothing could not be given
+/// back.
+const SLOT_HELD: &str = "; its circuit-breaker slot could not be given back and counts until \
+                         the window passes";
+
+/// Said when a claim cut off mid-write was given back before the write answered.
+const CLAIM_IN_FLIGHT: &str = "; a ledger claim still being written when time ran out may \
+                               land after it was given back, and then holds until it expires";
+
+/// How an admission ended: within the action's share of the time budget, after it (in the
+/// grace a write in flight gets), or not at all.
+enum Admitting<T> {
+    InTime(T),
+    Late(T),
+    Unanswered,
+}
+
+/// One action run: ledger admission, the action itself, and giving back claims.
+pub(super) struct Run<'a> {
+    pub executor: &'a Executor,
+    pub action: &'a Action,
+    pub attempt: &'a Attempt<'a>,
+    pub dry_run: bool,
+    pub now: Timestamp,
+    /// When the incident started, for the attribution guard (`None`: the rule turns it off).
+    pub since: Option<IncidentStart>,
+    /// The freeze that holds this rule back, if one does.
+    pub freeze: Option<&'a Freeze>,
+    /// When letting a cut-off claim finish and giving back claims must end.
+    pub releases_by: Instant,
+}
+
+impl Run<'_> {
+    /// Runs the action within `share` of the time budget: what it did, and the guard that
+    /// stopped it, if one did.
+    pub async fn within(
+        &self,
+        share: Duration,
+        handed_over: &mut codedeploy::HandedOver,
+    ) -> (Report, Option<Guard>) {
+        match self.freeze {
+            // Frozen: no claim, no call. A dry run still says what it would do.
+            Some(freeze) if !self.dry_run => (
+                skipped(format!("frozen: {}", frozen(freeze))),
+                Some(Guard::Frozen),
+            ),
+            Some(freeze) => {
+                let (mut report, guard) = self.admitted_within(share, handed_over).await;
+                report.detail.push_str(&format!(
+                    "; frozen: a live run would skip it ({})",
+                    frozen(freeze)
+                ));
+                (report, guard.or(Some(Guard::Frozen)))
+            }
+            None => self.admitted_within(share, handed_over).await,
+        }
+    }
+
+    async fn admitted_within(
+        &self,
+        share: Duration,
+        handed_over: &mut codedeploy::HandedOver,
+    ) -> (Report, Option<Guard>) {
+        if share.is_zero() {
+            return (Calls::default().out_of_time(share), None);
+        }
+        let started = Instant::now();
+        let ledger = &self.executor.ledger;
+        let mut calls = Calls::default();
+        if self.dry_run {
+            // Read-only: say what the ledger would do, and make the action's reads beside it.
+            // A ledger that cannot be read is reported: live actions would not run.
+            let peek = tokio::time::timeout(share, ledger.peek(self.attempt, self.now));
+            let ahead = self.read_ahead(started + share, handed_over, &mut calls);
+            let (peeked, ahead) = tokio::join!(peek, ahead);
+            let refusal = match peeked {
+                Ok(Ok(None)) => None,
+                Ok(Ok(Some((guard, detail)))) => {
+                    Some((skipped(format!("would be skipped: {detail}")), Some(guard)))
+                }
+                Ok(Err(err)) => Some((failed(format!("{err}; a live action would not run")), None)),
+                Err(_) => {
+                    let why = "the ledger did not answer in time; a live action would not run";
+                    Some((failed(why.into()), None))
+                }
+            };
+            if let Some((report, guard)) = refusal {
+                return (with_reads(report, calls), guard);
+            }
+            let left = share.saturating_sub(started.elapsed());
+            let report = self
+                .run_action(share, left, handed_over, ahead, calls)
+                .await;
+            return (report, None);
+        }
+        // The claims are ours, not the admission's: cut off, it still says what it may hold.
+        let mut claims = Claims::new(self.attempt.request_id);
+        let stopper = claims.stopper();
+        let admission = {
+            // A lambda-alias action reads what it will change while the ledger claims the
+            // circuit breaker's slot, once the incident is held.
+            let ahead = self.read_ahead(started + share, handed_over, &mut calls);
+            let admit = ledger.admit_beside(self.attempt, self.now, &mut claims, ahead);
+            tokio::pin!(admit);
+            match tokio::time::timeout(share, admit.as_mut()).await {
+                Ok(result) => Admitting::InTime(result),
+                // Cut off mid-admission: a claim may be on its way. Let that write finish,
+                // briefly, so giving it back cannot overtake it, but send no new one.
+                Err(_) => {
+                    stopper.stop();
+                    match tokio::time::timeout_at(grace_until(self.releases_by), admit).await {
+                        Ok(result) => Admitting::Late(result),
+                        Err(_) => Admitting::Unanswered,
+                    }
+                }
+            }
+        };
+        let (report, guard) = match admission {
+            Admitting::InTime((Ok(None), ahead)) => {
+                let left = share.saturating_sub(started.elapsed());
+                // The action's calls go into its report; none are left for `with_reads`.
+                let calls = std::mem::take(&mut calls);
+                let mut report = self
+                    .run_action(share, left, handed_over, ahead.flatten(), calls)
+                    .await;
+                if report.changed {
+                    // Changed something, or may have: the claims stay, so nothing acts again.
+                    return (report, None);
+                }
+                if report.left_to_codedeploy {
+                    // Left to CodeDeploy's rollback: the incident is handled, so its latch
+                    // and cooldown stay (a re-delivery must not move the alias under the
+                    // rollback); it changed nothing, so the breaker's slot is given back.
+                    let slot = ledger.release_circuit_slot(claims);
+                    self.give_back(&mut report, slot, SLOT_HELD).await;
+                    return (report, None);
+                }
+                (report, None)
+            }
+            // Refused, in time or by the write that answered after the cut-off.
+            Admitting::InTime((Ok(Some((guard, detail))), _))
+            | Admitting::Late((Ok(Some((guard, detail))), _)) => {
+                let mut report = skipped(detail);
+                // Already handled (or cooling down): still see which rollbacks are under way,
+                // so a later lambda-alias action of this request leaves their aliases alone.
+                if let (
+                    Action::CodeDeployRollback(rollback),
+                    Guard::IncidentLatch | Guard::Cooldown,
+                ) = (self.action, guard)
+                {
+                    let left = share.saturating_sub(started.elapsed());
+                    let context = self.context();
+                    let observed = tokio::time::timeout(
+                        left,
+                        rollback.observe(&self.executor.aws, &context, &mut calls, handed_over),
+                    )
+                    .await;
+                    if let Ok(note) = observed {
+                        report.detail.push_str(&note);
+                    }
+                }
+                (report, Some(guard))
+            }
+            // Stopped after the write in flight answered: nothing can still land.
+            Admitting::Late((Err(LedgerError::Stopped), _)) => (
+                failed("not run: the ledger did not answer in time".into()),
+                None,
+            ),
+            Admitting::InTime((Err(err), _)) | Admitting::Late((Err(err), _)) => (
+                failed(format!("not run: {err}; nothing acts without the ledger")),
+                None,
+            ),
+            Admitting::Late((Ok(None), _)) => (
+                failed(format!(
+                    "ran out of time before acting: the ledger admitted it only after its {:.1}s \
+                     of the time budget ended; its claims are given back",
+                    share.as_secs_f64()
+                )),
+                None,
+            ),
+            Admitting::Unanswered => {
+                let mut report = failed("not run: the ledger did not answer in time".into());
+                if !claims.is_empty() {
+                    report.detail.push_str(CLAIM_IN_FLIGHT);
+                }
+                (report, None)
+            }
+        };
+        let mut report = with_reads(report, calls);
+        // Nothing changed: give back what this action took (and only that), so a retry may
+        // act and is not refused as "already acted".
+        if !claims.is_empty() {
+            self.give_back(&mut report, ledger.release(claims), CLAIMS_HELD)
+                .await;
+        }
+        (report, guard)
+    }
+
+    /// The reads a `lambda-alias` action makes before it writes, until `until` (the end of its
+    /// share of the time budget): they change nothing, so they may run beside the ledger's
+    /// calls instead of after them. `None` for a `codedeploy-rollback`, whose reads hand
+    /// aliases over to later actions as they go, and so wait for the admission.
+    async fn read_ahead(
+        &self,
+        until: Instant,
+        handed_over: &codedeploy::HandedOver,
+        calls: &mut Calls,
+    ) -> Option<Result<lambda_alias::Prepared, Elapsed>> {
+        let Action::LambdaAlias(shift) = self.action else {
+            return None;
+        };
+        let lambda = &self.executor.aws.lambda;
+        let mode = (self.dry_run, self.since.as_ref());
+        let prepare = shift.prepare(lambda, mode, handed_over, calls);
+        Some(tokio::time::timeout_at(until, prepare).await)
+    }
+
+    /// What the action itself needs to know.
+    fn context(&self) -> Context<'_> {
+        Context {
+            dry_run: self.dry_run,
+            now: self.now,
+            since: self.since,
+            ledger: &self.executor.ledger,
+            request_id: self.attempt.request_id,
+        }
+    }
+
+    /// Gives claims back with `release`, in the time releases get; if they are not given back,
+    /// the report says so with `held`.
+    async fn give_back(
+        &self,
+        report: &mut Report,
+        release: impl Future<Output = Result<(), LedgerError>>,
+        held: &str,
+    ) {
+        let released = tokio::time::timeout_at(release_until(self.releases_by), release).await;
+        if !matches!(released, Ok(Ok(()))) {
+            report.detail.push_str(held);
+        }
+    }
+
+    /// Runs the action (what [`Run::read_ahead`] did not) within `left`, what is left of its
+    /// `share` of the time budget, recording its calls in `calls`.
+    async fn run_action(
+        &self,
+        share: Duration,
+        left: Duration,
+        handed_over: &mut codedeploy::HandedOver,
+        ahead: Option<Result<lambda_alias::Prepared, Elapsed>>,
+        mut calls: Calls,
+    ) -> Report {
+        let prepared = match ahead {
+            // Cut off while reading: nothing was written.
+            Some(Err(_)) => return calls.out_of_time(share),
+            // Decided without a write: nothing more to send, however little time is left.
+            Some(Ok(lambda_alias::Prepared::Decided(outcome, detail))) => {
+                return calls.report(outcome, detail);
+            }
+            Some(Ok(prepared)) => Some(prepared),
+            None => None,
+        };
+        if left.is_zero() {
+            return calls.out_of_time(left);
+        }
+        let handed_before = handed_over.len();
+        let aws = &self.executor.aws;
+        let context = self.context();
+        let run = async {
+            match (self.action, prepared) {
+                (Action::LambdaAlias(shift), Some(prepared)) => {
+                    shift.apply(&aws.lambda, prepared, &mut calls).await
+                }
+                _ => {
+                    self.action
+                        .execute_after(aws, &context, &mut calls, handed_over)
+                        .await
+                }
+            }
+        };
+        let result = tokio::time::timeout(left, run).await;
+        match result {
+            Ok((outcome, detail)) => calls.report(outcome, detail),
+            Err(_) => {
+                let report = calls.out_of_time(left);
+                // Cut off before it changed anything (a stop not yet sent, or found
+                // completed): no rollback of its own is under way, so what it handed over to
+                // one is withdrawn and later actions may still act. Rollbacks it found under
+                // way keep their aliases.
+                if !report.changed {
+                    handed_over.withdraw_ours_since(handed_before);
+                }
+                report
+            }
+        }
+    }
+}
+
+/// `report`, with the request ids of the reads its action made before it stopped short of
+/// acting: refused, failed or cut off in the ledger, or a dry run the ledger would refuse.
+fn with_reads(mut report: Report, calls: Calls) -> Report {
+    let mut ids = calls.into_request_ids();
+    ids.append(&mut report.aws_request_ids);
+    report.aws_request_ids = ids;
+    report
+}
+
+fn skipped(detail: String) -> Report {
+    Calls::default().report(ActionOutcome::Skipped, detail)
+}
+
+fn failed(detail: String) -> Report {
+    Calls::default().report(ActionOutcome::Failed, detail)
+}
+
+/// What a freeze record says, and how to lift it.
+fn frozen(freeze: &Freeze) -> String {
+    let lift = match &freeze.scope {
+        FreezeScope::Every => "`wavefront-responder unfreeze`".to_owned(),
+        FreezeScope::Rule(rule) => format!("`wavefront-responder unfreeze --rule {rule}`"),
+    };
+    format!("{freeze}; nothing is changed until it ends or {lift} lifts it")
+}
