@@ -123,50 +123,49 @@ pub fn check_report(config: &Config, secrets: &Secrets<'_>) -> String {
 
     line(format!("rules ({}):", config.rules.len()));
     for (i, rule) in config.rules.iter().enumerate() {
-        line(format!(
-            "  {}. {}{}",
-            i + 1,
-            rule.name,
-            if rule.dry_run { " (dry run)" } else { "" }
-        ));
-        line(format!("     when: {}", conditions(rule, &config.triggers)));
-        match rule.cooldown {
-            Some(cooldown) => line(format!(
-                "     cooldown: {cooldown} after acting on a target, whatever the incident"
-            )),
-            None => line(
-                "     WARNING: cooldown = \"0s\" turns the cooldown off: the rule may act on \
-                 the same target again for every new incident, and a caller holding the token \
-                 can make up incidents, up to the circuit breaker"
-                    .into(),
-            ),
-        }
-        if rule.attribution {
-            line(
-                "     attribution guard: undoes only what began before the alert started firing"
-                    .into(),
-            );
-        } else {
-            line(
-                "     WARNING: attribution = false: the rule may undo a change made after the \
-                 alert started firing, such as the fix"
-                    .into(),
-            );
-        }
-        for reason in rule.triggers.iter().filter(|r| !ACTS_ON.contains(r)) {
-            line(format!(
-                "     WARNING: triggers on {reason}, when the alert is not newly firing; make \
-                 sure rolling back then is intended"
-            ));
-        }
-        for (j, action) in rule.actions.iter().enumerate() {
-            line(format!("     then {}. {}", j + 1, action_line(action)));
+        for text in rule_lines(i + 1, rule, &config.triggers) {
+            line(text);
         }
     }
     if config.rules.is_empty() {
         line("  (none: every alert will be answered \"no rule matched\")".into());
     }
     out
+}
+
+/// What `check` says of rule number `n`: when it acts, its guards, and its actions.
+fn rule_lines(n: usize, rule: &Rule, global_triggers: &[Reason]) -> Vec<String> {
+    let dry_run = if rule.dry_run { " (dry run)" } else { "" };
+    let mut lines = vec![
+        format!("  {n}. {}{dry_run}", rule.name),
+        format!("     when: {}", conditions(rule, global_triggers)),
+    ];
+    lines.push(match rule.cooldown {
+        Some(cooldown) => {
+            format!("     cooldown: {cooldown} after acting on a target, whatever the incident")
+        }
+        None => "     WARNING: cooldown = \"0s\" turns the cooldown off: the rule may act on the \
+                 same target again for every new incident, and a caller holding the token can \
+                 make up incidents, up to the circuit breaker"
+            .into(),
+    });
+    lines.push(if rule.attribution {
+        "     attribution guard: undoes only what began before the alert started firing".into()
+    } else {
+        "     WARNING: attribution = false: the rule may undo a change made after the alert \
+         started firing, such as the fix"
+            .into()
+    });
+    for reason in rule.triggers.iter().filter(|r| !ACTS_ON.contains(r)) {
+        lines.push(format!(
+            "     WARNING: triggers on {reason}, when the alert is not newly firing; make sure \
+             rolling back then is intended"
+        ));
+    }
+    for (j, action) in rule.actions.iter().enumerate() {
+        lines.push(format!("     then {}. {}", j + 1, action_line(action)));
+    }
+    lines
 }
 
 /// One `ledger list` line: key, who claimed it when, until when it counts, and what it is.
@@ -236,12 +235,9 @@ pub fn unfroze_report(
 
 /// The exact command that lifts a freeze of `scope` for `config`.
 fn unfreeze_command(scope: &FreezeScope, config: &Config) -> String {
-    let rule = match scope {
-        FreezeScope::Every => String::new(),
-        FreezeScope::Rule(rule) => format!(" --rule {rule}"),
-    };
     format!(
-        "wavefront-responder unfreeze{rule} --config {}",
+        "{} --config {}",
+        scope.lift_command(),
         config.path.display()
     )
 }

@@ -473,6 +473,7 @@ impl<'a> Decision<'a> {
             rule: None,
             action: None,
             target: None,
+            guard: None,
             outcome: self.outcome.as_str(),
             dry_run: self.dry_run,
             detail: &self.message,
@@ -486,14 +487,22 @@ impl<'a> Decision<'a> {
             batch.metric(Metric::RuleMatched, 1.0);
             for action in &rule.actions {
                 batch.metric(action.outcome.metric(), 1.0);
-                // A dry run that finds the circuit open refused nothing: only real refusals
-                // count, so the metric (and any alarm on it) means automation was held back.
-                if action.guard == Some(Guard::CircuitOpen) && !rule.dry_run {
-                    batch.metric(Metric::CircuitOpen, 1.0);
+                // A dry run held back refused nothing: only real refusals count, so the
+                // metric (and any alarm on it) means automation was held back.
+                let held = match action.guard {
+                    _ if rule.dry_run => None,
+                    Some(Guard::CircuitOpen) => Some(Metric::CircuitOpen),
+                    Some(Guard::Frozen) => Some(Metric::ActionFrozen),
+                    Some(Guard::Attribution) => Some(Metric::ActionHeld),
+                    _ => None,
+                };
+                if let Some(metric) = held {
+                    batch.metric(metric, 1.0);
                 }
                 batch.audit(&Audit {
                     action: Some(action.action),
                     target: Some(&action.target),
+                    guard: action.guard,
                     outcome: action.outcome.as_str(),
                     dry_run: rule.dry_run,
                     detail: &action.detail,

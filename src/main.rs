@@ -123,7 +123,8 @@ enum Command {
 enum LedgerCommand {
     /// List every entry, oldest first.
     List,
-    /// Delete entries: all of them, or with --circuit only the circuit breaker's.
+    /// Delete entries: all of them but the records of the responder's own undo deployments
+    /// (which expire by themselves), or with --circuit only the circuit breaker's.
     Clear {
         /// Only close the circuit breaker.
         #[arg(long)]
@@ -187,46 +188,7 @@ fn env(name: &str) -> Option<String> {
 
 fn run(command: Command) -> Result<()> {
     match command {
-        Command::Check { config, no_secrets } => {
-            let config = load(config.as_deref())?;
-            let report = if no_secrets {
-                cli::check_report(&config, &Secrets::NotChecked)
-            } else {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                let setup = runtime.block_on(async {
-                    // Secrets Manager is only asked when the config names a secret there.
-                    let uses_secrets_manager = config
-                        .auth
-                        .tokens
-                        .iter()
-                        .chain(&config.auth.signing_secrets)
-                        .any(SecretRef::is_secrets_manager);
-                    let client = if uses_secrets_manager {
-                        Some(Aws::from_env().await.secretsmanager)
-                    } else {
-                        None
-                    };
-                    let resolver = Resolver {
-                        env: &env,
-                        secrets_manager: client.as_ref(),
-                    };
-                    Authenticator::from_config(&config.auth, resolver).await
-                });
-                let setup = setup.with_context(|| format!("config {}", config.path.display()))?;
-                cli::check_report(
-                    &config,
-                    &Secrets::Usable {
-                        tokens: setup.authenticator.token_count(),
-                        signing_secrets: setup.authenticator.signing_secret_count(),
-                        warnings: &setup.warnings,
-                    },
-                )
-            };
-            print!("{report}");
-            Ok(())
-        }
+        Command::Check { config, no_secrets } => check(config, no_secrets),
         Command::Explain {
             config,
             payload,
@@ -277,71 +239,15 @@ fn run(command: Command) -> Result<()> {
                 Ok(())
             })
         }
-        Command::Ledger { command, config } => {
-            let config = load(config.as_deref())?;
-            let config = &config;
-            on_shared_ledger(config, "ledger", |ledger| async move {
-                match command {
-                    LedgerCommand::List => {
-                        let now = jiff::Timestamp::now();
-                        let (freezes, entries) = ledger.list_with_freezes(now).await?;
-                        println!("{}: {}", ledger.describe(), plural(entries.len(), "entry"));
-                        for freeze in &freezes {
-                            println!("{}", cli::freeze_line(freeze, config));
-                        }
-                        for entry in entries {
-                            println!("{}", cli::ledger_line(&entry, now));
-                        }
-                    }
-                    LedgerCommand::Clear { circuit } => {
-                        let cleared = ledger.clear(circuit).await?;
-                        let what = if circuit {
-                            "circuit breaker slot"
-                        } else {
-                            "entry"
-                        };
-                        println!("{}: deleted {}", ledger.describe(), plural(cleared, what));
-                    }
-                }
-                Ok(())
-            })
-        }
+        Command::Ledger { command, config } => ledger_command(command, config),
         Command::Freeze {
             lasts,
             reason,
             rule,
             by,
             config,
-        } => {
-            let config = load(config.as_deref())?;
-            let scope = freeze_scope(&config, rule, "freeze")?;
-            let by = by
-                .or_else(user_name)
-                .unwrap_or_else(|| "unknown".to_owned());
-            let freeze = Freeze::new(scope, &reason, &by, jiff::Timestamp::now(), lasts)
-                .map_err(anyhow::Error::msg)?;
-            let config = &config;
-            on_shared_ledger(config, "freeze", |ledger| async move {
-                ledger.freeze(&freeze).await?;
-                print!("{}", cli::froze_report(&freeze, &ledger.describe(), config));
-                Ok(())
-            })
-        }
-        Command::Unfreeze { rule, config } => {
-            let config = load(config.as_deref())?;
-            let scope = freeze_scope(&config, rule, "unfreeze")?;
-            let config = &config;
-            on_shared_ledger(config, "unfreeze", |ledger| async move {
-                let now = jiff::Timestamp::now();
-                let lifted = ledger.unfreeze(&scope, now).await?;
-                let left = ledger.freezes(now).await?;
-                print!(
-                    "{}",
-                    cli::unfroze_report(&scope, lifted.as_ref(), &left, config)
-                );
-                Ok(())
-            })
-        }
+        } => freeze(lasts, reason, rule, by, config),
+        Command::Unfreeze { rule, config } => unfreeze(rule, config),
         Command::Lambda { config } => {
             // One invocation at a time per instance: a single thread is all Lambda gives us.
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -353,6 +259,120 @@ fn run(command: Command) -> Result<()> {
             })
         }
     }
+}
+
+/// `check`: what the config says, in words, with its secrets resolved as start-up would
+/// (unless `no_secrets`).
+fn check(config: Option<PathBuf>, no_secrets: bool) -> Result<()> {
+    let config = load(config.as_deref())?;
+    let report = if no_secrets {
+        cli::check_report(&config, &Secrets::NotChecked)
+    } else {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let setup = runtime.block_on(async {
+            // Secrets Manager is only asked when the config names a secret there.
+            let uses_secrets_manager = config
+                .auth
+                .tokens
+                .iter()
+                .chain(&config.auth.signing_secrets)
+                .any(SecretRef::is_secrets_manager);
+            let client = if uses_secrets_manager {
+                Some(Aws::from_env().await.secretsmanager)
+            } else {
+                None
+            };
+            let resolver = Resolver {
+                env: &env,
+                secrets_manager: client.as_ref(),
+            };
+            Authenticator::from_config(&config.auth, resolver).await
+        });
+        let setup = setup.with_context(|| format!("config {}", config.path.display()))?;
+        cli::check_report(
+            &config,
+            &Secrets::Usable {
+                tokens: setup.authenticator.token_count(),
+                signing_secrets: setup.authenticator.signing_secret_count(),
+                warnings: &setup.warnings,
+            },
+        )
+    };
+    print!("{report}");
+    Ok(())
+}
+
+/// `ledger list|clear` on the config's DynamoDB table.
+fn ledger_command(command: LedgerCommand, config: Option<PathBuf>) -> Result<()> {
+    let config = load(config.as_deref())?;
+    let config = &config;
+    on_shared_ledger(config, "ledger", |ledger| async move {
+        match command {
+            LedgerCommand::List => {
+                let now = jiff::Timestamp::now();
+                let (freezes, entries) = ledger.list_with_freezes(now).await?;
+                println!("{}: {}", ledger.describe(), plural(entries.len(), "entry"));
+                for freeze in &freezes {
+                    println!("{}", cli::freeze_line(freeze, config));
+                }
+                for entry in entries {
+                    println!("{}", cli::ledger_line(&entry, now));
+                }
+            }
+            LedgerCommand::Clear { circuit } => {
+                let cleared = ledger.clear(circuit).await?;
+                let what = if circuit {
+                    "circuit breaker slot"
+                } else {
+                    "entry"
+                };
+                println!("{}: deleted {}", ledger.describe(), plural(cleared, what));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// `freeze`: records a freeze in the config's DynamoDB ledger.
+fn freeze(
+    lasts: HumanDuration,
+    reason: String,
+    rule: Option<String>,
+    by: Option<String>,
+    config: Option<PathBuf>,
+) -> Result<()> {
+    let config = load(config.as_deref())?;
+    let scope = freeze_scope(&config, rule, "freeze")?;
+    let by = by
+        .or_else(user_name)
+        .unwrap_or_else(|| "unknown".to_owned());
+    let freeze = Freeze::new(scope, &reason, &by, jiff::Timestamp::now(), lasts)
+        .map_err(anyhow::Error::msg)?;
+    let config = &config;
+    on_shared_ledger(config, "freeze", |ledger| async move {
+        ledger.freeze(&freeze).await?;
+        print!("{}", cli::froze_report(&freeze, &ledger.describe(), config));
+        Ok(())
+    })
+}
+
+/// `unfreeze`: lifts a freeze, and says which are still on.
+fn unfreeze(rule: Option<String>, config: Option<PathBuf>) -> Result<()> {
+    let config = load(config.as_deref())?;
+    let scope = freeze_scope(&config, rule, "unfreeze")?;
+    let config = &config;
+    on_shared_ledger(config, "unfreeze", |ledger| async move {
+        let now = jiff::Timestamp::now();
+        let lifted = ledger.unfreeze(&scope, now).await?;
+        let left = ledger.freezes(now).await?;
+        print!(
+            "{}",
+            cli::unfroze_report(&scope, lifted.as_ref(), &left, config)
+        );
+        Ok(())
+    })
 }
 
 /// What `--rule` names, checked against the config: a typo must not freeze nothing.

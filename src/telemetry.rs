@@ -20,6 +20,8 @@ use std::sync::{Arc, Mutex};
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::ledger::Guard;
+
 /// The metrics this service emits. The names are the CloudWatch metric names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Metric {
@@ -45,6 +47,11 @@ pub enum Metric {
     WebhookDuplicate,
     /// An action was not run because the circuit breaker is open.
     CircuitOpen,
+    /// An action that would have changed something was skipped because of a freeze.
+    ActionFrozen,
+    /// An action left alone what it found to undo because it began after the incident started
+    /// (the attribution guard).
+    ActionHeld,
     /// The ledger could not do what a request needed although no action failed: an
     /// `ALERT_RESOLVED` that could not clear incident latches (answered 502).
     LedgerFailed,
@@ -52,7 +59,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, for documentation and the deployment template.
-    pub const ALL: [Metric; 12] = [
+    pub const ALL: [Metric; 14] = [
         Self::WebhookReceived,
         Self::WebhookRejected,
         Self::WebhookInvalid,
@@ -64,6 +71,8 @@ impl Metric {
         Self::HandlerDurationMs,
         Self::WebhookDuplicate,
         Self::CircuitOpen,
+        Self::ActionFrozen,
+        Self::ActionHeld,
         Self::LedgerFailed,
     ];
 
@@ -81,6 +90,8 @@ impl Metric {
             Self::HandlerDurationMs => "handler_duration_ms",
             Self::WebhookDuplicate => "webhook_duplicate",
             Self::CircuitOpen => "circuit_open",
+            Self::ActionFrozen => "action_frozen",
+            Self::ActionHeld => "action_held",
             Self::LedgerFailed => "ledger_failed",
         }
     }
@@ -98,6 +109,8 @@ pub struct Audit<'a> {
     pub rule: Option<&'a str>,
     pub action: Option<&'a str>,
     pub target: Option<&'a str>,
+    /// What held an action back: a ledger guard, a freeze or the attribution guard.
+    pub guard: Option<Guard>,
     pub outcome: &'a str,
     pub dry_run: bool,
     pub detail: &'a str,
@@ -339,6 +352,7 @@ mod tests {
             rule: None,
             action: None,
             target: None,
+            guard: None,
             outcome: "no_match",
             dry_run: false,
             detail: "no rule matched",

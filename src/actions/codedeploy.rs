@@ -357,7 +357,7 @@ impl Rollback {
         &self,
         client: &Client,
         deployments: &[DeploymentInfo],
-        undos: &HashSet<String>,
+        undos: &OurUndos,
         context: &Context<'_>,
         calls: &mut Calls,
         handed_over: &mut HandedOver,
@@ -371,19 +371,27 @@ impl Rollback {
             let held = context.since.as_ref().and_then(|since| {
                 attribution::hold(&format!("{id} was created"), created, since, "it")
             });
+            // A Lambda deployment left alone (a rollback, or maybe the fix) may be moving its
+            // alias: a later lambda-alias action must not race it any more than one after a
+            // rollback we started.
+            let moving =
+                !dry_run && deployment.compute_platform() == Some(&ComputePlatform::Lambda);
             let step = if let Some(reason) = rollback_of(deployment, undos) {
                 let mut detail =
                     format!("{id} is itself a rollback{reason}; a rollback is never stopped");
-                // It is moving a Lambda alias back already: a later lambda-alias action must
-                // not race it any more than one after a rollback we started.
-                if !dry_run && deployment.compute_platform() == Some(&ComputePlatform::Lambda) {
+                if moving {
                     let by = format!("{id}, a rollback in progress");
                     let (_, note) = hand_over(client, id, by, false, calls, handed_over).await;
                     detail.push_str(&note);
                 }
                 (ActionOutcome::Skipped, detail)
-            } else if let Some(held) = held {
+            } else if let Some(mut held) = held {
                 calls.held_back(Guard::Attribution);
+                if moving {
+                    let by = format!("{id}, which may be the fix, in progress");
+                    let (_, note) = hand_over(client, id, by, false, calls, handed_over).await;
+                    held.push_str(&note);
+                }
                 (ActionOutcome::Skipped, held)
             } else if dry_run {
                 (
@@ -400,6 +408,8 @@ impl Rollback {
         (steps, succeeded_first)
     }
 
+    /// With nothing in progress: undoes the group's last success, if it is inside `window`
+    /// and every check on it passes.
     async fn redeploy(
         &self,
         aws: &Aws,
@@ -408,8 +418,42 @@ impl Rollback {
         calls: &mut Calls,
         handed_over: &mut HandedOver,
     ) -> Result<(ActionOutcome, String), CallFailure> {
-        let (dry_run, now) = (context.dry_run, context.now);
         let client = &aws.codedeploy;
+        let success = match self
+            .undoable_success(client, window, context, calls)
+            .await?
+        {
+            Ok(success) => success,
+            Err(step) => return Ok(step),
+        };
+        let undo = match self.undo_of(aws, &success, context, calls).await? {
+            Ok(undo) => undo,
+            Err(step) => return Ok(step),
+        };
+        let (last_id, age) = (&success.id, &success.age);
+        let (what, how) = (&undo.what, undo.how());
+        if context.dry_run {
+            return Ok((
+                ActionOutcome::Planned,
+                format!(
+                    "would undo {last_id} (succeeded {age}, inside redeploy_within={window}): \
+                     {what}, with {how}"
+                ),
+            ));
+        }
+        self.create_undo(client, &success, undo, context, calls, handed_over)
+            .await
+    }
+
+    /// The group's last success, if it may be undone: the group's latest attempt, ended inside
+    /// `window`, created before the incident started. Otherwise why it is left.
+    async fn undoable_success(
+        &self,
+        client: &Client,
+        window: HumanDuration,
+        context: &Context<'_>,
+        calls: &mut Calls,
+    ) -> Result<Result<Success, (ActionOutcome, String)>, CallFailure> {
         let group = client
             .get_deployment_group()
             .application_name(&self.application)
@@ -422,10 +466,10 @@ impl Rollback {
             .deployment_group_info
             .unwrap_or_else(|| DeploymentGroupInfo::builder().build());
         let skip = |reason: String| {
-            Ok((
+            Ok(Err((
                 ActionOutcome::Skipped,
                 format!("nothing in progress in {}; {reason}", self.target()),
-            ))
+            )))
         };
         let last = info.last_successful_deployment();
         let Some(last_id) = last.and_then(|l| l.deployment_id()).map(str::to_owned) else {
@@ -457,7 +501,7 @@ impl Rollback {
         let ended = last
             .and_then(|l| l.end_time())
             .and_then(|t| Timestamp::from_second(t.secs()).ok());
-        if let Err(reason) = within_window(ended, window, now) {
+        if let Err(reason) = within_window(ended, window, context.now) {
             return skip(reason);
         }
         let created = last
@@ -470,10 +514,27 @@ impl Rollback {
             calls.held_back(Guard::Attribution);
             return skip(held);
         }
+        Ok(Ok(Success {
+            age: ended.map(|e| ago(e, context.now)).unwrap_or_default(),
+            id: last_id,
+            platform: info.compute_platform().cloned(),
+        }))
+    }
 
+    /// How to undo `success`: for the Lambda platform, an AppSpec moving its alias back (if
+    /// the alias still runs what it made live); otherwise the revision live before it. Why not,
+    /// when it is itself a rollback or cannot be reversed.
+    async fn undo_of(
+        &self,
+        aws: &Aws,
+        success: &Success,
+        context: &Context<'_>,
+        calls: &mut Calls,
+    ) -> Result<Result<Undo, (ActionOutcome, String)>, CallFailure> {
+        let (client, last_id) = (&aws.codedeploy, &success.id);
         let deployment = client
             .get_deployment()
-            .deployment_id(&last_id)
+            .deployment_id(last_id)
             .send()
             .await
             .map_err(|e| calls.failed("GetDeployment", &e))?;
@@ -483,73 +544,71 @@ impl Rollback {
             .unwrap_or_else(|| DeploymentInfo::builder().build());
         let undos = our_undos(context, std::slice::from_ref(&deployment)).await?;
         if let Some(reason) = rollback_of(&deployment, &undos) {
-            return Ok((
+            return Ok(Err((
                 ActionOutcome::Skipped,
                 format!(
                     "the last successful deployment {last_id} is itself a rollback{reason}; \
                      not undoing it"
                 ),
-            ));
+            )));
         }
-        let age = ended.map(|e| ago(e, now)).unwrap_or_default();
-
-        let platform = info.compute_platform().cloned();
-        let mut moves = None;
-        let (revision, what) = if platform == Some(ComputePlatform::Lambda) {
-            let Some(target) = lambda_target(client, &last_id, calls).await? else {
-                return Ok((
+        let config = undo_config(success.platform.as_ref());
+        if success.platform != Some(ComputePlatform::Lambda) {
+            return Ok(match deployment.previous_revision() {
+                Some(previous) if previous.revision_type().is_some() => Ok(Undo {
+                    revision: previous.clone(),
+                    what: "redeploy the revision that was live before it".to_owned(),
+                    moves: None,
+                    config,
+                }),
+                _ => Err((
                     ActionOutcome::Failed,
-                    format!("{last_id} has no Lambda target to reverse; roll back by hand"),
-                ));
-            };
-            let reversal = match lambda_reversal(&target) {
-                Ok(reversal) => reversal,
-                Err(reason) => return Ok((ActionOutcome::Failed, reason)),
-            };
-            // The AppSpec names the version it replaces; if the alias moved since, it is stale.
-            if let Some(moved) = alias_moved(aws, &target, calls).await? {
-                return Ok((ActionOutcome::Skipped, moved));
-            }
-            moves = Some(target);
-            reversal
-        } else {
-            match deployment.previous_revision() {
-                Some(previous) if previous.revision_type().is_some() => (
-                    previous.clone(),
-                    "redeploy the revision that was live before it".to_owned(),
-                ),
-                _ => {
-                    return Ok((
-                        ActionOutcome::Failed,
-                        format!(
-                            "{last_id} records no previous revision to redeploy; roll back by hand"
-                        ),
-                    ));
-                }
-            }
-        };
-        let config = undo_config(platform.as_ref());
-        let how = match config {
-            Some(config) => format!("{config}, without alarms or automatic rollback"),
-            None => "the group's deployment config, without alarms or automatic rollback".into(),
-        };
-
-        if dry_run {
-            return Ok((
-                ActionOutcome::Planned,
-                format!(
-                    "would undo {last_id} (succeeded {age}, inside redeploy_within={window}): \
-                     {what}, with {how}"
-                ),
-            ));
+                    format!(
+                        "{last_id} records no previous revision to redeploy; roll back by hand"
+                    ),
+                )),
+            });
         }
+        let Some(target) = lambda_target(client, last_id, calls).await? else {
+            return Ok(Err((
+                ActionOutcome::Failed,
+                format!("{last_id} has no Lambda target to reverse; roll back by hand"),
+            )));
+        };
+        let (revision, what) = match lambda_reversal(&target) {
+            Ok(reversal) => reversal,
+            Err(reason) => return Ok(Err((ActionOutcome::Failed, reason))),
+        };
+        // The AppSpec names the version it replaces; if the alias moved since, it is stale.
+        if let Some(moved) = alias_moved(aws, &target, calls).await? {
+            return Ok(Err((ActionOutcome::Skipped, moved)));
+        }
+        Ok(Ok(Undo {
+            revision,
+            what,
+            moves: Some(target),
+            config,
+        }))
+    }
+
+    /// Creates the undo deployment, recorded in the ledger first; its alias, if it moves one,
+    /// is handed over to CodeDeploy before the call is sent.
+    async fn create_undo(
+        &self,
+        client: &Client,
+        success: &Success,
+        undo: Undo,
+        context: &Context<'_>,
+        calls: &mut Calls,
+        handed_over: &mut HandedOver,
+    ) -> Result<(ActionOutcome, String), CallFailure> {
+        let (last_id, age) = (&success.id, &success.age);
         // Recorded before the call, so the undo is known for ours however the call ends; a
         // description alone would let any deployment pass for one.
-        if let Err(err) = context
+        let recorded = context
             .ledger
-            .record_undo(&last_id, context.request_id, now)
-            .await
-        {
+            .record_undo(last_id, context.request_id, context.now);
+        if let Err(err) = recorded.await {
             return Err(CallFailure {
                 code: None,
                 message: format!(
@@ -561,16 +620,17 @@ impl Rollback {
         }
         // Handed over before the call: once it is sent, CodeDeploy may be moving the alias,
         // even if the answer never comes.
-        let handover = moves.as_ref().and_then(|target| {
+        let handover = undo.moves.as_ref().and_then(|target| {
             handed_over.record(target, format!("undo of {last_id} requested"), true)
         });
+        let how = undo.how();
         let attempts = calls.changing("CreateDeployment");
         let created = client
             .create_deployment()
             .application_name(&self.application)
             .deployment_group_name(&self.deployment_group)
-            .revision(revision)
-            .set_deployment_config_name(config.map(str::to_owned))
+            .revision(undo.revision)
+            .set_deployment_config_name(undo.config.map(str::to_owned))
             // An alarm on the same incident must not stop the undo and roll it back onto
             // the bad release; nor may a failed undo roll back to it.
             .override_alarm_configuration(AlarmConfiguration::builder().enabled(false).build())
@@ -616,10 +676,39 @@ impl Rollback {
         Ok((
             ActionOutcome::Executed,
             format!(
-                "created deployment {new_id} to undo {last_id} (succeeded {age}): {what}, with \
-                 {how}"
+                "created deployment {new_id} to undo {last_id} (succeeded {age}): {}, with {how}",
+                undo.what
             ),
         ))
+    }
+}
+
+/// The last success of a group, to be undone.
+struct Success {
+    id: String,
+    /// How long ago it ended: `12m ago`.
+    age: String,
+    platform: Option<ComputePlatform>,
+}
+
+/// How a success is undone.
+struct Undo {
+    revision: RevisionLocation,
+    /// What the undo does, in words.
+    what: String,
+    /// The Lambda alias it moves back, if it moves one.
+    moves: Option<LambdaFunctionInfo>,
+    /// The deployment config it deploys with; the group's own when `None`.
+    config: Option<&'static str>,
+}
+
+impl Undo {
+    /// How it is deployed, in words.
+    fn how(&self) -> String {
+        match self.config {
+            Some(config) => format!("{config}, without alarms or automatic rollback"),
+            None => "the group's deployment config, without alarms or automatic rollback".into(),
+        }
     }
 }
 
@@ -891,11 +980,30 @@ async fn hand_over(
     }
 }
 
+/// Which deployments described as this responder's undo are its own.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OurUndos {
+    /// Those the ledger recorded creating.
+    Recorded(HashSet<String>),
+    /// Every one so described: the in-memory ledger forgets its records with the process, and
+    /// an undo of ours forgotten would be taken for a release.
+    Described,
+}
+
+impl OurUndos {
+    fn include(&self, undone: &str) -> bool {
+        match self {
+            Self::Recorded(undos) => undos.contains(undone),
+            Self::Described => true,
+        }
+    }
+}
+
 /// Why a deployment is a rollback (` of d-XYZ`, ` (created by codeDeployRollback)`, an undo
-/// this responder created: described as one, and recorded in `undos`), or `None`.
-pub fn rollback_of(deployment: &DeploymentInfo, undos: &HashSet<String>) -> Option<String> {
+/// this responder created: described as one, and one of `undos`), or `None`.
+pub fn rollback_of(deployment: &DeploymentInfo, undos: &OurUndos) -> Option<String> {
     if let Some(undone) = undone_by(deployment)
-        && undos.contains(undone)
+        && undos.include(undone)
     {
         return Some(format!(" (wavefront-responder's undo of {undone})"));
     }
@@ -920,18 +1028,23 @@ fn undone_by(deployment: &DeploymentInfo) -> Option<&str> {
 }
 
 /// The deployments this responder recorded undoing, read from the ledger only when one of
-/// `deployments` is described as an undo of ours: the description alone proves nothing.
+/// `deployments` is described as an undo of ours: with a shared ledger, the description alone
+/// proves nothing.
 async fn our_undos(
     context: &Context<'_>,
     deployments: &[DeploymentInfo],
-) -> Result<HashSet<String>, CallFailure> {
+) -> Result<OurUndos, CallFailure> {
+    if context.ledger.in_process() {
+        return Ok(OurUndos::Described);
+    }
     if !deployments.iter().any(|d| undone_by(d).is_some()) {
-        return Ok(HashSet::new());
+        return Ok(OurUndos::Recorded(HashSet::new()));
     }
     context
         .ledger
         .undos(context.now)
         .await
+        .map(OurUndos::Recorded)
         .map_err(|err| CallFailure {
             code: None,
             message: format!(
@@ -1050,12 +1163,15 @@ mod tests {
             .deployment_id("d-1")
             .creator(DeploymentCreator::User)
             .build();
-        assert_eq!(rollback_of(&plain, &HashSet::new()), None);
+        assert_eq!(
+            rollback_of(&plain, &OurUndos::Recorded(HashSet::new())),
+            None
+        );
         let by_creator = DeploymentInfo::builder()
             .creator(DeploymentCreator::CodeDeployRollback)
             .build();
         assert_eq!(
-            rollback_of(&by_creator, &HashSet::new()).as_deref(),
+            rollback_of(&by_creator, &OurUndos::Recorded(HashSet::new())).as_deref(),
             Some(" (created by codeDeployRollback)")
         );
         let by_info = DeploymentInfo::builder()
@@ -1067,13 +1183,13 @@ mod tests {
             )
             .build();
         assert_eq!(
-            rollback_of(&by_info, &HashSet::new()).as_deref(),
+            rollback_of(&by_info, &OurUndos::Recorded(HashSet::new())).as_deref(),
             Some(" of d-0")
         );
         let auto = DeploymentInfo::builder()
             .creator(DeploymentCreator::from("autoRollback"))
             .build();
-        assert!(rollback_of(&auto, &HashSet::new()).is_some());
+        assert!(rollback_of(&auto, &OurUndos::Recorded(HashSet::new())).is_some());
         // The deployment that *triggered* a rollback is not itself one.
         let triggering = DeploymentInfo::builder()
             .rollback_info(
@@ -1082,7 +1198,10 @@ mod tests {
                     .build(),
             )
             .build();
-        assert_eq!(rollback_of(&triggering, &HashSet::new()), None);
+        assert_eq!(
+            rollback_of(&triggering, &OurUndos::Recorded(HashSet::new())),
+            None
+        );
     }
 
     #[test]
@@ -1093,14 +1212,17 @@ mod tests {
             .description(format!("{UNDO_MARKER}d-BAD"))
             .build();
         // A pipeline that copies commit titles into descriptions could write this one.
-        assert_eq!(rollback_of(&described, &HashSet::new()), None);
-        let recorded = HashSet::from(["d-BAD".to_owned()]);
+        let none = OurUndos::Recorded(HashSet::new());
+        assert_eq!(rollback_of(&described, &none), None);
+        let recorded = OurUndos::Recorded(HashSet::from(["d-BAD".to_owned()]));
         assert_eq!(
             rollback_of(&described, &recorded).as_deref(),
             Some(" (wavefront-responder's undo of d-BAD)")
         );
-        let other = HashSet::from(["d-OTHER".to_owned()]);
+        let other = OurUndos::Recorded(HashSet::from(["d-OTHER".to_owned()]));
         assert_eq!(rollback_of(&described, &other), None);
+        // The in-memory ledger's records go with the process: the description is trusted.
+        assert!(rollback_of(&described, &OurUndos::Described).is_some());
     }
 
     #[test]

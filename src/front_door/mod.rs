@@ -224,6 +224,7 @@ impl Responder {
                     rule: None,
                     action: None,
                     target: None,
+                    guard: None,
                     outcome: refusal.outcome,
                     dry_run: self.dry_run,
                     detail: &refusal.detail,

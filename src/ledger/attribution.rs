@@ -9,6 +9,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::time::Duration;
 
 use jiff::Timestamp;
 use serde::Serialize;
@@ -21,6 +22,15 @@ pub(super) const FIRST_SEEN: &str = "first-seen";
 
 /// The ledger partition of the undo deployments this responder created.
 const UNDO_PK: &str = "undo";
+
+/// How long an undo is remembered, at the least: longer than any `redeploy_within` (at most
+/// 7d), so a success that is our own undo is never taken for a release inside its window.
+const UNDO_KEPT: Duration = Duration::from_secs(8 * 86_400);
+
+/// Whether `entry` records one of the responder's own undo deployments.
+pub fn is_undo(entry: &Entry) -> bool {
+    entry.key.pk == UNDO_PK
+}
 
 /// Where an incident's start time came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -119,7 +129,8 @@ impl Ledger {
     }
 
     /// Records that this responder is about to create a deployment undoing `undone`, so that
-    /// deployment is recognised as its own (never stopped, never undone) for the retention.
+    /// deployment is recognised as its own (never stopped, never undone) for the retention, and
+    /// for at least 8 days whatever the retention: longer than any `redeploy_within`.
     pub async fn record_undo(
         &self,
         undone: &str,
@@ -130,7 +141,7 @@ impl Ledger {
             Key::new(UNDO_PK, undone),
             (request_id, request_id),
             now,
-            self.retention.get(),
+            self.retention.get().max(UNDO_KEPT),
             format!("undo of {undone} created"),
         );
         self.store.put(&entry).await
@@ -211,7 +222,13 @@ mod tests {
         ledger.record_undo("d-BAD", "req-1", now).await.unwrap();
         let undos = ledger.undos(now).await.unwrap();
         assert!(undos.contains("d-BAD"), "{undos:?}");
-        let after_retention = at("2026-12-11T16:00:00Z");
-        assert!(ledger.undos(after_retention).await.unwrap().is_empty());
+        // Kept past the default retention (7d) for as long as any redeploy_within.
+        let after_a_week = at("2026-12-10T17:00:00Z");
+        assert!(ledger.undos(after_a_week).await.unwrap().contains("d-BAD"));
+        let after_eight_days = at("2026-12-11T16:00:00Z");
+        assert!(ledger.undos(after_eight_days).await.unwrap().is_empty());
+        // `ledger clear` keeps them.
+        ledger.clear(false).await.unwrap();
+        assert!(ledger.undos(now).await.unwrap().contains("d-BAD"));
     }
 }

@@ -44,6 +44,16 @@ impl FreezeScope {
     }
 }
 
+impl FreezeScope {
+    /// The command that lifts a freeze of this scope (before `--config`).
+    pub fn lift_command(&self) -> String {
+        match self {
+            Self::Every => "wavefront-responder unfreeze".to_owned(),
+            Self::Rule(rule) => format!("wavefront-responder unfreeze --rule {rule}"),
+        }
+    }
+}
+
 impl fmt::Display for FreezeScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

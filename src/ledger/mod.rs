@@ -174,6 +174,22 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn in_process(&self) -> bool;
 }
 
+/// What an `ALERT_RESOLVED` cleared of its incident.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cleared {
+    /// Incident latches.
+    pub latches: usize,
+    /// When the incident was first delivered (for a payload without a start time).
+    pub first_seen: bool,
+}
+
+impl Cleared {
+    /// Whether anything was cleared.
+    pub fn any(&self) -> bool {
+        self.latches > 0 || self.first_seen
+    }
+}
+
 /// The circuit breaker's limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CircuitBreaker {
@@ -697,11 +713,11 @@ impl Ledger {
     /// Incidents with a start time need nothing: the next firing has a new one. Only latches
     /// claimed at or before the incident ended are cleared: the alert's `endedTime` when the
     /// payload has one, else `now` (when the notification arrived). So a late or re-sent
-    /// `ALERT_RESOLVED` leaves the latch of a newer firing alone. Returns how many latches
-    /// were cleared.
-    pub async fn resolve(&self, alert: &Alert, now: Timestamp) -> Result<usize, LedgerError> {
+    /// `ALERT_RESOLVED` leaves the latch of a newer firing alone. The incident's first-seen
+    /// entry goes with its latches: the next firing is a new incident. Returns what was cleared.
+    pub async fn resolve(&self, alert: &Alert, now: Timestamp) -> Result<Cleared, LedgerError> {
         if alert.reason != Reason::Resolved {
-            return Ok(0);
+            return Ok(Cleared::default());
         }
         let ended = alert.ended.unwrap_or(now).as_millisecond();
         let incident = Incident {
@@ -710,13 +726,15 @@ impl Ledger {
         };
         let latches = self.store.query(&incident.pk()).await?;
         // Only if its claimer still holds it: one taken since by a new firing stays. Every one
-        // is tried, so one that fails does not leave the others. The incident's first-seen
-        // entry goes with its latches: the next firing is a new incident.
+        // is tried, so one that fails does not leave the others.
         let ended_here: Vec<&Entry> = latches.iter().filter(|l| l.claimed_at <= ended).collect();
-        let cleared = ended_here
+        let first_seen = ended_here
             .iter()
-            .filter(|l| l.key.sk != attribution::FIRST_SEEN)
-            .count();
+            .any(|l| l.key.sk == attribution::FIRST_SEEN);
+        let cleared = Cleared {
+            latches: ended_here.len() - usize::from(first_seen),
+            first_seen,
+        };
         let releases: Vec<_> = ended_here
             .iter()
             .map(|latch| self.store.release(&latch.key, &latch.claimed_by, None))
@@ -735,17 +753,26 @@ impl Ledger {
         Ok(entries)
     }
 
-    /// Deletes entries for `ledger clear`: everything, or only the circuit breaker's slots.
+    /// Deletes entries for `ledger clear`: everything but the records of the responder's own
+    /// undo deployments (forgetting them could let a later alert take an undo for a release
+    /// and undo it), or only the circuit breaker's slots. How many were deleted.
     pub async fn clear(&self, only_circuit: bool) -> Result<usize, LedgerError> {
         let entries = if only_circuit {
             self.store.query(CIRCUIT).await?
         } else {
             self.store.scan().await?
         };
-        for entry in &entries {
+        let mut deleted = 0;
+        for entry in entries.iter().filter(|e| !attribution::is_undo(e)) {
             self.store.delete(&entry.key).await?;
+            deleted += 1;
         }
-        Ok(entries.len())
+        Ok(deleted)
+    }
+
+    /// Whether the entries live inside this process, and go with it.
+    pub fn in_process(&self) -> bool {
+        self.store.in_process()
     }
 }
 
@@ -1019,8 +1046,23 @@ mod tests {
                 .resolve(&alert(Reason::Resolved, None), now)
                 .await
                 .unwrap(),
-            1
+            Cleared {
+                latches: 1,
+                first_seen: false
+            }
         );
+        // The incident's first delivery, recorded for the attribution guard, goes with it.
+        ledger
+            .incident_start(&alert(Reason::Opened, None), "r3", now, true)
+            .await
+            .unwrap();
+        let cleared = ledger.resolve(&alert(Reason::Resolved, None), now).await;
+        assert!(cleared.unwrap().first_seen);
+        let next = ledger
+            .incident_start(&alert(Reason::Opened, None), "r4", now, true)
+            .await
+            .unwrap();
+        assert_eq!(next.from, attribution::StartSource::ThisRequest);
         assert!(matches!(
             ledger
                 .admit(&attempt(&unknown, None, "r3"), now)
@@ -1046,11 +1088,11 @@ mod tests {
         let mut late = alert(Reason::Resolved, None);
         late.ended = Some(at("2026-11-25T20:00:00Z"));
         let after = at("2026-11-25T20:09:00Z");
-        assert_eq!(ledger.resolve(&late, after).await.unwrap(), 0);
+        assert_eq!(ledger.resolve(&late, after).await.unwrap().latches, 0);
         // Without an end time, the time it arrived counts: before the latch, nothing.
         let resolved = alert(Reason::Resolved, None);
         let before = at("2026-11-25T20:00:59Z");
-        assert_eq!(ledger.resolve(&resolved, before).await.unwrap(), 0);
+        assert_eq!(ledger.resolve(&resolved, before).await.unwrap().latches, 0);
         assert!(matches!(
             ledger
                 .peek(&attempt(&unknown, None, "r2"), after)
@@ -1061,7 +1103,7 @@ mod tests {
         // This firing's own end clears it.
         let mut ended = alert(Reason::Resolved, None);
         ended.ended = Some(at("2026-11-25T20:05:00Z"));
-        assert_eq!(ledger.resolve(&ended, after).await.unwrap(), 1);
+        assert_eq!(ledger.resolve(&ended, after).await.unwrap().latches, 1);
         assert_eq!(
             ledger
                 .peek(&attempt(&unknown, None, "r2"), after)

@@ -774,9 +774,22 @@ fn our_undo(id: &str, status: &str) -> Value {
     info
 }
 
-/// A ledger that recorded undoing d-OLD, as the responder does before creating the undo.
+/// A ledger in a DynamoDB table (on moto), shared as on Lambda: only what it recorded counts
+/// as the responder's own undo.
+async fn shared_ledger() -> Ledger {
+    let aws = crate::moto::aws().await;
+    let table = crate::moto::ledger_table(&aws).await;
+    let store = wavefront_responder::ledger::dynamodb::DynamoStore::new(aws.dynamodb, table);
+    Ledger::new(
+        std::sync::Arc::new(store),
+        HumanDuration::parse("7d").unwrap(),
+        None,
+    )
+}
+
+/// A shared ledger that recorded undoing d-OLD, as the responder does before creating the undo.
 async fn undid_old() -> Ledger {
-    let ledger = Ledger::in_memory(None);
+    let ledger = shared_ledger().await;
     ledger.record_undo("d-OLD", "req", now()).await.unwrap();
     ledger
 }
@@ -807,7 +820,7 @@ async fn a_success_described_as_our_undo_without_a_record_of_it_is_undone_as_a_r
     events.extend(lambda_targets());
     events.push(create_undo());
     let replay = Replay::new(events, vec![live_is("42")]).await;
-    let ledger = Ledger::in_memory(None);
+    let ledger = shared_ledger().await;
     let report = replay.run_with(&rollback(Some("1h")), &ledger).await;
     assert_eq!(report.outcome, ActionOutcome::Executed, "{report:?}");
     assert_eq!(
@@ -851,6 +864,37 @@ async fn our_own_undo_in_progress_is_never_stopped() {
 }
 
 #[tokio::test]
+async fn with_the_in_memory_ledger_a_deployment_described_as_our_undo_is_ours() {
+    // The in-memory ledger's records go with the process: forgetting an undo of ours would
+    // take it for a release, so its description is trusted.
+    let mut events = vec![
+        codedeploy_call(
+            "ListDeployments",
+            list_active(),
+            200,
+            json!({"deployments": ["d-UNDO1"]}),
+        ),
+        codedeploy_call(
+            "BatchGetDeployments",
+            json!({"deploymentIds": ["d-UNDO1"]}),
+            200,
+            json!({"deploymentsInfo": [our_undo("d-UNDO1", "InProgress")]}),
+        ),
+    ];
+    events.extend(lambda_targets_of("d-UNDO1"));
+    let replay = Replay::codedeploy(events).await;
+    let report = replay
+        .run_with(&rollback(Some("1h")), &Ledger::in_memory(None))
+        .await;
+    assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
+    assert!(
+        report.detail.starts_with("d-UNDO1 is itself a rollback"),
+        "{report:?}"
+    );
+    replay.assert_requests();
+}
+
+#[tokio::test]
 async fn a_deployment_described_as_our_undo_without_a_record_of_it_is_stopped_as_a_release() {
     // Anyone can write the description: without the ledger's record, it is a release.
     let mut events = vec![
@@ -871,7 +915,7 @@ async fn a_deployment_described_as_our_undo_without_a_record_of_it_is_stopped_as
     events.push(stop_ok("d-UNDO1"));
     let replay = Replay::codedeploy(events).await;
     let report = replay
-        .run_with(&rollback(Some("1h")), &Ledger::in_memory(None))
+        .run_with(&rollback(Some("1h")), &shared_ledger().await)
         .await;
     assert_eq!(report.outcome, ActionOutcome::Executed, "{report:?}");
     assert_eq!(
@@ -2125,8 +2169,13 @@ fn started_at(at: Timestamp) -> IncidentStart {
 }
 
 /// Runs `action` live against `replay` with the attribution guard against `since`, recording
-/// undos in `ledger`.
-async fn run_since(replay: &Replay, action: &Action, since: Timestamp, ledger: &Ledger) -> Report {
+/// undos in `ledger`: its report, and the aliases it left to CodeDeploy.
+async fn run_since(
+    replay: &Replay,
+    action: &Action,
+    since: Timestamp,
+    ledger: &Ledger,
+) -> (Report, HandedOver) {
     let context = Context {
         dry_run: false,
         now: now(),
@@ -2136,8 +2185,7 @@ async fn run_since(replay: &Replay, action: &Action, since: Timestamp, ledger: &
     };
     let mut handed_over = HandedOver::default();
     let report = run_action_in(action, &replay.aws, &context, &mut handed_over).await;
-    assert_eq!(handed_over, HandedOver::default(), "nothing is handed over");
-    report
+    (report, handed_over)
 }
 
 /// `createTime` of [`deployment_info`]'s deployments.
@@ -2146,12 +2194,16 @@ fn created() -> Timestamp {
 }
 
 #[tokio::test]
-async fn a_lambda_deployment_created_after_the_alert_started_is_neither_stopped_nor_handed_over() {
+async fn a_lambda_deployment_created_after_the_alert_started_is_not_stopped_and_keeps_its_alias() {
     // The fix, deployed through CodeDeploy a minute after the alert started firing: no
-    // targets are read, no StopDeployment is sent (the replay has none to answer).
-    let replay = Replay::codedeploy(one_in_progress("d-FIX")).await;
+    // StopDeployment is sent (the replay has none to answer), and the alias it deploys is left
+    // to it, so a paired lambda-alias action does not move it from under the fix.
+    let mut events = one_in_progress("d-FIX");
+    events.extend(lambda_targets_of("d-FIX"));
+    let replay = Replay::codedeploy(events).await;
     let since = Timestamp::from_second(created().as_second() - 60).unwrap();
-    let report = run_since(&replay, &rollback(None), since, &Ledger::in_memory(None)).await;
+    let (report, handed_over) =
+        run_since(&replay, &rollback(None), since, &Ledger::in_memory(None)).await;
     assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
     assert_eq!(report.guard, Some(Guard::Attribution));
     assert_eq!(
@@ -2163,6 +2215,20 @@ async fn a_lambda_deployment_created_after_the_alert_started_is_neither_stopped_
         )
     );
     assert!(!report.changed);
+    let handover = handed_over
+        .find("checkout", "live")
+        .expect("live is handed over");
+    assert_eq!(handover.by, "d-FIX, which may be the fix, in progress");
+    // Someone else's deployment, which may fail: a later delivery stays free to act.
+    assert!(!handover.ours);
+    let mut handed_over = handed_over;
+    let shift = run_action_after(&shift_to_41(), &replay.aws, false, now(), &mut handed_over).await;
+    assert_eq!(shift.outcome, ActionOutcome::Skipped, "{shift:?}");
+    assert_eq!(
+        shift.detail,
+        "CodeDeploy is moving checkout:live back (d-FIX, which may be the fix, in progress); \
+         leaving the alias to it"
+    );
     replay.assert_requests();
 }
 
@@ -2207,7 +2273,7 @@ async fn a_success_created_after_the_alert_started_is_not_undone() {
     // group_info's success was created ten minutes before it ended, at 20:38.
     let since: Timestamp = "2026-11-25T20:35:00Z".parse().unwrap();
     let ledger = Ledger::in_memory(None);
-    let report = run_since(&replay, &rollback(Some("1h")), since, &ledger).await;
+    let (report, _) = run_since(&replay, &rollback(Some("1h")), since, &ledger).await;
     assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
     assert_eq!(report.guard, Some(Guard::Attribution));
     assert_eq!(
@@ -2230,7 +2296,7 @@ async fn a_success_created_before_the_alert_started_is_undone_and_recorded_as_ou
     events.push(create_undo());
     let replay = Replay::new(events, vec![live_is("42")]).await;
     let since: Timestamp = "2026-11-25T20:40:00Z".parse().unwrap();
-    let ledger = Ledger::in_memory(None);
+    let ledger = shared_ledger().await;
     let context = Context {
         dry_run: false,
         now: now(),
@@ -2250,5 +2316,79 @@ async fn a_success_created_before_the_alert_started_is_undone_and_recorded_as_ou
     // Recorded before it was created: from now on d-UNDO1, described as the undo of
     // d-GOOD42, is known for ours.
     assert!(ledger.undos(now()).await.unwrap().contains("d-GOOD42"));
+    replay.assert_requests();
+}
+
+/// A shared ledger whose table does not exist: every read and write of it fails.
+async fn broken_ledger() -> Ledger {
+    let aws = crate::moto::aws().await;
+    let table = crate::moto::unique("no-such-table");
+    let store = wavefront_responder::ledger::dynamodb::DynamoStore::new(aws.dynamodb, table);
+    Ledger::new(
+        std::sync::Arc::new(store),
+        HumanDuration::parse("7d").unwrap(),
+        None,
+    )
+}
+
+#[tokio::test]
+async fn an_undo_that_cannot_be_recorded_is_not_created() {
+    // Everything up to the undo is read as usual; the CreateDeployment is never sent (the
+    // replay has none to answer).
+    let mut events = last_success(
+        "2026-11-25T20:48:00Z",
+        deployment_info("d-GOOD42", "Succeeded", "user", None),
+    );
+    events.extend(lambda_targets());
+    let replay = Replay::new(events, vec![live_is("42")]).await;
+    let report = replay
+        .run_with(&rollback(Some("1h")), &broken_ledger().await)
+        .await;
+    assert_eq!(report.outcome, ActionOutcome::Failed, "{report:?}");
+    assert!(
+        report
+            .detail
+            .starts_with("ledger PutItem failed: ResourceNotFoundException"),
+        "{report:?}"
+    );
+    assert!(
+        report.detail.ends_with(
+            "the undo of d-GOOD42 was not created, because without a record of it a later \
+             alert could take it for a release and stop it"
+        ),
+        "{report:?}"
+    );
+    assert!(!report.changed);
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn a_deployment_described_as_our_undo_is_not_stopped_when_the_ledger_cannot_say() {
+    let replay = Replay::codedeploy(vec![
+        codedeploy_call(
+            "ListDeployments",
+            list_active(),
+            200,
+            json!({"deployments": ["d-UNDO1"]}),
+        ),
+        codedeploy_call(
+            "BatchGetDeployments",
+            json!({"deploymentIds": ["d-UNDO1"]}),
+            200,
+            json!({"deploymentsInfo": [our_undo("d-UNDO1", "InProgress")]}),
+        ),
+    ])
+    .await;
+    let report = replay
+        .run_with(&rollback(None), &broken_ledger().await)
+        .await;
+    assert_eq!(report.outcome, ActionOutcome::Failed, "{report:?}");
+    assert!(
+        report.detail.ends_with(
+            "cannot tell whether a deployment described as this responder's undo is one, so \
+             none is stopped or undone"
+        ),
+        "{report:?}"
+    );
     replay.assert_requests();
 }

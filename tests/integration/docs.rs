@@ -53,6 +53,7 @@ fn audit_keys() -> std::collections::BTreeSet<String> {
         rule: Some("rule"),
         action: Some("codedeploy-rollback"),
         target: Some("app/group"),
+        guard: Some(wavefront_responder::ledger::Guard::Attribution),
         outcome: "failed",
         dry_run: false,
         detail: "detail",

@@ -425,6 +425,28 @@ async fn ledger_server_errors_past_the_retries_run_nothing_and_give_back_the_cla
 }
 
 #[tokio::test]
+async fn freezes_that_cannot_be_read_run_nothing() {
+    let s = Scene::new(LedgerKind::DynamoDb, ROOMY).await;
+    // The read of the freezes, beside the delivery's claim, fails on every attempt: no action
+    // may run without knowing whether people on call froze the responder.
+    for attempt in 1..=3 {
+        s.proxy
+            .inject("Query", Fault::Status(503), Times::Nth(attempt));
+    }
+    let reply = s.fire().await;
+    failed(
+        &reply,
+        "not run: the freezes could not be read (ledger Query failed: ServiceUnavailable: \
+         Service unavailable, try again later); nothing acts without the ledger",
+    );
+    // No latch, cooldown or slot was claimed, nothing was read in Lambda, and the delivery
+    // was given back so Wavefront's retry can act.
+    s.assert_calls("[PutItem Query Query Query] DeleteItem");
+    assert_eq!(s.live().await, "2");
+    assert_eq!(s.held().await, Vec::<String>::new());
+}
+
+#[tokio::test]
 async fn a_stalled_ledger_runs_nothing_and_answers_inside_the_budget() {
     let s = Scene::new(LedgerKind::DynamoDb, SHORT).await;
     s.proxy.inject(ANY, Fault::Stall, Times::Always);

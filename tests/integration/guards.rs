@@ -361,8 +361,10 @@ async fn a_deployment_created_after_the_alert_started_is_never_stopped() {
         detail.contains("s after the alert started firing ("),
         "{detail}"
     );
+    // Its alias is left to it too; moto does not implement ListDeploymentTargets, so the
+    // record says the alias could not be read (the replay tests cover the handover).
     assert!(
-        detail.ends_with("it may be the fix, so it is left alone"),
+        detail.contains("it may be the fix, so it is left alone"),
         "{detail}"
     );
 }
@@ -495,7 +497,9 @@ async fn a_freeze_holds_every_change_until_it_is_lifted() {
         "{stdout}"
     );
 
-    let acted = scene.fire(&t, "n-2", "ALERT_RETRIGGERED").await;
+    // Wavefront's "Resend Notifications" of the delivery the freeze held back is not a
+    // duplicate: that delivery was given back, not remembered as handled.
+    let acted = scene.fire(&t, "n-1", "ALERT_OPENED").await;
     assert_eq!(action(&acted)["outcome"], "executed", "{}", acted.text);
     assert_eq!(scene.live_version().await, "1");
 }
@@ -517,10 +521,10 @@ async fn a_freeze_of_one_rule_ends_by_itself() {
     let frozen = scene.fire(&t, "n-1", "ALERT_OPENED").await;
     assert_eq!(action(&frozen)["guard"], "frozen", "{}", frozen.text);
     let detail = action(&frozen)["detail"].as_str().unwrap();
-    assert!(
-        detail.ends_with("`wavefront-responder unfreeze --rule checkout-errors` lifts it"),
-        "{detail}"
-    );
+    let lift = "`wavefront-responder unfreeze --rule checkout-errors` lifts it";
+    assert!(detail.ends_with(lift), "{detail}");
+    let note = frozen.json["notes"][0].as_str().unwrap();
+    assert!(note.ends_with(lift), "{note}");
 
     // An hour later the freeze has ended on its own.
     let later = freeze.until + SignedDuration::from_secs(1);

@@ -202,12 +202,13 @@ async fn semantics(ledger: Ledger) {
     // A late one, of an incident that ended before this latch was taken, leaves it.
     let mut late = alert("ALERT_RESOLVED", None, None);
     late.ended = Some(at("2026-11-25T19:30:00Z"));
-    assert_eq!(ledger.resolve(&late, now).await.unwrap(), 0);
+    assert_eq!(ledger.resolve(&late, now).await.unwrap().latches, 0);
     assert_eq!(
         ledger
             .resolve(&alert("ALERT_RESOLVED", None, None), now)
             .await
-            .unwrap(),
+            .unwrap()
+            .latches,
         1
     );
     assert!(matches!(

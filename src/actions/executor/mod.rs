@@ -2,10 +2,10 @@
 //! must know read beside that claim (freezes, the incident's start), then each action in order
 //! within its share of the time budget ([`run`]), and the delivery settled.
 //!
-//! A `lambda-alias` action reads (and decides) once its incident latch and cooldown are held,
-//! while the ledger claims its circuit-breaker slot (after them, with no breaker), and writes
-//! only once admitted: its reads change nothing, and waiting for the whole admission would add
-//! their round trips to every undo.
+//! A `lambda-alias` action reads (and decides) once its incident latch is held, while the
+//! ledger claims its cooldown and circuit-breaker slot, and writes only once admitted: its
+//! reads change nothing, and waiting for the whole admission would add their round trips to
+//! every undo.
 
 mod run;
 
@@ -20,7 +20,7 @@ use crate::alert::{Alert, Reason};
 use crate::decision::{ActionOutcome, Decision, plural};
 use crate::ledger::attribution::IncidentStart;
 use crate::ledger::freeze::Freeze;
-use crate::ledger::{Attempt, Incident, Key, Ledger, LedgerError, notification_key};
+use crate::ledger::{Attempt, Guard, Incident, Key, Ledger, notification_key};
 use crate::rules::Rule;
 use run::Run;
 
@@ -144,7 +144,7 @@ impl Executor {
         }
         let prelude = tokio::time::timeout_at(
             limits.deadline,
-            self.prelude(decision, alert, rules, &request_id, now, live),
+            self.prelude(decision, alert, rules, &request_id, now),
         );
         let claim = async {
             match &notification {
@@ -168,10 +168,10 @@ impl Executor {
 
         let (prelude, blocked) = match prelude {
             Ok(Ok(prelude)) => (prelude, None),
-            Ok(Err(err)) => (Prelude::default(), Some(err.to_string())),
+            Ok(Err(why)) => (Prelude::default(), Some(why)),
             Err(_) => (
                 Prelude::default(),
-                Some("the ledger did not answer in time".to_owned()),
+                Some("the ledger did not answer in time, reading the freezes".to_owned()),
             ),
         };
         if let Some(start) = prelude.start {
@@ -184,7 +184,8 @@ impl Executor {
             if covered {
                 decision.notes.push(format!(
                     "{freeze}: actions that would change something are skipped until it ends \
-                     or `wavefront-responder unfreeze` lifts it"
+                     or `{}` lifts it",
+                    freeze.scope.lift_command()
                 ));
             }
         }
@@ -206,7 +207,9 @@ impl Executor {
 
     /// Reads what every action needs before it runs: the freezes (when a matched rule has an
     /// action) and the incident's start (when one applies the attribution guard and the
-    /// payload does not say; a live request records itself as the incident's first delivery).
+    /// payload does not say). A delivery records itself as the incident's first, dry run or
+    /// not, since that is a fact about the incident rather than a claim, so a dry run and a
+    /// live run see the same start; the Test button's is not a delivery of a firing.
     async fn prelude(
         &self,
         decision: &Decision<'_>,
@@ -214,8 +217,7 @@ impl Executor {
         rules: &[Rule],
         request_id: &str,
         now: Timestamp,
-        live: bool,
-    ) -> Result<Prelude, LedgerError> {
+    ) -> Result<Prelude, String> {
         let acting = || {
             rules
                 .iter()
@@ -229,18 +231,20 @@ impl Executor {
         let attributing = acting().any(|rule| rule.attribution);
         let start = async {
             match attributing {
-                true => self
-                    .ledger
-                    .incident_start(alert, request_id, now, live)
-                    .await
-                    .map(Some),
+                true => {
+                    let record = alert.reason != Reason::Testing;
+                    let start = self.ledger.incident_start(alert, request_id, now, record);
+                    start.await.map(Some)
+                }
                 false => Ok(None),
             }
         };
         let (freezes, start) = tokio::join!(self.ledger.freezes(now), start);
         Ok(Prelude {
-            freezes: freezes?,
-            start: start?,
+            freezes: freezes.map_err(|e| format!("the freezes could not be read ({e})"))?,
+            start: start.map_err(|e| {
+                format!("when the incident was first delivered could not be read ({e})")
+            })?,
         })
     }
 
@@ -305,11 +309,16 @@ impl Executor {
     ) {
         let resolve = self.ledger.resolve(alert, now);
         let failure = match tokio::time::timeout_at(limits.deadline, resolve).await {
-            Ok(Ok(0)) => None,
-            Ok(Ok(n)) => {
+            Ok(Ok(cleared)) if !cleared.any() => None,
+            Ok(Ok(cleared)) => {
+                let first_seen = if cleared.first_seen {
+                    " and the time of its first delivery"
+                } else {
+                    ""
+                };
                 decision.notes.push(format!(
-                    "ALERT_RESOLVED ended the incident: cleared {}",
-                    plural(n, "incident latch")
+                    "ALERT_RESOLVED ended the incident: cleared {}{first_seen}",
+                    plural(cleared.latches, "incident latch")
                 ));
                 if alert.ended.is_none() && !has_key {
                     let note = UNANCHORED_RESOLVE;
@@ -396,8 +405,13 @@ impl Executor {
         limits: &Limits,
     ) {
         let request_id = &decision.request_id;
+        // A delivery a freeze held back is not done with: once the freeze is lifted, a re-send
+        // of it (same notificationId) must be free to act.
+        let frozen = decision.rules.iter().any(|rule| {
+            !rule.dry_run && rule.actions.iter().any(|a| a.guard == Some(Guard::Frozen))
+        });
         let settle = async {
-            if decision.failed() {
+            if decision.failed() || frozen {
                 self.ledger.release_notification(key, request_id).await
             } else {
                 self.ledger

@@ -13,7 +13,7 @@ use super::super::{Action, Context, codedeploy, lambda_alias};
 use super::{Executor, grace_until, release_until};
 use crate::decision::ActionOutcome;
 use crate::ledger::attribution::IncidentStart;
-use crate::ledger::freeze::{Freeze, FreezeScope};
+use crate::ledger::freeze::Freeze;
 use crate::ledger::{Attempt, Claims, Guard, LedgerError};
 
 /// Said when claims could not be given back.
@@ -119,7 +119,7 @@ impl Run<'_> {
         let stopper = claims.stopper();
         let admission = {
             // A lambda-alias action reads what it will change while the ledger claims the
-            // circuit breaker's slot, once the incident is held.
+            // cooldown and the circuit breaker's slot, once the incident is held.
             let ahead = self.read_ahead(started + share, handed_over, &mut calls);
             let admit = ledger.admit_beside(self.attempt, self.now, &mut claims, ahead);
             tokio::pin!(admit);
@@ -336,9 +336,8 @@ fn failed(detail: String) -> Report {
 
 /// What a freeze record says, and how to lift it.
 fn frozen(freeze: &Freeze) -> String {
-    let lift = match &freeze.scope {
-        FreezeScope::Every => "`wavefront-responder unfreeze`".to_owned(),
-        FreezeScope::Rule(rule) => format!("`wavefront-responder unfreeze --rule {rule}`"),
-    };
-    format!("{freeze}; nothing is changed until it ends or {lift} lifts it")
+    format!(
+        "{freeze}; nothing is changed until it ends or `{}` lifts it",
+        freeze.scope.lift_command()
+    )
 }
