@@ -112,7 +112,7 @@ impl Ledger {
             );
             self.store.claim(&entry, now).await?
         } else {
-            self.store.get(&key, now).await?
+            self.get(&key, now).await?
         };
         Ok(
             match earlier.and_then(|e| Timestamp::from_millisecond(e.claimed_at).ok()) {

@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, ReturnValuesOnConditionCheckFailure,
+};
 use jiff::Timestamp;
 
 use super::{BoxFuture, Entry, Key, LedgerError, Store};
@@ -24,6 +26,8 @@ pub const SK: &str = "sk";
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 /// Which claim wrote an item: releases are conditional on it.
 const CLAIM_ID: &str = "claim_id";
+/// How many times keys `BatchGetItem` leaves unprocessed are asked again.
+const BATCH_ATTEMPTS: usize = 3;
 
 /// A ledger table.
 #[derive(Clone, Debug)]
@@ -182,12 +186,60 @@ impl Store for DynamoStore {
         })
     }
 
-    fn get<'a>(
+    fn get_many<'a>(
         &'a self,
-        key: &'a Key,
+        keys: &'a [Key],
         now: Timestamp,
-    ) -> BoxFuture<'a, Result<Option<Entry>, LedgerError>> {
-        Box::pin(async move { Ok(self.read(key).await?.filter(|e| e.live(now))) })
+    ) -> BoxFuture<'a, Result<Vec<Entry>, LedgerError>> {
+        Box::pin(async move {
+            // BatchGetItem refuses a key twice.
+            let mut wanted: Vec<HashMap<String, AttributeValue>> = Vec::new();
+            for key in keys {
+                let key = Self::key(key);
+                if !wanted.contains(&key) {
+                    wanted.push(key);
+                }
+            }
+            let mut entries = Vec::new();
+            // Keys DynamoDB leaves unprocessed (throttling) are asked again, a few times.
+            for _ in 0..BATCH_ATTEMPTS {
+                if wanted.is_empty() {
+                    break;
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut wanted)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| LedgerError::Store {
+                        operation: "BatchGetItem",
+                        message: e.to_string(),
+                    })?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| failure("BatchGetItem", &e))?;
+                let items = output.responses.and_then(|mut r| r.remove(&self.table));
+                entries.extend(items.unwrap_or_default().iter().filter_map(entry));
+                wanted = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+            if !wanted.is_empty() {
+                return Err(LedgerError::Store {
+                    operation: "BatchGetItem",
+                    message: format!(
+                        "{} keys were still unprocessed after {BATCH_ATTEMPTS} attempts",
+                        wanted.len()
+                    ),
+                });
+            }
+            Ok(entries.into_iter().filter(|e| e.live(now)).collect())
+        })
     }
 
     fn query<'a>(&'a self, pk: &'a str) -> BoxFuture<'a, Result<Vec<Entry>, LedgerError>> {

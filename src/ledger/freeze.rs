@@ -186,7 +186,7 @@ impl Ledger {
         now: Timestamp,
     ) -> Result<Option<Freeze>, LedgerError> {
         let key = scope.key();
-        let lifted = self.store.get(&key, now).await?;
+        let lifted = self.get(&key, now).await?;
         self.store.delete(&key).await?;
         Ok(lifted.as_ref().and_then(Freeze::from_entry))
     }
@@ -207,6 +207,22 @@ impl Ledger {
             freezes.iter().filter_map(Freeze::from_entry).collect(),
             others,
         ))
+    }
+
+    /// The freezes on at `now` that hold back any of `rules`: the freeze of every rule first.
+    /// One read of exactly those keys, whatever else the ledger holds.
+    pub async fn freezes_of(
+        &self,
+        rules: impl Iterator<Item = &str>,
+        now: Timestamp,
+    ) -> Result<Vec<Freeze>, LedgerError> {
+        let keys: Vec<Key> = std::iter::once(FreezeScope::Every)
+            .chain(rules.map(|rule| FreezeScope::Rule(rule.to_owned())))
+            .map(|scope| scope.key())
+            .collect();
+        let mut entries = self.store.get_many(&keys, now).await?;
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(entries.iter().filter_map(Freeze::from_entry).collect())
     }
 
     /// The freezes on at `now`: every-rule first, then by rule name.

@@ -67,12 +67,16 @@ impl Store for MemoryStore {
         Box::pin(async { Ok(()) })
     }
 
-    fn get<'a>(
+    fn get_many<'a>(
         &'a self,
-        key: &'a Key,
+        keys: &'a [Key],
         now: Timestamp,
-    ) -> BoxFuture<'a, Result<Option<Entry>, LedgerError>> {
-        let result = self.with(|entries| entries.get(key).filter(|e| e.live(now)).cloned());
+    ) -> BoxFuture<'a, Result<Vec<Entry>, LedgerError>> {
+        let result = self.with(|entries| {
+            keys.iter()
+                .filter_map(|key| entries.get(key).filter(|e| e.live(now)).cloned())
+                .collect()
+        });
         Box::pin(async move { Ok(result) })
     }
 

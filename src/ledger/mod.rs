@@ -147,12 +147,12 @@ pub trait Store: Send + Sync + fmt::Debug {
         claim_id: Option<&'a str>,
     ) -> BoxFuture<'a, Result<(), LedgerError>>;
 
-    /// The live entry at `key`, if any.
-    fn get<'a>(
+    /// The live entries at `keys` (at most 100 keys, all read at once), in no given order.
+    fn get_many<'a>(
         &'a self,
-        key: &'a Key,
+        keys: &'a [Key],
         now: Timestamp,
-    ) -> BoxFuture<'a, Result<Option<Entry>, LedgerError>>;
+    ) -> BoxFuture<'a, Result<Vec<Entry>, LedgerError>>;
 
     /// Every entry (live or not) under a partition key.
     fn query<'a>(&'a self, pk: &'a str) -> BoxFuture<'a, Result<Vec<Entry>, LedgerError>>;
@@ -673,32 +673,29 @@ impl Ledger {
         attempt: &Attempt<'_>,
         now: Timestamp,
     ) -> Result<Option<(Guard, String)>, LedgerError> {
-        // The first that holds says why.
+        // The latch and the cooldown in one read, the breaker's slots beside it; the first that
+        // holds says why.
         let latch_key = latch_key(attempt);
-        let cooldown = async {
-            match attempt.cooldown {
-                Some(cooldown) => {
-                    let key = cooldown_key(attempt);
-                    Some((cooldown, self.store.get(&key, now).await))
-                }
-                None => None,
-            }
-        };
+        let cooldown_key = attempt.cooldown.map(|_| cooldown_key(attempt));
+        let keys: Vec<Key> = std::iter::once(latch_key.clone())
+            .chain(cooldown_key.clone())
+            .collect();
         let slots = async {
             match self.circuit {
                 Some(circuit) => Some((circuit, self.store.query(CIRCUIT).await)),
                 None => None,
             }
         };
-        let (latch, cooldown, slots) =
-            tokio::join!(self.store.get(&latch_key, now), cooldown, slots);
-        if let Some(holder) = latch? {
-            return Ok(Some(latch_refusal(attempt, &holder)));
+        let (held, slots) = tokio::join!(self.store.get_many(&keys, now), slots);
+        let held = held?;
+        let holder = |key: &Key| held.iter().find(|e| &e.key == key);
+        if let Some(holder) = holder(&latch_key) {
+            return Ok(Some(latch_refusal(attempt, holder)));
         }
-        if let Some((cooldown, holder)) = cooldown
-            && let Some(holder) = holder?
+        if let (Some(cooldown), Some(key)) = (attempt.cooldown, &cooldown_key)
+            && let Some(holder) = holder(key)
         {
-            return Ok(Some(cooldown_refusal(attempt, cooldown, &holder)));
+            return Ok(Some(cooldown_refusal(attempt, cooldown, holder)));
         }
         if let Some((circuit, slots)) = slots {
             let holders: Vec<Entry> = slots?.into_iter().filter(|e| e.live(now)).collect();
@@ -768,6 +765,12 @@ impl Ledger {
             deleted += 1;
         }
         Ok(deleted)
+    }
+
+    /// The live entry at `key`, if any.
+    async fn get(&self, key: &Key, now: Timestamp) -> Result<Option<Entry>, LedgerError> {
+        let keys = std::slice::from_ref(key);
+        Ok(self.store.get_many(keys, now).await?.into_iter().next())
     }
 
     /// Whether the entries live inside this process, and go with it.

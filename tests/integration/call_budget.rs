@@ -85,15 +85,16 @@ const BUDGETS: &[(&str, &[&str])] = &[
     // After that, on the same alias: no call at all.
     ("lambda-alias: left to CodeDeploy", &[]),
     // With a DynamoDB ledger, the default circuit breaker and the default cooldown, around the
-    // alias moved above: claim the delivery while reading the freezes operators set (a
-    // `Query` of the `freeze` partition, which every action must see before it runs); claim
+    // alias moved above: claim the delivery while reading the freezes operators set (one
+    // `BatchGetItem` of the freeze keys that could hold back a matched rule, which every action
+    // must see before it runs); claim
     // the incident latch; then claim the cooldown while reading the breaker, and the action
     // reads beside them; claim a slot once the cooldown is held; the action writes once
     // admitted; then confirm the delivery.
     (
         "ledger: first notification, alias moved",
         &[
-            "[PutItem Query]",
+            "[PutItem BatchGetItem]",
             "PutItem",
             "[PutItem Query]",
             "PutItem",
@@ -106,18 +107,18 @@ const BUDGETS: &[(&str, &[&str])] = &[
     ),
     // The refused claim returns its holder: no second call to read it. The freezes are read
     // beside the claim, before it is known to be a duplicate: no latency, one read.
-    ("ledger: duplicate notification", &["[PutItem Query]"]),
+    ("ledger: duplicate notification", &["[PutItem BatchGetItem]"]),
     // A new delivery of the same incident: claimed (the freezes read beside it), refused by
     // the latch (so neither the cooldown nor the breaker is asked), confirmed.
     (
         "ledger: incident latched",
-        &["[PutItem Query]", "PutItem", "PutItem"],
+        &["[PutItem BatchGetItem]", "PutItem", "PutItem"],
     ),
     // Nothing changed, so the latch, the cooldown and the breaker's slot are given back.
     (
         "ledger: already at the target, claims given back",
         &[
-            "[PutItem Query]",
+            "[PutItem BatchGetItem]",
             "PutItem",
             "[PutItem Query]",
             "PutItem",
@@ -129,14 +130,14 @@ const BUDGETS: &[(&str, &[&str])] = &[
             "PutItem",
         ],
     ),
-    // Dry runs write nothing: read the freezes, then the latch, the cooldown and the breaker
-    // at once, and beside them the action's reads, the attribution guard's included.
+    // Dry runs write nothing: read the freezes, then the latch and the cooldown (one
+    // `BatchGetItem`) and the breaker at once, and beside them the action's reads, the
+    // attribution guard's included.
     (
         "ledger: dry run",
         &[
-            "Query",
-            "GetItem",
-            "GetItem",
+            "BatchGetItem",
+            "BatchGetItem",
             "Query",
             "GetAlias",
             "GetAlias",

@@ -295,7 +295,7 @@ async fn an_emulator_that_vanishes_during_the_update_fails_the_action_and_keeps_
 /// The ledger's calls before one live action that moves the alias: claim the delivery while
 /// reading the freezes; claim the incident latch; claim the cooldown while reading the circuit
 /// breaker; claim a slot. After the action, the delivery is confirmed (one more `PutItem`).
-const CLAIMS: &str = "[PutItem Query] PutItem [PutItem Query] PutItem";
+const CLAIMS: &str = "[PutItem BatchGetItem] PutItem [PutItem Query] PutItem";
 
 #[tokio::test]
 async fn throttled_ledger_writes_are_retried_and_the_action_runs() {
@@ -305,7 +305,7 @@ async fn throttled_ledger_writes_are_retried_and_the_action_runs() {
     executed(&reply);
     // The delivery's claim, throttled twice, beside the read of the freezes.
     s.assert_calls(&format!(
-        "[PutItem PutItem PutItem Query] PutItem [PutItem Query] PutItem {MOVE} PutItem"
+        "[PutItem PutItem PutItem BatchGetItem] PutItem [PutItem Query] PutItem {MOVE} PutItem"
     ));
     assert_eq!(s.live().await, "1");
     let held = s.held().await;
@@ -316,13 +316,12 @@ async fn throttled_ledger_writes_are_retried_and_the_action_runs() {
 #[tokio::test]
 async fn the_action_reads_beside_a_slow_admission_and_writes_only_after_it() {
     // Reading the circuit breaker takes 300 ms: the action's reads, once the incident latch
-    // is held, do not wait for it or for the slot's claim, and its write does. (The first
-    // Query reads the freezes, beside the delivery's claim.)
+    // is held, do not wait for it or for the slot's claim, and its write does.
     let s = Scene::new(LedgerKind::DynamoDb, ROOMY).await;
     s.proxy.inject(
         "Query",
         Fault::Delay(Duration::from_millis(300)),
-        Times::Nth(2),
+        Times::Nth(1),
     );
     let reply = s.fire().await;
     executed(&reply);
@@ -379,7 +378,7 @@ async fn a_ledger_throttled_past_the_retries_runs_nothing() {
     detail_ends(&reply, "; nothing acts without the ledger");
     // Three attempts at claiming the delivery (the freezes read beside them), and not one
     // Lambda call.
-    s.assert_calls("[PutItem PutItem PutItem Query]");
+    s.assert_calls("[PutItem PutItem PutItem BatchGetItem]");
     assert_eq!(s.live().await, "2");
     assert_eq!(s.held().await, Vec::<String>::new());
 }
@@ -387,14 +386,13 @@ async fn a_ledger_throttled_past_the_retries_runs_nothing() {
 #[tokio::test]
 async fn ledger_server_errors_that_pass_are_retried_and_the_action_runs() {
     let s = Scene::new(LedgerKind::DynamoDb, ROOMY).await;
-    // The circuit breaker's read (the second Query; the first reads the freezes) is answered
-    // 500 twice.
+    // The circuit breaker's read is answered 500 twice.
+    s.proxy.inject("Query", Fault::Status(500), Times::Nth(1));
     s.proxy.inject("Query", Fault::Status(500), Times::Nth(2));
-    s.proxy.inject("Query", Fault::Status(500), Times::Nth(3));
     let reply = s.fire().await;
     executed(&reply);
     s.assert_calls(&format!(
-        "[PutItem Query] PutItem [PutItem Query Query Query] PutItem {MOVE} PutItem"
+        "[PutItem BatchGetItem] PutItem [PutItem Query Query Query] PutItem {MOVE} PutItem"
     ));
     assert_eq!(s.live().await, "1");
 }
@@ -402,9 +400,8 @@ async fn ledger_server_errors_that_pass_are_retried_and_the_action_runs() {
 #[tokio::test]
 async fn ledger_server_errors_past_the_retries_run_nothing_and_give_back_the_claims() {
     let s = Scene::new(LedgerKind::DynamoDb, ROOMY).await;
-    // The circuit breaker's read (the second Query) fails on every attempt; the freezes
-    // (the first) were read.
-    for attempt in 2..=4 {
+    // The circuit breaker's read fails on every attempt.
+    for attempt in 1..=3 {
         s.proxy
             .inject("Query", Fault::Status(503), Times::Nth(attempt));
     }
@@ -417,7 +414,8 @@ async fn ledger_server_errors_past_the_retries_run_nothing_and_give_back_the_cla
     // delivery. Beside the breaker, the action only read its alias and the versions; it wrote
     // nothing.
     s.assert_calls(&format!(
-        "[PutItem Query] PutItem [PutItem Query Query Query] {} DeleteItem DeleteItem DeleteItem",
+        "[PutItem BatchGetItem] PutItem [PutItem Query Query Query] {} DeleteItem DeleteItem \
+         DeleteItem",
         "GetAlias GetFunctionConfiguration GetFunctionConfiguration"
     ));
     assert_eq!(s.live().await, "2");
@@ -429,19 +427,17 @@ async fn freezes_that_cannot_be_read_run_nothing() {
     let s = Scene::new(LedgerKind::DynamoDb, ROOMY).await;
     // The read of the freezes, beside the delivery's claim, fails on every attempt: no action
     // may run without knowing whether people on call froze the responder.
-    for attempt in 1..=3 {
-        s.proxy
-            .inject("Query", Fault::Status(503), Times::Nth(attempt));
-    }
+    s.proxy
+        .inject("BatchGetItem", Fault::Status(503), Times::Always);
     let reply = s.fire().await;
     failed(
         &reply,
-        "not run: the freezes could not be read (ledger Query failed: ServiceUnavailable: \
+        "not run: the freezes could not be read (ledger BatchGetItem failed: ServiceUnavailable: \
          Service unavailable, try again later); nothing acts without the ledger",
     );
     // No latch, cooldown or slot was claimed, nothing was read in Lambda, and the delivery
     // was given back so Wavefront's retry can act.
-    s.assert_calls("[PutItem Query Query Query] DeleteItem");
+    s.assert_calls("[PutItem BatchGetItem BatchGetItem BatchGetItem] DeleteItem");
     assert_eq!(s.live().await, "2");
     assert_eq!(s.held().await, Vec::<String>::new());
 }
@@ -456,7 +452,7 @@ async fn a_stalled_ledger_runs_nothing_and_answers_inside_the_budget() {
     assert_eq!(detail(&reply), whole);
     // The delivery's claim and the read of the freezes beside it stalled, then giving the
     // delivery back did: no Lambda call was made.
-    s.assert_calls("[PutItem Query] DeleteItem");
+    s.assert_calls("[PutItem BatchGetItem] DeleteItem");
     assert_eq!(s.live().await, "2");
     notes_say(
         &reply,
@@ -486,7 +482,7 @@ async fn a_ledger_that_vanishes_mid_claim_runs_nothing() {
         &reply,
         "not run: ledger PutItem failed: no answer from AWS: ",
     );
-    s.assert_calls("[PutItem Query] PutItem");
+    s.assert_calls("[PutItem BatchGetItem] PutItem");
     assert_eq!(s.live().await, "2");
     // The delivery could not be forgotten: the record says so, and for how long.
     notes_say(
@@ -517,7 +513,7 @@ async fn a_ledger_write_that_lands_after_the_cut_off_is_still_given_back() {
     // The latch (late), and no new call after the cut-off (no cooldown, no circuit query, no
     // slot, which could land after being given back); then the latch and the delivery are
     // given back.
-    s.assert_calls("[PutItem Query] PutItem DeleteItem DeleteItem");
+    s.assert_calls("[PutItem BatchGetItem] PutItem DeleteItem DeleteItem");
     assert_eq!(s.live().await, "2");
     // Long after the late write: nothing holds.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -550,7 +546,7 @@ async fn a_refusal_that_answers_after_the_cut_off_is_a_skip_with_its_guard() {
         again.text
     );
     // The refused latch took nothing; the delivery is confirmed, so a repeat is a duplicate.
-    s.assert_calls("[PutItem Query] PutItem PutItem");
+    s.assert_calls("[PutItem BatchGetItem] PutItem PutItem");
     assert_eq!(s.live().await, "1");
 }
 

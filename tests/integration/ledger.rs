@@ -506,12 +506,12 @@ impl Store for Unanswered {
         self.inner.release(key, claimed_by, claim_id)
     }
 
-    fn get<'a>(
+    fn get_many<'a>(
         &'a self,
-        key: &'a Key,
+        keys: &'a [Key],
         now: Timestamp,
-    ) -> BoxFuture<'a, Result<Option<Entry>, LedgerError>> {
-        self.inner.get(key, now)
+    ) -> BoxFuture<'a, Result<Vec<Entry>, LedgerError>> {
+        self.inner.get_many(keys, now)
     }
 
     fn query<'a>(&'a self, pk: &'a str) -> BoxFuture<'a, Result<Vec<Entry>, LedgerError>> {

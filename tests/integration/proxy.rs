@@ -285,10 +285,17 @@ async fn forward_bytes(
 }
 
 /// The DynamoDB operations the ledger calls.
-const LEDGER_OPERATIONS: &[&str] = &["PutItem", "GetItem", "Query", "DeleteItem", "Scan"];
+const LEDGER_OPERATIONS: &[&str] = &[
+    "PutItem",
+    "GetItem",
+    "BatchGetItem",
+    "Query",
+    "DeleteItem",
+    "Scan",
+];
 
 /// The ledger's reads.
-const LEDGER_READS: &[&str] = &["GetItem", "Query", "Scan"];
+const LEDGER_READS: &[&str] = &["GetItem", "BatchGetItem", "Query", "Scan"];
 
 /// The operations by which an action changes something.
 const ACTION_WRITES: &[&str] = &["UpdateAlias", "StopDeployment", "CreateDeployment"];

@@ -450,7 +450,14 @@ pub fn lambda_event_json(fixture_name: &str, headers: &[(&str, &str)], body: &st
 
 /// The DynamoDB operations the ledger calls, as `proxy::assert_calls` tells them from the
 /// actions' calls.
-const LEDGER_CALLS: &[&str] = &["PutItem", "GetItem", "Query", "DeleteItem", "Scan"];
+const LEDGER_CALLS: &[&str] = &[
+    "PutItem",
+    "GetItem",
+    "BatchGetItem",
+    "Query",
+    "DeleteItem",
+    "Scan",
+];
 
 /// The operations by which an action changes something: they split the ledger's calls into
 /// runs, as in `proxy::assert_calls`.

@@ -239,7 +239,8 @@ impl Executor {
                 false => Ok(None),
             }
         };
-        let (freezes, start) = tokio::join!(self.ledger.freezes(now), start);
+        let names = acting().map(|rule| rule.name.as_str());
+        let (freezes, start) = tokio::join!(self.ledger.freezes_of(names, now), start);
         Ok(Prelude {
             freezes: freezes.map_err(|e| format!("the freezes could not be read ({e})"))?,
             start: start.map_err(|e| {
