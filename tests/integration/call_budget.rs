@@ -107,7 +107,10 @@ const BUDGETS: &[(&str, &[&str])] = &[
     ),
     // The refused claim returns its holder: no second call to read it. The freezes are read
     // beside the claim, before it is known to be a duplicate: no latency, one read.
-    ("ledger: duplicate notification", &["[PutItem BatchGetItem]"]),
+    (
+        "ledger: duplicate notification",
+        &["[PutItem BatchGetItem]"],
+    ),
     // A new delivery of the same incident: claimed (the freezes read beside it), refused by
     // the latch (so neither the cooldown nor the breaker is asked), confirmed.
     (
