@@ -230,6 +230,10 @@ pub enum Outcome {
     Failed,
     /// The same notification was already handled; nothing ran.
     Duplicate,
+    /// Not done with: a claim of another request that may still give it back held it up (the
+    /// same notification being handled, or an action's latch or cooldown). Answered 503, so
+    /// Wavefront sends it again.
+    InProgress,
 }
 
 impl Outcome {
@@ -241,8 +245,17 @@ impl Outcome {
             Self::Skipped => "skipped",
             Self::Failed => "failed",
             Self::Duplicate => "duplicate",
+            Self::InProgress => "in_progress",
         }
     }
+}
+
+/// What a request held up by another's claim says about being sent again.
+fn retry_sentence(until: jiff::Timestamp) -> String {
+    format!(
+        "answered 503, so Wavefront sends it again: that request gives its claim back if it \
+         changes nothing, and the claim lapses at {until:.0} at the latest"
+    )
 }
 
 /// The earlier handling of a duplicate delivery.
@@ -271,6 +284,10 @@ pub struct Decision<'a> {
     /// For a duplicate: the request that handled this notification first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duplicate_of: Option<Earlier>,
+    /// When the claim of another request that held this one up lapses, if one did: the
+    /// request is not done with, and Wavefront should send it again.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "as_text")]
+    pub retry_after: Option<jiff::Timestamp>,
     /// When the incident started, and where that came from, when an action applied the
     /// attribution guard against it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -359,6 +376,7 @@ impl<'a> Decision<'a> {
             warnings: &alert.warnings,
             notes: Vec::new(),
             duplicate_of: None,
+            retry_after: None,
             incident_started: None,
             rules,
             ledger_failure: None,
@@ -376,9 +394,15 @@ impl<'a> Decision<'a> {
         self.summarize();
     }
 
-    /// Records that this notification was handled before, by `request_id` at `at_ms`: no
+    /// Records that this notification was handled before, by `request_id` at `at_ms` (or is
+    /// being handled, until `pending_until` unless that request confirms or gives it back): no
     /// action runs.
-    pub fn mark_duplicate(&mut self, request_id: &str, at_ms: i64) {
+    pub fn mark_duplicate(
+        &mut self,
+        request_id: &str,
+        at_ms: i64,
+        pending_until: Option<jiff::Timestamp>,
+    ) {
         let at = jiff::Timestamp::from_millisecond(at_ms)
             .map(|t| format!("{t:.0}"))
             .unwrap_or_else(|_| at_ms.to_string());
@@ -389,17 +413,43 @@ impl<'a> Decision<'a> {
             request_id: request_id.to_owned(),
             at,
         });
+        self.retry_after = pending_until;
         self.summarize();
+    }
+
+    /// Records that a claim of another request that may still give it back, lapsing at
+    /// `until`, held an action of this one up: the request is not done with.
+    pub fn hold_up(&mut self, until: jiff::Timestamp) {
+        self.retry_after = Some(self.retry_after.map_or(until, |t| t.max(until)));
+    }
+
+    /// When to send this delivery again, if it is not done with.
+    pub fn retry(&self) -> Option<jiff::Timestamp> {
+        self.retry_after
+            .filter(|_| self.outcome == Outcome::InProgress)
     }
 
     /// Recomputes the outcome and message from the rule records (after actions ran).
     pub fn summarize(&mut self) {
         if let Some(earlier) = &self.duplicate_of {
-            self.outcome = Outcome::Duplicate;
-            self.message = format!(
-                "notification already handled by request {} at {}; nothing was run again",
-                earlier.request_id, earlier.at
-            );
+            (self.outcome, self.message) = match self.retry_after {
+                Some(until) => (
+                    Outcome::InProgress,
+                    format!(
+                        "notification is being handled by request {} (since {}); {}",
+                        earlier.request_id,
+                        earlier.at,
+                        retry_sentence(until)
+                    ),
+                ),
+                None => (
+                    Outcome::Duplicate,
+                    format!(
+                        "notification already handled by request {} at {}; nothing was run again",
+                        earlier.request_id, earlier.at
+                    ),
+                ),
+            };
             return;
         }
         let actions = || self.rules.iter().flat_map(|r| r.actions.iter());
@@ -451,6 +501,13 @@ impl<'a> Decision<'a> {
         if let Some(failure) = &self.ledger_failure {
             self.outcome = Outcome::Failed;
             self.message = format!("{failure}; {}", self.message);
+        } else if let (Some(until), false) = (self.retry_after, self.outcome == Outcome::Failed) {
+            self.outcome = Outcome::InProgress;
+            self.message = format!(
+                "{}; another request holds a claim in the way: {}",
+                self.message,
+                retry_sentence(until)
+            );
         }
     }
 
@@ -513,7 +570,9 @@ impl<'a> Decision<'a> {
                 wrote_any = true;
             }
         }
-        if self.duplicate_of.is_some() {
+        if self.outcome == Outcome::InProgress {
+            batch.metric(Metric::WebhookInProgress, 1.0);
+        } else if self.duplicate_of.is_some() {
             batch.metric(Metric::WebhookDuplicate, 1.0);
         }
         if self.ledger_failure.is_some() {

@@ -45,6 +45,9 @@ pub enum Metric {
     HandlerDurationMs,
     /// A notification already handled arrived again; nothing ran.
     WebhookDuplicate,
+    /// A delivery another request's pending claim held up (the same notification being
+    /// handled, or an action's latch or cooldown): answered 503 for Wavefront to send again.
+    WebhookInProgress,
     /// An action was not run because the circuit breaker is open.
     CircuitOpen,
     /// An action that would have changed something was skipped because of a freeze.
@@ -59,7 +62,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, for documentation and the deployment template.
-    pub const ALL: [Metric; 14] = [
+    pub const ALL: [Metric; 15] = [
         Self::WebhookReceived,
         Self::WebhookRejected,
         Self::WebhookInvalid,
@@ -70,6 +73,7 @@ impl Metric {
         Self::ActionFailed,
         Self::HandlerDurationMs,
         Self::WebhookDuplicate,
+        Self::WebhookInProgress,
         Self::CircuitOpen,
         Self::ActionFrozen,
         Self::ActionHeld,
@@ -89,6 +93,7 @@ impl Metric {
             Self::ActionFailed => "action_failed",
             Self::HandlerDurationMs => "handler_duration_ms",
             Self::WebhookDuplicate => "webhook_duplicate",
+            Self::WebhookInProgress => "webhook_in_progress",
             Self::CircuitOpen => "circuit_open",
             Self::ActionFrozen => "action_frozen",
             Self::ActionHeld => "action_held",

@@ -18,9 +18,9 @@
 //!   or our undo deployment), the alias is recorded in [`HandedOver`] before the call that
 //!   starts it is sent, so a later `lambda-alias` action of the same request leaves it to
 //!   CodeDeploy rather than racing it, even when that call's answer is lost or time runs out.
-//!   It is withdrawn only when no rollback of ours is under way: AWS refused every attempt of
-//!   the call, the deployment turned out completed (or stopped by someone else, with no
-//!   rollback of it under way), or the action was cut off before the call was sent.
+//!   It is withdrawn only when no rollback can be under way: AWS refused every attempt of the
+//!   call, the deployment turned out completed, or the action was cut off before the call was
+//!   sent. Found stopped by someone else, it stays handed over to the rollback that may follow.
 //!
 //! Deciding (which deployment is a rollback, whether a success is inside the window, the AppSpec
 //! to deploy) is pure code; the `execute` path makes the calls.
@@ -269,49 +269,50 @@ impl Rollback {
     }
 
     /// For an action the ledger refused (it already handled this incident, or is cooling
-    /// down): the read-only start of a rollback, so that the aliases of Lambda rollbacks under
-    /// way in the group (typically the one its own earlier stop set going) are handed over, and
-    /// a `lambda-alias` action of this request does not race them. They are handed over as
-    /// found, not ours, so that action still gives its claims back. Returns what the record
-    /// should add: nothing when no rollback is under way.
+    /// down): the read-only start of a rollback, so that the alias of every Lambda deployment
+    /// active in the group is handed over and a `lambda-alias` action of this request does not
+    /// race it. Active while the incident is held means a rollback under way, a deployment an
+    /// earlier delivery stopped whose rollback CodeDeploy has not started yet (`StopDeployment`
+    /// answers before the rollback exists), or a deployment made since (maybe the fix): in each
+    /// case CodeDeploy may move the alias. They are handed over as found, not ours, so that
+    /// action still gives its claims back. Returns what the record should add: nothing when no
+    /// Lambda deployment is active.
     pub async fn observe(
         &self,
         aws: &Aws,
-        context: &Context<'_>,
         calls: &mut Calls,
         handed_over: &mut HandedOver,
     ) -> String {
         let client = &aws.codedeploy;
-        let read = async {
-            let active = self.active_deployments(client, calls).await?;
-            let undos = our_undos(context, &active).await?;
-            Ok::<_, CallFailure>((active, undos))
-        };
-        let (active, undos) = match read.await {
-            Ok(read) => read,
+        let active = match self.active_deployments(client, calls).await {
+            Ok(active) => active,
             Err(failure) => {
                 return format!(
-                    "; rollbacks under way in {} could not be read ({failure}), so a later \
+                    "; deployments under way in {} could not be read ({failure}), so a later \
                      lambda-alias action is not held back",
                     self.target()
                 );
             }
         };
         let mut notes = String::new();
-        let rolling_back = active.iter().filter(|d| {
-            d.compute_platform() == Some(&ComputePlatform::Lambda)
-                && rollback_of(d, &undos).is_some()
-        });
-        for deployment in rolling_back {
+        let lambda = active
+            .iter()
+            .filter(|d| d.compute_platform() == Some(&ComputePlatform::Lambda));
+        for deployment in lambda {
             let id = deployment.deployment_id().unwrap_or("(unknown id)");
-            let by = format!("{id}, a rollback in progress");
+            // Only the words depend on whether it is a rollback, so its description will do.
+            let (by, doing) = if rollback_of(deployment, &OurUndos::Described).is_some() {
+                (format!("{id}, a rollback in progress"), "is rolling back")
+            } else {
+                (
+                    format!("{id}, in progress"),
+                    "is still in progress (a stop an earlier delivery sent may not have started \
+                     its rollback yet)",
+                )
+            };
             let (index, note) = hand_over(client, id, by, false, calls, handed_over).await;
             if index.is_some() {
-                let _ = write!(
-                    notes,
-                    "; {id} is rolling back{}",
-                    left_note(handed_over, index)
-                );
+                let _ = write!(notes, "; {id} {doing}{}", left_note(handed_over, index));
             }
             notes.push_str(&note);
         }
@@ -883,9 +884,20 @@ async fn stop(
                                 left_note(handed_over, handover)
                             )
                         }
+                        // Stopped by someone else, perhaps an earlier delivery of this
+                        // incident: CodeDeploy answers a stop before it creates the rollback,
+                        // so one may be about to move the alias. It stays handed over, as
+                        // someone else's: if no rollback comes, a later delivery may act.
                         Some(DeploymentStatus::Stopped) => {
-                            handed_over.withdraw(handover);
-                            format!("{id} was already stopped when this request tried to stop it")
+                            handed_over.hand_to_others(
+                                handover,
+                                format!("{id}, stopped; its rollback may not have started yet"),
+                            );
+                            format!(
+                                "{id} was already stopped when this request tried to stop it; a \
+                                 rollback of it may not have started yet{}",
+                                left_note(handed_over, handover)
+                            )
                         }
                         // Read back without a status: an attempt of ours may still have
                         // stopped it, so the change and the handover stand.

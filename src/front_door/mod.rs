@@ -261,12 +261,7 @@ impl Responder {
                     .await;
                 }
                 decision.record(&mut batch, &context);
-                let status = if decision.failed() {
-                    StatusCode::BAD_GATEWAY
-                } else {
-                    StatusCode::OK
-                };
-                json_response(status, &decision)
+                decision_response(&decision, request.received_at)
             }
         };
         batch.metric(
@@ -467,6 +462,25 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
             ),
         ))
     }
+}
+
+/// The answer to an accepted request: 502 when an action failed, so Wavefront's retry may act;
+/// 503 with `Retry-After` when another request's claim, which it may still give back, held it
+/// up; 200 otherwise.
+fn decision_response(decision: &Decision<'_>, now: jiff::Timestamp) -> Response<String> {
+    if decision.failed() {
+        return json_response(StatusCode::BAD_GATEWAY, decision);
+    }
+    let Some(until) = decision.retry() else {
+        return json_response(StatusCode::OK, decision);
+    };
+    let mut response = json_response(StatusCode::SERVICE_UNAVAILABLE, decision);
+    // Whole seconds until the claim in the way lapses; at least one, at most 15 minutes.
+    let wait = until.duration_since(now).as_secs().clamp(1, 900);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    response
 }
 
 fn json_response(status: StatusCode, body: &impl Serialize) -> Response<String> {

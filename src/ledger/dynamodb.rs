@@ -26,6 +26,8 @@ pub const SK: &str = "sk";
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 /// Which claim wrote an item: releases are conditional on it.
 const CLAIM_ID: &str = "claim_id";
+/// Set on a claim its request may still give back.
+const PENDING: &str = "pending";
 /// How many times keys `BatchGetItem` leaves unprocessed are asked again.
 const BATCH_ATTEMPTS: usize = 3;
 
@@ -334,6 +336,9 @@ fn item(entry: &Entry) -> HashMap<String, AttributeValue> {
         AttributeValue::N(entry.expires_at.to_string()),
     );
     item.insert("note".into(), AttributeValue::S(entry.note.clone()));
+    if entry.pending {
+        item.insert(PENDING.into(), AttributeValue::Bool(true));
+    }
     item
 }
 
@@ -352,6 +357,8 @@ fn entry(item: &HashMap<String, AttributeValue>) -> Option<Entry> {
         claim_id: text(CLAIM_ID).or_else(|| text("claimed_by"))?,
         expires_at: number(TTL_ATTRIBUTE)?,
         note: text("note").unwrap_or_default(),
+        // Items written before claims could be pending, and kept claims, have no such flag.
+        pending: item.get(PENDING).and_then(|v| v.as_bool().ok()) == Some(&true),
     })
 }
 

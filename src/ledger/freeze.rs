@@ -121,6 +121,7 @@ impl Freeze {
             claim_id: "freeze".to_owned(),
             expires_at: self.until.as_second(),
             note: self.reason.clone(),
+            pending: false,
         }
     }
 

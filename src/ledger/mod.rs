@@ -28,6 +28,7 @@
 //! [`memory`] (the default, for `serve` and tests) and [`dynamodb`] (for Lambda, where
 //! instances share state).
 
+mod admission;
 pub mod attribution;
 pub mod dynamodb;
 pub mod freeze;
@@ -37,11 +38,13 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use jiff::Timestamp;
 use serde::Serialize;
+
+pub use admission::{Admission, Attempt, Claims, Refusal, Stopper};
+use admission::{CIRCUIT, expiry};
 
 use crate::alert::{Alert, Reason};
 use crate::duration::HumanDuration;
@@ -91,6 +94,9 @@ pub struct Entry {
     pub expires_at: i64,
     /// What it stands for, for `ledger list`.
     pub note: String,
+    /// Whether the request that claimed it may still give it back: a delivery being handled,
+    /// or the latch and cooldown of an action not done yet. A refusal by it is not final.
+    pub pending: bool,
 }
 
 impl Entry {
@@ -215,84 +221,6 @@ pub enum Guard {
     Attribution,
 }
 
-/// The claims one action holds while it runs. The caller owns them, and each key is recorded
-/// before its conditional write is sent, so an admission cut off mid-write still knows every
-/// claim it may have taken; they are written under one claim id, so giving them back never
-/// takes a claim of another action of the same request.
-#[derive(Debug)]
-pub struct Claims {
-    request_id: String,
-    id: String,
-    keys: Vec<Key>,
-    /// Set by a [`Stopper`]: an admission into these claims sends no further call.
-    stop: Arc<AtomicBool>,
-}
-
-/// Stops an admission into one [`Claims`] before its next call, letting the call in flight
-/// finish: a caller cut off by its time budget waits for that one write to answer (so giving
-/// the claims back cannot overtake it) without the admission sending new ones meanwhile.
-#[derive(Clone, Debug)]
-pub struct Stopper(Arc<AtomicBool>);
-
-impl Stopper {
-    /// From now on, the admission sends no new call: its next one fails with
-    /// [`LedgerError::Stopped`].
-    pub fn stop(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
-impl Claims {
-    /// No claims yet, under a claim id of their own: `<request id>#<n>`.
-    pub fn new(request_id: &str) -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        Self {
-            request_id: request_id.to_owned(),
-            id: format!("{request_id}#{}", NEXT.fetch_add(1, Ordering::Relaxed)),
-            keys: Vec::new(),
-            stop: Arc::new(AtomicBool::new(false)),
-        }
-    }
-
-    /// Whether no claim was (or may have been) taken.
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
-    /// A handle that stops an admission into these claims before its next call.
-    pub fn stopper(&self) -> Stopper {
-        Stopper(Arc::clone(&self.stop))
-    }
-
-    /// Fails with [`LedgerError::Stopped`] once a [`Stopper`] stopped the admission.
-    fn go_on(&self) -> Result<(), LedgerError> {
-        if self.stop.load(Ordering::SeqCst) {
-            Err(LedgerError::Stopped)
-        } else {
-            Ok(())
-        }
-    }
-}
-
-/// Whether an action may run.
-#[derive(Debug)]
-pub enum Admission {
-    /// Go ahead; release these claims unless the action changes something.
-    Admitted(Claims),
-    /// Do not act, and why.
-    Refused { guard: Guard, detail: String },
-}
-
-/// One action about to run: the rule, its target and the incident.
-#[derive(Clone, Debug)]
-pub struct Attempt<'a> {
-    pub rule: &'a str,
-    pub target: &'a str,
-    pub cooldown: Option<HumanDuration>,
-    pub incident: &'a Incident,
-    pub request_id: &'a str,
-}
-
 /// An incident: one firing of one alert.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Incident {
@@ -391,8 +319,9 @@ impl Ledger {
             claimed_at: now.as_millisecond(),
             claimed_by: request_id.to_owned(),
             claim_id: claim_id.to_owned(),
-            expires_at: now.as_second().saturating_add(seconds(lasts)),
+            expires_at: expiry(now, lasts),
             note,
+            pending: false,
         }
     }
 
@@ -407,13 +336,16 @@ impl Ledger {
         request_id: &str,
         now: Timestamp,
     ) -> Result<Option<Entry>, LedgerError> {
-        let entry = self.entry(
-            key.clone(),
-            (request_id, request_id),
-            now,
-            PENDING,
-            format!("{} {} being handled", alert.reason, alert.label()),
-        );
+        let entry = Entry {
+            pending: true,
+            ..self.entry(
+                key.clone(),
+                (request_id, request_id),
+                now,
+                PENDING,
+                format!("{} {} being handled", alert.reason, alert.label()),
+            )
+        };
         self.store.claim(&entry, now).await
     }
 
@@ -442,268 +374,6 @@ impl Ledger {
         request_id: &str,
     ) -> Result<(), LedgerError> {
         self.store.release(key, request_id, None).await
-    }
-
-    /// Takes the incident latch, then the cooldown, then a circuit-breaker slot, in that order;
-    /// on the first refusal, gives back what it took.
-    pub async fn admit(
-        &self,
-        attempt: &Attempt<'_>,
-        now: Timestamp,
-    ) -> Result<Admission, LedgerError> {
-        let mut claims = Claims::new(attempt.request_id);
-        let result = self.admit_into(attempt, now, &mut claims).await;
-        match result {
-            Ok(None) => Ok(Admission::Admitted(claims)),
-            Ok(Some((guard, detail))) => {
-                self.release(claims).await?;
-                Ok(Admission::Refused { guard, detail })
-            }
-            Err(err) => {
-                // Best effort: the claims expire anyway.
-                let _ = self.release(claims).await;
-                Err(err)
-            }
-        }
-    }
-
-    /// [`Ledger::admit`] into claims the caller owns, giving nothing back: on a refusal or an
-    /// error, `claims` holds what was taken before it. Each key is added before its conditional
-    /// write is sent and removed again when the write is refused, so a caller that stops
-    /// waiting (a time budget) holds every claim that may have been written, and only those.
-    /// Once [`Claims::stopper`] stops it, it sends no further call: the one in flight finishes
-    /// and the admission ends with [`LedgerError::Stopped`] (or its refusal, or, when that was
-    /// its last call, admitted).
-    pub async fn admit_into(
-        &self,
-        attempt: &Attempt<'_>,
-        now: Timestamp,
-        claims: &mut Claims,
-    ) -> Result<Option<(Guard, String)>, LedgerError> {
-        self.admit_beside(attempt, now, claims, std::future::ready(()))
-            .await
-            .0
-    }
-
-    /// [`Ledger::admit_into`], running `beside` once the incident latch is held, while the
-    /// cooldown and the circuit breaker's slot are claimed: the work an admitted action does
-    /// before it acts, such as reading what it will change, off the request's way. The
-    /// cooldown's claim and the breaker's read of its slots go out together; a slot is claimed
-    /// only once the cooldown is held. `beside` must not change anything, since the cooldown or
-    /// the breaker may still refuse; it runs to its end (never cut off by a refusal, so the
-    /// connections of its calls stay usable), and its output comes back when it ran.
-    pub async fn admit_beside<T>(
-        &self,
-        attempt: &Attempt<'_>,
-        now: Timestamp,
-        claims: &mut Claims,
-        beside: impl Future<Output = T>,
-    ) -> (Result<Option<(Guard, String)>, LedgerError>, Option<T>) {
-        match self.hold_latch(attempt, now, claims).await {
-            Ok(None) => {}
-            refused_or_failed => return (refused_or_failed, None),
-        }
-        // Held only after the caller stopped the admission (its time ran out): nothing more
-        // is sent, `beside` included.
-        if let Err(stopped) = claims.go_on() {
-            let verdict = match (self.circuit, attempt.cooldown) {
-                (None, None) => Ok(None),
-                _ => Err(stopped),
-            };
-            return (verdict, None);
-        }
-        let (verdict, output) = tokio::join!(self.hold_the_rest(attempt, now, claims), beside);
-        (verdict, Some(output))
-    }
-
-    /// Claims the incident latch.
-    async fn hold_latch(
-        &self,
-        attempt: &Attempt<'_>,
-        now: Timestamp,
-        claims: &mut Claims,
-    ) -> Result<Option<(Guard, String)>, LedgerError> {
-        claims.go_on()?;
-        let claimer = (attempt.request_id, claims.id.as_str());
-        let latch = self.entry(
-            latch_key(attempt),
-            claimer,
-            now,
-            self.retention.get(),
-            format!("{} acted on {}", attempt.rule, attempt.target),
-        );
-        if let Some(holder) = claim_into(&*self.store, &latch, now, &mut claims.keys).await? {
-            return Ok(Some(latch_refusal(attempt, &holder)));
-        }
-        Ok(None)
-    }
-
-    /// With the latch held: claims the cooldown while the breaker's slots are read, then a
-    /// free slot.
-    async fn hold_the_rest(
-        &self,
-        attempt: &Attempt<'_>,
-        now: Timestamp,
-        claims: &mut Claims,
-    ) -> Result<Option<(Guard, String)>, LedgerError> {
-        let slots = async {
-            match self.circuit {
-                Some(circuit) => Some((circuit, self.live_slots(now).await)),
-                None => None,
-            }
-        };
-        let (cooldown, slots) = tokio::join!(self.hold_cooldown(attempt, now, claims), slots);
-        if let Some(refusal) = cooldown? {
-            return Ok(Some(refusal));
-        }
-        let Some((circuit, holders)) = slots else {
-            return Ok(None);
-        };
-        match self
-            .claim_circuit_slot(circuit, holders?, attempt, now, claims)
-            .await?
-        {
-            Ok(()) => Ok(None),
-            Err(holders) => Ok(Some(self.circuit_refusal(circuit, &holders))),
-        }
-    }
-
-    /// Claims the cooldown, when the rule has one.
-    async fn hold_cooldown(
-        &self,
-        attempt: &Attempt<'_>,
-        now: Timestamp,
-        claims: &mut Claims,
-    ) -> Result<Option<(Guard, String)>, LedgerError> {
-        let Some(cooldown) = attempt.cooldown else {
-            return Ok(None);
-        };
-        claims.go_on()?;
-        let entry = self.entry(
-            cooldown_key(attempt),
-            (attempt.request_id, claims.id.as_str()),
-            now,
-            cooldown.get(),
-            format!("{} cooling down on {}", attempt.rule, attempt.target),
-        );
-        if let Some(holder) = claim_into(&*self.store, &entry, now, &mut claims.keys).await? {
-            return Ok(Some(cooldown_refusal(attempt, cooldown, &holder)));
-        }
-        Ok(None)
-    }
-
-    /// The circuit breaker's slots taken now (one query).
-    async fn live_slots(&self, now: Timestamp) -> Result<Vec<Entry>, LedgerError> {
-        let slots = self.store.query(CIRCUIT).await?;
-        Ok(slots.into_iter().filter(|e| e.live(now)).collect())
-    }
-
-    /// A free slot, or every holder when all are taken. Only slots free in `holders` (read
-    /// just before) are tried; a slot taken meanwhile by another instance just moves the
-    /// claim on to the next.
-    async fn claim_circuit_slot(
-        &self,
-        circuit: CircuitBreaker,
-        mut holders: Vec<Entry>,
-        attempt: &Attempt<'_>,
-        now: Timestamp,
-        claims: &mut Claims,
-    ) -> Result<Result<(), Vec<Entry>>, LedgerError> {
-        for slot in 0..circuit.max_actions {
-            let key = circuit_key(slot);
-            if holders.iter().any(|h| h.key == key) {
-                continue;
-            }
-            claims.go_on()?;
-            let entry = self.entry(
-                key,
-                (attempt.request_id, claims.id.as_str()),
-                now,
-                circuit.window.get(),
-                format!("{} acted on {}", attempt.rule, attempt.target),
-            );
-            match claim_into(&*self.store, &entry, now, &mut claims.keys).await? {
-                None => return Ok(Ok(())),
-                Some(holder) => holders.push(holder),
-            }
-        }
-        Ok(Err(holders))
-    }
-
-    /// Gives back claims (of an action that changed nothing, was refused, or was cut off): each
-    /// only if this very claim still holds it, so another action's, of this request or another,
-    /// stays. Every key is tried, all at once, so one that fails or stalls (a throttled
-    /// `DeleteItem`) does not leave the others held; the first error, if any, is returned.
-    pub async fn release(&self, claims: Claims) -> Result<(), LedgerError> {
-        self.release_keys(&claims, |_| true).await
-    }
-
-    /// Gives back only the circuit-breaker slot of claims, keeping the incident latch and the
-    /// cooldown: for an action that handled its incident without changing anything itself (a
-    /// `lambda-alias` left to CodeDeploy's rollback), so a re-delivery of the incident does not
-    /// act, while the breaker counts only changes.
-    pub async fn release_circuit_slot(&self, claims: Claims) -> Result<(), LedgerError> {
-        self.release_keys(&claims, |key| key.pk == CIRCUIT).await
-    }
-
-    async fn release_keys(
-        &self,
-        claims: &Claims,
-        which: impl Fn(&Key) -> bool,
-    ) -> Result<(), LedgerError> {
-        let releases = claims
-            .keys
-            .iter()
-            .rev()
-            .filter(|key| which(key))
-            .map(|key| {
-                self.store
-                    .release(key, &claims.request_id, Some(&claims.id))
-            });
-        futures_util::future::join_all(releases)
-            .await
-            .into_iter()
-            .collect()
-    }
-
-    /// For dry runs: what would stop this action, without writing anything. Every guard is
-    /// read at once.
-    pub async fn peek(
-        &self,
-        attempt: &Attempt<'_>,
-        now: Timestamp,
-    ) -> Result<Option<(Guard, String)>, LedgerError> {
-        // The latch and the cooldown in one read, the breaker's slots beside it; the first that
-        // holds says why.
-        let latch_key = latch_key(attempt);
-        let cooldown_key = attempt.cooldown.map(|_| cooldown_key(attempt));
-        let keys: Vec<Key> = std::iter::once(latch_key.clone())
-            .chain(cooldown_key.clone())
-            .collect();
-        let slots = async {
-            match self.circuit {
-                Some(circuit) => Some((circuit, self.store.query(CIRCUIT).await)),
-                None => None,
-            }
-        };
-        let (held, slots) = tokio::join!(self.store.get_many(&keys, now), slots);
-        let held = held?;
-        let holder = |key: &Key| held.iter().find(|e| &e.key == key);
-        if let Some(holder) = holder(&latch_key) {
-            return Ok(Some(latch_refusal(attempt, holder)));
-        }
-        if let (Some(cooldown), Some(key)) = (attempt.cooldown, &cooldown_key)
-            && let Some(holder) = holder(key)
-        {
-            return Ok(Some(cooldown_refusal(attempt, cooldown, holder)));
-        }
-        if let Some((circuit, slots)) = slots {
-            let holders: Vec<Entry> = slots?.into_iter().filter(|e| e.live(now)).collect();
-            if holders.len() >= circuit.max_actions as usize {
-                return Ok(Some(self.circuit_refusal(circuit, &holders)));
-            }
-        }
-        Ok(None)
     }
 
     /// `ALERT_RESOLVED`: ends an incident that had no start time, so the next firing may act.
@@ -779,111 +449,6 @@ impl Ledger {
     }
 }
 
-const CIRCUIT: &str = "circuit";
-
-fn latch_key(attempt: &Attempt<'_>) -> Key {
-    Key::new(
-        attempt.incident.pk(),
-        format!("{}#{}", attempt.rule, attempt.target),
-    )
-}
-
-fn cooldown_key(attempt: &Attempt<'_>) -> Key {
-    Key::new(format!("cooldown#{}#{}", attempt.rule, attempt.target), "-")
-}
-
-fn circuit_key(slot: u32) -> Key {
-    Key::new(CIRCUIT, format!("slot#{slot:04}"))
-}
-
-fn seconds(duration: Duration) -> i64 {
-    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
-}
-
-fn latch_refusal(attempt: &Attempt<'_>, holder: &Entry) -> (Guard, String) {
-    let again = if attempt.incident.started.is_some() {
-        "it acts again on the alert's next incident"
-    } else {
-        "it acts again after ALERT_RESOLVED"
-    };
-    (
-        Guard::IncidentLatch,
-        format!(
-            "{} already handled {} in this incident (request {} at {}: its audit line says \
-             what it did); {again}",
-            attempt.rule,
-            attempt.target,
-            holder.claimed_by,
-            holder.claimed_at()
-        ),
-    )
-}
-
-fn cooldown_refusal(
-    attempt: &Attempt<'_>,
-    cooldown: HumanDuration,
-    holder: &Entry,
-) -> (Guard, String) {
-    (
-        Guard::Cooldown,
-        format!(
-            "cooling down: {} handled {} at {} (request {}: its audit line says what it did); \
-             cooldown {cooldown} ends at {}",
-            attempt.rule,
-            attempt.target,
-            holder.claimed_at(),
-            holder.claimed_by,
-            holder.expires_at()
-        ),
-    )
-}
-
-/// Claims `entry`'s key, recording it in `keys` before the conditional write is sent and
-/// removing it when the write is refused: a caller cut off mid-write still knows of it.
-async fn claim_into(
-    store: &dyn Store,
-    entry: &Entry,
-    now: Timestamp,
-    keys: &mut Vec<Key>,
-) -> Result<Option<Entry>, LedgerError> {
-    keys.push(entry.key.clone());
-    let result = store.claim(entry, now).await;
-    // Refused: someone else holds it. A write that failed may still have been applied (no
-    // answer is not a no), so its key stays, to be given back.
-    if matches!(result, Ok(Some(_))) {
-        keys.pop();
-    }
-    result
-}
-
-impl Ledger {
-    fn circuit_refusal(&self, circuit: CircuitBreaker, holders: &[Entry]) -> (Guard, String) {
-        let closes = holders
-            .iter()
-            .map(|h| h.expires_at)
-            .min()
-            .and_then(|s| Timestamp::from_second(s).ok())
-            .map_or_else(|| "soon".to_owned(), |t| format!("at {t}"));
-        // `ledger clear` reaches a table, not another process's memory.
-        let reset = if self.store.in_process() {
-            "or restarting the process resets it (this ledger is in memory, where `ledger clear` \
-             cannot reach it)"
-        } else {
-            "or an operator resets it with `wavefront-responder ledger clear --circuit`"
-        };
-        (
-            Guard::CircuitOpen,
-            format!(
-                "circuit open: {} actions changed something in the last {} (max_actions = {}); \
-                 it closes {closes}, {reset}",
-                holders.len(),
-                circuit.window,
-                circuit.max_actions
-            ),
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -912,7 +477,22 @@ mod tests {
             cooldown: cooldown.and_then(|c| HumanDuration::parse(c).ok()),
             incident,
             request_id,
+            pending_for: Duration::from_secs(60),
         }
+    }
+
+    #[tokio::test]
+    async fn a_latch_its_action_never_kept_lapses() {
+        // Admitted, then never kept nor given back: the request died, or its release was lost.
+        let ledger = Ledger::in_memory(None);
+        let incident = Incident::of(&alert(Reason::Opened, Some("2026-11-25T20:00:00Z")));
+        let now = at("2026-11-25T20:01:00Z");
+        let admitted = ledger.admit(&attempt(&incident, None, "r1"), now).await;
+        assert!(matches!(admitted.unwrap(), Admission::Admitted(_)));
+        // It lapses once the time its request could still run is over, not after the retention.
+        let after = at("2026-11-25T20:02:00Z");
+        let again = ledger.admit(&attempt(&incident, None, "r2"), after).await;
+        assert!(matches!(again.unwrap(), Admission::Admitted(_)));
     }
 
     #[tokio::test]
@@ -920,21 +500,46 @@ mod tests {
         let ledger = Ledger::in_memory(None);
         let first = Incident::of(&alert(Reason::Opened, Some("2026-11-25T20:00:00Z")));
         let now = at("2026-11-25T20:01:00Z");
-        let Admission::Admitted(_) = ledger
+        let Admission::Admitted(claims) = ledger
             .admit(&attempt(&first, None, "r1"), now)
             .await
             .unwrap()
         else {
             panic!("the first action of an incident is admitted");
         };
-        let Admission::Refused { guard, detail } = ledger
+        // While r1 is not done, its latch is pending: a refusal by it is not final.
+        let Admission::Refused(pending) = ledger
             .admit(&attempt(&first, None, "r2"), now)
             .await
             .unwrap()
         else {
             panic!("a second action in the same incident is refused");
         };
-        assert_eq!(guard, Guard::IncidentLatch);
+        assert_eq!(pending.guard, Guard::IncidentLatch);
+        assert_eq!(pending.pending_until, Some(at("2026-11-25T20:02:00Z")));
+        assert!(
+            pending.detail.starts_with(
+                "request r1 is handling checkout:live for checkout-errors right now (since \
+                 2026-11-25T20:01:00Z)"
+            ),
+            "{}",
+            pending.detail
+        );
+        // Kept, once the action changed something: for the retention, and final.
+        ledger.keep(&claims).await.unwrap();
+        let later = at("2026-11-25T20:30:00Z");
+        let Admission::Refused(Refusal {
+            guard,
+            detail,
+            pending_until,
+        }) = ledger
+            .admit(&attempt(&first, None, "r3"), later)
+            .await
+            .unwrap()
+        else {
+            panic!("a second action in the same incident is refused");
+        };
+        assert_eq!((guard, pending_until), (Guard::IncidentLatch, None));
         assert_eq!(
             detail,
             "checkout-errors already handled checkout:live in this incident (request r1 at \
@@ -988,7 +593,7 @@ mod tests {
     #[tokio::test]
     async fn only_the_circuit_slot_is_given_back_for_an_action_left_to_codedeploy() {
         let (ledger, incident, now, claims) = one_action_admitted().await;
-        ledger.release_circuit_slot(claims).await.unwrap();
+        ledger.release_circuit_slot(&claims).await.unwrap();
         let left: Vec<String> = ledger
             .list()
             .await
@@ -1003,7 +608,10 @@ mod tests {
             ledger
                 .peek(&attempt(&incident, Some("30m"), "r2"), now)
                 .await,
-            Ok(Some((Guard::IncidentLatch, _)))
+            Ok(Some(Refusal {
+                guard: Guard::IncidentLatch,
+                ..
+            }))
         ));
     }
 
@@ -1026,14 +634,16 @@ mod tests {
         let ledger = Ledger::in_memory(None);
         let unknown = Incident::of(&alert(Reason::Opened, None));
         let now = at("2026-11-25T20:01:00Z");
-        assert!(matches!(
-            ledger
-                .admit(&attempt(&unknown, None, "r1"), now)
-                .await
-                .unwrap(),
-            Admission::Admitted(_)
-        ));
-        let Admission::Refused { detail, .. } = ledger
+        // The action acted: its claims are kept.
+        let Admission::Admitted(claims) = ledger
+            .admit(&attempt(&unknown, None, "r1"), now)
+            .await
+            .unwrap()
+        else {
+            panic!("admitted");
+        };
+        ledger.keep(&claims).await.unwrap();
+        let Admission::Refused(Refusal { detail, .. }) = ledger
             .admit(&attempt(&unknown, None, "r2"), now)
             .await
             .unwrap()
@@ -1080,13 +690,15 @@ mod tests {
         let ledger = Ledger::in_memory(None);
         let unknown = Incident::of(&alert(Reason::Opened, None));
         let claimed = at("2026-11-25T20:01:00Z");
-        assert!(matches!(
-            ledger
-                .admit(&attempt(&unknown, None, "r1"), claimed)
-                .await
-                .unwrap(),
-            Admission::Admitted(_)
-        ));
+        // The action acted: its claims are kept.
+        let Admission::Admitted(claims) = ledger
+            .admit(&attempt(&unknown, None, "r1"), claimed)
+            .await
+            .unwrap()
+        else {
+            panic!("admitted");
+        };
+        ledger.keep(&claims).await.unwrap();
         // A late ALERT_RESOLVED of an earlier firing: ended before this latch was taken.
         let mut late = alert(Reason::Resolved, None);
         late.ended = Some(at("2026-11-25T20:00:00Z"));
@@ -1101,7 +713,10 @@ mod tests {
                 .peek(&attempt(&unknown, None, "r2"), after)
                 .await
                 .unwrap(),
-            Some((Guard::IncidentLatch, _))
+            Some(Refusal {
+                guard: Guard::IncidentLatch,
+                ..
+            })
         ));
         // This firing's own end clears it.
         let mut ended = alert(Reason::Resolved, None);
@@ -1149,7 +764,13 @@ mod tests {
         let again = attempt(&incident, None, "r1");
         let mut claims = Claims::new("r1");
         let refusal = ledger.admit_into(&again, now, &mut claims).await.unwrap();
-        assert!(matches!(refusal, Some((Guard::IncidentLatch, _))));
+        assert!(matches!(
+            refusal,
+            Some(Refusal {
+                guard: Guard::IncidentLatch,
+                ..
+            })
+        ));
         assert!(claims.is_empty());
         ledger.release(claims).await.unwrap();
         assert_eq!(ledger.list().await.unwrap().len(), 2);
@@ -1176,7 +797,7 @@ mod tests {
             ));
         }
         let third = Incident::of(&alert(Reason::Opened, Some("2026-11-25T19:05:00Z")));
-        let Admission::Refused { guard, detail } = ledger
+        let Admission::Refused(Refusal { guard, detail, .. }) = ledger
             .admit(&attempt(&third, None, "r"), now)
             .await
             .unwrap()
@@ -1196,7 +817,10 @@ mod tests {
         // The refused attempt gave its latch back.
         assert!(matches!(
             ledger.peek(&attempt(&third, None, "r"), now).await.unwrap(),
-            Some((Guard::CircuitOpen, _))
+            Some(Refusal {
+                guard: Guard::CircuitOpen,
+                ..
+            })
         ));
         let later = at("2026-11-25T21:00:01Z");
         assert!(matches!(
@@ -1319,8 +943,11 @@ mod tests {
                                     cooldown,
                                     incident: &incident,
                                     request_id: &request,
+                                    pending_for: Duration::from_secs(60),
                                 };
-                                if let Admission::Admitted(_) = ledger.admit(&attempt, now).await.unwrap() {
+                                // An action that acts keeps its claims.
+                                if let Admission::Admitted(claims) = ledger.admit(&attempt, now).await.unwrap() {
+                                    ledger.keep(&claims).await.unwrap();
                                     acted.push((now, known_start.then_some(n), segment));
                                 }
                             }
@@ -1369,8 +996,10 @@ mod tests {
                             cooldown: None,
                             incident: &incident,
                             request_id: &request,
+                            pending_for: Duration::from_secs(60),
                         };
-                        if let Admission::Admitted(_) = ledger.admit(&attempt, now).await.unwrap() {
+                        if let Admission::Admitted(claims) = ledger.admit(&attempt, now).await.unwrap() {
+                            ledger.keep(&claims).await.unwrap();
                             acted.push(now);
                         }
                     }

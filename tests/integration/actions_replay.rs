@@ -1012,7 +1012,7 @@ fn read_back(info: Value) -> ReplayEvent {
 }
 
 #[tokio::test]
-async fn a_stop_that_finds_the_deployment_already_stopped_changed_nothing() {
+async fn a_stop_that_finds_the_deployment_already_stopped_changed_nothing_and_keeps_its_alias() {
     let mut events = lambda_in_progress("d-ABC123");
     events.extend([already_completed("d-ABC123"), get_stopped("d-ABC123")]);
     let replay = Replay::codedeploy(events).await;
@@ -1021,12 +1021,19 @@ async fn a_stop_that_finds_the_deployment_already_stopped_changed_nothing() {
     assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
     assert_eq!(
         report.detail,
-        "d-ABC123 was already stopped when this request tried to stop it"
+        "d-ABC123 was already stopped when this request tried to stop it; a rollback of it may \
+         not have started yet; checkout:live is left to CodeDeploy, which may be moving it back"
     );
-    // Sent once and refused: someone else stopped it, so the claims may be given back, and
-    // whatever rolls its alias back is not ours to hand over.
+    // Sent once and refused: someone else stopped it (perhaps an earlier delivery of this
+    // incident), so the claims may be given back; CodeDeploy creates the rollback only after
+    // answering the stop, so the alias stays left to it, as someone else's.
     assert!(!report.changed, "{report:?}");
-    assert_eq!(handed_over, HandedOver::default());
+    let handover = handed_over.find("checkout", "live").expect("handed over");
+    assert!(!handover.ours);
+    assert_eq!(
+        handover.by,
+        "d-ABC123, stopped; its rollback may not have started yet"
+    );
     replay.assert_requests();
 }
 
@@ -1649,6 +1656,42 @@ async fn resend(
     let resent =
         crate::support::opened_as("6a1f0c2e-9d3b-4e57-8c1a-2b7e4f9d0a33", "ALERT_RETRIGGERED");
     again.post_with_token(&resent).await
+}
+
+#[tokio::test]
+async fn a_resend_leaves_the_alias_to_a_stop_whose_rollback_has_not_started_yet() {
+    // The first delivery stopped d-ABC123; CodeDeploy answered the stop at once and creates the
+    // rollback later, so the re-send still finds d-ABC123 in progress, created by a user.
+    let mut events = lambda_in_progress("d-ABC123");
+    events.push(stop_ok("d-ABC123"));
+    events.extend(lambda_in_progress("d-ABC123"));
+    // No Lambda exchange: the alias action must make no call.
+    let replay = Replay::codedeploy(events).await;
+    let stop_only = PAIR
+        .split("  [[rule.action]]\n  type = \"lambda-alias\"")
+        .next()
+        .unwrap();
+    let (reply, ledger) = responder_reply(&replay, stop_only).await;
+    assert_eq!(reply.json["rules"][0]["actions"][0]["outcome"], "executed");
+
+    let reply = resend(&replay, &ledger, PAIR).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let actions = &reply.json["rules"][0]["actions"];
+    assert_eq!(actions[0]["guard"], "incident_latch", "{actions}");
+    assert!(
+        actions[0]["detail"].as_str().unwrap().ends_with(
+            "; d-ABC123 is still in progress (a stop an earlier delivery sent may not \
+                 have started its rollback yet); checkout:live is left to CodeDeploy, which may \
+                 be moving it back"
+        ),
+        "{actions}"
+    );
+    assert_eq!(actions[1]["outcome"], "skipped", "{actions}");
+    assert_eq!(
+        actions[1]["detail"],
+        "CodeDeploy is moving checkout:live back (d-ABC123, in progress); leaving the alias to it"
+    );
+    replay.assert_requests();
 }
 
 #[tokio::test]

@@ -87,10 +87,10 @@ const BUDGETS: &[(&str, &[&str])] = &[
     // With a DynamoDB ledger, the default circuit breaker and the default cooldown, around the
     // alias moved above: claim the delivery while reading the freezes operators set (one
     // `BatchGetItem` of the freeze keys that could hold back a matched rule, which every action
-    // must see before it runs); claim
-    // the incident latch; then claim the cooldown while reading the breaker, and the action
-    // reads beside them; claim a slot once the cooldown is held; the action writes once
-    // admitted; then confirm the delivery.
+    // must see before it runs); claim the incident latch (pending); then claim the cooldown
+    // while reading the breaker, and the action reads beside them; claim a slot once the
+    // cooldown is held; the action writes once admitted; then, at once, confirm the delivery and
+    // keep the latch (for the retention) and the cooldown, no longer pending.
     (
         "ledger: first notification, alias moved",
         &[
@@ -102,7 +102,7 @@ const BUDGETS: &[(&str, &[&str])] = &[
             "GetAlias",
             "GetFunctionConfiguration",
             "UpdateAlias",
-            "PutItem",
+            "[PutItem PutItem PutItem]",
         ],
     ),
     // The refused claim returns its holder: no second call to read it. The freezes are read

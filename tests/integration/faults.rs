@@ -294,8 +294,12 @@ async fn an_emulator_that_vanishes_during_the_update_fails_the_action_and_keeps_
 
 /// The ledger's calls before one live action that moves the alias: claim the delivery while
 /// reading the freezes; claim the incident latch; claim the cooldown while reading the circuit
-/// breaker; claim a slot. After the action, the delivery is confirmed (one more `PutItem`).
+/// breaker; claim a slot.
 const CLAIMS: &str = "[PutItem BatchGetItem] PutItem [PutItem Query] PutItem";
+
+/// The ledger's calls after an action that changed something, at once: confirm the delivery,
+/// and keep the action's latch and cooldown.
+const SETTLE: &str = "[PutItem PutItem PutItem]";
 
 #[tokio::test]
 async fn throttled_ledger_writes_are_retried_and_the_action_runs() {
@@ -305,7 +309,7 @@ async fn throttled_ledger_writes_are_retried_and_the_action_runs() {
     executed(&reply);
     // The delivery's claim, throttled twice, beside the read of the freezes.
     s.assert_calls(&format!(
-        "[PutItem PutItem PutItem BatchGetItem] PutItem [PutItem Query] PutItem {MOVE} PutItem"
+        "[PutItem PutItem PutItem BatchGetItem] PutItem [PutItem Query] PutItem {MOVE} {SETTLE}"
     ));
     assert_eq!(s.live().await, "1");
     let held = s.held().await;
@@ -341,7 +345,7 @@ async fn the_action_reads_beside_a_slow_admission_and_writes_only_after_it() {
     assert!(at("GetAlias", 0) > at("PutItem", 1), "{calls:?}");
     assert!(at("GetFunctionConfiguration", 1) < slot, "{calls:?}");
     assert!(at("UpdateAlias", 0) > slot, "{calls:?}");
-    s.assert_calls(&format!("{CLAIMS} {MOVE} PutItem"));
+    s.assert_calls(&format!("{CLAIMS} {MOVE} {SETTLE}"));
     assert_eq!(s.live().await, "1");
 }
 
@@ -392,7 +396,7 @@ async fn ledger_server_errors_that_pass_are_retried_and_the_action_runs() {
     let reply = s.fire().await;
     executed(&reply);
     s.assert_calls(&format!(
-        "[PutItem BatchGetItem] PutItem [PutItem Query Query Query] PutItem {MOVE} PutItem"
+        "[PutItem BatchGetItem] PutItem [PutItem Query Query Query] PutItem {MOVE} {SETTLE}"
     ));
     assert_eq!(s.live().await, "1");
 }
@@ -518,6 +522,51 @@ async fn a_ledger_write_that_lands_after_the_cut_off_is_still_given_back() {
     // Long after the late write: nothing holds.
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(s.held().await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_latch_that_lands_after_it_was_given_back_holds_for_a_minute_not_the_retention() {
+    // The latch's write reaches DynamoDB 2.5 s after it was sent: after the cut-off and the
+    // grace it gets, so the release overtakes it, and the late write lands for good.
+    let s = Scene::new(LedgerKind::DynamoDb, 1).await;
+    s.proxy.inject(
+        "PutItem",
+        Fault::Delay(Duration::from_millis(2500)),
+        Times::Nth(2),
+    );
+    let reply = s.fire().await;
+    failed(&reply, "not run: the ledger did not answer in time");
+    // Once the late write has landed, a re-send of the incident finds the latch, pending: the
+    // request that claimed it might still give it back, so the refusal is not final. It is
+    // answered 503, and its notification is given back for Wavefront to send again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let resent = opened_as("resent-3s-later", "ALERT_RETRIGGERED");
+    let reply = s.t.post_with_token(&resent).await;
+    assert_eq!(reply.status, 503, "{}", reply.text);
+    assert_eq!(reply.json["outcome"], "in_progress");
+    assert_eq!(action(&reply)["guard"], "incident_latch");
+    let wait: u64 = reply.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=70).contains(&wait), "Retry-After {wait}");
+    assert!(
+        !s.held().await.iter().any(|k| k.contains("resent-3s-later")),
+        "the re-send's notification was given back"
+    );
+    assert_eq!(s.live().await, "2");
+    // It lapses within about a minute of the first request's end, not after the retention:
+    // a re-send two minutes later acts.
+    let later = jiff::Timestamp::now() + jiff::SignedDuration::from_mins(2);
+    let authorization = bearer(TOKEN);
+    let headers = [("authorization", authorization.as_str())];
+    let body = opened_as("resent-2m-later", "ALERT_RETRIGGERED");
+    let reply =
+        s.t.request_at(http::Method::POST, &headers, body.as_bytes(), later)
+            .await;
+    assert_eq!(action(&reply)["outcome"], "executed", "{}", reply.text);
+    assert_eq!(s.live().await, "1");
 }
 
 #[tokio::test]
@@ -706,7 +755,7 @@ async fn an_action_cut_off_in_the_ledger_gives_back_its_claims_and_not_an_earlie
     // the delivery is forgotten.
     let (seen, calls) = sent_at_once(
         &proxy.operations(),
-        &format!("{CLAIMS} {MOVE} PutItem DeleteItem DeleteItem"),
+        &format!("{CLAIMS} {MOVE} PutItem DeleteItem [DeleteItem PutItem PutItem]"),
     );
     proxy::assert_calls(&seen, &calls);
     assert_eq!(alias_state(&moto, &function, "live").await.0, "1");

@@ -653,3 +653,104 @@ async fn the_default_cooldown_holds_the_target_and_only_it() {
     assert_eq!(action(&reply)["outcome"], "executed", "{}", reply.text);
     assert_eq!(alias_state(&aws, &checkout, "live").await.0, "1");
 }
+
+#[tokio::test]
+async fn a_duplicate_of_a_delivery_still_being_handled_is_not_final() {
+    use wavefront_responder::alert::Alert;
+    use wavefront_responder::ledger::notification_key;
+
+    let scene = Scene::new(2).await;
+    scene.live("2", &[]).await;
+    let ledger = Ledger::in_memory(None);
+    let rule = move_live_rule(&scene.function, "");
+    let t = live_responder(config(None, &rule), &scene.aws, ledger.clone()).await;
+    // Another instance is handling this very notification right now.
+    let body = alert(Some(scene.started), "n-1", "ALERT_OPENED");
+    let parsed = Alert::parse(body.as_bytes()).unwrap();
+    let key = notification_key(&parsed).unwrap();
+    let now = Timestamp::now();
+    let claimed = ledger.claim_notification(&key, &parsed, "req-elsewhere", now);
+    assert!(claimed.await.unwrap().is_none());
+
+    let reply = t.post_with_token(&body).await;
+    assert_eq!(reply.status, 503, "{}", reply.text);
+    assert_eq!(reply.json["outcome"], "in_progress");
+    assert!(
+        reply.json["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("notification is being handled by request req-elsewhere (since "),
+        "{}",
+        reply.text
+    );
+    let wait: u64 = reply.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&wait), "Retry-After {wait}");
+    assert_eq!(scene.live_version().await, "2");
+
+    // That request failed and gave the notification back "so the retry can act": it does.
+    ledger
+        .release_notification(&key, "req-elsewhere")
+        .await
+        .unwrap();
+    let retried = t.post_with_token(&body).await;
+    assert_eq!(action(&retried)["outcome"], "executed", "{}", retried.text);
+    assert_eq!(scene.live_version().await, "1");
+}
+
+#[tokio::test]
+async fn a_delivery_held_up_by_a_cooldown_still_being_decided_is_not_final() {
+    use wavefront_responder::ledger::{Admission, Attempt, Incident};
+
+    let scene = Scene::new(2).await;
+    scene.live("2", &[]).await;
+    let ledger = Ledger::in_memory(None);
+    let rule = move_live_rule(&scene.function, "");
+    let t = live_responder(config(None, &rule), &scene.aws, ledger.clone()).await;
+    // Another request, for an earlier incident of the alert, holds the rule's cooldown on the
+    // alias while its action runs: it may still give it back.
+    let earlier: wavefront_responder::alert::Alert = wavefront_responder::alert::Alert::parse(
+        alert(
+            Some(scene.started - SignedDuration::from_mins(30)),
+            "n-0",
+            "ALERT_OPENED",
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let incident = Incident::of(&earlier);
+    let target = format!("{}:live", scene.function);
+    let attempt = Attempt {
+        rule: "checkout-errors",
+        target: &target,
+        cooldown: Some(HumanDuration::parse("15m").unwrap()),
+        incident: &incident,
+        request_id: "req-elsewhere",
+        pending_for: std::time::Duration::from_secs(60),
+    };
+    let Admission::Admitted(claims) = ledger.admit(&attempt, Timestamp::now()).await.unwrap()
+    else {
+        panic!("admitted");
+    };
+
+    let reply = scene.fire(&t, "n-1", "ALERT_OPENED").await;
+    assert_eq!(reply.status, 503, "{}", reply.text);
+    assert_eq!(reply.json["outcome"], "in_progress");
+    assert_eq!(action(&reply)["guard"], "cooldown");
+    let detail = action(&reply)["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with(&format!(
+            "request req-elsewhere is acting on {target} for checkout-errors right now"
+        )),
+        "{detail}"
+    );
+    assert_eq!(scene.live_version().await, "2");
+
+    // It changed nothing and gave its claims back: Wavefront's next delivery acts.
+    ledger.release(claims).await.unwrap();
+    let retried = scene.fire(&t, "n-1", "ALERT_OPENED").await;
+    assert_eq!(action(&retried)["outcome"], "executed", "{}", retried.text);
+}

@@ -20,7 +20,7 @@ use crate::alert::{Alert, Reason};
 use crate::decision::{ActionOutcome, Decision, plural};
 use crate::ledger::attribution::IncidentStart;
 use crate::ledger::freeze::Freeze;
-use crate::ledger::{Attempt, Guard, Incident, Key, Ledger, notification_key};
+use crate::ledger::{Attempt, Claims, Entry, Guard, Incident, Key, Ledger, notification_key};
 use crate::rules::Rule;
 use run::Run;
 
@@ -30,6 +30,10 @@ pub struct Executor {
     aws: Aws,
     ledger: Ledger,
 }
+
+/// How long an action's latch stays pending past the end of its request, before it lapses
+/// unless the action kept it.
+const PENDING_MARGIN: Duration = Duration::from_secs(60);
 
 /// How long giving back a claim may take once an action has finished.
 const RELEASE_LIMIT: Duration = Duration::from_secs(1);
@@ -189,20 +193,19 @@ impl Executor {
                 ));
             }
         }
-        match blocked {
-            Some(why) => block_actions(decision, &why),
+        let kept = match blocked {
+            Some(why) => {
+                block_actions(decision, &why);
+                Vec::new()
+            }
             None => {
                 self.run_actions(decision, alert, rules, &prelude, now, &limits)
-                    .await;
+                    .await
             }
-        }
+        };
         decision.summarize();
-
-        // A failed request forgets its delivery, so Wavefront's retry can act; a finished one
-        // is remembered for the retention.
-        if let Some(key) = &notification {
-            self.settle(decision, key, alert, now, &limits).await;
-        }
+        self.settle(decision, notification.as_ref(), &kept, alert, now, &limits)
+            .await;
     }
 
     /// Reads what every action needs before it runs: the freezes (when a matched rule has an
@@ -262,7 +265,7 @@ impl Executor {
         tokio::pin!(claim);
         match tokio::time::timeout_at(limits.deadline, claim.as_mut()).await {
             Ok(Ok(None)) => Delivery::Claimed,
-            Ok(Ok(Some(earlier))) => Delivery::Duplicate(earlier.claimed_by, earlier.claimed_at),
+            Ok(Ok(Some(earlier))) => Delivery::Duplicate(earlier),
             Ok(Err(err)) => Delivery::Failed {
                 why: err.to_string(),
                 note: None,
@@ -273,7 +276,7 @@ impl Executor {
                 // is not taken for a duplicate.
                 let answer = tokio::time::timeout_at(grace_until(limits.releases_by), claim).await;
                 if let Ok(Ok(Some(earlier))) = answer {
-                    return Delivery::Duplicate(earlier.claimed_by, earlier.claimed_at);
+                    return Delivery::Duplicate(earlier);
                 }
                 let released = tokio::time::timeout_at(
                     release_until(limits.cap),
@@ -346,9 +349,13 @@ impl Executor {
         prelude: &Prelude,
         now: Timestamp,
         limits: &Limits,
-    ) {
+    ) -> Vec<Claims> {
         let request_id = decision.request_id.clone();
         let incident = Incident::of(alert);
+        // The claims of the actions that changed something, and when the latest claim of
+        // another request that held an action up lapses.
+        let mut kept = Vec::new();
+        let mut held_up = None;
         // What earlier actions left to CodeDeploy, so a later one does not race it.
         let mut handed_over = codedeploy::HandedOver::default();
         let mut remaining = decision
@@ -374,6 +381,9 @@ impl Executor {
                     cooldown: rule.cooldown,
                     incident: &incident,
                     request_id: &request_id,
+                    // Pending until this request is done with it, and a while after.
+                    pending_for: limits.cap.saturating_duration_since(Instant::now())
+                        + PENDING_MARGIN,
                 };
                 let run = Run {
                     executor: self,
@@ -385,22 +395,33 @@ impl Executor {
                     freeze,
                     releases_by: limits.releases_by,
                 };
-                let (report, guard) = run.within(share, &mut handed_over).await;
-                action_record.outcome = report.outcome;
-                action_record.detail = report.detail;
-                action_record.aws_request_ids = report.aws_request_ids;
-                action_record.guard = guard.or(report.guard);
+                let ran = run.within(share, &mut handed_over).await;
+                action_record.outcome = ran.report.outcome;
+                action_record.detail = ran.report.detail;
+                action_record.aws_request_ids = ran.report.aws_request_ids;
+                action_record.guard = ran.guard.or(ran.report.guard);
+                if let Some(until) = ran.pending_until {
+                    held_up = Some(held_up.map_or(until, |t: Timestamp| t.max(until)));
+                }
+                kept.extend(ran.kept);
             }
         }
+        if let Some(until) = held_up {
+            decision.hold_up(until);
+        }
+        kept
     }
 
-    /// Forgets a failed request's delivery, so Wavefront's retry can act, or remembers a
-    /// finished one for the retention; in its own time, whatever the actions' releases took,
-    /// and never past the cap.
+    /// Makes the claims of the actions that changed something last (their latches for the
+    /// retention), and settles the delivery: forgotten when the request is not done with (an
+    /// action failed, a freeze or another request's pending claim held one up), so Wavefront's
+    /// next delivery of it can act; otherwise remembered for the retention. All at once, in
+    /// its own time, whatever the actions' releases took, and never past the cap.
     async fn settle(
         &self,
         decision: &mut Decision<'_>,
-        key: &Key,
+        key: Option<&Key>,
+        kept: &[Claims],
         alert: &Alert,
         now: Timestamp,
         limits: &Limits,
@@ -411,21 +432,42 @@ impl Executor {
         let frozen = decision.rules.iter().any(|rule| {
             !rule.dry_run && rule.actions.iter().any(|a| a.guard == Some(Guard::Frozen))
         });
+        let forget = decision.failed() || frozen || decision.retry().is_some();
         let settle = async {
-            if decision.failed() || frozen {
-                self.ledger.release_notification(key, request_id).await
-            } else {
-                self.ledger
-                    .confirm_notification(key, alert, request_id, now)
-                    .await
+            match key {
+                None => Ok(()),
+                Some(key) if forget => self.ledger.release_notification(key, request_id).await,
+                Some(key) => {
+                    self.ledger
+                        .confirm_notification(key, alert, request_id, now)
+                        .await
+                }
             }
         };
-        let note = match tokio::time::timeout_at(release_until(limits.cap), settle).await {
-            Ok(Ok(())) => None,
-            Ok(Err(err)) => Some(unsettled(&err.to_string())),
-            Err(_) => Some(unsettled("the ledger did not answer in time")),
+        let keep = futures_util::future::join_all(kept.iter().map(|c| self.ledger.keep(c)));
+        let both = tokio::time::timeout_at(release_until(limits.cap), async {
+            tokio::join!(settle, keep)
+        });
+        let (settled, kept) = match both.await {
+            Ok((settled, kept)) => (settled.err().map(|e| e.to_string()), first_error(kept)),
+            Err(_) => {
+                let late = "the ledger did not answer in time".to_owned();
+                (
+                    key.map(|_| late.clone()),
+                    (!kept.is_empty()).then_some(late),
+                )
+            }
         };
-        decision.notes.extend(note);
+        if let Some(why) = settled {
+            decision.notes.push(unsettled(&why));
+        }
+        if let Some(why) = kept {
+            decision.notes.push(format!(
+                "the claims of an action that changed something could not be made to last \
+                 ({why}): its incident latch lapses in about a minute, after which a re-send of \
+                 this incident may act again (the cooldown still holds)"
+            ));
+        }
     }
 }
 
@@ -433,8 +475,8 @@ impl Executor {
 enum Delivery {
     /// Claimed (or there is nothing to claim it by): go on.
     Claimed,
-    /// Already handled, by this request at this time (milliseconds).
-    Duplicate(String, i64),
+    /// Already handled (or being handled, when it is pending), as this entry says.
+    Duplicate(Entry),
     /// The ledger failed or did not answer: nothing runs.
     Failed { why: String, note: Option<String> },
 }
@@ -444,8 +486,12 @@ impl Delivery {
     fn proceed(self, decision: &mut Decision<'_>, resolving: bool) -> bool {
         match self {
             Self::Claimed => true,
-            Self::Duplicate(by, at) => {
-                decision.mark_duplicate(&by, at);
+            Self::Duplicate(earlier) => {
+                let pending_until = earlier
+                    .pending
+                    .then(|| Timestamp::from_second(earlier.expires_at).ok())
+                    .flatten();
+                decision.mark_duplicate(&earlier.claimed_by, earlier.claimed_at, pending_until);
                 false
             }
             Self::Failed { why, note } => {
@@ -481,6 +527,14 @@ const UNANCHORED_RESOLVE: &str = "this ALERT_RESOLVED has no endedTime and no no
     (nor alertId and startedTime): it cleared the latches taken before it arrived, and a re-sent \
     copy would clear them again, including a later firing's; use the shipped alert target \
     template, which carries these fields";
+
+/// The first error of `results`, as a sentence.
+fn first_error(results: Vec<Result<(), crate::ledger::LedgerError>>) -> Option<String> {
+    results
+        .into_iter()
+        .find_map(Result::err)
+        .map(|e| e.to_string())
+}
 
 /// Said when `ALERT_RESOLVED` could not end an incident.
 fn unresolved(why: &str) -> String {

@@ -14,7 +14,7 @@ use super::{Executor, grace_until, release_until};
 use crate::decision::ActionOutcome;
 use crate::ledger::attribution::IncidentStart;
 use crate::ledger::freeze::Freeze;
-use crate::ledger::{Attempt, Claims, Guard, LedgerError};
+use crate::ledger::{Attempt, Claims, Guard, LedgerError, Refusal};
 
 /// Said when claims could not be given back.
 const CLAIMS_HELD: &str = "; its ledger claims could not be given back and hold until they expire";
@@ -51,69 +51,96 @@ pub(super) struct Run<'a> {
     pub releases_by: Instant,
 }
 
+/// What one action's run came to.
+#[derive(Debug)]
+pub(super) struct Ran {
+    pub report: Report,
+    /// What held it back, if anything did.
+    pub guard: Option<Guard>,
+    /// The claims it keeps (it changed something, or left its target to a rollback of its
+    /// own), to be made lasting once the request is done with its actions.
+    pub kept: Option<Claims>,
+    /// When the claim that refused it lapses, if the request holding that claim may still give
+    /// it back: the refusal is then not final.
+    pub pending_until: Option<Timestamp>,
+}
+
+impl Ran {
+    fn with(report: Report, guard: Option<Guard>) -> Self {
+        Self {
+            report,
+            guard,
+            kept: None,
+            pending_until: None,
+        }
+    }
+}
+
 impl Run<'_> {
-    /// Runs the action within `share` of the time budget: what it did, and the guard that
-    /// stopped it, if one did.
-    pub async fn within(
-        &self,
-        share: Duration,
-        handed_over: &mut codedeploy::HandedOver,
-    ) -> (Report, Option<Guard>) {
+    /// Runs the action within `share` of the time budget.
+    pub async fn within(&self, share: Duration, handed_over: &mut codedeploy::HandedOver) -> Ran {
         match self.freeze {
             // Frozen: no claim, no call. A dry run still says what it would do.
-            Some(freeze) if !self.dry_run => (
+            Some(freeze) if !self.dry_run => Ran::with(
                 skipped(format!("frozen: {}", frozen(freeze))),
                 Some(Guard::Frozen),
             ),
             Some(freeze) => {
-                let (mut report, guard) = self.admitted_within(share, handed_over).await;
-                report.detail.push_str(&format!(
+                let mut ran = self.dry_within(share, handed_over).await;
+                ran.report.detail.push_str(&format!(
                     "; frozen: a live run would skip it ({})",
                     frozen(freeze)
                 ));
-                (report, guard.or(Some(Guard::Frozen)))
+                ran.guard = ran.guard.or(Some(Guard::Frozen));
+                ran
             }
-            None => self.admitted_within(share, handed_over).await,
+            None if self.dry_run => self.dry_within(share, handed_over).await,
+            None => self.live_within(share, handed_over).await,
         }
     }
 
-    async fn admitted_within(
-        &self,
-        share: Duration,
-        handed_over: &mut codedeploy::HandedOver,
-    ) -> (Report, Option<Guard>) {
+    /// A dry run: says what the ledger would do, and makes the action's reads beside it. A
+    /// ledger that cannot be read is reported: live actions would not run.
+    async fn dry_within(&self, share: Duration, handed_over: &mut codedeploy::HandedOver) -> Ran {
         if share.is_zero() {
-            return (Calls::default().out_of_time(share), None);
+            return Ran::with(Calls::default().out_of_time(share), None);
+        }
+        let started = Instant::now();
+        let mut calls = Calls::default();
+        let peek = tokio::time::timeout(share, self.executor.ledger.peek(self.attempt, self.now));
+        let ahead = self.read_ahead(started + share, handed_over, &mut calls);
+        let (peeked, ahead) = tokio::join!(peek, ahead);
+        let refusal = match peeked {
+            Ok(Ok(None)) => None,
+            Ok(Ok(Some(refusal))) => Some((
+                skipped(format!("would be skipped: {}", refusal.detail)),
+                Some(refusal.guard),
+            )),
+            Ok(Err(err)) => Some((failed(format!("{err}; a live action would not run")), None)),
+            Err(_) => {
+                let why = "the ledger did not answer in time; a live action would not run";
+                Some((failed(why.into()), None))
+            }
+        };
+        if let Some((report, guard)) = refusal {
+            return Ran::with(with_reads(report, calls), guard);
+        }
+        let left = share.saturating_sub(started.elapsed());
+        let report = self
+            .run_action(share, left, handed_over, ahead, calls)
+            .await;
+        Ran::with(report, None)
+    }
+
+    /// A live run: the ledger's admission (the action's reads beside it), the action, and
+    /// giving back what it claimed when it changed nothing.
+    async fn live_within(&self, share: Duration, handed_over: &mut codedeploy::HandedOver) -> Ran {
+        if share.is_zero() {
+            return Ran::with(Calls::default().out_of_time(share), None);
         }
         let started = Instant::now();
         let ledger = &self.executor.ledger;
         let mut calls = Calls::default();
-        if self.dry_run {
-            // Read-only: say what the ledger would do, and make the action's reads beside it.
-            // A ledger that cannot be read is reported: live actions would not run.
-            let peek = tokio::time::timeout(share, ledger.peek(self.attempt, self.now));
-            let ahead = self.read_ahead(started + share, handed_over, &mut calls);
-            let (peeked, ahead) = tokio::join!(peek, ahead);
-            let refusal = match peeked {
-                Ok(Ok(None)) => None,
-                Ok(Ok(Some((guard, detail)))) => {
-                    Some((skipped(format!("would be skipped: {detail}")), Some(guard)))
-                }
-                Ok(Err(err)) => Some((failed(format!("{err}; a live action would not run")), None)),
-                Err(_) => {
-                    let why = "the ledger did not answer in time; a live action would not run";
-                    Some((failed(why.into()), None))
-                }
-            };
-            if let Some((report, guard)) = refusal {
-                return (with_reads(report, calls), guard);
-            }
-            let left = share.saturating_sub(started.elapsed());
-            let report = self
-                .run_action(share, left, handed_over, ahead, calls)
-                .await;
-            return (report, None);
-        }
         // The claims are ours, not the admission's: cut off, it still says what it may hold.
         let mut claims = Claims::new(self.attempt.request_id);
         let stopper = claims.stopper();
@@ -136,85 +163,88 @@ impl Run<'_> {
                 }
             }
         };
-        let (report, guard) = match admission {
+        let mut ran = match admission {
             Admitting::InTime((Ok(None), ahead)) => {
                 let left = share.saturating_sub(started.elapsed());
                 // The action's calls go into its report; none are left for `with_reads`.
                 let calls = std::mem::take(&mut calls);
-                let mut report = self
+                let report = self
                     .run_action(share, left, handed_over, ahead.flatten(), calls)
                     .await;
-                if report.changed {
-                    // Changed something, or may have: the claims stay, so nothing acts again.
-                    return (report, None);
-                }
-                if report.left_to_codedeploy {
-                    // Left to CodeDeploy's rollback: the incident is handled, so its latch
-                    // and cooldown stay (a re-delivery must not move the alias under the
-                    // rollback); it changed nothing, so the breaker's slot is given back.
-                    let slot = ledger.release_circuit_slot(claims);
-                    self.give_back(&mut report, slot, SLOT_HELD).await;
-                    return (report, None);
-                }
-                (report, None)
+                return self.admitted(report, claims).await;
             }
             // Refused, in time or by the write that answered after the cut-off.
-            Admitting::InTime((Ok(Some((guard, detail))), _))
-            | Admitting::Late((Ok(Some((guard, detail))), _)) => {
-                let mut report = skipped(detail);
-                // Already handled (or cooling down): still see which rollbacks are under way,
-                // so a later lambda-alias action of this request leaves their aliases alone.
-                if let (
-                    Action::CodeDeployRollback(rollback),
-                    Guard::IncidentLatch | Guard::Cooldown,
-                ) = (self.action, guard)
-                {
-                    let left = share.saturating_sub(started.elapsed());
-                    let context = self.context();
-                    let observed = tokio::time::timeout(
-                        left,
-                        rollback.observe(&self.executor.aws, &context, &mut calls, handed_over),
-                    )
-                    .await;
-                    if let Ok(note) = observed {
-                        report.detail.push_str(&note);
-                    }
-                }
-                (report, Some(guard))
+            Admitting::InTime((Ok(Some(refusal)), _)) | Admitting::Late((Ok(Some(refusal)), _)) => {
+                let left = share.saturating_sub(started.elapsed());
+                self.refused(refusal, left, &mut calls, handed_over).await
             }
-            // Stopped after the write in flight answered: nothing can still land.
-            Admitting::Late((Err(LedgerError::Stopped), _)) => (
-                failed("not run: the ledger did not answer in time".into()),
-                None,
-            ),
-            Admitting::InTime((Err(err), _)) | Admitting::Late((Err(err), _)) => (
-                failed(format!("not run: {err}; nothing acts without the ledger")),
-                None,
-            ),
-            Admitting::Late((Ok(None), _)) => (
-                failed(format!(
-                    "ran out of time before acting: the ledger admitted it only after its {:.1}s \
-                     of the time budget ended; its claims are given back",
-                    share.as_secs_f64()
-                )),
-                None,
-            ),
-            Admitting::Unanswered => {
-                let mut report = failed("not run: the ledger did not answer in time".into());
-                if !claims.is_empty() {
-                    report.detail.push_str(CLAIM_IN_FLIGHT);
-                }
-                (report, None)
-            }
+            admission => Ran::with(failed(not_admitted(admission, share, &claims)), None),
         };
-        let mut report = with_reads(report, calls);
+        ran.report = with_reads(ran.report, calls);
         // Nothing changed: give back what this action took (and only that), so a retry may
         // act and is not refused as "already acted".
         if !claims.is_empty() {
-            self.give_back(&mut report, ledger.release(claims), CLAIMS_HELD)
+            self.give_back(&mut ran.report, ledger.release(claims), CLAIMS_HELD)
                 .await;
         }
-        (report, guard)
+        ran
+    }
+
+    /// An admitted action's end: it keeps its claims if it changed something (or may have),
+    /// and if it left its target to a rollback of its own, all but the breaker's slot;
+    /// otherwise it gives them back.
+    async fn admitted(&self, mut report: Report, claims: Claims) -> Ran {
+        let ledger = &self.executor.ledger;
+        if report.changed {
+            // Changed something, or may have: the claims stay, so nothing acts again.
+            return Ran {
+                kept: Some(claims),
+                ..Ran::with(report, None)
+            };
+        }
+        if report.left_to_codedeploy {
+            // Left to CodeDeploy's rollback: the incident is handled, so its latch and cooldown
+            // stay (a re-delivery must not move the alias under the rollback); it changed
+            // nothing, so the breaker's slot is given back.
+            let slot = ledger.release_circuit_slot(&claims);
+            self.give_back(&mut report, slot, SLOT_HELD).await;
+            return Ran {
+                kept: Some(claims),
+                ..Ran::with(report, None)
+            };
+        }
+        self.give_back(&mut report, ledger.release(claims), CLAIMS_HELD)
+            .await;
+        Ran::with(report, None)
+    }
+
+    /// A refusal by the ledger. A `codedeploy-rollback` held by its incident latch or cooldown
+    /// still sees which Lambda deployments are under way, so a later lambda-alias action of
+    /// this request leaves their aliases alone.
+    async fn refused(
+        &self,
+        refusal: Refusal,
+        left: Duration,
+        calls: &mut Calls,
+        handed_over: &mut codedeploy::HandedOver,
+    ) -> Ran {
+        let mut report = skipped(refusal.detail);
+        if let (Action::CodeDeployRollback(rollback), Guard::IncidentLatch | Guard::Cooldown) =
+            (self.action, refusal.guard)
+        {
+            let observed = tokio::time::timeout(
+                left,
+                rollback.observe(&self.executor.aws, calls, handed_over),
+            )
+            .await;
+            if let Ok(note) = observed {
+                report.detail.push_str(&note);
+            }
+        }
+        Ran {
+            pending_until: refusal.pending_until,
+            ..Ran::with(report, Some(refusal.guard))
+        }
     }
 
     /// The reads a `lambda-alias` action makes before it writes, until `until` (the end of its
@@ -314,6 +344,32 @@ impl Run<'_> {
                 report
             }
         }
+    }
+}
+
+/// Why an admission neither admitted nor refused the action in time.
+fn not_admitted<A>(
+    admission: Admitting<(Result<Option<Refusal>, LedgerError>, A)>,
+    share: Duration,
+    claims: &Claims,
+) -> String {
+    match admission {
+        // Stopped after the write in flight answered: nothing can still land.
+        Admitting::Late((Err(LedgerError::Stopped), _)) => {
+            "not run: the ledger did not answer in time".into()
+        }
+        Admitting::InTime((Err(err), _)) | Admitting::Late((Err(err), _)) => {
+            format!("not run: {err}; nothing acts without the ledger")
+        }
+        Admitting::Late((Ok(None), _)) => format!(
+            "ran out of time before acting: the ledger admitted it only after its {:.1}s of the \
+             time budget ended; its claims are given back",
+            share.as_secs_f64()
+        ),
+        Admitting::Unanswered if !claims.is_empty() => {
+            format!("not run: the ledger did not answer in time{CLAIM_IN_FLIGHT}")
+        }
+        _ => "not run: the ledger did not answer in time".into(),
     }
 }
 
