@@ -27,7 +27,7 @@ use aws_sdk_lambda::operation::get_function_configuration::{
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
 
 use super::aws::{CallFailure, Calls};
-use super::codedeploy::HandedOver;
+use super::handover::{HandedOver, Handover};
 use super::{attribution, check_name};
 use crate::decision::ActionOutcome;
 use crate::ledger::Guard;
@@ -354,9 +354,22 @@ impl AliasShift {
     ) -> Prepared {
         if let Some(handover) = handed_over.find(&self.function, &self.alias) {
             let leaving = if dry_run { "would leave" } else { "leaving" };
-            // Our own rollback's alias is handled for the incident; one found under way is
-            // someone else's, which may fail, so a later delivery stays free to act.
+            // Our own rollback's alias is handled for the incident when it takes the alias
+            // where this action would; one found under way is someone else's, which may fail,
+            // so a later delivery stays free to act.
             if !dry_run && handover.ours {
+                if let Some(short) = self.falls_short(client, handover, calls).await {
+                    return Prepared::Decided(
+                        ActionOutcome::Skipped,
+                        format!(
+                            "CodeDeploy is moving {} back ({}), {short}: leaving the alias to it \
+                             for now, since two movers must not race; a later delivery of this \
+                             incident moves it once CodeDeploy is done",
+                            self.target(),
+                            handover.by
+                        ),
+                    );
+                }
                 calls.left_to_codedeploy();
             }
             return Prepared::Decided(
@@ -371,6 +384,37 @@ impl AliasShift {
         match self.decide_first(client, (dry_run, since), calls).await {
             Ok(prepared) => prepared,
             Err(failure) => Prepared::Decided(ActionOutcome::Failed, failure.message),
+        }
+    }
+
+    /// How CodeDeploy's rollback of ours falls short of where this action would take the alias
+    /// (`to version 41, not to version 40 where stable points`), or `None` when it takes it
+    /// there. A `to_alias` destination is read for it.
+    async fn falls_short(
+        &self,
+        client: &Client,
+        handover: &Handover,
+        calls: &mut Calls,
+    ) -> Option<String> {
+        let Some(to) = handover.to.as_deref() else {
+            return Some("to a version the deployment does not name".to_owned());
+        };
+        match &self.destination {
+            // CodeDeploy's rollback puts back the version that ran before, without the canary.
+            Destination::DropCanary => None,
+            Destination::Version(version) => {
+                (version != to).then(|| format!("to version {to}, not to version {version}"))
+            }
+            Destination::Alias(other) => match self.read(client, other, calls).await {
+                Ok(state) if state.version == to => None,
+                Ok(state) => Some(format!(
+                    "to version {to}, not to version {} where {other} points",
+                    state.version
+                )),
+                Err(failure) => Some(format!(
+                    "to version {to}, and where {other} points could not be read ({failure})"
+                )),
+            },
         }
     }
 

@@ -9,6 +9,8 @@
 //! - [`attribution`]: the attribution guard both kinds apply (undo only what began before the
 //!   incident started).
 //! - [`aws`]: the clients and the bookkeeping every AWS call shares.
+//! - [`handover`]: the aliases a `codedeploy-rollback` left to CodeDeploy, which a later
+//!   `lambda-alias` action of the same request leaves alone.
 //! - [`executor`]: runs the actions of a decision, guarded by the ledger, within the time
 //!   budget.
 
@@ -16,6 +18,7 @@ pub mod attribution;
 pub mod aws;
 pub mod codedeploy;
 pub mod executor;
+pub mod handover;
 pub mod lambda_alias;
 
 use std::fmt;

@@ -625,6 +625,18 @@ async fn a_recent_success_is_undone_all_at_once_without_alarms() {
     );
 }
 
+/// `GetAlias` of `stable`, on `version`: where a `to_alias = "stable"` action takes `live`,
+/// which a rollback of ours must reach for the action to leave `live` to it.
+fn stable_is(version: &str) -> ReplayEvent {
+    lambda_call(
+        "GET",
+        &alias_uri("stable"),
+        None,
+        200,
+        alias_body(version, "rev-s"),
+    )
+}
+
 fn live_is(version: &str) -> ReplayEvent {
     lambda_call(
         "GET",
@@ -1148,7 +1160,8 @@ async fn a_retried_stop_that_finds_the_deployment_succeeded_changed_nothing() {
 
 #[tokio::test]
 async fn a_retried_stop_keeps_its_ledger_claims_and_its_alias_is_left_to_codedeploy() {
-    let replay = Replay::codedeploy(retried_stop("d-ABC123")).await;
+    // The alias action reads where stable points: the rollback takes live there.
+    let replay = Replay::new(retried_stop("d-ABC123"), vec![stable_is("41")]).await;
     let (reply, ledger) = shipped_pair(&replay).await;
     let stop = &reply.json["rules"][0]["actions"][0];
     assert_eq!(stop["outcome"], "skipped", "{stop}");
@@ -1567,8 +1580,9 @@ async fn an_alias_codedeploy_is_rolling_back_is_left_to_it() {
     // The re-delivery below: the rollback action, held by its latch, only reads which
     // rollbacks are under way (CodeDeploy's, set going by the stop).
     events.extend(rollback_under_way("d-RB9", "d-ABC123"));
-    // No Lambda exchange at all: the alias action makes no call.
-    let replay = Replay::codedeploy(events).await;
+    // One Lambda exchange: the alias action reads where stable points (41), which the rollback
+    // of d-ABC123 (from 42 back to 41) reaches.
+    let replay = Replay::new(events, vec![stable_is("41")]).await;
     let (reply, ledger) = shipped_pair(&replay).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let actions = &reply.json["rules"][0]["actions"];
@@ -1738,8 +1752,9 @@ async fn an_alias_our_undo_deployment_moves_is_left_to_it() {
     );
     events.extend(lambda_targets());
     events.push(create_undo());
-    // GetAlias once: the undo's staleness check. The alias action makes no call.
-    let replay = Replay::new(events, vec![live_is("42")]).await;
+    // GetAlias of live: the undo's staleness check; of stable: where the alias action would
+    // take live, which the undo (from 42 back to 41) reaches.
+    let replay = Replay::new(events, vec![live_is("42"), stable_is("41")]).await;
     let mut handed_over = HandedOver::default();
     let undo = run_after(&replay, &rollback(Some("1h")), false, &mut handed_over).await;
     assert_eq!(undo.outcome, ActionOutcome::Executed, "{undo:?}");
@@ -1750,8 +1765,34 @@ async fn an_alias_our_undo_deployment_moves_is_left_to_it() {
         "CodeDeploy is moving checkout:live back (d-UNDO1 undoes d-GOOD42); leaving the alias \
          to it"
     );
-    assert!(alias.aws_request_ids.is_empty(), "{alias:?}");
+    assert_eq!(alias.aws_request_ids, ["lambda-GET-200"], "{alias:?}");
     assert!(!alias.changed);
+    assert!(alias.left_to_codedeploy);
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn a_rollback_of_ours_that_does_not_reach_stable_leaves_the_incident_open() {
+    // The bad release succeeded earlier; a fix-forward, d-ABC123 (41 -> 42), is in progress.
+    // Stopping it rolls live back to 41, the bad release, while stable is on 40.
+    let mut events = lambda_in_progress("d-ABC123");
+    events.push(stop_ok("d-ABC123"));
+    let replay = Replay::new(events, vec![stable_is("40")]).await;
+    let (reply, ledger) = shipped_pair(&replay).await;
+    let actions = &reply.json["rules"][0]["actions"];
+    assert_eq!(actions[0]["outcome"], "executed", "{actions}");
+    assert_eq!(actions[1]["outcome"], "skipped", "{actions}");
+    assert_eq!(
+        actions[1]["detail"],
+        "CodeDeploy is moving checkout:live back (d-ABC123 stopped with rollback), to version 41, \
+         not to version 40 where stable points: leaving the alias to it for now, since two \
+         movers must not race; a later delivery of this incident moves it once CodeDeploy is done"
+    );
+    // Not handled: the alias action gives its latch and cooldown back, so the next delivery
+    // of the incident may move live to stable once the rollback is over.
+    let held = crate::support::ledger_keys(&ledger).await;
+    let latches = held.iter().filter(|pk| pk.starts_with("incident#")).count();
+    assert_eq!(latches, 1, "only the stop's latch: {held:?}");
     replay.assert_requests();
 }
 
@@ -2433,5 +2474,36 @@ async fn a_deployment_described_as_our_undo_is_not_stopped_when_the_ledger_canno
         ),
         "{report:?}"
     );
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn a_stop_of_a_deployment_not_yet_started_leaves_the_alias_to_the_alias_action() {
+    // Created, not started: it moved no traffic, so its stop sets no rollback moving live.
+    // No targets are read, and the alias action that follows moves live itself.
+    let mut events = one_in_progress("d-ABC123");
+    events[1] = codedeploy_call(
+        "BatchGetDeployments",
+        json!({"deploymentIds": ["d-ABC123"]}),
+        200,
+        json!({"deploymentsInfo": [deployment_info("d-ABC123", "Created", "user", None)]}),
+    );
+    events.push(stop_ok("d-ABC123"));
+    let replay = Replay::new(
+        events,
+        vec![
+            get_live(alias_body("42", "rev-a")),
+            version_exists("41"),
+            put_live("41", "rev-a", 200, alias_body("41", "rev-b")),
+        ],
+    )
+    .await;
+    let mut handed_over = HandedOver::default();
+    let stop = run_after(&replay, &rollback(None), false, &mut handed_over).await;
+    assert_eq!(stop.outcome, ActionOutcome::Executed, "{stop:?}");
+    assert_eq!(handed_over, HandedOver::default());
+    let alias = run_after(&replay, &shift_to_41(), false, &mut handed_over).await;
+    assert_eq!(alias.outcome, ActionOutcome::Executed, "{alias:?}");
+    assert_eq!(alias.detail, "moved live 42 -> 41");
     replay.assert_requests();
 }
