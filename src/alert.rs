@@ -383,11 +383,15 @@ impl RawAlert {
             self.created_time,
             [self.created_epoch_millis, self.created_epoch],
         );
+        // In whole seconds, as `startedTime` is written: the incident is the alert id and its
+        // start, so a template that sends `startedEpochMillis` and one that sends `startedTime`
+        // must name the same incident.
         let started = time(
             "started",
             self.started_time,
             [self.started_epoch_millis, self.started_epoch],
-        );
+        )
+        .and_then(|t| Timestamp::from_second(t.as_second()).ok());
         let since = time(
             "since",
             self.since_time,
@@ -629,6 +633,27 @@ mod tests {
         assert_eq!(alert.created, alert.started);
         assert_eq!(alert.ended, None);
         assert!(alert.warnings.is_empty(), "{:?}", alert.warnings);
+    }
+
+    #[test]
+    fn one_firing_has_one_start_whether_by_string_or_by_epoch() {
+        // The shipped template's startedTime, and another template's startedEpochMillis of the
+        // same firing, which carries milliseconds the string does not.
+        let by_string = parse(
+            r#"{"name":"a","reason":"ALERT_OPENED","alertId":"1",
+                "startedTime":"09/12/2020 21:47:39 +0000"}"#,
+        )
+        .unwrap();
+        let by_epoch = parse(
+            r#"{"name":"a","reason":"ALERT_OPENED","alertId":"1",
+                "startedEpochMillis":1599947259734}"#,
+        )
+        .unwrap();
+        assert_eq!(by_string.started, by_epoch.started);
+        assert_eq!(
+            crate::ledger::Incident::of(&by_string),
+            crate::ledger::Incident::of(&by_epoch)
+        );
     }
 
     #[test]

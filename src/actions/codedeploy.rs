@@ -150,10 +150,11 @@ impl Rollback {
             // live, and a window means it may be undone like any recent success.
             if finished && let Some(window) = self.redeploy_within {
                 let mut steps = steps;
-                steps.push(
-                    self.redeploy(aws, window, context, calls, handed_over)
-                        .await?,
-                );
+                // A failed undo keeps what the stops before it did in the record.
+                let undo = self
+                    .redeploy(aws, window, context, calls, handed_over)
+                    .await;
+                steps.push(undo.unwrap_or_else(|failure| (ActionOutcome::Failed, failure.message)));
                 return Ok(combine(steps));
             }
             return Ok(combine(steps));

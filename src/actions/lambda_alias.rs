@@ -291,6 +291,8 @@ fn record(calls: &mut Calls, result: GetAliasResult) -> Result<AliasState, CallF
             .and_then(|r| r.additional_version_weights)
             .unwrap_or_default()
             .into_iter()
+            // A weight of 0 routes nothing: no canary.
+            .filter(|(_, weight)| *weight > 0.0)
             .collect(),
         revision_id: output.revision_id,
     })
@@ -455,6 +457,13 @@ impl AliasShift {
             }
             _ => (self.read(client, &self.alias, calls).await?, None),
         };
+        if self.destination == Destination::DropCanary && first.weights.is_empty() {
+            let detail = format!(
+                "{} has no canary (it routes all traffic to version {}); nothing to drop",
+                self.alias, first.version
+            );
+            return Ok(Prepared::Decided(ActionOutcome::Skipped, detail));
+        }
         let target = match self.resolve(&first, other.as_ref()) {
             Resolved::To(target) => target,
             Resolved::Refused(reason) => {

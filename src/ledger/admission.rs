@@ -289,6 +289,11 @@ impl Ledger {
         now: Timestamp,
         claims: &mut Claims,
     ) -> Result<Result<(), Vec<Entry>>, LedgerError> {
+        // Every live slot counts, those past `max_actions` too (left by a higher limit before
+        // the config lowered it), as the dry run counts them.
+        if holders.len() >= circuit.max_actions as usize {
+            return Ok(Err(holders));
+        }
         for slot in 0..circuit.max_actions {
             let key = circuit_key(slot);
             if holders.iter().any(|h| h.key == key) {
@@ -528,5 +533,19 @@ impl Ledger {
             ),
             pending_until: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_claim_lapses_at_a_whole_second_never_early() {
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        let minute = Duration::from_secs(60);
+        let ends = |now: &str| Timestamp::from_second(expiry(at(now), minute)).unwrap();
+        assert_eq!(ends("2026-11-25T20:00:00.250Z"), at("2026-11-25T20:01:01Z"));
+        assert_eq!(ends("2026-11-25T20:00:00Z"), at("2026-11-25T20:01:00Z"));
     }
 }

@@ -777,6 +777,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_lowered_max_actions_counts_every_slot_still_taken() {
+        let store: Arc<dyn Store> = Arc::new(memory::MemoryStore::default());
+        let breaker = |max_actions| {
+            Some(CircuitBreaker {
+                max_actions,
+                window: HumanDuration::parse("1h").unwrap(),
+            })
+        };
+        let now = at("2026-11-25T20:00:00Z");
+        // Five actions while the limit was 5, slots 0 to 4; the first two then gave theirs
+        // back, leaving slots 2 to 4 taken.
+        let before = Ledger::new(Arc::clone(&store), DEFAULT_RETENTION, breaker(5));
+        let mut taken = Vec::new();
+        for n in 0..5 {
+            let incident = Incident::of(&alert(
+                Reason::Opened,
+                Some(&format!("2026-11-25T19:0{n}:00Z")),
+            ));
+            let Admission::Admitted(claims) = before
+                .admit(&attempt(&incident, None, &format!("r{n}")), now)
+                .await
+                .unwrap()
+            else {
+                panic!("admitted");
+            };
+            before.keep(&claims).await.unwrap();
+            taken.push(claims);
+        }
+        for claims in taken.drain(..2) {
+            before.release(claims).await.unwrap();
+        }
+        // Redeployed with 2: slots 0 and 1 are free, yet three slots past the limit are taken.
+        // Live admission counts them all, as the dry run does: the circuit is open.
+        let after = Ledger::new(store, DEFAULT_RETENTION, breaker(2));
+        let incident = Incident::of(&alert(Reason::Opened, Some("2026-11-25T19:30:00Z")));
+        let live = after.admit(&attempt(&incident, None, "r9"), now).await;
+        let Admission::Refused(refusal) = live.unwrap() else {
+            panic!("refused");
+        };
+        assert_eq!(refusal.guard, Guard::CircuitOpen);
+        assert!(
+            refusal.detail.starts_with("circuit open: 3 actions"),
+            "{}",
+            refusal.detail
+        );
+        let dry = after.peek(&attempt(&incident, None, "r10"), now).await;
+        assert_eq!(dry.unwrap().map(|r| r.guard), Some(Guard::CircuitOpen));
+    }
+
+    #[tokio::test]
     async fn the_circuit_opens_after_max_actions_and_closes_with_the_window() {
         let ledger = Ledger::in_memory(Some(CircuitBreaker {
             max_actions: 2,

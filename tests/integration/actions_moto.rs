@@ -178,26 +178,33 @@ async fn a_stable_alias_on_latest_is_refused() {
 }
 
 #[tokio::test]
-async fn dropping_the_canary_of_an_alias_on_latest_is_refused() {
+async fn dropping_the_canary_of_an_alias_without_one_is_skipped() {
     let aws = moto::aws().await;
-    let function = moto::function_with_versions(&aws, 2).await;
-    alias(&aws, &function, "live", "$LATEST", &[]).await;
-    let report = run_action(
-        &shift(&function, Destination::DropCanary),
-        &aws,
-        false,
-        Timestamp::now(),
-    )
-    .await;
-    assert_eq!(report.outcome, ActionOutcome::Failed, "{report:?}");
-    assert_eq!(
-        report.detail,
-        "refusing to move live to \"$LATEST\": not a published version"
-    );
-    // GetAlias only: nothing checked, nothing written.
-    assert_eq!(report.aws_request_ids.len(), 1, "{report:?}");
-    assert!(!report.changed);
-    assert_eq!(alias_state(&aws, &function, "live").await.0, "$LATEST");
+    let function = moto::function_with_versions(&aws, 3).await;
+    // No canary, a canary weighted 0 (which routes nothing), and an alias on $LATEST.
+    for (alias_name, version, canary) in [
+        ("live", "2", &[][..]),
+        ("beta", "2", &[("3", 0.0)][..]),
+        ("edge", "$LATEST", &[][..]),
+    ] {
+        alias(&aws, &function, alias_name, version, canary).await;
+        let action = Action::LambdaAlias(
+            AliasShift::new(function.clone(), alias_name.into(), Destination::DropCanary).unwrap(),
+        );
+        let report = run_action(&action, &aws, false, Timestamp::now()).await;
+        assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
+        assert_eq!(
+            report.detail,
+            format!(
+                "{alias_name} has no canary (it routes all traffic to version {version}); \
+                 nothing to drop"
+            )
+        );
+        // GetAlias only: nothing written, so no breaker slot is spent on a no-op.
+        assert_eq!(report.aws_request_ids.len(), 1, "{report:?}");
+        assert!(!report.changed);
+        assert_eq!(alias_state(&aws, &function, alias_name).await.0, version);
+    }
 }
 
 #[tokio::test]

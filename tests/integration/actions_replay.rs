@@ -985,6 +985,58 @@ async fn a_deployment_that_succeeds_while_stopped_is_undone_inside_the_window() 
     replay.assert_requests();
 }
 
+#[tokio::test]
+async fn a_failed_undo_after_a_stop_race_keeps_what_the_stop_found() {
+    // As above, but the undo's CreateDeployment is refused: the record still says how the
+    // stop ended before it says why the undo failed.
+    let mut events = vec![
+        codedeploy_call(
+            "ListDeployments",
+            list_active(),
+            200,
+            json!({"deployments": ["d-GOOD42"]}),
+        ),
+        codedeploy_call(
+            "BatchGetDeployments",
+            json!({"deploymentIds": ["d-GOOD42"]}),
+            200,
+            json!({"deploymentsInfo": [deployment_info("d-GOOD42", "InProgress", "user", None)]}),
+        ),
+    ];
+    events.extend(lambda_targets());
+    events.extend([
+        codedeploy_error(
+            "StopDeployment",
+            json!({"deploymentId": "d-GOOD42", "autoRollbackEnabled": true}),
+            "DeploymentAlreadyCompletedException",
+            "The deployment d-GOOD42 is already completed.",
+        ),
+        get_good42(deployment_info("d-GOOD42", "Succeeded", "user", None)),
+        get_group(group_info(
+            "Lambda",
+            "2026-11-25T20:59:00Z".parse().unwrap(),
+            None,
+        )),
+        get_good42(deployment_info("d-GOOD42", "Succeeded", "user", None)),
+    ]);
+    events.extend(lambda_targets());
+    events.push(create_undo_answered(
+        400,
+        json!({"__type": "InvalidRevisionException", "message": "The revision is not valid."}),
+    ));
+    let replay = Replay::new(events, vec![live_is("42")]).await;
+    let report = replay.run(&rollback(Some("1h")), false).await;
+    assert_eq!(report.outcome, ActionOutcome::Failed, "{report:?}");
+    assert!(
+        report.detail.starts_with(
+            "d-GOOD42 completed (Succeeded) before it could be stopped; CreateDeployment: \
+             InvalidRevisionException: The revision is not valid."
+        ),
+        "{report:?}"
+    );
+    replay.assert_requests();
+}
+
 fn stop_request(id: &str) -> Value {
     json!({"deploymentId": id, "autoRollbackEnabled": true})
 }

@@ -560,11 +560,36 @@ async fn a_resolved_that_cannot_be_told_apart_from_a_resend_says_so_when_it_clea
         "{}",
         reply.text
     );
-    // With a notificationId (as the shipped template sends), no such note.
+    // With a notificationId, it can be de-duplicated, but without endedTime it still cannot be
+    // placed in time: a first one that arrives late would clear a later firing's latches.
     redeploy(&aws, &function).await;
     let again = post_signed(&t, &unstarted("ALERT_OPENED", "open-2", None)).await;
     assert_eq!(first_action(&again).0, "executed", "{}", again.text);
     let resolved = post_signed(&t, &unstarted("ALERT_RESOLVED", "resolved-1", None)).await;
+    let notes = resolved.json["notes"].to_string();
+    assert!(
+        notes.contains("cleared 1 incident latch"),
+        "{}",
+        resolved.text
+    );
+    assert!(
+        notes.contains(
+            "this ALERT_RESOLVED has no endedTime, so it could not be anchored in time: it \
+             cleared the latches taken before it arrived"
+        ),
+        "{}",
+        resolved.text
+    );
+    // With endedTime too (as the shipped template sends), no such note.
+    redeploy(&aws, &function).await;
+    let third = post_signed(&t, &unstarted("ALERT_OPENED", "open-3", None)).await;
+    assert_eq!(first_action(&third).0, "executed", "{}", third.text);
+    // It ended after that firing's latch was taken (endedTime has whole seconds).
+    let ended = (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(1))
+        .strftime("%m/%d/%Y %H:%M:%S +0000")
+        .to_string();
+    let anchored = unstarted("ALERT_RESOLVED", "resolved-2", Some(&ended));
+    let resolved = post_signed(&t, &anchored).await;
     let notes = resolved.json["notes"].to_string();
     assert!(
         notes.contains("cleared 1 incident latch"),

@@ -570,6 +570,39 @@ async fn a_latch_that_lands_after_it_was_given_back_holds_for_a_minute_not_the_r
 }
 
 #[tokio::test]
+async fn claims_count_from_when_the_action_ran_not_from_when_the_request_arrived() {
+    // The delivery's claim takes 1.2 s to answer: the action's latch and cooldown are claimed
+    // after it, and their time (and the cooldown's end) counts from then.
+    let s = Scene::new(LedgerKind::DynamoDb, ROOMY).await;
+    s.proxy.inject(
+        "PutItem",
+        Fault::Delay(Duration::from_millis(1200)),
+        Times::Nth(1),
+    );
+    let arrived = jiff::Timestamp::now();
+    let reply = s.fire().await;
+    executed(&reply);
+    let entries = s.ledger.list().await.unwrap();
+    let cooldown = entries
+        .iter()
+        .find(|e| e.key.pk.starts_with("cooldown#"))
+        .expect("the cooldown is kept");
+    let claimed = jiff::Timestamp::from_millisecond(cooldown.claimed_at).unwrap();
+    assert!(
+        claimed.duration_since(arrived) >= jiff::SignedDuration::from_millis(1200),
+        "claimed at {claimed}, the request arrived at {arrived}"
+    );
+    // The default 15 minutes, from when it was claimed, rounded up to a whole second.
+    let ends = jiff::Timestamp::from_second(cooldown.expires_at).unwrap();
+    let lasts = ends.duration_since(claimed);
+    assert!(
+        lasts >= jiff::SignedDuration::from_mins(15)
+            && lasts < jiff::SignedDuration::from_secs(901),
+        "{lasts}"
+    );
+}
+
+#[tokio::test]
 async fn a_refusal_that_answers_after_the_cut_off_is_a_skip_with_its_guard() {
     // A roomy first delivery acts; then Wavefront re-sends the incident (a new notification)
     // and the latch's refusal reaches the responder only after the budget.

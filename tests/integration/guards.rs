@@ -107,11 +107,12 @@ async fn published(aws: &Aws, function: &str, version: &str) -> Timestamp {
     wavefront_responder::actions::attribution::lambda_time(text).expect("a Lambda time")
 }
 
-/// A millisecond after `at`, once the clock is past it: what is made from now on is later.
+/// The first whole second after `at` (an incident's start is in whole seconds), once the clock
+/// is past it: what is made from now on is later.
 async fn just_after(at: Timestamp) -> Timestamp {
-    let after = at + SignedDuration::from_millis(1);
+    let after = Timestamp::from_second(at.as_second() + 1).expect("a time in range");
     while Timestamp::now() <= after {
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     after
 }

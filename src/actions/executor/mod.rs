@@ -130,6 +130,8 @@ impl Executor {
         cap: Option<Instant>,
     ) {
         let limits = Limits::new(deadline, cap);
+        // `now` is when the request arrived; each action's claims count from when it runs.
+        let began = Instant::now();
         // Ending an incident is a write: a dry run leaves the ledger as it is.
         let resolving = !decision.dry_run && alert.reason == Reason::Resolved;
         let live = decision.rules.iter().any(|r| r.matched() && !r.dry_run);
@@ -199,7 +201,7 @@ impl Executor {
                 Vec::new()
             }
             None => {
-                self.run_actions(decision, alert, rules, &prelude, now, &limits)
+                self.run_actions(decision, alert, rules, &prelude, (now, began), &limits)
                     .await
             }
         };
@@ -324,8 +326,15 @@ impl Executor {
                     "ALERT_RESOLVED ended the incident: cleared {}{first_seen}",
                     plural(cleared.latches, "incident latch")
                 ));
-                if alert.ended.is_none() && !has_key {
-                    let note = UNANCHORED_RESOLVE;
+                // Without endedTime it cannot be placed in time: it counts from when it
+                // arrived. Said even when it can be de-duplicated, since a first one that
+                // arrives late still clears a later firing's latches.
+                if alert.ended.is_none() {
+                    let note = if has_key {
+                        UNANCHORED_RESOLVE
+                    } else {
+                        UNANCHORED_REPEATABLE_RESOLVE
+                    };
                     tracing::warn!(request_id = %decision.request_id, "{note}");
                     decision.notes.push(note.to_owned());
                 }
@@ -347,7 +356,7 @@ impl Executor {
         alert: &Alert,
         rules: &[Rule],
         prelude: &Prelude,
-        now: Timestamp,
+        (now, began): (Timestamp, Instant),
         limits: &Limits,
     ) -> Vec<Claims> {
         let request_id = decision.request_id.clone();
@@ -385,12 +394,13 @@ impl Executor {
                     pending_for: limits.cap.saturating_duration_since(Instant::now())
                         + PENDING_MARGIN,
                 };
+                let elapsed = jiff::SignedDuration::try_from(began.elapsed()).unwrap_or_default();
                 let run = Run {
                     executor: self,
                     action,
                     attempt: &attempt,
                     dry_run: record.dry_run,
-                    now,
+                    now: now.checked_add(elapsed).unwrap_or(now),
                     since,
                     freeze,
                     releases_by: limits.releases_by,
@@ -523,10 +533,17 @@ fn release_until(by: Instant) -> Instant {
 
 /// Said (and logged) when an `ALERT_RESOLVED` that can be neither de-duplicated nor placed in
 /// time cleared latches.
-const UNANCHORED_RESOLVE: &str = "this ALERT_RESOLVED has no endedTime and no notificationId \
-    (nor alertId and startedTime): it cleared the latches taken before it arrived, and a re-sent \
-    copy would clear them again, including a later firing's; use the shipped alert target \
-    template, which carries these fields";
+const UNANCHORED_REPEATABLE_RESOLVE: &str = "this ALERT_RESOLVED has no endedTime and no \
+    notificationId (nor alertId and startedTime): it cleared the latches taken before it arrived, \
+    and a re-sent copy would clear them again, including a later firing's; use the shipped alert \
+    target template, which carries these fields";
+
+/// Said (and logged) when an `ALERT_RESOLVED` without `endedTime`, though de-duplicated, cleared
+/// latches: it could not be placed in time.
+const UNANCHORED_RESOLVE: &str = "this ALERT_RESOLVED has no endedTime, so it could not be \
+    anchored in time: it cleared the latches taken before it arrived, which, had it arrived late, \
+    would include a later firing's; use the shipped alert target template, which carries \
+    endedTime";
 
 /// The first error of `results`, as a sentence.
 fn first_error(results: Vec<Result<(), crate::ledger::LedgerError>>) -> Option<String> {
