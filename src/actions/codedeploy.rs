@@ -140,11 +140,44 @@ impl Rollback {
         handed_over: &mut HandedOver,
     ) -> Result<(ActionOutcome, String), CallFailure> {
         let client = &aws.codedeploy;
-        let active = self.active_deployments(client, calls).await?;
+        let (routine, active): (Vec<_>, Vec<_>) = self
+            .active_deployments(client, calls)
+            .await?
+            .into_iter()
+            .partition(|d| not_a_release(d).is_some());
+        // Deployments CodeDeploy makes by itself are not releases: said, never stopped, and
+        // they do not keep a recent success from being undone.
+        let routine: Vec<(ActionOutcome, String)> = routine
+            .iter()
+            .map(|d| {
+                let id = d.deployment_id().unwrap_or("(unknown id)");
+                let by = not_a_release(d).unwrap_or_default();
+                let detail = format!("{id}, created by {by}, is not a release; it is left alone");
+                (ActionOutcome::Skipped, detail)
+            })
+            .collect();
+        let (outcome, detail) = self
+            .releases(aws, &active, context, calls, handed_over)
+            .await?;
+        let mut steps = routine;
+        steps.push((outcome, detail));
+        Ok(combine(steps))
+    }
+
+    /// [`Rollback::run`] on the active deployments that are releases.
+    async fn releases(
+        &self,
+        aws: &Aws,
+        active: &[DeploymentInfo],
+        context: &Context<'_>,
+        calls: &mut Calls,
+        handed_over: &mut HandedOver,
+    ) -> Result<(ActionOutcome, String), CallFailure> {
+        let client = &aws.codedeploy;
         if !active.is_empty() {
-            let undos = our_undos(context, &active).await?;
+            let undos = our_undos(context, active).await?;
             let (steps, finished) = self
-                .stop_all(client, &active, &undos, context, calls, handed_over)
+                .stop_all(client, active, &undos, context, calls, handed_over)
                 .await;
             // One finished while we stopped it: if it succeeded, the bad release is now
             // live, and a window means it may be undone like any recent success.
@@ -377,28 +410,8 @@ impl Rollback {
         let Some(last_id) = last.and_then(|l| l.deployment_id()).map(str::to_owned) else {
             return skip("it has no successful deployment to undo".into());
         };
-        // Only the group's latest deployment is undone: a later attempt that did not succeed
-        // means the success is not what runs now, or that someone is already on it. The last
-        // attempt being another deployment is enough; its createTime only words the reason.
-        if let Some(attempt) = info.last_attempted_deployment()
-            && let Some(attempt_id) = attempt.deployment_id()
-            && attempt_id != last_id
-        {
-            let status = attempt.status().map_or("unknown", |s| s.as_str());
-            let attempted = attempt.create_time().map(|t| t.as_nanos());
-            let succeeded = last.and_then(|l| l.create_time()).map(|t| t.as_nanos());
-            return skip(match (attempted, succeeded) {
-                (Some(attempted), Some(succeeded)) if attempted > succeeded => format!(
-                    "the last attempt {attempt_id} ({status}) is newer than the last success \
-                     {last_id}; not undoing an older release"
-                ),
-                // No createTime (or clocks that disagree): the ids alone say the success is
-                // not the group's last attempt.
-                _ => format!(
-                    "the last attempt {attempt_id} ({status}) is not the last success \
-                     {last_id}, so the success may not be what runs now; not undoing it"
-                ),
-            });
+        if let Some(reason) = self.later_attempt(client, &info, &last_id, calls).await? {
+            return skip(reason);
         }
         let ended = last
             .and_then(|l| l.end_time())
@@ -420,6 +433,52 @@ impl Rollback {
             age: ended.map(|e| ago(e, context.now)).unwrap_or_default(),
             id: last_id,
             platform: info.compute_platform().cloned(),
+        }))
+    }
+
+    /// Why the group's last attempt keeps its last success `last_id` from being undone: only
+    /// the group's latest deployment is undone, and a later attempt that did not succeed means
+    /// the success is not what runs now, or that someone is already on it. The last attempt
+    /// being another deployment is enough (its createTime only words the reason), unless it is
+    /// not a release (a scale-out, CodeDeploy's own update), which is read to tell.
+    async fn later_attempt(
+        &self,
+        client: &Client,
+        info: &DeploymentGroupInfo,
+        last_id: &str,
+        calls: &mut Calls,
+    ) -> Result<Option<String>, CallFailure> {
+        let Some(attempt) = info.last_attempted_deployment() else {
+            return Ok(None);
+        };
+        let Some(attempt_id) = attempt.deployment_id().filter(|id| *id != last_id) else {
+            return Ok(None);
+        };
+        let read = client
+            .get_deployment()
+            .deployment_id(attempt_id)
+            .send()
+            .await
+            .map_err(|e| calls.failed("GetDeployment", &e))?;
+        let attempt_info = calls.ok(read).deployment_info;
+        if attempt_info.as_ref().and_then(not_a_release).is_some() {
+            return Ok(None);
+        }
+        let status = attempt.status().map_or("unknown", |s| s.as_str());
+        let attempted = attempt.create_time().map(|t| t.as_nanos());
+        let last = info.last_successful_deployment();
+        let succeeded = last.and_then(|l| l.create_time()).map(|t| t.as_nanos());
+        Ok(Some(match (attempted, succeeded) {
+            (Some(attempted), Some(succeeded)) if attempted > succeeded => format!(
+                "the last attempt {attempt_id} ({status}) is newer than the last success \
+                 {last_id}; not undoing an older release"
+            ),
+            // No createTime (or clocks that disagree): the ids alone say the success is not
+            // the group's last attempt.
+            _ => format!(
+                "the last attempt {attempt_id} ({status}) is not the last success {last_id}, so \
+                 the success may not be what runs now; not undoing it"
+            ),
         }))
     }
 
@@ -939,6 +998,19 @@ pub fn rollback_of(deployment: &DeploymentInfo, undos: &OurUndos) -> Option<Stri
         DeploymentCreator::CodeDeployRollback | DeploymentCreator::CloudFormationRollback
     ) || creator.as_str().to_ascii_lowercase().contains("rollback");
     is_rollback.then(|| format!(" (created by {})", creator.as_str()))
+}
+
+/// Who made `deployment`, when it is not a release: a scale-out (`autoscaling`, bringing new
+/// instances up to the current revision) or CodeDeploy's own update.
+fn not_a_release(deployment: &DeploymentInfo) -> Option<&str> {
+    let creator = deployment.creator()?;
+    matches!(
+        creator,
+        DeploymentCreator::Autoscaling
+            | DeploymentCreator::AutoscalingTermination
+            | DeploymentCreator::CodeDeployAutoUpdate
+    )
+    .then(|| creator.as_str())
 }
 
 /// The deployment `deployment`'s description says it undoes, if it reads as an undo of ours.

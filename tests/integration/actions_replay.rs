@@ -722,6 +722,8 @@ async fn a_newer_failed_attempt_means_the_success_is_not_undone() {
             "2026-11-25T20:48:00Z".parse().unwrap(),
             Some("Failed"),
         )),
+        // Read to tell a release from a deployment CodeDeploy made by itself.
+        read_back(deployment_info("d-NEWER", "Failed", "user", None)),
     ])
     .await;
     let report = replay.run(&rollback(Some("1h")), false).await;
@@ -747,6 +749,7 @@ async fn a_different_last_attempt_without_a_create_time_is_enough_to_leave_the_s
             json!({"deployments": []}),
         ),
         get_group(info),
+        read_back(deployment_info("d-NEWER", "Stopped", "user", None)),
     ])
     .await;
     let report = replay.run(&rollback(Some("1h")), false).await;
@@ -756,7 +759,7 @@ async fn a_different_last_attempt_without_a_create_time_is_enough_to_leave_the_s
         "nothing in progress in checkout/checkout-prod; the last attempt d-NEWER (Stopped) is not \
          the last success d-GOOD42, so the success may not be what runs now; not undoing it"
     );
-    // Neither GetDeployment nor CreateDeployment.
+    // Only the attempt is read: neither the success nor a CreateDeployment.
     replay.assert_requests();
 }
 
@@ -2557,5 +2560,99 @@ async fn a_stop_of_a_deployment_not_yet_started_leaves_the_alias_to_the_alias_ac
     let alias = run_after(&replay, &shift_to_41(), false, &mut handed_over).await;
     assert_eq!(alias.outcome, ActionOutcome::Executed, "{alias:?}");
     assert_eq!(alias.detail, "moved live 42 -> 41");
+    replay.assert_requests();
+}
+
+/// A scale-out on the Server platform: `autoscaling` brings new instances up to the current
+/// revision; it is not a release.
+fn scale_out(id: &str) -> Value {
+    let mut info = deployment_info(id, "InProgress", "autoscaling", None);
+    info["computePlatform"] = json!("Server");
+    info
+}
+
+#[tokio::test]
+async fn a_scale_out_in_progress_is_not_a_release_and_is_never_stopped() {
+    let replay = Replay::codedeploy(vec![
+        codedeploy_call(
+            "ListDeployments",
+            list_active(),
+            200,
+            json!({"deployments": ["d-AS1"]}),
+        ),
+        codedeploy_call(
+            "BatchGetDeployments",
+            json!({"deploymentIds": ["d-AS1"]}),
+            200,
+            json!({"deploymentsInfo": [scale_out("d-AS1")]}),
+        ),
+    ])
+    .await;
+    let report = replay.run(&rollback(None), false).await;
+    assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
+    assert_eq!(
+        report.detail,
+        "d-AS1, created by autoscaling, is not a release; it is left alone; nothing in progress \
+         in checkout/checkout-prod"
+    );
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn a_scale_out_does_not_keep_a_recent_release_from_being_undone() {
+    // A scale-out runs, and is the group's last attempt, after the bad release d-GOOD42
+    // succeeded: the release is still what runs, and is undone.
+    let mut success = deployment_info("d-GOOD42", "Succeeded", "user", None);
+    success["computePlatform"] = json!("Server");
+    success["previousRevision"] = json!({
+        "revisionType": "S3",
+        "s3Location": {"bucket": "releases", "key": "checkout-41.zip", "bundleType": "zip"}
+    });
+    let ended: Timestamp = "2026-11-25T20:48:00Z".parse().unwrap();
+    let mut group = group_info("Server", ended, Some("InProgress"));
+    group["lastAttemptedDeployment"]["deploymentId"] = json!("d-AS1");
+    let replay = Replay::codedeploy(vec![
+        codedeploy_call(
+            "ListDeployments",
+            list_active(),
+            200,
+            json!({"deployments": ["d-AS1"]}),
+        ),
+        codedeploy_call(
+            "BatchGetDeployments",
+            json!({"deploymentIds": ["d-AS1"]}),
+            200,
+            json!({"deploymentsInfo": [scale_out("d-AS1")]}),
+        ),
+        get_group(group),
+        read_back(scale_out("d-AS1")),
+        get_good42(success),
+        codedeploy_call(
+            "CreateDeployment",
+            json!({
+                "applicationName": "checkout",
+                "deploymentGroupName": "checkout-prod",
+                "revision": {
+                    "revisionType": "S3",
+                    "s3Location": {"bucket": "releases", "key": "checkout-41.zip", "bundleType": "zip"}
+                },
+                "description": "wavefront-responder: undo d-GOOD42",
+                "autoRollbackConfiguration": {"enabled": false},
+                "overrideAlarmConfiguration": {"enabled": false, "ignorePollAlarmFailure": false}
+            }),
+            200,
+            json!({"deploymentId": "d-UNDO2"}),
+        ),
+    ])
+    .await;
+    let report = replay.run(&rollback(Some("1h")), false).await;
+    assert_eq!(report.outcome, ActionOutcome::Executed, "{report:?}");
+    assert!(
+        report.detail.starts_with(
+            "d-AS1, created by autoscaling, is not a release; it is left alone; created \
+             deployment d-UNDO2 to undo d-GOOD42"
+        ),
+        "{report:?}"
+    );
     replay.assert_requests();
 }
