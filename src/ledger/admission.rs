@@ -24,6 +24,9 @@ pub struct Claims {
     /// The pending claims taken (the latch, the cooldown), as they are rewritten when the
     /// action keeps them ([`Ledger::keep`]).
     to_keep: Vec<Entry>,
+    /// The latch's partition, when its incident has no start time (and so ends with
+    /// `ALERT_RESOLVED`).
+    unstarted: Option<String>,
     /// Set by a [`Stopper`]: an admission into these claims sends no further call.
     stop: Arc<AtomicBool>,
 }
@@ -51,6 +54,7 @@ impl Claims {
             id: format!("{request_id}#{}", NEXT.fetch_add(1, Ordering::Relaxed)),
             keys: Vec::new(),
             to_keep: Vec::new(),
+            unstarted: None,
             stop: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -207,6 +211,9 @@ impl Ledger {
         if let Some(holder) = claim_into(&*self.store, &latch, now, &mut claims.keys).await? {
             return Ok(Some(latch_refusal(attempt, &holder)));
         }
+        if attempt.incident.started.is_none() {
+            claims.unstarted = Some(latch.key.pk.clone());
+        }
         claims.to_keep.push(kept);
         Ok(None)
     }
@@ -319,8 +326,27 @@ impl Ledger {
     /// its own): its latch, pending until now, holds for the retention, and its cooldown for its
     /// whole length, neither pending any more. Each only if this very claim still holds it; all
     /// at once.
-    pub async fn keep(&self, claims: &Claims) -> Result<(), LedgerError> {
-        let renewals = claims.to_keep.iter().map(|entry| self.store.renew(entry));
+    ///
+    /// The latch of an incident without a start time is not kept if an `ALERT_RESOLVED` ended
+    /// that incident after the latch was claimed (its write may have landed after the resolve
+    /// looked): it lapses, so the next firing is free to act.
+    pub async fn keep(&self, claims: &Claims, now: Timestamp) -> Result<(), LedgerError> {
+        let resolved_since = match &claims.unstarted {
+            Some(pk) => {
+                let marker = Key::new(pk.clone(), super::RESOLVED);
+                let marker = self.get(&marker, now).await?;
+                marker.map(|m| m.claimed_at)
+            }
+            None => None,
+        };
+        let renewals = claims
+            .to_keep
+            .iter()
+            .filter(|entry| {
+                let ended_since = resolved_since.is_some_and(|ended| ended > entry.claimed_at);
+                !(ended_since && Some(&entry.key.pk) == claims.unstarted.as_ref())
+            })
+            .map(|entry| self.store.renew(entry));
         futures_util::future::join_all(renewals)
             .await
             .into_iter()

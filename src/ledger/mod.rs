@@ -180,6 +180,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn in_process(&self) -> bool;
 }
 
+/// The sort key of the entry that says when an incident without a start time was last resolved.
+const RESOLVED: &str = "resolved";
+
 /// What an `ALERT_RESOLVED` cleared of its incident.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Cleared {
@@ -391,10 +394,25 @@ impl Ledger {
             alert: Incident::of(alert).alert,
             started: None,
         };
+        // When it ended, written once its latches are cleared, for a latch whose write was still
+        // on its way: the action that claimed it does not keep it past this (`Ledger::keep`).
+        let marker = Entry {
+            claimed_at: ended,
+            ..self.entry(
+                Key::new(incident.pk(), RESOLVED),
+                ("resolved", "resolved"),
+                now,
+                self.retention.get(),
+                format!("{} resolved", alert.label()),
+            )
+        };
         let latches = self.store.query(&incident.pk()).await?;
         // Only if its claimer still holds it: one taken since by a new firing stays. Every one
         // is tried, so one that fails does not leave the others.
-        let ended_here: Vec<&Entry> = latches.iter().filter(|l| l.claimed_at <= ended).collect();
+        let ended_here: Vec<Entry> = latches
+            .into_iter()
+            .filter(|l| l.claimed_at <= ended && l.key.sk != RESOLVED)
+            .collect();
         let first_seen = ended_here
             .iter()
             .any(|l| l.key.sk == attribution::FIRST_SEEN);
@@ -410,6 +428,7 @@ impl Ledger {
             .await
             .into_iter()
             .collect::<Result<(), _>>()?;
+        self.store.put(&marker).await?;
         Ok(cleared)
     }
 
@@ -526,7 +545,7 @@ mod tests {
             pending.detail
         );
         // Kept, once the action changed something: for the retention, and final.
-        ledger.keep(&claims).await.unwrap();
+        ledger.keep(&claims, now).await.unwrap();
         let later = at("2026-11-25T20:30:00Z");
         let Admission::Refused(Refusal {
             guard,
@@ -642,7 +661,7 @@ mod tests {
         else {
             panic!("admitted");
         };
-        ledger.keep(&claims).await.unwrap();
+        ledger.keep(&claims, now).await.unwrap();
         let Admission::Refused(Refusal { detail, .. }) = ledger
             .admit(&attempt(&unknown, None, "r2"), now)
             .await
@@ -686,6 +705,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_latch_that_lands_after_its_incident_was_resolved_is_not_kept() {
+        let ledger = Ledger::in_memory(None);
+        let unknown = Incident::of(&alert(Reason::Opened, None));
+        // ALERT_RESOLVED is handled at 20:02, while the latch the opening request claimed at
+        // 20:01 is still on its way: the resolve does not see it.
+        let resolved = ledger
+            .resolve(&alert(Reason::Resolved, None), at("2026-11-25T20:02:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(resolved.latches, 0);
+        let claimed = at("2026-11-25T20:01:00Z");
+        let Admission::Admitted(claims) = ledger
+            .admit(&attempt(&unknown, None, "r1"), claimed)
+            .await
+            .unwrap()
+        else {
+            panic!("admitted");
+        };
+        // Its action changed something, but the incident it belongs to is over: the latch is
+        // not kept for the retention, and lapses.
+        ledger.keep(&claims, claimed).await.unwrap();
+        let next_firing = at("2026-11-25T20:30:00Z");
+        let admitted = ledger
+            .admit(&attempt(&unknown, None, "r2"), next_firing)
+            .await;
+        assert!(matches!(admitted.unwrap(), Admission::Admitted(_)));
+    }
+
+    #[tokio::test]
     async fn resolved_leaves_a_latch_taken_after_the_incident_ended() {
         let ledger = Ledger::in_memory(None);
         let unknown = Incident::of(&alert(Reason::Opened, None));
@@ -698,7 +746,7 @@ mod tests {
         else {
             panic!("admitted");
         };
-        ledger.keep(&claims).await.unwrap();
+        ledger.keep(&claims, claimed).await.unwrap();
         // A late ALERT_RESOLVED of an earlier firing: ended before this latch was taken.
         let mut late = alert(Reason::Resolved, None);
         late.ended = Some(at("2026-11-25T20:00:00Z"));
@@ -802,7 +850,7 @@ mod tests {
             else {
                 panic!("admitted");
             };
-            before.keep(&claims).await.unwrap();
+            before.keep(&claims, now).await.unwrap();
             taken.push(claims);
         }
         for claims in taken.drain(..2) {
@@ -997,7 +1045,7 @@ mod tests {
                                 };
                                 // An action that acts keeps its claims.
                                 if let Admission::Admitted(claims) = ledger.admit(&attempt, now).await.unwrap() {
-                                    ledger.keep(&claims).await.unwrap();
+                                    ledger.keep(&claims, now).await.unwrap();
                                     acted.push((now, known_start.then_some(n), segment));
                                 }
                             }
@@ -1049,7 +1097,7 @@ mod tests {
                             pending_for: Duration::from_secs(60),
                         };
                         if let Admission::Admitted(claims) = ledger.admit(&attempt, now).await.unwrap() {
-                            ledger.keep(&claims).await.unwrap();
+                            ledger.keep(&claims, now).await.unwrap();
                             acted.push(now);
                         }
                     }

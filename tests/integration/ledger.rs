@@ -85,7 +85,7 @@ async fn acted(ledger: &Ledger, attempt: &Attempt<'_>, now: Timestamp) {
     let Admission::Admitted(claims) = ledger.admit(attempt, now).await.unwrap() else {
         panic!("{attempt:?} is admitted");
     };
-    ledger.keep(&claims).await.unwrap();
+    ledger.keep(&claims, now).await.unwrap();
 }
 
 /// The suite: the same assertions for every store.

@@ -454,7 +454,7 @@ impl Executor {
                 }
             }
         };
-        let keep = futures_util::future::join_all(kept.iter().map(|c| self.ledger.keep(c)));
+        let keep = futures_util::future::join_all(kept.iter().map(|c| self.ledger.keep(c, now)));
         let both = tokio::time::timeout_at(release_until(limits.cap), async {
             tokio::join!(settle, keep)
         });
