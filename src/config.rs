@@ -133,6 +133,16 @@ pub struct AuthConfig {
     pub insecure_allow_literal_secrets: bool,
 }
 
+impl AuthConfig {
+    /// Whether any token or signing secret is read from Secrets Manager.
+    pub fn uses_secrets_manager(&self) -> bool {
+        self.tokens
+            .iter()
+            .chain(&self.signing_secrets)
+            .any(SecretRef::is_secrets_manager)
+    }
+}
+
 /// Why a configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -21,7 +21,7 @@ use wavefront_responder::ledger::dynamodb::DynamoStore;
 use wavefront_responder::ledger::freeze::{Freeze, FreezeScope};
 use wavefront_responder::ledger::memory::MemoryStore;
 use wavefront_responder::ledger::{Ledger, Store};
-use wavefront_responder::secret::{Resolver, SecretRef};
+use wavefront_responder::secret::Resolver;
 use wavefront_responder::telemetry::Telemetry;
 
 const CONFIG_HELP: &str = "Config file [default: $RESPONDER_CONFIG, then responder.toml in \
@@ -273,12 +273,7 @@ fn check(config: Option<PathBuf>, no_secrets: bool) -> Result<()> {
             .build()?;
         let setup = runtime.block_on(async {
             // Secrets Manager is only asked when the config names a secret there.
-            let uses_secrets_manager = config
-                .auth
-                .tokens
-                .iter()
-                .chain(&config.auth.signing_secrets)
-                .any(SecretRef::is_secrets_manager);
+            let uses_secrets_manager = config.auth.uses_secrets_manager();
             let client = if uses_secrets_manager {
                 Some(Aws::from_env().await.secretsmanager)
             } else {

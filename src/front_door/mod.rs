@@ -28,7 +28,7 @@ use crate::auth::{AuthMethod, AuthSetupError, Authenticator, Rejection};
 use crate::config::{AuthConfig, Config};
 use crate::decision::{Decision, RequestContext};
 use crate::rules::Rules;
-use crate::secret::{Resolver, SecretRef};
+use crate::secret::Resolver;
 use crate::telemetry::{Audit, Metric, Telemetry};
 
 /// Largest body accepted: Wavefront alert payloads are a few KiB.
@@ -158,12 +158,7 @@ impl Responder {
             secrets_manager: options.secrets_manager.as_ref(),
         };
         let auth = Authenticator::from_config(&config.auth, resolver).await?;
-        let uses_secrets_manager = config
-            .auth
-            .tokens
-            .iter()
-            .chain(&config.auth.signing_secrets)
-            .any(SecretRef::is_secrets_manager);
+        let uses_secrets_manager = config.auth.uses_secrets_manager();
         let refresh = match options.secrets_manager {
             Some(client) if uses_secrets_manager => Some(Refresh {
                 config: config.auth.clone(),

@@ -500,6 +500,14 @@ mod tests {
         }
     }
 
+    /// Admits `attempt` at `now`, which the test expects to be admitted.
+    async fn admitted(ledger: &Ledger, attempt: &Attempt<'_>, now: Timestamp) -> Claims {
+        match ledger.admit(attempt, now).await.unwrap() {
+            Admission::Admitted(claims) => claims,
+            Admission::Refused(refusal) => panic!("refused: {}", refusal.detail),
+        }
+    }
+
     #[tokio::test]
     async fn a_latch_its_action_never_kept_lapses() {
         // Admitted, then never kept nor given back: the request died, or its release was lost.
@@ -519,13 +527,7 @@ mod tests {
         let ledger = Ledger::in_memory(None);
         let first = Incident::of(&alert(Reason::Opened, Some("2026-11-25T20:00:00Z")));
         let now = at("2026-11-25T20:01:00Z");
-        let Admission::Admitted(claims) = ledger
-            .admit(&attempt(&first, None, "r1"), now)
-            .await
-            .unwrap()
-        else {
-            panic!("the first action of an incident is admitted");
-        };
+        let claims = admitted(&ledger, &attempt(&first, None, "r1"), now).await;
         // While r1 is not done, its latch is pending: a refusal by it is not final.
         let Admission::Refused(pending) = ledger
             .admit(&attempt(&first, None, "r2"), now)
@@ -599,13 +601,7 @@ mod tests {
         }));
         let incident = Incident::of(&alert(Reason::Opened, Some("2026-11-25T20:00:00Z")));
         let now = at("2026-11-25T20:01:00Z");
-        let Admission::Admitted(claims) = ledger
-            .admit(&attempt(&incident, Some("30m"), "r1"), now)
-            .await
-            .unwrap()
-        else {
-            panic!("admitted");
-        };
+        let claims = admitted(&ledger, &attempt(&incident, Some("30m"), "r1"), now).await;
         (ledger, incident, now, claims)
     }
 
@@ -654,13 +650,7 @@ mod tests {
         let unknown = Incident::of(&alert(Reason::Opened, None));
         let now = at("2026-11-25T20:01:00Z");
         // The action acted: its claims are kept.
-        let Admission::Admitted(claims) = ledger
-            .admit(&attempt(&unknown, None, "r1"), now)
-            .await
-            .unwrap()
-        else {
-            panic!("admitted");
-        };
+        let claims = admitted(&ledger, &attempt(&unknown, None, "r1"), now).await;
         ledger.keep(&claims, now).await.unwrap();
         let Admission::Refused(Refusal { detail, .. }) = ledger
             .admit(&attempt(&unknown, None, "r2"), now)
@@ -716,13 +706,7 @@ mod tests {
             .unwrap();
         assert_eq!(resolved.latches, 0);
         let claimed = at("2026-11-25T20:01:00Z");
-        let Admission::Admitted(claims) = ledger
-            .admit(&attempt(&unknown, None, "r1"), claimed)
-            .await
-            .unwrap()
-        else {
-            panic!("admitted");
-        };
+        let claims = admitted(&ledger, &attempt(&unknown, None, "r1"), claimed).await;
         // Its action changed something, but the incident it belongs to is over: the latch is
         // not kept for the retention, and lapses.
         ledger.keep(&claims, claimed).await.unwrap();
@@ -739,13 +723,7 @@ mod tests {
         let unknown = Incident::of(&alert(Reason::Opened, None));
         let claimed = at("2026-11-25T20:01:00Z");
         // The action acted: its claims are kept.
-        let Admission::Admitted(claims) = ledger
-            .admit(&attempt(&unknown, None, "r1"), claimed)
-            .await
-            .unwrap()
-        else {
-            panic!("admitted");
-        };
+        let claims = admitted(&ledger, &attempt(&unknown, None, "r1"), claimed).await;
         ledger.keep(&claims, claimed).await.unwrap();
         // A late ALERT_RESOLVED of an earlier firing: ended before this latch was taken.
         let mut late = alert(Reason::Resolved, None);
@@ -788,17 +766,13 @@ mod tests {
         let incident = Incident::of(&alert(Reason::Opened, Some("2026-11-25T20:00:00Z")));
         let now = at("2026-11-25T20:01:00Z");
         let kept = attempt(&incident, None, "r1");
-        let Admission::Admitted(_) = ledger.admit(&kept, now).await.unwrap() else {
-            panic!("admitted");
-        };
+        let _ = admitted(&ledger, &kept, now).await;
         // A second action of the same request on another target: admitted, then given back.
         let other = Attempt {
             target: "payments:live",
             ..attempt(&incident, None, "r1")
         };
-        let Admission::Admitted(claims) = ledger.admit(&other, now).await.unwrap() else {
-            panic!("admitted");
-        };
+        let claims = admitted(&ledger, &other, now).await;
         assert_eq!(ledger.list().await.unwrap().len(), 4);
         ledger.release(claims).await.unwrap();
         let left = ledger.list().await.unwrap();

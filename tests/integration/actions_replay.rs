@@ -579,6 +579,27 @@ fn create_undo_answered(status: u16, response: Value) -> ReplayEvent {
     )
 }
 
+/// The CreateDeployment request an undo of d-GOOD42 on the Server platform sends: the S3
+/// revision that was live before it, with the group's deployment config.
+fn create_server_undo() -> ReplayEvent {
+    codedeploy_call(
+        "CreateDeployment",
+        json!({
+            "applicationName": "checkout",
+            "deploymentGroupName": "checkout-prod",
+            "revision": {
+                "revisionType": "S3",
+                "s3Location": {"bucket": "releases", "key": "checkout-41.zip", "bundleType": "zip"}
+            },
+            "description": "wavefront-responder: undo d-GOOD42",
+            "autoRollbackConfiguration": {"enabled": false},
+            "overrideAlarmConfiguration": {"enabled": false, "ignorePollAlarmFailure": false}
+        }),
+        200,
+        json!({"deploymentId": "d-UNDO2"}),
+    )
+}
+
 const UNDONE: &str = "move checkout:live from version 42 back to 41, with \
                       CodeDeployDefault.LambdaAllAtOnce, without alarms or automatic rollback";
 
@@ -941,8 +962,9 @@ async fn a_deployment_described_as_our_undo_without_a_record_of_it_is_stopped_as
     replay.assert_requests();
 }
 
-#[tokio::test]
-async fn a_deployment_that_succeeds_while_stopped_is_undone_inside_the_window() {
+/// The calls of a stop that finds d-GOOD42 already completed (Succeeded) and reads what an
+/// undo of it needs; the undo's `CreateDeployment` follows them.
+fn completed_while_stopped() -> Vec<ReplayEvent> {
     let mut events = vec![
         codedeploy_call(
             "ListDeployments",
@@ -974,6 +996,12 @@ async fn a_deployment_that_succeeds_while_stopped_is_undone_inside_the_window() 
         get_good42(deployment_info("d-GOOD42", "Succeeded", "user", None)),
     ]);
     events.extend(lambda_targets());
+    events
+}
+
+#[tokio::test]
+async fn a_deployment_that_succeeds_while_stopped_is_undone_inside_the_window() {
+    let mut events = completed_while_stopped();
     events.push(create_undo());
     let replay = Replay::new(events, vec![live_is("42")]).await;
     let report = replay.run(&rollback(Some("1h")), false).await;
@@ -992,37 +1020,7 @@ async fn a_deployment_that_succeeds_while_stopped_is_undone_inside_the_window() 
 async fn a_failed_undo_after_a_stop_race_keeps_what_the_stop_found() {
     // As above, but the undo's CreateDeployment is refused: the record still says how the
     // stop ended before it says why the undo failed.
-    let mut events = vec![
-        codedeploy_call(
-            "ListDeployments",
-            list_active(),
-            200,
-            json!({"deployments": ["d-GOOD42"]}),
-        ),
-        codedeploy_call(
-            "BatchGetDeployments",
-            json!({"deploymentIds": ["d-GOOD42"]}),
-            200,
-            json!({"deploymentsInfo": [deployment_info("d-GOOD42", "InProgress", "user", None)]}),
-        ),
-    ];
-    events.extend(lambda_targets());
-    events.extend([
-        codedeploy_error(
-            "StopDeployment",
-            json!({"deploymentId": "d-GOOD42", "autoRollbackEnabled": true}),
-            "DeploymentAlreadyCompletedException",
-            "The deployment d-GOOD42 is already completed.",
-        ),
-        get_good42(deployment_info("d-GOOD42", "Succeeded", "user", None)),
-        get_group(group_info(
-            "Lambda",
-            "2026-11-25T20:59:00Z".parse().unwrap(),
-            None,
-        )),
-        get_good42(deployment_info("d-GOOD42", "Succeeded", "user", None)),
-    ]);
-    events.extend(lambda_targets());
+    let mut events = completed_while_stopped();
     events.push(create_undo_answered(
         400,
         json!({"__type": "InvalidRevisionException", "message": "The revision is not valid."}),
@@ -1250,25 +1248,19 @@ async fn other_platforms_redeploy_the_previous_revision() {
         "s3Location": {"bucket": "releases", "key": "checkout-41.zip", "bundleType": "zip"}
     });
     let replay = Replay::codedeploy(vec![
-        codedeploy_call("ListDeployments", list_active(), 200, json!({"deployments": []})),
-        get_group(group_info("Server", "2026-11-25T20:48:00Z".parse().unwrap(), None)),
-        get_good42(success),
         codedeploy_call(
-            "CreateDeployment",
-            json!({
-                "applicationName": "checkout",
-                "deploymentGroupName": "checkout-prod",
-                "revision": {
-                    "revisionType": "S3",
-                    "s3Location": {"bucket": "releases", "key": "checkout-41.zip", "bundleType": "zip"}
-                },
-                "description": "wavefront-responder: undo d-GOOD42",
-                "autoRollbackConfiguration": {"enabled": false},
-                "overrideAlarmConfiguration": {"enabled": false, "ignorePollAlarmFailure": false}
-            }),
+            "ListDeployments",
+            list_active(),
             200,
-            json!({"deploymentId": "d-UNDO2"}),
+            json!({"deployments": []}),
         ),
+        get_group(group_info(
+            "Server",
+            "2026-11-25T20:48:00Z".parse().unwrap(),
+            None,
+        )),
+        get_good42(success),
+        create_server_undo(),
     ])
     .await;
     let report = replay.run(&rollback(Some("1h")), false).await;
@@ -2627,22 +2619,7 @@ async fn a_scale_out_does_not_keep_a_recent_release_from_being_undone() {
         get_group(group),
         read_back(scale_out("d-AS1")),
         get_good42(success),
-        codedeploy_call(
-            "CreateDeployment",
-            json!({
-                "applicationName": "checkout",
-                "deploymentGroupName": "checkout-prod",
-                "revision": {
-                    "revisionType": "S3",
-                    "s3Location": {"bucket": "releases", "key": "checkout-41.zip", "bundleType": "zip"}
-                },
-                "description": "wavefront-responder: undo d-GOOD42",
-                "autoRollbackConfiguration": {"enabled": false},
-                "overrideAlarmConfiguration": {"enabled": false, "ignorePollAlarmFailure": false}
-            }),
-            200,
-            json!({"deploymentId": "d-UNDO2"}),
-        ),
+        create_server_undo(),
     ])
     .await;
     let report = replay.run(&rollback(Some("1h")), false).await;

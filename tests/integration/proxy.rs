@@ -23,7 +23,7 @@ use wavefront_responder::ledger::dynamodb::DynamoStore;
 use wavefront_responder::ledger::{Ledger, Store};
 
 use crate::moto;
-use crate::support::TestResponder;
+use crate::support::{LEDGER_CALLS, TestResponder};
 
 /// Matches every operation in [`Proxy::inject`].
 pub const ANY: &str = "*";
@@ -284,16 +284,6 @@ async fn forward_bytes(
     Ok(Response::from_parts(parts, Full::new(body)))
 }
 
-/// The DynamoDB operations the ledger calls.
-const LEDGER_OPERATIONS: &[&str] = &[
-    "PutItem",
-    "GetItem",
-    "BatchGetItem",
-    "Query",
-    "DeleteItem",
-    "Scan",
-];
-
 /// The ledger's reads.
 const LEDGER_READS: &[&str] = &["GetItem", "BatchGetItem", "Query", "Scan"];
 
@@ -325,7 +315,7 @@ fn untimed<'a>(calls: &[&'a str]) -> (Vec<&'a str>, Vec<Vec<&'a str>>) {
     let mut actions = Vec::new();
     let mut ledger = vec![Vec::new()];
     for &call in calls {
-        if LEDGER_OPERATIONS.contains(&call) {
+        if LEDGER_CALLS.contains(&call) {
             if let Some(run) = ledger.last_mut() {
                 run.push(call);
             }

@@ -450,7 +450,7 @@ pub fn lambda_event_json(fixture_name: &str, headers: &[(&str, &str)], body: &st
 
 /// The DynamoDB operations the ledger calls, as `proxy::assert_calls` tells them from the
 /// actions' calls.
-const LEDGER_CALLS: &[&str] = &[
+pub const LEDGER_CALLS: &[&str] = &[
     "PutItem",
     "GetItem",
     "BatchGetItem",
