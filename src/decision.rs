@@ -230,9 +230,10 @@ pub enum Outcome {
     Failed,
     /// The same notification was already handled; nothing ran.
     Duplicate,
-    /// Not done with: a claim of another request that may still give it back held it up (the
-    /// same notification being handled, or an action's latch or cooldown). Answered 503, so
-    /// Wavefront sends it again.
+    /// Not done with: something that may still change held it up (another request's claim
+    /// that request may give back: the same notification being handled, or an action's latch
+    /// or cooldown; or a rollback CodeDeploy may be running that could not be seen). Answered
+    /// 503, so that a later delivery can still act.
     InProgress,
 }
 
@@ -253,8 +254,8 @@ impl Outcome {
 /// What a request held up by another's claim says about being sent again.
 fn retry_sentence(until: jiff::Timestamp) -> String {
     format!(
-        "answered 503, so Wavefront sends it again: that request gives its claim back if it \
-         changes nothing, and the claim lapses at {until:.0} at the latest"
+        "answered 503, so that a later delivery can still act: that request gives its claim \
+         back if it changes nothing, and the claim lapses at {until:.0} at the latest"
     )
 }
 
@@ -417,8 +418,9 @@ impl<'a> Decision<'a> {
         self.summarize();
     }
 
-    /// Records that a claim of another request that may still give it back, lapsing at
-    /// `until`, held an action of this one up: the request is not done with.
+    /// Records that something that may still change held an action of this request up until
+    /// `until` (another request's claim that it may give back, or a rollback that could not
+    /// be seen): the request is not done with.
     pub fn hold_up(&mut self, until: jiff::Timestamp) {
         self.retry_after = Some(self.retry_after.map_or(until, |t| t.max(until)));
     }
@@ -504,9 +506,10 @@ impl<'a> Decision<'a> {
         } else if let (Some(until), false) = (self.retry_after, self.outcome == Outcome::Failed) {
             self.outcome = Outcome::InProgress;
             self.message = format!(
-                "{}; another request holds a claim in the way: {}",
-                self.message,
-                retry_sentence(until)
+                "{}; not done with: an action was held up by what may still change (its detail \
+                 says what), until {until:.0} at the latest; answered 503, so that a later \
+                 delivery can still act",
+                self.message
             );
         }
     }

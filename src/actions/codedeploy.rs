@@ -221,11 +221,13 @@ impl Rollback {
         let active = match self.active_deployments(client, calls).await {
             Ok(active) => active,
             Err(failure) => {
-                return format!(
-                    "; deployments under way in {} could not be read ({failure}), so a later \
-                     lambda-alias action is not held back",
+                let why = format!(
+                    "the deployments under way in {} could not be read ({failure})",
                     self.target()
                 );
+                let note = format!("; {why}: a later lambda-alias action leaves its alias alone");
+                handed_over.cannot_tell(why, None);
+                return note;
             }
         };
         let mut notes = String::new();
@@ -762,18 +764,23 @@ async fn stop(
     handed_over: &mut HandedOver,
 ) -> ((ActionOutcome, String), bool) {
     let id = deployment.deployment_id().unwrap_or("(unknown id)");
-    // A deployment not yet started (`Created`, `Queued`) has moved no traffic, so its stop
-    // sets no rollback moving the alias: a lambda-alias action after it acts itself.
+    // A deployment listed as not yet started (`Created`, `Queued`) may have moved no traffic,
+    // and then its stop sets no rollback moving the alias; or it may have started since it was
+    // listed. Its alias is left to CodeDeploy as found, not as ours: the lambda-alias action
+    // leaves it alone but stays free to act on a later delivery.
     let started = !matches!(
         deployment.status(),
         Some(DeploymentStatus::Created | DeploymentStatus::Queued)
     );
-    let lambda = deployment.compute_platform() == Some(&ComputePlatform::Lambda) && started;
-    // If its targets cannot be read, it is still stopped: the note says the alias is not
-    // held back.
-    let (handover, unread) = if lambda {
-        let by = format!("stop of {id} with rollback requested");
-        hand_over(client, id, by, true, calls, handed_over).await
+    // If its targets cannot be read, it is still stopped, and the note says why a later
+    // lambda-alias action leaves its alias alone.
+    let (handover, unread) = if deployment.compute_platform() == Some(&ComputePlatform::Lambda) {
+        let by = if started {
+            format!("stop of {id} with rollback requested")
+        } else {
+            format!("{id}, stopped before it was seen to start; it may have started since")
+        };
+        hand_over(client, id, by, started, calls, handed_over).await
     } else {
         (None, String::new())
     };
@@ -790,7 +797,9 @@ async fn stop(
     match result {
         Ok(output) => {
             let output = calls.ok(output);
-            handed_over.update(handover, stopped);
+            if started {
+                handed_over.confirm(handover, stopped);
+            }
             let mut detail = format!("stopped deployment {id} with rollback");
             if let Some(status) = output.status() {
                 let _ = write!(detail, " (CodeDeploy: {}", status.as_str());
@@ -828,7 +837,7 @@ async fn stop(
                         // Our own earlier attempt's work cannot be ruled out: it counts as a
                         // change, and CodeDeploy may be moving the alias back for us.
                         Some(DeploymentStatus::Stopped) if ours => {
-                            handed_over.update(handover, stopped);
+                            handed_over.update(handover, format!("{id}, stopped, perhaps by us"));
                             format!(
                                 "{id} is stopped, perhaps by this request: its StopDeployment was \
                                  retried, and an earlier attempt may have been applied, so the \
@@ -948,13 +957,12 @@ async fn hand_over(
     match lambda_target(client, id, calls).await {
         Ok(Some(target)) => (handed_over.record(&target, by, ours), String::new()),
         Ok(None) => (None, String::new()),
-        Err(failure) => (
-            None,
-            format!(
-                "; the Lambda alias CodeDeploy moves back could not be read ({failure}), so it \
-                 could not be handed over: a later lambda-alias action on it is not held back"
-            ),
-        ),
+        Err(failure) => {
+            let why = format!("the Lambda alias {id} moves could not be read ({failure})");
+            let note = format!("; {why}: a later lambda-alias action leaves its alias alone");
+            handed_over.cannot_tell(why, None);
+            (None, note)
+        }
     }
 }
 

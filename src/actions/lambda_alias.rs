@@ -356,10 +356,12 @@ impl AliasShift {
     ) -> Prepared {
         if let Some(handover) = handed_over.find(&self.function, &self.alias) {
             let leaving = if dry_run { "would leave" } else { "leaving" };
-            // Our own rollback's alias is handled for the incident when it takes the alias
-            // where this action would; one found under way is someone else's, which may fail,
-            // so a later delivery stays free to act.
-            if !dry_run && handover.ours {
+            // The rollback of a stop of ours that AWS answered handles the alias for the
+            // incident when it takes the alias where this action would. Any other may not get
+            // there (an undo of ours runs without automatic rollback; a stop whose answer was
+            // lost may not have been applied; one found under way is someone else's), so a
+            // later delivery stays free to act.
+            if !dry_run && handover.confirmed {
                 if let Some(short) = self.falls_short(client, handover, calls).await {
                     return Prepared::Decided(
                         ActionOutcome::Skipped,
@@ -374,14 +376,18 @@ impl AliasShift {
                 }
                 calls.left_to_codedeploy();
             }
-            return Prepared::Decided(
-                ActionOutcome::Skipped,
-                format!(
-                    "CodeDeploy is moving {} back ({}); {leaving} the alias to it",
-                    self.target(),
-                    handover.by
-                ),
+            let mut detail = format!(
+                "CodeDeploy is moving {} back ({}); {leaving} the alias to it",
+                self.target(),
+                handover.by
             );
+            if handover.ours && !handover.confirmed {
+                detail.push_str(
+                    " for now: it may not get there, so a later delivery of this incident stays \
+                     free to act",
+                );
+            }
+            return Prepared::Decided(ActionOutcome::Skipped, detail);
         }
         match self.decide_first(client, (dry_run, since), calls).await {
             Ok(prepared) => prepared,

@@ -266,10 +266,12 @@ impl Ledger {
             cooldown.get(),
             format!("{} cooling down on {}", attempt.rule, attempt.target),
         );
-        // Pending too, for the whole cooldown: what a refusal by it means depends on whether
-        // its action is done, not on how long it lasts.
+        // Pending too, like the latch, and lapsing as soon (or at its end, if that is sooner):
+        // one claimed by a request that died, or whose release was overtaken, must not hold
+        // every later delivery up for the whole cooldown.
         let entry = Entry {
             pending: true,
+            expires_at: kept.expires_at.min(expiry(now, attempt.pending_for)),
             ..kept.clone()
         };
         if let Some(holder) = claim_into(&*self.store, &entry, now, &mut claims.keys).await? {
@@ -497,8 +499,8 @@ fn pending_refusal(guard: Guard, attempt: &Attempt<'_>, holder: &Entry, doing: &
         guard,
         detail: format!(
             "request {} {doing} {} for {} right now (since {}); if it changes nothing it gives \
-             its claim back, so this delivery is not done with: it is answered for Wavefront to \
-             send again",
+             its claim back, so this delivery is not done with: it is answered 503, for a later \
+             delivery to act",
             holder.claimed_by,
             attempt.target,
             attempt.rule,

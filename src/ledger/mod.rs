@@ -394,8 +394,9 @@ impl Ledger {
             alert: Incident::of(alert).alert,
             started: None,
         };
-        // When it ended, written once its latches are cleared, for a latch whose write was still
-        // on its way: the action that claimed it does not keep it past this (`Ledger::keep`).
+        // When it ended, written before its latches are looked for, for a latch whose write is
+        // still on its way: the action that claimed it does not keep it past this
+        // (`Ledger::keep`). Written first, so no latch can be kept between the look and it.
         let marker = Entry {
             claimed_at: ended,
             ..self.entry(
@@ -406,6 +407,7 @@ impl Ledger {
                 format!("{} resolved", alert.label()),
             )
         };
+        self.store.put(&marker).await?;
         let latches = self.store.query(&incident.pk()).await?;
         // Only if its claimer still holds it: one taken since by a new firing stays. Every one
         // is tried, so one that fails does not leave the others.
@@ -428,7 +430,6 @@ impl Ledger {
             .await
             .into_iter()
             .collect::<Result<(), _>>()?;
-        self.store.put(&marker).await?;
         Ok(cleared)
     }
 
@@ -520,6 +521,20 @@ mod tests {
         let after = at("2026-11-25T20:02:00Z");
         let again = ledger.admit(&attempt(&incident, None, "r2"), after).await;
         assert!(matches!(again.unwrap(), Admission::Admitted(_)));
+    }
+
+    #[tokio::test]
+    async fn a_cooldown_its_action_never_kept_lapses_as_its_latch_does() {
+        // Admitted with a 30-minute cooldown, then never kept nor given back.
+        let ledger = Ledger::in_memory(None);
+        let first = Incident::of(&alert(Reason::Opened, Some("2026-11-25T20:00:00Z")));
+        let now = at("2026-11-25T20:01:00Z");
+        admitted(&ledger, &attempt(&first, Some("30m"), "r1"), now).await;
+        // The next firing, two minutes later: the cooldown lapsed with the latch, a minute
+        // after its request could no longer run, not after the 30 minutes.
+        let next = Incident::of(&alert(Reason::Opened, Some("2026-11-25T20:02:30Z")));
+        let after = at("2026-11-25T20:03:00Z");
+        admitted(&ledger, &attempt(&next, Some("30m"), "r2"), after).await;
     }
 
     #[tokio::test]

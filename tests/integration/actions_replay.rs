@@ -365,7 +365,7 @@ async fn a_deployment_that_completes_first_is_a_race_not_a_failure() {
     assert!(!report.changed, "{report:?}");
     // Not stopped, so not rolled back by us: its alias was handed over before the stop, and
     // taken back once the stop was refused.
-    assert_eq!(handed_over, HandedOver::default());
+    nothing_handed_over(&handed_over);
     replay.assert_requests();
 }
 
@@ -1207,14 +1207,14 @@ async fn a_retried_stop_that_finds_the_deployment_succeeded_changed_nothing() {
     // A stopped deployment does not succeed: no attempt of ours was applied, nothing rolls
     // back, and the claims may be given back.
     assert!(!report.changed, "{report:?}");
-    assert_eq!(handed_over, HandedOver::default());
+    nothing_handed_over(&handed_over);
     replay.assert_requests();
 }
 
 #[tokio::test]
-async fn a_retried_stop_keeps_its_ledger_claims_and_its_alias_is_left_to_codedeploy() {
-    // The alias action reads where stable points: the rollback takes live there.
-    let replay = Replay::new(retried_stop("d-ABC123"), vec![stable_is("41")]).await;
+async fn a_retried_stop_keeps_its_ledger_claims_and_leaves_the_alias_for_now() {
+    // No Lambda exchange: the alias action makes no call.
+    let replay = Replay::codedeploy(retried_stop("d-ABC123")).await;
     let (reply, ledger) = shipped_pair(&replay).await;
     let stop = &reply.json["rules"][0]["actions"][0];
     assert_eq!(stop["outcome"], "skipped", "{stop}");
@@ -1222,18 +1222,19 @@ async fn a_retried_stop_keeps_its_ledger_claims_and_its_alias_is_left_to_codedep
     assert_eq!(alias["outcome"], "skipped", "{alias}");
     assert_eq!(
         alias["detail"],
-        "CodeDeploy is moving checkout:live back (d-ABC123 stopped with rollback); leaving the \
-         alias to it"
+        "CodeDeploy is moving checkout:live back (d-ABC123, stopped, perhaps by us); leaving the \
+         alias to it for now: it may not get there, so a later delivery of this incident stays \
+         free to act"
     );
     // Skipped, yet the stop may have been this request's: its latch and its slot of the
-    // circuit breaker stay, so a retry cannot act again and the breaker counts it. The alias
-    // action, left to CodeDeploy, keeps its latch but gives back its slot.
+    // circuit breaker stay, so a retry cannot act again and the breaker counts it. Whether a
+    // rollback follows is not known, so the alias action gives its claims back.
     let held = crate::support::ledger_keys(&ledger).await;
     let latches = held
         .iter()
         .filter(|pk| pk.starts_with("incident#1700000000001#"))
         .count();
-    assert_eq!(latches, 2, "{held:?}");
+    assert_eq!(latches, 1, "only the stop's latch: {held:?}");
     let slots = held.iter().filter(|pk| *pk == "circuit").count();
     assert_eq!(slots, 1, "only the stop's slot is kept: {held:?}");
     replay.assert_requests();
@@ -1792,16 +1793,15 @@ async fn a_resend_leaves_the_alias_to_the_rollback_the_first_delivery_set_going(
 }
 
 #[tokio::test]
-async fn an_alias_our_undo_deployment_moves_is_left_to_it() {
+async fn an_alias_our_undo_deployment_moves_is_left_to_it_but_not_counted_handled() {
     let mut events = last_success(
         "2026-11-25T20:48:00Z",
         deployment_info("d-GOOD42", "Succeeded", "user", None),
     );
     events.extend(lambda_targets());
     events.push(create_undo());
-    // GetAlias of live: the undo's staleness check; of stable: where the alias action would
-    // take live, which the undo (from 42 back to 41) reaches.
-    let replay = Replay::new(events, vec![live_is("42"), stable_is("41")]).await;
+    // GetAlias of live: the undo's staleness check. The alias action makes no call.
+    let replay = Replay::new(events, vec![live_is("42")]).await;
     let mut handed_over = HandedOver::default();
     let undo = run_after(&replay, &rollback(Some("1h")), false, &mut handed_over).await;
     assert_eq!(undo.outcome, ActionOutcome::Executed, "{undo:?}");
@@ -1810,11 +1810,14 @@ async fn an_alias_our_undo_deployment_moves_is_left_to_it() {
     assert_eq!(
         alias.detail,
         "CodeDeploy is moving checkout:live back (d-UNDO1 undoes d-GOOD42); leaving the alias \
-         to it"
+         to it for now: it may not get there, so a later delivery of this incident stays free \
+         to act"
     );
-    assert_eq!(alias.aws_request_ids, ["lambda-GET-200"], "{alias:?}");
+    assert!(alias.aws_request_ids.is_empty(), "{alias:?}");
     assert!(!alias.changed);
-    assert!(alias.left_to_codedeploy);
+    // An undo runs without automatic rollback and may fail: the alias is not handled yet, so
+    // the alias action gives its claims back.
+    assert!(!alias.left_to_codedeploy);
     replay.assert_requests();
 }
 
@@ -1862,7 +1865,7 @@ async fn a_dry_run_hands_nothing_over() {
     let mut handed_over = HandedOver::default();
     let stop = run_after(&replay, &rollback(None), true, &mut handed_over).await;
     assert_eq!(stop.detail, "would stop deployment d-ABC123 with rollback");
-    assert_eq!(handed_over, HandedOver::default());
+    nothing_handed_over(&handed_over);
     let alias = run_after(&replay, &stable_to_live(), true, &mut handed_over).await;
     assert_eq!(alias.outcome, ActionOutcome::Planned, "{alias:?}");
     assert_eq!(alias.detail, "would move live 42 -> 41");
@@ -1870,7 +1873,7 @@ async fn a_dry_run_hands_nothing_over() {
 }
 
 #[tokio::test]
-async fn an_alias_codedeploy_does_not_name_is_not_held_back() {
+async fn an_alias_whose_mover_cannot_be_read_is_left_alone_and_the_delivery_is_not_done() {
     let mut events = one_in_progress("d-ABC123");
     events.push(codedeploy_error(
         "ListDeploymentTargets",
@@ -1878,22 +1881,121 @@ async fn an_alias_codedeploy_does_not_name_is_not_held_back() {
         "AccessDeniedException",
         "User is not authorized to perform: codedeploy:ListDeploymentTargets",
     ));
-    // Still stopped: the alias could not be handed over, the release is still undone.
+    // Still stopped: the release is still undone.
     events.push(stop_ok("d-ABC123"));
-    let replay = Replay::new(events, vec![get_live(alias_body("41", "rev-a"))]).await;
-    let mut handed_over = HandedOver::default();
-    let stop = run_after(&replay, &rollback(None), false, &mut handed_over).await;
-    assert_eq!(stop.outcome, ActionOutcome::Executed, "{stop:?}");
+    // No Lambda exchange: which alias the rollback moves is not known, so the alias action
+    // moves none.
+    let replay = Replay::codedeploy(events).await;
+    let (reply, ledger) = shipped_pair(&replay).await;
+    let actions = &reply.json["rules"][0]["actions"];
+    assert_eq!(actions[0]["outcome"], "executed", "{actions}");
+    let unread = "the Lambda alias d-ABC123 moves could not be read (ListDeploymentTargets: \
+                  AccessDeniedException: User is not authorized to perform: \
+                  codedeploy:ListDeploymentTargets (request id req-ListDeploymentTargets-400))";
     assert_eq!(
-        stop.detail,
-        "stopped deployment d-ABC123 with rollback (CodeDeploy: Pending, Stopping the \
-         deployment); the Lambda alias CodeDeploy moves back could not be read \
-         (ListDeploymentTargets: AccessDeniedException: User is not authorized to perform: \
-         codedeploy:ListDeploymentTargets (request id req-ListDeploymentTargets-400)), so it \
-         could not be handed over: a later lambda-alias action on it is not held back"
+        actions[0]["detail"],
+        format!(
+            "stopped deployment d-ABC123 with rollback (CodeDeploy: Pending, Stopping the \
+             deployment); {unread}: a later lambda-alias action leaves its alias alone"
+        )
     );
-    let alias = run_after(&replay, &shift_to_41(), false, &mut handed_over).await;
-    assert_eq!(alias.detail, "live is already at version 41");
+    assert_eq!(actions[1]["outcome"], "skipped", "{actions}");
+    assert_eq!(
+        actions[1]["detail"],
+        format!(
+            "{unread}, so CodeDeploy may be moving checkout:live back: leaving the alias alone \
+             for now, since two movers must not race"
+        )
+    );
+    // Not done with: answered 503, so a later delivery moves the alias once it can tell.
+    assert_eq!(reply.status, 503, "{}", reply.text);
+    assert_eq!(reply.json["outcome"], "in_progress");
+    let wait: u64 = reply.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "Retry-After {wait}");
+    let held = crate::support::ledger_keys(&ledger).await;
+    let latches = held.iter().filter(|pk| pk.starts_with("incident#")).count();
+    assert_eq!(latches, 1, "only the stop's latch: {held:?}");
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn a_resend_that_cannot_read_the_deployments_under_way_leaves_the_alias_alone() {
+    let mut events = lambda_in_progress("d-ABC123");
+    events.push(stop_ok("d-ABC123"));
+    // The re-send: the rollback action, held by its latch, cannot read what is under way.
+    events.push(codedeploy_error(
+        "ListDeployments",
+        list_active(),
+        "AccessDeniedException",
+        "User is not authorized to perform: codedeploy:ListDeployments",
+    ));
+    // No Lambda exchange: the alias action must make no call.
+    let replay = Replay::codedeploy(events).await;
+    let stop_only = PAIR
+        .split("  [[rule.action]]\n  type = \"lambda-alias\"")
+        .next()
+        .unwrap();
+    let (reply, ledger) = responder_reply(&replay, stop_only).await;
+    assert_eq!(reply.json["rules"][0]["actions"][0]["outcome"], "executed");
+
+    let reply = resend(&replay, &ledger, PAIR).await;
+    assert_eq!(reply.status, 503, "{}", reply.text);
+    let actions = &reply.json["rules"][0]["actions"];
+    assert_eq!(actions[0]["guard"], "incident_latch", "{actions}");
+    let detail = actions[1]["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with(
+            "the deployments under way in checkout/checkout-prod could not be read \
+             (ListDeployments: AccessDeniedException"
+        ) && detail.ends_with(
+            "so CodeDeploy may be moving checkout:live back: leaving the alias alone for now, \
+             since two movers must not race"
+        ),
+        "{actions}"
+    );
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn a_delivery_held_by_a_stop_still_being_made_leaves_every_alias_alone() {
+    use wavefront_responder::alert::Alert;
+    use wavefront_responder::ledger::{Admission, Attempt, Incident};
+
+    // Another request is handling the incident's rollback right now: it may be stopping a
+    // deployment whose rollback CodeDeploy has not created yet. Nothing here can see that.
+    let ledger = wavefront_responder::ledger::Ledger::in_memory(None);
+    let firing = Alert::parse(crate::support::firing().as_bytes()).unwrap();
+    let incident = Incident::of(&firing);
+    let attempt = Attempt {
+        rule: "checkout-errors",
+        target: "checkout/checkout-prod",
+        cooldown: None,
+        incident: &incident,
+        request_id: "req-elsewhere",
+        pending_for: std::time::Duration::from_secs(60),
+    };
+    let admitted = ledger
+        .admit(&attempt, jiff::Timestamp::now())
+        .await
+        .unwrap();
+    assert!(matches!(admitted, Admission::Admitted(_)));
+    // No exchange at all: neither action makes a call.
+    let replay = Replay::codedeploy(vec![]).await;
+    let reply = resend(&replay, &ledger, PAIR).await;
+    assert_eq!(reply.status, 503, "{}", reply.text);
+    let actions = &reply.json["rules"][0]["actions"];
+    assert_eq!(actions[0]["guard"], "incident_latch", "{actions}");
+    assert_eq!(actions[1]["outcome"], "skipped", "{actions}");
+    assert_eq!(
+        actions[1]["detail"],
+        "another request is handling checkout/checkout-prod right now and may be stopping a \
+         deployment, so CodeDeploy may be moving checkout:live back: leaving the alias alone for \
+         now, since two movers must not race"
+    );
     replay.assert_requests();
 }
 
@@ -1910,6 +2012,15 @@ fn stable_to_live() -> Action {
         )
         .unwrap(),
     )
+}
+
+/// Asserts that `checkout:live` is not left to CodeDeploy, and that the request can tell.
+fn nothing_handed_over(handed_over: &HandedOver) {
+    let found = handed_over.find("checkout", "live");
+    assert!(
+        found.is_none() && handed_over.uncertain.is_none(),
+        "{handed_over:?}"
+    );
 }
 
 /// Runs `action` after the earlier actions of the same request that filled `handed_over`.
@@ -1993,7 +2104,7 @@ async fn a_stop_refused_on_every_attempt_changed_nothing_and_hands_nothing_over(
     );
     assert!(!report.changed, "{report:?}");
     // Nothing stopped, nothing rolls back: a lambda-alias action may move the alias.
-    assert_eq!(handed_over, HandedOver::default());
+    nothing_handed_over(&handed_over);
     replay.assert_requests();
 }
 
@@ -2098,7 +2209,7 @@ async fn an_undo_refused_on_its_only_attempt_hands_nothing_over() {
          already has an active deployment d-OTHER (request id req-CreateDeployment-400)"
     );
     assert!(!undo.changed, "{undo:?}");
-    assert_eq!(handed_over, HandedOver::default());
+    nothing_handed_over(&handed_over);
     replay.assert_requests();
 }
 
@@ -2525,9 +2636,11 @@ async fn a_deployment_described_as_our_undo_is_not_stopped_when_the_ledger_canno
 }
 
 #[tokio::test]
-async fn a_stop_of_a_deployment_not_yet_started_leaves_the_alias_to_the_alias_action() {
-    // Created, not started: it moved no traffic, so its stop sets no rollback moving live.
-    // No targets are read, and the alias action that follows moves live itself.
+async fn a_stop_of_a_deployment_listed_as_not_started_leaves_the_alias_for_a_later_delivery() {
+    // Listed as Created: if it has not started, its stop sets no rollback moving live; if it
+    // started since the listing (an earlier stop freed the group), its rollback does. Either
+    // way the alias action leaves live alone, and does not count it handled: a later delivery
+    // of the incident may act.
     let mut events = one_in_progress("d-ABC123");
     events[1] = codedeploy_call(
         "BatchGetDeployments",
@@ -2535,23 +2648,20 @@ async fn a_stop_of_a_deployment_not_yet_started_leaves_the_alias_to_the_alias_ac
         200,
         json!({"deploymentsInfo": [deployment_info("d-ABC123", "Created", "user", None)]}),
     );
+    events.extend(lambda_targets_of("d-ABC123"));
     events.push(stop_ok("d-ABC123"));
-    let replay = Replay::new(
-        events,
-        vec![
-            get_live(alias_body("42", "rev-a")),
-            version_exists("41"),
-            put_live("41", "rev-a", 200, alias_body("41", "rev-b")),
-        ],
-    )
-    .await;
+    let replay = Replay::codedeploy(events).await;
     let mut handed_over = HandedOver::default();
     let stop = run_after(&replay, &rollback(None), false, &mut handed_over).await;
     assert_eq!(stop.outcome, ActionOutcome::Executed, "{stop:?}");
-    assert_eq!(handed_over, HandedOver::default());
     let alias = run_after(&replay, &shift_to_41(), false, &mut handed_over).await;
-    assert_eq!(alias.outcome, ActionOutcome::Executed, "{alias:?}");
-    assert_eq!(alias.detail, "moved live 42 -> 41");
+    assert_eq!(alias.outcome, ActionOutcome::Skipped, "{alias:?}");
+    assert_eq!(
+        alias.detail,
+        "CodeDeploy is moving checkout:live back (d-ABC123, stopped before it was seen to start; \
+         it may have started since); leaving the alias to it"
+    );
+    assert!(!alias.left_to_codedeploy, "{alias:?}");
     replay.assert_requests();
 }
 

@@ -474,8 +474,8 @@ impl Executor {
         if let Some(why) = kept {
             decision.notes.push(format!(
                 "the claims of an action that changed something could not be made to last \
-                 ({why}): its incident latch lapses in about a minute, after which a re-send of \
-                 this incident may act again (the cooldown still holds)"
+                 ({why}): its incident latch and cooldown lapse in about a minute, after which a \
+                 re-send of this incident may act again; `ledger list` shows them"
             ));
         }
     }

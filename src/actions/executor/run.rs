@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use tokio::time::error::Elapsed;
 
 use super::super::aws::{Calls, Report};
+use super::super::handover::Uncertain;
 use super::super::{Action, Context, codedeploy, lambda_alias};
 use super::{Executor, grace_until, release_until};
 use crate::decision::ActionOutcome;
@@ -27,6 +28,10 @@ const SLOT_HELD: &str = "; its circuit-breaker slot could not be given back and 
 /// Said when a claim cut off mid-write was given back before the write answered.
 const CLAIM_IN_FLIGHT: &str = "; a ledger claim still being written when time ran out may \
                                land after it was given back, and then holds until it expires";
+
+/// How long a `lambda-alias` action holds back when it cannot tell whether CodeDeploy is
+/// moving its alias back, unless the cause says how long: a later delivery tries again.
+const UNCERTAIN_FOR: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
 
 /// How an admission ended: within the action's share of the time budget, after it (in the
 /// grace a write in flight gets), or not at all.
@@ -95,7 +100,29 @@ impl Run<'_> {
                 ran
             }
             None if self.dry_run => self.dry_within(share, handed_over).await,
-            None => self.live_within(share, handed_over).await,
+            None => match (self.action, &handed_over.uncertain) {
+                (Action::LambdaAlias(shift), Some(uncertain)) => self.uncertain(shift, uncertain),
+                _ => self.live_within(share, handed_over).await,
+            },
+        }
+    }
+
+    /// A live `lambda-alias` action after a `codedeploy-rollback` that could not tell which
+    /// aliases CodeDeploy may be moving back: it leaves its alias alone, claims nothing, and
+    /// holds the request up (answered 503), so that a later delivery acts once that is known.
+    fn uncertain(&self, shift: &lambda_alias::AliasShift, uncertain: &Uncertain) -> Ran {
+        let detail = format!(
+            "{}, so CodeDeploy may be moving {} back: leaving the alias alone for now, since two \
+             movers must not race",
+            uncertain.why,
+            shift.target()
+        );
+        let until = uncertain
+            .until
+            .unwrap_or_else(|| self.now.checked_add(UNCERTAIN_FOR).unwrap_or(self.now));
+        Ran {
+            pending_until: Some(until),
+            ..Ran::with(skipped(detail), None)
         }
     }
 
@@ -220,7 +247,9 @@ impl Run<'_> {
 
     /// A refusal by the ledger. A `codedeploy-rollback` held by its incident latch or cooldown
     /// still sees which Lambda deployments are under way, so a later lambda-alias action of
-    /// this request leaves their aliases alone.
+    /// this request leaves their aliases alone; held by another request still handling it,
+    /// which may be stopping a deployment right now, it cannot tell, and they leave every
+    /// alias alone.
     async fn refused(
         &self,
         refusal: Refusal,
@@ -232,13 +261,28 @@ impl Run<'_> {
         if let (Action::CodeDeployRollback(rollback), Guard::IncidentLatch | Guard::Cooldown) =
             (self.action, refusal.guard)
         {
-            let observed = tokio::time::timeout(
-                left,
-                rollback.observe(&self.executor.aws, calls, handed_over),
-            )
-            .await;
-            if let Ok(note) = observed {
-                report.detail.push_str(&note);
+            if let Some(until) = refusal.pending_until {
+                let why = format!(
+                    "another request is handling {} right now and may be stopping a deployment",
+                    rollback.target()
+                );
+                handed_over.cannot_tell(why, Some(until));
+            } else {
+                let observed = tokio::time::timeout(
+                    left,
+                    rollback.observe(&self.executor.aws, calls, handed_over),
+                )
+                .await;
+                match observed {
+                    Ok(note) => report.detail.push_str(&note),
+                    Err(_) => {
+                        let why = format!(
+                            "the deployments under way in {} could not be read in time",
+                            rollback.target()
+                        );
+                        handed_over.cannot_tell(why, None);
+                    }
+                }
             }
         }
         Ran {
