@@ -42,9 +42,9 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::moto::Aws;
 use runtime_api::{RuntimeApi, Seen, lambda_process};
 use serde_json::Value;
-use wavefront_responder::actions::aws::Aws;
 
 const TOKEN: &str = "token-from-secrets-manager-0123456789";
 

@@ -13,6 +13,8 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 
+use crate::text::truncate;
+
 /// Longest name, id, reason or URL accepted.
 pub const MAX_FIELD_CHARS: usize = 1024;
 /// Most alert tags read.
@@ -460,14 +462,6 @@ fn text(value: Option<Scalar>) -> Option<String> {
         .and_then(|s| s.0)
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
-}
-
-/// At most `max` characters of `value`, cut on a character boundary.
-pub(crate) fn truncate(value: &str, max: usize) -> &str {
-    match value.char_indices().nth(max) {
-        Some((end, _)) => &value[..end],
-        None => value,
-    }
 }
 
 /// Refuses values longer than any alert template renders, so records and audit lines stay

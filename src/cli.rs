@@ -7,13 +7,14 @@ use std::fmt::Write as _;
 use crate::actions::Action;
 use crate::alert::{Alert, Reason};
 use crate::config::Config;
-use crate::decision::{Decision, plural};
+use crate::decision::Decision;
 use crate::duration::HumanDuration;
 use crate::ledger::Entry;
 use crate::ledger::attribution::IncidentStart;
 use crate::ledger::freeze::{Freeze, FreezeScope};
 use crate::rules::{NamePattern, Rule};
 use crate::secret::SecretRef;
+use crate::text::plural;
 
 /// What `check` learned about the secrets in this environment.
 #[derive(Debug)]

@@ -7,42 +7,20 @@ use serde::ser::{SerializeSeq, SerializeStruct, Serializer};
 use serde_json::value::RawValue;
 
 use crate::alert::{Alert, Reason};
+use crate::execute::ActionOutcome;
 use crate::ledger::Guard;
 use crate::ledger::attribution::IncidentStart;
 use crate::rules::{Check, Describe, Rule, RuleEvaluation, Rules};
 use crate::telemetry::{Audit, Batch, Metric};
+use crate::text::plural;
 
-/// What happened to one action.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ActionOutcome {
-    /// Described, not executed.
-    Planned,
-    /// Changed something in AWS.
-    Executed,
-    /// Nothing to do, or not allowed to act.
-    Skipped,
-    /// Tried and failed.
-    Failed,
-}
-
-impl ActionOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Planned => "planned",
-            Self::Executed => "executed",
-            Self::Skipped => "skipped",
-            Self::Failed => "failed",
-        }
-    }
-
-    fn metric(self) -> Metric {
-        match self {
-            Self::Planned => Metric::ActionPlanned,
-            Self::Executed => Metric::ActionExecuted,
-            Self::Skipped => Metric::ActionSkipped,
-            Self::Failed => Metric::ActionFailed,
-        }
+/// The METRIC line an action's outcome counts under.
+fn outcome_metric(outcome: ActionOutcome) -> Metric {
+    match outcome {
+        ActionOutcome::Planned => Metric::ActionPlanned,
+        ActionOutcome::Executed => Metric::ActionExecuted,
+        ActionOutcome::Skipped => Metric::ActionSkipped,
+        ActionOutcome::Failed => Metric::ActionFailed,
     }
 }
 
@@ -546,7 +524,7 @@ impl<'a> Decision<'a> {
         for rule in self.rules.iter().filter(|r| r.matched()) {
             batch.metric(Metric::RuleMatched, 1.0);
             for action in &rule.actions {
-                batch.metric(action.outcome.metric(), 1.0);
+                batch.metric(outcome_metric(action.outcome), 1.0);
                 // A dry run held back refused nothing: only real refusals count, so the
                 // metric (and any alarm on it) means automation was held back.
                 let held = match action.guard {
@@ -593,20 +571,6 @@ pub struct RequestContext<'a> {
     pub auth: Option<&'a str>,
     pub source_ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
-}
-
-/// `1 rule`, `2 rules`.
-pub fn plural(n: usize, word: &str) -> String {
-    if n == 1 {
-        return format!("1 {word}");
-    }
-    if let Some(stem) = word.strip_suffix('y') {
-        format!("{n} {stem}ies")
-    } else if ["ch", "sh", "s", "x"].iter().any(|end| word.ends_with(end)) {
-        format!("{n} {word}es")
-    } else {
-        format!("{n} {word}s")
-    }
 }
 
 #[cfg(test)]

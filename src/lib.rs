@@ -29,12 +29,15 @@
 pub mod actions;
 pub mod alert;
 pub mod auth;
+pub mod aws;
 pub mod cli;
 pub mod config;
 pub mod decision;
 pub mod duration;
+pub mod execute;
 pub mod front_door;
 pub mod ledger;
 pub mod rules;
 pub mod secret;
 pub mod telemetry;
+pub mod text;

@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use wavefront_responder::actions::Executor;
-use wavefront_responder::actions::aws::Aws;
 use wavefront_responder::alert::Alert;
 use wavefront_responder::auth::Authenticator;
+use wavefront_responder::aws;
 use wavefront_responder::cli::{self, Secrets};
 use wavefront_responder::config::{self, Config};
-use wavefront_responder::decision::{Decision, plural};
+use wavefront_responder::decision::Decision;
 use wavefront_responder::duration::HumanDuration;
+use wavefront_responder::execute::{Clients, Executor};
 use wavefront_responder::front_door::{Options, Responder, lambda, local};
 use wavefront_responder::ledger::dynamodb::DynamoStore;
 use wavefront_responder::ledger::freeze::{Freeze, FreezeScope};
@@ -23,6 +23,7 @@ use wavefront_responder::ledger::memory::MemoryStore;
 use wavefront_responder::ledger::{Ledger, Store};
 use wavefront_responder::secret::Resolver;
 use wavefront_responder::telemetry::Telemetry;
+use wavefront_responder::text::plural;
 
 const CONFIG_HELP: &str = "Config file [default: $RESPONDER_CONFIG, then responder.toml in \
                            $LAMBDA_TASK_ROOT, then in the working directory]";
@@ -275,7 +276,7 @@ fn check(config: Option<PathBuf>, no_secrets: bool) -> Result<()> {
             // Secrets Manager is only asked when the config names a secret there.
             let uses_secrets_manager = config.auth.uses_secrets_manager();
             let client = if uses_secrets_manager {
-                Some(Aws::from_env().await.secretsmanager)
+                Some(aws_sdk_secretsmanager::Client::new(&aws::load().await))
             } else {
                 None
             };
@@ -410,8 +411,8 @@ where
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let aws = Aws::from_env().await;
-        work(ledger(config, &aws)?).await
+        let sdk = aws::load().await;
+        work(ledger(config, &sdk)?).await
     })
 }
 
@@ -423,11 +424,11 @@ fn user_name() -> Option<String> {
 }
 
 /// The ledger the config asks for: its DynamoDB table, or memory.
-fn ledger(config: &Config, aws: &Aws) -> Result<Ledger> {
+fn ledger(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Ledger> {
     let store: Arc<dyn Store> = match &config.ledger.table {
         Some(table) => {
             let name = table.resolve(&env).map_err(anyhow::Error::msg)?;
-            Arc::new(DynamoStore::new(aws.dynamodb.clone(), name))
+            Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), name))
         }
         None => Arc::new(MemoryStore::default()),
     };
@@ -505,16 +506,16 @@ async fn build(explicit: Option<&Path>, mode: Mode) -> Result<Arc<Responder>> {
     }
     let mut secrets_manager = None;
     let executor = if mode != Mode::PlanOnly {
-        let aws = Aws::from_env().await;
-        secrets_manager = Some(aws.secretsmanager.clone());
-        let ledger = ledger(&config, &aws).with_context(|| format!("config {path}"))?;
+        let sdk = aws::load().await;
+        secrets_manager = Some(aws_sdk_secretsmanager::Client::new(&sdk));
+        let ledger = ledger(&config, &sdk).with_context(|| format!("config {path}"))?;
         if config.ledger.table.is_none() && on_lambda {
             tracing::warn!(
                 "no [ledger] table: each Lambda instance remembers only its own deliveries and \
                  actions; configure a DynamoDB table so instances share them"
             );
         }
-        Some(Executor::new(aws, ledger))
+        Some(Executor::new(Clients::new(&sdk), ledger))
     } else {
         None
     };

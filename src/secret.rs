@@ -218,14 +218,14 @@ async fn fetch(client: &aws_sdk_secretsmanager::Client, id: &str) -> Result<Vec<
                 {
                     tracing::warn!(
                         "could not read the AWSPREVIOUS version of {id}: {}",
-                        crate::actions::aws::describe(&err)
+                        crate::aws::describe(&err)
                     );
                 }
             }
             Err(err) => {
                 return Err(format!(
                     "could not be read ({})",
-                    crate::actions::aws::describe(&err)
+                    crate::aws::describe(&err)
                 ));
             }
         }

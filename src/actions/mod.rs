@@ -1,37 +1,19 @@
-//! Remediation actions: the `[[rule.action]]` entries of the config, validated, and what each
-//! one is going to do to which AWS resource.
+//! What a remediation action is: the `[[rule.action]]` entries of the config, validated, the
+//! resource each acts on and the sentence saying what it would do. Nothing here calls AWS;
+//! running an action is [`crate::execute`].
 //!
-//! One [`Action`] enum holds every kind; each kind lives in its own file and owns its config
-//! fields, its description and its execution:
 //! - [`codedeploy`]: `codedeploy-rollback`, stop a deployment group's active deployments with
 //!   rollback (or undo a recent success).
 //! - [`lambda_alias`]: `lambda-alias`, move a Lambda alias back to a known good version.
-//! - [`attribution`]: the attribution guard both kinds apply (undo only what began before the
-//!   incident started).
-//! - [`aws`]: the clients and the bookkeeping every AWS call shares.
-//! - [`handover`]: the aliases a `codedeploy-rollback` left to CodeDeploy, which a later
-//!   `lambda-alias` action of the same request leaves alone.
-//! - [`executor`]: runs the actions of a decision, guarded by the ledger, within the time
-//!   budget.
 
-pub mod attribution;
-pub mod aws;
 pub mod codedeploy;
-pub mod executor;
-pub mod handover;
 pub mod lambda_alias;
 
 use std::fmt;
 
-use jiff::Timestamp;
 use serde::Deserialize;
 
-use crate::decision::ActionOutcome;
 use crate::duration::HumanDuration;
-use crate::ledger::Ledger;
-use crate::ledger::attribution::IncidentStart;
-use aws::{Aws, Calls};
-pub use executor::{AFTER_DEADLINE, Executor};
 
 /// One remediation step of a rule.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -65,44 +47,6 @@ impl Action {
         match self {
             Self::CodeDeployRollback(a) => a.plan(),
             Self::LambdaAlias(a) => a.plan(),
-        }
-    }
-}
-
-/// What running an action needs besides its own config.
-#[derive(Clone, Copy, Debug)]
-pub struct Context<'a> {
-    /// Make only read-only calls, and say what would be done.
-    pub dry_run: bool,
-    /// When the request arrived.
-    pub now: Timestamp,
-    /// When the incident started, for the attribution guard; `None` when the rule turns the
-    /// guard off.
-    pub since: Option<IncidentStart>,
-    /// Where the responder records the undo deployments it creates.
-    pub ledger: &'a Ledger,
-    pub request_id: &'a str,
-}
-
-impl Action {
-    /// Runs the action against AWS, recording its calls in `calls` (which outlive the action
-    /// if its time budget cuts it off); in a dry run, only read-only calls are made. It runs
-    /// after the earlier actions of the same request: `handed_over` holds the Lambda aliases
-    /// they left to CodeDeploy to move back. A `codedeploy-rollback` adds to
-    /// it; a `lambda-alias` on one of them leaves it alone.
-    pub async fn execute_after(
-        &self,
-        aws: &Aws,
-        context: &Context<'_>,
-        calls: &mut Calls,
-        handed_over: &mut codedeploy::HandedOver,
-    ) -> (ActionOutcome, String) {
-        match self {
-            Self::CodeDeployRollback(a) => a.execute(aws, context, calls, handed_over).await,
-            Self::LambdaAlias(a) => {
-                let mode = (context.dry_run, context.since.as_ref());
-                a.execute(&aws.lambda, mode, handed_over, calls).await
-            }
         }
     }
 }

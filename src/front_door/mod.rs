@@ -22,14 +22,15 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::actions::Executor;
-use crate::alert::{Alert, truncate};
+use crate::alert::Alert;
 use crate::auth::{AuthMethod, AuthSetupError, Authenticator, Rejection};
 use crate::config::{AuthConfig, Config};
 use crate::decision::{Decision, RequestContext};
+use crate::execute::Executor;
 use crate::rules::Rules;
 use crate::secret::Resolver;
 use crate::telemetry::{Audit, Metric, Telemetry};
+use crate::text::truncate;
 
 /// Largest body accepted: Wavefront alert payloads are a few KiB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -37,7 +38,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 const ANSWER_MARGIN: Duration = Duration::from_secs(1);
 /// Time kept back from Lambda's deadline in all: the executor's own overrun (letting cut-off
 /// claims finish, giving back claims, settling the delivery), then the answer.
-const LAMBDA_MARGIN: Duration = ANSWER_MARGIN.saturating_add(crate::actions::AFTER_DEADLINE);
+const LAMBDA_MARGIN: Duration = ANSWER_MARGIN.saturating_add(crate::execute::AFTER_DEADLINE);
 /// Longest user agent kept in audit lines.
 const MAX_USER_AGENT_CHARS: usize = 256;
 

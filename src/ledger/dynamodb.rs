@@ -368,6 +368,6 @@ where
 {
     LedgerError::Store {
         operation,
-        message: crate::actions::aws::describe(err),
+        message: crate::aws::describe(err),
     }
 }

@@ -7,8 +7,8 @@ use jiff::Timestamp;
 use wavefront_responder::actions::Action;
 use wavefront_responder::actions::codedeploy::Rollback;
 use wavefront_responder::actions::lambda_alias::{AliasShift, Destination};
-use wavefront_responder::decision::ActionOutcome;
 use wavefront_responder::duration::HumanDuration;
+use wavefront_responder::execute::ActionOutcome;
 
 use crate::moto::{self, alias, alias_state, deployment, deployment_group};
 use crate::support::run_action;

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use crate::moto::Aws;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_sdk_lambda::config::{Credentials, Region};
@@ -13,12 +14,14 @@ use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
 use aws_smithy_types::body::SdkBody;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
-use wavefront_responder::actions::aws::{Aws, Report};
-use wavefront_responder::actions::codedeploy::{HandedOver, Rollback};
+use wavefront_responder::actions::Action;
+use wavefront_responder::actions::codedeploy::Rollback;
 use wavefront_responder::actions::lambda_alias::{AliasShift, Destination};
-use wavefront_responder::actions::{Action, Context};
-use wavefront_responder::decision::ActionOutcome;
 use wavefront_responder::duration::HumanDuration;
+use wavefront_responder::execute::ActionOutcome;
+use wavefront_responder::execute::Context;
+use wavefront_responder::execute::calls::Report;
+use wavefront_responder::execute::handover::HandedOver;
 use wavefront_responder::ledger::attribution::{IncidentStart, StartSource};
 use wavefront_responder::ledger::{Guard, Ledger};
 

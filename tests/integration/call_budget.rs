@@ -4,14 +4,15 @@
 //! and a share of AWS's per-account rate limits, which other automation shares during an
 //! incident, so a path that starts making one more call fails here.
 
+use crate::moto::Aws;
 use aws_sdk_lambda::config::{Credentials, Region};
 use aws_smithy_http_client::test_util::StaticReplayClient;
 use jiff::Timestamp;
 use wavefront_responder::actions::Action;
-use wavefront_responder::actions::aws::Aws;
-use wavefront_responder::actions::codedeploy::{HandedOver, Rollback};
+use wavefront_responder::actions::codedeploy::Rollback;
 use wavefront_responder::actions::lambda_alias::{AliasShift, Destination};
-use wavefront_responder::decision::ActionOutcome;
+use wavefront_responder::execute::ActionOutcome;
+use wavefront_responder::execute::handover::HandedOver;
 
 use crate::actions_replay::{lambda_in_progress, one_in_progress_on, stop_ok};
 use crate::moto::{self, alias, alias_state};
@@ -307,7 +308,7 @@ fn operations(replay: &StaticReplayClient) -> Vec<String> {
 
 /// Clients with the responder's own SDK settings, whose HTTP is `replay`.
 async fn replayed(replay: &StaticReplayClient) -> Aws {
-    let config = wavefront_responder::actions::aws::loader()
+    let config = wavefront_responder::aws::loader()
         .http_client(replay.clone())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("AKID", "SECRET", None, None, "test"))

@@ -5,9 +5,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::moto::Aws;
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
-use wavefront_responder::actions::aws::Aws;
 use wavefront_responder::config::Config;
 use wavefront_responder::duration::HumanDuration;
 use wavefront_responder::ledger::dynamodb::DynamoStore;

@@ -12,8 +12,9 @@
 
 use std::time::{Duration, Instant};
 
+use crate::moto::Aws;
 use serde_json::Value;
-use wavefront_responder::actions::aws::{Aws, UNANSWERED_CHANGE};
+use wavefront_responder::execute::calls::UNANSWERED_CHANGE;
 use wavefront_responder::ledger::Ledger;
 
 use crate::moto::{self, alias, alias_state};

@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::moto::Aws;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
-use wavefront_responder::actions::aws::Aws;
 use wavefront_responder::config::Config;
 use wavefront_responder::duration::HumanDuration;
 use wavefront_responder::ledger::Ledger;
@@ -104,7 +104,7 @@ async fn published(aws: &Aws, function: &str, version: &str) -> Timestamp {
         .await
         .expect("get function configuration");
     let text = configuration.last_modified().expect("LastModified");
-    wavefront_responder::actions::attribution::lambda_time(text).expect("a Lambda time")
+    wavefront_responder::execute::attribution::lambda_time(text).expect("a Lambda time")
 }
 
 /// The first whole second after `at` (an incident's start is in whole seconds), once the clock

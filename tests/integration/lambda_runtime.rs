@@ -87,7 +87,7 @@ async fn invoke(dir: &std::path::Path, env: &[(&str, &str)], token: &str) -> Inv
 }
 
 /// A Secrets Manager secret holding `value`, by ARN.
-async fn secret(aws: &wavefront_responder::actions::aws::Aws, value: &str) -> String {
+async fn secret(aws: &crate::moto::Aws, value: &str) -> String {
     aws.secretsmanager
         .create_secret()
         .name(moto::unique("webhook-token"))
@@ -200,7 +200,7 @@ async fn the_binary_answers_an_api_gateway_event_through_the_runtime_api() {
 }
 
 /// The "checkout" resources the shipped rules name, created once per emulator.
-async fn seed_the_shipped_rules_targets(aws: &wavefront_responder::actions::aws::Aws) {
+async fn seed_the_shipped_rules_targets(aws: &crate::moto::Aws) {
     use aws_sdk_lambda::types::{FunctionCode, Runtime};
     let created = aws
         .lambda

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use aws_sdk_lambda::config::{Credentials, Region};
 use aws_sdk_lambda::types::{AliasRoutingConfiguration, FunctionCode, Runtime};
-use wavefront_responder::actions::aws::Aws;
+use wavefront_responder::execute::Clients;
 
 use crate::support::repo_path;
 
@@ -74,12 +74,41 @@ fn wait_until_up(port: u16) {
 /// SDK configuration pointing at `endpoint`, as `AWS_ENDPOINT_URL` would, with the
 /// responder's own retries and timeouts, test credentials and us-east-1.
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    wavefront_responder::actions::aws::loader()
+    wavefront_responder::aws::loader()
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
         .load()
         .await
+}
+
+/// Every client the tests use, for one emulator: what the responder builds in three places
+/// (the actions' clients, the ledger's DynamoDB, the secrets' Secrets Manager), in one bundle.
+#[derive(Clone, Debug)]
+pub struct Aws {
+    pub codedeploy: aws_sdk_codedeploy::Client,
+    pub lambda: aws_sdk_lambda::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub secretsmanager: aws_sdk_secretsmanager::Client,
+}
+
+impl Aws {
+    pub fn from_sdk_config(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            codedeploy: aws_sdk_codedeploy::Client::new(config),
+            lambda: aws_sdk_lambda::Client::new(config),
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            secretsmanager: aws_sdk_secretsmanager::Client::new(config),
+        }
+    }
+
+    /// The clients actions run with.
+    pub fn clients(&self) -> Clients {
+        Clients {
+            codedeploy: self.codedeploy.clone(),
+            lambda: self.lambda.clone(),
+        }
+    }
 }
 
 /// Clients for the emulator.

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use crate::moto::Aws;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
@@ -17,7 +18,6 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinSet};
-use wavefront_responder::actions::aws::Aws;
 use wavefront_responder::config::Config;
 use wavefront_responder::ledger::dynamodb::DynamoStore;
 use wavefront_responder::ledger::{Ledger, Store};

@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::moto::Aws;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response};
 use serde_json::Value;
-use wavefront_responder::actions::Executor;
-use wavefront_responder::actions::aws::Aws;
 use wavefront_responder::auth;
 use wavefront_responder::config::Config;
+use wavefront_responder::execute::Executor;
 use wavefront_responder::front_door::{Inbound, Options, Responder};
 use wavefront_responder::ledger::Ledger;
 use wavefront_responder::telemetry::{Telemetry, metric_filter_fields};
@@ -142,7 +142,7 @@ impl TestResponder {
     /// A responder whose actions run against `aws`, guarded by `ledger`.
     pub async fn live(config: Config, aws: Aws, ledger: Ledger) -> Self {
         let options = Options {
-            executor: Some(Executor::new(aws, ledger)),
+            executor: Some(Executor::new(aws.clients(), ledger)),
             ..Options::default()
         };
         Self::with_options(config, options).await
@@ -395,24 +395,24 @@ pub use wavefront_responder::telemetry::Captured;
 /// or a time budget.
 pub async fn run_action(
     action: &wavefront_responder::actions::Action,
-    aws: &wavefront_responder::actions::aws::Aws,
+    aws: &crate::moto::Aws,
     dry_run: bool,
     now: jiff::Timestamp,
-) -> wavefront_responder::actions::aws::Report {
-    let mut alone = wavefront_responder::actions::codedeploy::HandedOver::default();
+) -> wavefront_responder::execute::calls::Report {
+    let mut alone = wavefront_responder::execute::handover::HandedOver::default();
     run_action_after(action, aws, dry_run, now, &mut alone).await
 }
 
 /// [`run_action`] after the earlier actions of the same request that filled `handed_over`.
 pub async fn run_action_after(
     action: &wavefront_responder::actions::Action,
-    aws: &wavefront_responder::actions::aws::Aws,
+    aws: &crate::moto::Aws,
     dry_run: bool,
     now: jiff::Timestamp,
-    handed_over: &mut wavefront_responder::actions::codedeploy::HandedOver,
-) -> wavefront_responder::actions::aws::Report {
+    handed_over: &mut wavefront_responder::execute::handover::HandedOver,
+) -> wavefront_responder::execute::calls::Report {
     let ledger = Ledger::in_memory(None);
-    let context = wavefront_responder::actions::Context {
+    let context = wavefront_responder::execute::Context {
         dry_run,
         now,
         since: None,
@@ -426,14 +426,19 @@ pub async fn run_action_after(
 /// the ledger its undos are recorded in).
 pub async fn run_action_in(
     action: &wavefront_responder::actions::Action,
-    aws: &wavefront_responder::actions::aws::Aws,
-    context: &wavefront_responder::actions::Context<'_>,
-    handed_over: &mut wavefront_responder::actions::codedeploy::HandedOver,
-) -> wavefront_responder::actions::aws::Report {
-    let mut calls = wavefront_responder::actions::aws::Calls::default();
-    let (outcome, detail) = action
-        .execute_after(aws, context, &mut calls, handed_over)
-        .await;
+    aws: &crate::moto::Aws,
+    context: &wavefront_responder::execute::Context<'_>,
+    handed_over: &mut wavefront_responder::execute::handover::HandedOver,
+) -> wavefront_responder::execute::calls::Report {
+    let mut calls = wavefront_responder::execute::calls::Calls::default();
+    let (outcome, detail) = wavefront_responder::execute::run_action(
+        action,
+        &aws.clients(),
+        context,
+        &mut calls,
+        handed_over,
+    )
+    .await;
     calls.report(outcome, detail)
 }
 

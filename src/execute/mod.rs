@@ -1,33 +1,128 @@
-//! Running the actions of a decision against AWS: the delivery claimed once, what every action
-//! must know read beside that claim (freezes, the incident's start), then each action in order
-//! within its share of the time budget ([`run`]), and the delivery settled.
+//! Running the actions of a request against AWS: the only code that calls CodeDeploy and
+//! Lambda. The delivery is claimed once, what every action must know is read beside that
+//! claim (freezes, the incident's start), then each action runs in order within its share of
+//! the time budget, through the ledger's guards ([`run`]), and the delivery is settled.
+//!
+//! - [`codedeploy`], [`lambda_alias`]: running each kind of action.
+//! - [`handover`]: the aliases a `codedeploy-rollback` left to CodeDeploy, which a later
+//!   `lambda-alias` action of the same request leaves alone.
+//! - [`attribution`]: the attribution guard both kinds apply (undo only what began before the
+//!   incident started).
+//! - [`calls`]: the bookkeeping every AWS call shares.
 //!
 //! A `lambda-alias` action reads (and decides) once its incident latch is held, while the
 //! ledger claims its cooldown and circuit-breaker slot, and writes only once admitted: its
 //! reads change nothing, and waiting for the whole admission would add their round trips to
 //! every undo.
 
+pub mod attribution;
+pub mod calls;
+pub mod codedeploy;
+pub mod handover;
+pub mod lambda_alias;
 mod run;
 
 use std::time::Duration;
 
 use jiff::Timestamp;
+use serde::Serialize;
 use tokio::time::Instant;
 
-use super::aws::Aws;
-use super::codedeploy;
+use crate::actions::Action;
 use crate::alert::{Alert, Reason};
-use crate::decision::{ActionOutcome, Decision, plural};
+use crate::decision::Decision;
 use crate::ledger::attribution::IncidentStart;
 use crate::ledger::freeze::Freeze;
 use crate::ledger::{Attempt, Claims, Entry, Guard, Incident, Key, Ledger, notification_key};
 use crate::rules::Rule;
+use crate::text::plural;
+use calls::Calls;
+use handover::HandedOver;
 use run::Run;
+
+/// The AWS clients actions use. Built once per Lambda instance (or `serve` process); cheap to
+/// clone.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub codedeploy: aws_sdk_codedeploy::Client,
+    pub lambda: aws_sdk_lambda::Client,
+}
+
+impl Clients {
+    /// Clients from the SDK configuration ([`crate::aws::loader`]'s settings).
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Self {
+            codedeploy: aws_sdk_codedeploy::Client::new(config),
+            lambda: aws_sdk_lambda::Client::new(config),
+        }
+    }
+}
+
+/// What happened to one action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionOutcome {
+    /// Described, not executed.
+    Planned,
+    /// Changed something in AWS.
+    Executed,
+    /// Nothing to do, or not allowed to act.
+    Skipped,
+    /// Tried and failed.
+    Failed,
+}
+
+impl ActionOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Planned => "planned",
+            Self::Executed => "executed",
+            Self::Skipped => "skipped",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// What running an action needs besides its own config.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    /// Make only read-only calls, and say what would be done.
+    pub dry_run: bool,
+    /// When the request arrived.
+    pub now: Timestamp,
+    /// When the incident started, for the attribution guard; `None` when the rule turns the
+    /// guard off.
+    pub since: Option<IncidentStart>,
+    /// Where the responder records the undo deployments it creates.
+    pub ledger: &'a Ledger,
+    pub request_id: &'a str,
+}
+
+/// Runs `action` against AWS, recording its calls in `calls` (which outlive the action if its
+/// time budget cuts it off); in a dry run, only read-only calls are made. It runs after the
+/// earlier actions of the same request: `handed_over` holds the Lambda aliases they left to
+/// CodeDeploy to move back. A `codedeploy-rollback` adds to it; a `lambda-alias` on one of
+/// them leaves it alone.
+pub async fn run_action(
+    action: &Action,
+    clients: &Clients,
+    context: &Context<'_>,
+    calls: &mut Calls,
+    handed_over: &mut HandedOver,
+) -> (ActionOutcome, String) {
+    match action {
+        Action::CodeDeployRollback(a) => a.execute(clients, context, calls, handed_over).await,
+        Action::LambdaAlias(a) => {
+            let mode = (context.dry_run, context.since.as_ref());
+            a.execute(&clients.lambda, mode, handed_over, calls).await
+        }
+    }
+}
 
 /// Runs the planned actions of decisions against AWS, guarded by the ledger.
 #[derive(Clone, Debug)]
 pub struct Executor {
-    aws: Aws,
+    clients: Clients,
     ledger: Ledger,
 }
 
@@ -89,8 +184,8 @@ struct Prelude {
 }
 
 impl Executor {
-    pub fn new(aws: Aws, ledger: Ledger) -> Self {
-        Self { aws, ledger }
+    pub fn new(clients: Clients, ledger: Ledger) -> Self {
+        Self { clients, ledger }
     }
 
     /// The ledger in use.
@@ -366,7 +461,7 @@ impl Executor {
         let mut kept = Vec::new();
         let mut held_up = None;
         // What earlier actions left to CodeDeploy, so a later one does not race it.
-        let mut handed_over = codedeploy::HandedOver::default();
+        let mut handed_over = HandedOver::default();
         let mut remaining = decision
             .rules
             .iter()

@@ -8,11 +8,13 @@ use jiff::Timestamp;
 use tokio::time::Instant;
 use tokio::time::error::Elapsed;
 
-use super::super::aws::{Calls, Report};
-use super::super::handover::Uncertain;
-use super::super::{Action, Context, codedeploy, lambda_alias};
-use super::{Executor, grace_until, release_until};
-use crate::decision::ActionOutcome;
+use super::calls::{Calls, Report};
+use super::handover::{HandedOver, Uncertain};
+use super::{
+    ActionOutcome, Context, Executor, grace_until, lambda_alias, release_until, run_action,
+};
+use crate::actions::Action;
+use crate::actions::lambda_alias::AliasShift;
 use crate::ledger::attribution::IncidentStart;
 use crate::ledger::freeze::Freeze;
 use crate::ledger::{Attempt, Claims, Guard, LedgerError, Refusal};
@@ -83,7 +85,7 @@ impl Ran {
 
 impl Run<'_> {
     /// Runs the action within `share` of the time budget.
-    pub async fn within(&self, share: Duration, handed_over: &mut codedeploy::HandedOver) -> Ran {
+    pub async fn within(&self, share: Duration, handed_over: &mut HandedOver) -> Ran {
         match self.freeze {
             // Frozen: no claim, no call. A dry run still says what it would do.
             Some(freeze) if !self.dry_run => Ran::with(
@@ -110,7 +112,7 @@ impl Run<'_> {
     /// A live `lambda-alias` action after a `codedeploy-rollback` that could not tell which
     /// aliases CodeDeploy may be moving back: it leaves its alias alone, claims nothing, and
     /// holds the request up (answered 503), so that a later delivery acts once that is known.
-    fn uncertain(&self, shift: &lambda_alias::AliasShift, uncertain: &Uncertain) -> Ran {
+    fn uncertain(&self, shift: &AliasShift, uncertain: &Uncertain) -> Ran {
         let detail = format!(
             "{}, so CodeDeploy may be moving {} back: leaving the alias alone for now, since two \
              movers must not race",
@@ -128,7 +130,7 @@ impl Run<'_> {
 
     /// A dry run: says what the ledger would do, and makes the action's reads beside it. A
     /// ledger that cannot be read is reported: live actions would not run.
-    async fn dry_within(&self, share: Duration, handed_over: &mut codedeploy::HandedOver) -> Ran {
+    async fn dry_within(&self, share: Duration, handed_over: &mut HandedOver) -> Ran {
         if share.is_zero() {
             return Ran::with(Calls::default().out_of_time(share), None);
         }
@@ -161,7 +163,7 @@ impl Run<'_> {
 
     /// A live run: the ledger's admission (the action's reads beside it), the action, and
     /// giving back what it claimed when it changed nothing.
-    async fn live_within(&self, share: Duration, handed_over: &mut codedeploy::HandedOver) -> Ran {
+    async fn live_within(&self, share: Duration, handed_over: &mut HandedOver) -> Ran {
         if share.is_zero() {
             return Ran::with(Calls::default().out_of_time(share), None);
         }
@@ -255,7 +257,7 @@ impl Run<'_> {
         refusal: Refusal,
         left: Duration,
         calls: &mut Calls,
-        handed_over: &mut codedeploy::HandedOver,
+        handed_over: &mut HandedOver,
     ) -> Ran {
         let mut report = skipped(refusal.detail);
         if let (Action::CodeDeployRollback(rollback), Guard::IncidentLatch | Guard::Cooldown) =
@@ -270,7 +272,7 @@ impl Run<'_> {
             } else {
                 let observed = tokio::time::timeout(
                     left,
-                    rollback.observe(&self.executor.aws, calls, handed_over),
+                    rollback.observe(&self.executor.clients, calls, handed_over),
                 )
                 .await;
                 match observed {
@@ -298,13 +300,13 @@ impl Run<'_> {
     async fn read_ahead(
         &self,
         until: Instant,
-        handed_over: &codedeploy::HandedOver,
+        handed_over: &HandedOver,
         calls: &mut Calls,
     ) -> Option<Result<lambda_alias::Prepared, Elapsed>> {
         let Action::LambdaAlias(shift) = self.action else {
             return None;
         };
-        let lambda = &self.executor.aws.lambda;
+        let lambda = &self.executor.clients.lambda;
         let mode = (self.dry_run, self.since.as_ref());
         let prepare = shift.prepare(lambda, mode, handed_over, calls);
         Some(tokio::time::timeout_at(until, prepare).await)
@@ -341,7 +343,7 @@ impl Run<'_> {
         &self,
         share: Duration,
         left: Duration,
-        handed_over: &mut codedeploy::HandedOver,
+        handed_over: &mut HandedOver,
         ahead: Option<Result<lambda_alias::Prepared, Elapsed>>,
         mut calls: Calls,
     ) -> Report {
@@ -359,18 +361,14 @@ impl Run<'_> {
             return calls.out_of_time(left);
         }
         let handed_before = handed_over.len();
-        let aws = &self.executor.aws;
+        let clients = &self.executor.clients;
         let context = self.context();
         let run = async {
             match (self.action, prepared) {
                 (Action::LambdaAlias(shift), Some(prepared)) => {
-                    shift.apply(&aws.lambda, prepared, &mut calls).await
+                    shift.apply(&clients.lambda, prepared, &mut calls).await
                 }
-                _ => {
-                    self.action
-                        .execute_after(aws, &context, &mut calls, handed_over)
-                        .await
-                }
+                _ => run_action(self.action, clients, &context, &mut calls, handed_over).await,
             }
         };
         let result = tokio::time::timeout(left, run).await;
