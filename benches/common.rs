@@ -6,9 +6,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use wavefront_responder::app::{Options, Responder};
 use wavefront_responder::auth;
 use wavefront_responder::config::Config;
-use wavefront_responder::front_door::{Inbound, Options, Responder};
+use wavefront_responder::front_door::Inbound;
 use wavefront_responder::telemetry::Telemetry;
 
 pub const TOKEN: &str = "bench-token-0123456789abcdef";

@@ -7,11 +7,13 @@ use std::fmt::Write as _;
 use crate::actions::Action;
 use crate::alert::{Alert, Reason};
 use crate::config::Config;
-use crate::decision::Decision;
 use crate::duration::HumanDuration;
+use crate::execute::Execution;
 use crate::ledger::Entry;
 use crate::ledger::attribution::IncidentStart;
 use crate::ledger::freeze::{Freeze, FreezeScope};
+use crate::plan::Plan;
+use crate::record::Record;
 use crate::rules::{NamePattern, Rule};
 use crate::secret::SecretRef;
 use crate::text::plural;
@@ -264,7 +266,8 @@ fn references(refs: &[SecretRef]) -> String {
 /// The `explain` report: every rule checked against the alert, why it matched or not, and what
 /// would run.
 pub fn explain_report(config: &Config, alert: &Alert) -> String {
-    let decision = Decision::for_alert("explain", alert, &config.rules, config.dry_run);
+    let plan = Plan::new("explain", alert, &config.rules, config.dry_run);
+    let decision = Record::new(&plan, Execution::planned(&plan));
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -284,11 +287,11 @@ pub fn explain_report(config: &Config, alert: &Alert) -> String {
         };
         let _ = writeln!(out, "\nrule {}: {verdict}", rule.rule());
         // Every check, failed first, also for rules that did not match.
-        for why in rule.why.0.explained() {
+        for why in rule.plan.evaluation.explained() {
             let _ = writeln!(out, "  - {why}");
         }
         if rule.matched() {
-            let mode = if rule.dry_run {
+            let mode = if rule.plan.dry_run {
                 "as a dry run, so nothing is changed"
             } else {
                 "for real"

@@ -28,16 +28,20 @@
 
 pub mod actions;
 pub mod alert;
+pub mod app;
 pub mod auth;
 pub mod aws;
 pub mod cli;
 pub mod config;
-pub mod decision;
 pub mod duration;
 pub mod execute;
 pub mod front_door;
 pub mod ledger;
-pub mod rules;
+pub mod plan;
+pub mod record;
 pub mod secret;
 pub mod telemetry;
 pub mod text;
+
+// Until the commands move: the old path of the rules.
+pub use plan::rules;

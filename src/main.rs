@@ -9,18 +9,20 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use wavefront_responder::alert::Alert;
+use wavefront_responder::app::{Options, Responder, lambda, local};
 use wavefront_responder::auth::Authenticator;
 use wavefront_responder::aws;
 use wavefront_responder::cli::{self, Secrets};
 use wavefront_responder::config::{self, Config};
-use wavefront_responder::decision::Decision;
 use wavefront_responder::duration::HumanDuration;
+use wavefront_responder::execute::Execution;
 use wavefront_responder::execute::{Clients, Executor};
-use wavefront_responder::front_door::{Options, Responder, lambda, local};
 use wavefront_responder::ledger::dynamodb::DynamoStore;
 use wavefront_responder::ledger::freeze::{Freeze, FreezeScope};
 use wavefront_responder::ledger::memory::MemoryStore;
 use wavefront_responder::ledger::{Ledger, Store};
+use wavefront_responder::plan::Plan;
+use wavefront_responder::record::Record;
 use wavefront_responder::secret::Resolver;
 use wavefront_responder::telemetry::Telemetry;
 use wavefront_responder::text::plural;
@@ -201,8 +203,8 @@ fn run(command: Command) -> Result<()> {
             let alert =
                 Alert::parse(&body).with_context(|| format!("payload {}", payload.display()))?;
             if json {
-                let decision =
-                    Decision::for_alert("explain", &alert, &config.rules, config.dry_run);
+                let plan = Plan::new("explain", &alert, &config.rules, config.dry_run);
+                let decision = Record::new(&plan, Execution::planned(&plan));
                 // Through a Value, so the records rendered once at start-up (rules missed on
                 // the name) are pretty-printed like the rest instead of copied as one line.
                 let record = serde_json::to_value(&decision)?;

@@ -126,6 +126,40 @@ pub struct Audit<'a> {
     pub user_agent: Option<&'a str>,
 }
 
+impl<'a> Audit<'a> {
+    /// The audit line of a request from `context`, about nothing yet: the fields of an
+    /// alert, a rule and an action are filled in by who writes it.
+    pub fn request(request_id: &'a str, context: &RequestContext<'a>) -> Self {
+        Self {
+            request_id,
+            alert_id: None,
+            alert_name: None,
+            reason: None,
+            severity: None,
+            rule: None,
+            action: None,
+            target: None,
+            guard: None,
+            outcome: "",
+            dry_run: false,
+            detail: "",
+            aws_request_ids: &[],
+            auth: context.auth,
+            source_ip: context.source_ip,
+            user_agent: context.user_agent,
+        }
+    }
+}
+
+/// Who sent a request, for audit lines.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RequestContext<'a> {
+    /// How the caller proved who they are, once they did.
+    pub auth: Option<&'a str>,
+    pub source_ip: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
 #[derive(Serialize)]
 struct AuditLine<'a> {
     #[serde(rename = "type")]

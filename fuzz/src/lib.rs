@@ -20,11 +20,12 @@ use jiff::Timestamp;
 use wavefront_responder::actions::Action;
 use wavefront_responder::actions::lambda_alias::Destination;
 use wavefront_responder::alert::{Alert, MAX_FIELD_CHARS, PayloadError, Reason};
+use wavefront_responder::app::{Env, Options, Responder};
 use wavefront_responder::auth::{self, AuthMethod, Authenticator, Rejection};
 use wavefront_responder::cli;
 use wavefront_responder::config::{Config, ConfigError};
 use wavefront_responder::duration::HumanDuration;
-use wavefront_responder::front_door::{Env, Inbound, MAX_BODY_BYTES, Options, Responder};
+use wavefront_responder::front_door::{Inbound, MAX_BODY_BYTES};
 use wavefront_responder::secret::Resolver;
 use wavefront_responder::telemetry::{Captured, Telemetry};
 

@@ -1,7 +1,9 @@
-//! Running the actions of a request against AWS: the only code that calls CodeDeploy and
-//! Lambda. The delivery is claimed once, what every action must know is read beside that
-//! claim (freezes, the incident's start), then each action runs in order within its share of
-//! the time budget, through the ledger's guards ([`run`]), and the delivery is settled.
+//! Running a plan against AWS: the only code that calls CodeDeploy and Lambda. The delivery
+//! is claimed once ([`delivery`]), what every action must know is read beside that claim
+//! (freezes, the incident's start), then each action runs in order within its share of the
+//! time budget, through the ledger's guards ([`run`]), and the delivery is settled. The result
+//! is an [`Execution`]: what happened, one result per planned action; the plan is never
+//! changed.
 //!
 //! - [`codedeploy`], [`lambda_alias`]: running each kind of action.
 //! - [`handover`]: the aliases a `codedeploy-rollback` left to CodeDeploy, which a later
@@ -18,6 +20,7 @@
 pub mod attribution;
 pub mod calls;
 pub mod codedeploy;
+mod delivery;
 pub mod handover;
 pub mod lambda_alias;
 mod run;
@@ -29,16 +32,16 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::actions::Action;
-use crate::alert::{Alert, Reason};
-use crate::decision::Decision;
 use crate::ledger::attribution::IncidentStart;
 use crate::ledger::freeze::Freeze;
-use crate::ledger::{Attempt, Claims, Entry, Guard, Incident, Key, Ledger, notification_key};
-use crate::rules::Rule;
-use crate::text::plural;
+use crate::ledger::{Attempt, Claims, Guard, Ledger};
+use crate::plan::Plan;
 use calls::Calls;
+use delivery::{Delivery, Limits};
 use handover::HandedOver;
 use run::Run;
+
+pub use delivery::AFTER_DEADLINE;
 
 /// The AWS clients actions use. Built once per Lambda instance (or `serve` process); cheap to
 /// clone.
@@ -119,59 +122,124 @@ pub async fn run_action(
     }
 }
 
-/// Runs the planned actions of decisions against AWS, guarded by the ledger.
+/// Runs plans against AWS, guarded by the ledger.
 #[derive(Clone, Debug)]
 pub struct Executor {
     clients: Clients,
     ledger: Ledger,
 }
 
-/// How long an action's latch stays pending past the end of its request, before it lapses
-/// unless the action kept it.
-const PENDING_MARGIN: Duration = Duration::from_secs(60);
-
-/// How long giving back a claim may take once an action has finished.
-const RELEASE_LIMIT: Duration = Duration::from_secs(1);
-
-/// How long a ledger write cut off by the time budget may still finish before its claims are
-/// given back: a release sent at once could overtake it and leave it holding.
-const CLAIM_GRACE: Duration = Duration::from_millis(500);
-
-/// The least time settling the delivery gets after the last action, whatever giving back the
-/// actions' claims took.
-const SETTLE_TIME: Duration = Duration::from_millis(500);
-
-/// How long [`Executor::execute_until`] may run past its deadline, letting cut-off claims finish,
-/// giving them back and settling the delivery; never longer. Who calls it keeps this back
-/// from any harder deadline (Lambda's), with the time to answer.
-pub const AFTER_DEADLINE: Duration = Duration::from_secs(2);
-
-/// The deadlines of one request's run.
-#[derive(Clone, Copy, Debug)]
-struct Limits {
-    /// When the actions (and the ledger's calls before them) must end.
-    deadline: Instant,
-    /// When letting cut-off claims finish and giving back claims must end.
-    releases_by: Instant,
-    /// When everything must end, settling the delivery included.
-    cap: Instant,
+/// What happened to one planned action.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ActionResult {
+    pub outcome: ActionOutcome,
+    /// What it did or would do, or why not.
+    pub detail: String,
+    /// Request ids of the AWS calls made, for AWS support and CloudTrail.
+    pub aws_request_ids: Vec<String>,
+    /// What in the ledger (or the attribution guard) held it back, if anything did.
+    pub guard: Option<Guard>,
 }
 
-impl Limits {
-    fn new(deadline: Instant, cap: Option<Instant>) -> Self {
-        // Past the deadline: letting cut-off claims finish and giving back claims end by
-        // `releases_by`, so settling the delivery has time left before `cap`.
-        let overrun = deadline + AFTER_DEADLINE;
-        let cap = cap.map_or(overrun, |cap| cap.min(overrun));
-        let deadline = deadline.min(cap);
-        let releases_by = cap - SETTLE_TIME.min(cap.duration_since(deadline) / 2);
+/// The request that handled a delivery first, when this one is a duplicate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FirstHandled {
+    pub request_id: String,
+    /// When it claimed the delivery, in milliseconds.
+    pub at_ms: i64,
+}
+
+/// What running a plan did.
+#[derive(Clone, Debug, Default)]
+pub struct Execution {
+    /// One result per planned action, in [`Plan::actions`] order.
+    pub actions: Vec<ActionResult>,
+    /// What the ledger did or could not do for this request.
+    pub notes: Vec<String>,
+    /// Set when the delivery was handled before (or is being handled): nothing ran.
+    pub duplicate_of: Option<FirstHandled>,
+    /// When the claim of another request that held this one up lapses, if one did (or a
+    /// duplicate's first request is still at work): the request is not done with.
+    pub retry_after: Option<Timestamp>,
+    /// When the incident started, and where that came from, when an action applied the
+    /// attribution guard against it.
+    pub incident_started: Option<IncidentStart>,
+    /// Why the ledger could not do what this request needed although no action failed (an
+    /// `ALERT_RESOLVED` that could not clear latches): the request fails.
+    pub ledger_failure: Option<String>,
+}
+
+impl Execution {
+    /// Nothing run yet: every action planned, as its plan sentence says. What plan-only
+    /// `serve` and `explain` record, and where a run starts from.
+    pub fn planned(plan: &Plan<'_>) -> Self {
+        let actions = plan
+            .actions()
+            .map(|(_, action)| ActionResult {
+                outcome: ActionOutcome::Planned,
+                detail: action.plan(),
+                aws_request_ids: Vec::new(),
+                guard: None,
+            })
+            .collect();
         Self {
-            deadline,
-            releases_by,
-            cap,
+            actions,
+            ..Self::default()
+        }
+    }
+
+    /// Whether an action failed, or the ledger could not do what the request needed.
+    pub fn failed(&self) -> bool {
+        self.ledger_failure.is_some()
+            || self
+                .actions
+                .iter()
+                .any(|a| a.outcome == ActionOutcome::Failed)
+    }
+
+    /// The ledger could not do what this request needed (`why`, a sentence, also kept as a
+    /// note): the request fails, whatever its actions did.
+    fn fail_ledger(&mut self, why: String) {
+        self.notes.push(why.clone());
+        self.ledger_failure = Some(why);
+    }
+
+    /// Something that may still change held an action up until `until`.
+    fn hold_up(&mut self, until: Timestamp) {
+        self.retry_after = Some(self.retry_after.map_or(until, |t| t.max(until)));
+    }
+
+    /// Every action that would have changed something fails, with the same reason.
+    fn fail_live_actions(&mut self, plan: &Plan<'_>, detail: &str) {
+        for ((rule, _), result) in plan.actions().zip(&mut self.actions) {
+            if !rule.dry_run {
+                result.outcome = ActionOutcome::Failed;
+                detail.clone_into(&mut result.detail);
+            }
+        }
+    }
+
+    /// The ledger could not say what every action must know first (a freeze, the incident's
+    /// start): no action runs, and dry runs say a live one would not either.
+    fn block_actions(&mut self, plan: &Plan<'_>, why: &str) {
+        for ((rule, _), result) in plan.actions().zip(&mut self.actions) {
+            result.outcome = ActionOutcome::Failed;
+            result.detail = if rule.dry_run {
+                format!("{why}; a live action would not run")
+            } else {
+                format!("not run: {why}; nothing acts without the ledger")
+            };
         }
     }
 }
+
+/// Said when a live delivery cannot be de-duplicated.
+const NO_NOTIFICATION_KEY: &str = "the payload has no notificationId (nor alertId and \
+                                   startedTime): a repeated delivery of it cannot be recognised";
+
+/// How long an action's latch stays pending past the end of its request, before it lapses
+/// unless the action kept it.
+const PENDING_MARGIN: Duration = Duration::from_secs(60);
 
 /// What every action of a request needs from the ledger before it runs, read once beside the
 /// delivery's claim.
@@ -188,13 +256,7 @@ impl Executor {
         Self { clients, ledger }
     }
 
-    /// The ledger in use.
-    pub fn ledger(&self) -> &Ledger {
-        &self.ledger
-    }
-
-    /// Runs every action of every matched rule, in order, and records each outcome in the
-    /// decision.
+    /// Runs every action of every matched rule of `plan`, in order, and says what happened.
     ///
     /// A delivery already handled runs nothing and is recorded as a duplicate. Every action
     /// that is not a dry run must first pass the freezes and the ledger (incident latch,
@@ -217,92 +279,54 @@ impl Executor {
     /// leaves nothing after the deadline.
     pub async fn execute_until(
         &self,
-        decision: &mut Decision<'_>,
-        alert: &Alert,
-        rules: &[Rule],
+        plan: &Plan<'_>,
         now: Timestamp,
         deadline: Instant,
         cap: Option<Instant>,
-    ) {
+    ) -> Execution {
         let limits = Limits::new(deadline, cap);
         // `now` is when the request arrived; each action's claims count from when it runs.
         let began = Instant::now();
-        // Ending an incident is a write: a dry run leaves the ledger as it is.
-        let resolving = !decision.dry_run && alert.reason == Reason::Resolved;
-        let live = decision.rules.iter().any(|r| r.matched() && !r.dry_run);
-        let notification = if live || resolving {
-            notification_key(alert)
-        } else {
-            None
-        };
-        let request_id = decision.request_id.clone();
-        if live && notification.is_none() {
-            decision.notes.push(
-                "the payload has no notificationId (nor alertId and startedTime): a repeated \
-                 delivery of it cannot be recognised"
-                    .into(),
-            );
+        let mut execution = Execution::planned(plan);
+        let notification = plan.notification();
+        if plan.live() && notification.is_none() {
+            execution.notes.push(NO_NOTIFICATION_KEY.to_owned());
         }
-        let prelude = tokio::time::timeout_at(
-            limits.deadline,
-            self.prelude(decision, alert, rules, &request_id, now),
-        );
+        let prelude = tokio::time::timeout_at(limits.deadline, self.prelude(plan, now));
         let claim = async {
             match &notification {
-                Some(key) => {
-                    self.claim_delivery(key, alert, &request_id, now, &limits)
-                        .await
-                }
+                Some(key) => self.claim_delivery(key, plan, now, &limits).await,
                 None => Delivery::Claimed,
             }
         };
         let (delivery, prelude) = tokio::join!(claim, prelude);
-        if !delivery.proceed(decision, resolving) {
-            return;
+        if !delivery.proceed(&mut execution, plan) {
+            return execution;
         }
-
         // After the delivery is claimed, so a duplicate ALERT_RESOLVED does nothing.
-        if resolving {
-            self.resolve(decision, alert, notification.is_some(), now, &limits)
+        if plan.resolving() {
+            self.resolve(&mut execution, plan, notification.is_some(), now, &limits)
                 .await;
         }
-
-        let (prelude, blocked) = match prelude {
-            Ok(Ok(prelude)) => (prelude, None),
-            Ok(Err(why)) => (Prelude::default(), Some(why)),
-            Err(_) => (
-                Prelude::default(),
-                Some("the ledger did not answer in time, reading the freezes".to_owned()),
-            ),
-        };
-        if let Some(start) = prelude.start {
-            decision.incident_started = Some(start);
-        }
-        for freeze in &prelude.freezes {
-            let covered = rules.iter().zip(&decision.rules).any(|(rule, record)| {
-                record.matched() && !rule.actions.is_empty() && freeze.covers(&rule.name)
-            });
-            if covered {
-                decision.notes.push(format!(
-                    "{freeze}: actions that would change something are skipped until it ends \
-                     or `{}` lifts it",
-                    freeze.scope.lift_command()
-                ));
-            }
-        }
-        let kept = match blocked {
-            Some(why) => {
-                block_actions(decision, &why);
+        let prelude = prelude.unwrap_or_else(|_| {
+            Err("the ledger did not answer in time, reading the freezes".to_owned())
+        });
+        let kept = match prelude {
+            Err(why) => {
+                execution.block_actions(plan, &why);
                 Vec::new()
             }
-            None => {
-                self.run_actions(decision, alert, rules, &prelude, (now, began), &limits)
-                    .await
+            Ok(prelude) => {
+                execution.incident_started = prelude.start;
+                note_freezes(&mut execution, plan, &prelude.freezes);
+                let run = self.run_actions(&mut execution, plan, &prelude, (now, began), &limits);
+                run.await
             }
         };
-        decision.summarize();
-        self.settle(decision, notification.as_ref(), &kept, alert, now, &limits)
-            .await;
+        let settled = self.settle(&execution, plan, notification.as_ref(), &kept, now, &limits);
+        let notes = settled.await;
+        execution.notes.extend(notes);
+        execution
     }
 
     /// Reads what every action needs before it runs: the freezes (when a matched rule has an
@@ -310,36 +334,22 @@ impl Executor {
     /// payload does not say). A delivery records itself as the incident's first, dry run or
     /// not, since that is a fact about the incident rather than a claim, so a dry run and a
     /// live run see the same start; the Test button's is not a delivery of a firing.
-    async fn prelude(
-        &self,
-        decision: &Decision<'_>,
-        alert: &Alert,
-        rules: &[Rule],
-        request_id: &str,
-        now: Timestamp,
-    ) -> Result<Prelude, String> {
-        let acting = || {
-            rules
-                .iter()
-                .zip(&decision.rules)
-                .filter(|(rule, record)| record.matched() && !rule.actions.is_empty())
-                .map(|(rule, _)| rule)
-        };
-        if acting().next().is_none() {
+    async fn prelude(&self, plan: &Plan<'_>, now: Timestamp) -> Result<Prelude, String> {
+        if plan.acting().next().is_none() {
             return Ok(Prelude::default());
         }
-        let attributing = acting().any(|rule| rule.attribution);
+        let attributing = plan.acting().any(|rule| rule.rule().attribution);
         let start = async {
-            match attributing {
-                true => {
-                    let record = alert.reason != Reason::Testing;
-                    let start = self.ledger.incident_start(alert, request_id, now, record);
-                    start.await.map(Some)
-                }
-                false => Ok(None),
+            if !attributing {
+                return Ok(None);
             }
+            let record = plan.alert.reason != crate::alert::Reason::Testing;
+            let start = self
+                .ledger
+                .incident_start(plan.alert, plan.request_id, now, record);
+            start.await.map(Some)
         };
-        let names = acting().map(|rule| rule.name.as_str());
+        let names = plan.acting().map(|rule| rule.rule().name.as_str());
         let (freezes, start) = tokio::join!(self.ledger.freezes_of(names, now), start);
         Ok(Prelude {
             freezes: freezes.map_err(|e| format!("the freezes could not be read ({e})"))?,
@@ -349,345 +359,78 @@ impl Executor {
         })
     }
 
-    /// Claims the delivery, so a duplicate runs nothing.
-    async fn claim_delivery(
-        &self,
-        key: &Key,
-        alert: &Alert,
-        request_id: &str,
-        now: Timestamp,
-        limits: &Limits,
-    ) -> Delivery {
-        let claim = self.ledger.claim_notification(key, alert, request_id, now);
-        tokio::pin!(claim);
-        match tokio::time::timeout_at(limits.deadline, claim.as_mut()).await {
-            Ok(Ok(None)) => Delivery::Claimed,
-            Ok(Ok(Some(earlier))) => Delivery::Duplicate(earlier),
-            Ok(Err(err)) => Delivery::Failed {
-                why: err.to_string(),
-                note: None,
-            },
-            Err(_) => {
-                // Cut off mid-claim: the claim may be on its way. Let it finish, briefly, so
-                // giving it back cannot overtake it; then give it back, so Wavefront's retry
-                // is not taken for a duplicate.
-                let answer = tokio::time::timeout_at(grace_until(limits.releases_by), claim).await;
-                if let Ok(Ok(Some(earlier))) = answer {
-                    return Delivery::Duplicate(earlier);
-                }
-                let released = tokio::time::timeout_at(
-                    release_until(limits.cap),
-                    self.ledger.release_notification(key, request_id),
-                )
-                .await;
-                let note = if !matches!(released, Ok(Ok(()))) {
-                    Some(unsettled("the ledger did not answer in time"))
-                } else if answer.is_err() {
-                    Some(unsettled(
-                        "its claim was still being written when time ran out, and may land \
-                         after it was given back",
-                    ))
-                } else {
-                    None
-                };
-                Delivery::Failed {
-                    why: "the ledger did not answer in time".to_owned(),
-                    note,
-                }
-            }
-        }
-    }
-
-    /// `ALERT_RESOLVED`: clears the latches of the incident it ends; a failure fails the
-    /// request (the delivery is given back, and the 502 says to send it again).
-    async fn resolve(
-        &self,
-        decision: &mut Decision<'_>,
-        alert: &Alert,
-        has_key: bool,
-        now: Timestamp,
-        limits: &Limits,
-    ) {
-        let resolve = self.ledger.resolve(alert, now);
-        let failure = match tokio::time::timeout_at(limits.deadline, resolve).await {
-            Ok(Ok(cleared)) if !cleared.any() => None,
-            Ok(Ok(cleared)) => {
-                let first_seen = if cleared.first_seen {
-                    " and the time of its first delivery"
-                } else {
-                    ""
-                };
-                decision.notes.push(format!(
-                    "ALERT_RESOLVED ended the incident: cleared {}{first_seen}",
-                    plural(cleared.latches, "incident latch")
-                ));
-                // Without endedTime it cannot be placed in time: it counts from when it
-                // arrived. Said even when it can be de-duplicated, since a first one that
-                // arrives late still clears a later firing's latches.
-                if alert.ended.is_none() {
-                    let note = if has_key {
-                        UNANCHORED_RESOLVE
-                    } else {
-                        UNANCHORED_REPEATABLE_RESOLVE
-                    };
-                    tracing::warn!(request_id = %decision.request_id, "{note}");
-                    decision.notes.push(note.to_owned());
-                }
-                None
-            }
-            Ok(Err(err)) => Some(unresolved(&err.to_string())),
-            Err(_) => Some(unresolved("the ledger did not answer in time")),
-        };
-        if let Some(why) = failure {
-            decision.fail_ledger(why);
-        }
-    }
-
-    /// Runs every action of every matched rule, in order, each within an equal share of what
-    /// is left of the time budget.
+    /// Runs every planned action, in order, each within an equal share of what is left of
+    /// the time budget. Returns the claims of the actions that changed something.
     async fn run_actions(
         &self,
-        decision: &mut Decision<'_>,
-        alert: &Alert,
-        rules: &[Rule],
+        execution: &mut Execution,
+        plan: &Plan<'_>,
         prelude: &Prelude,
         (now, began): (Timestamp, Instant),
         limits: &Limits,
     ) -> Vec<Claims> {
-        let request_id = decision.request_id.clone();
-        let incident = Incident::of(alert);
+        let incident = plan.incident();
         // The claims of the actions that changed something, and when the latest claim of
         // another request that held an action up lapses.
         let mut kept = Vec::new();
         let mut held_up = None;
         // What earlier actions left to CodeDeploy, so a later one does not race it.
         let mut handed_over = HandedOver::default();
-        let mut remaining = decision
-            .rules
-            .iter()
-            .filter(|r| r.matched())
-            .map(|r| r.actions.len())
-            .sum::<usize>();
-        for (record, rule) in decision.rules.iter_mut().zip(rules) {
-            if !record.matched() {
-                continue;
+        let mut remaining = execution.actions.len();
+        for ((rule_plan, action), result) in plan.actions().zip(&mut execution.actions) {
+            let rule = rule_plan.rule();
+            let left = limits.deadline.saturating_duration_since(Instant::now());
+            let share = left / u32::try_from(remaining.max(1)).unwrap_or(u32::MAX);
+            remaining = remaining.saturating_sub(1);
+            let target = action.target();
+            let attempt = Attempt {
+                rule: &rule.name,
+                target: &target,
+                cooldown: rule.cooldown,
+                incident: &incident,
+                request_id: plan.request_id,
+                // Pending until this request is done with it, and a while after.
+                pending_for: limits.cap.saturating_duration_since(Instant::now()) + PENDING_MARGIN,
+            };
+            let elapsed = jiff::SignedDuration::try_from(began.elapsed()).unwrap_or_default();
+            let run = Run {
+                executor: self,
+                action,
+                attempt: &attempt,
+                dry_run: rule_plan.dry_run,
+                now: now.checked_add(elapsed).unwrap_or(now),
+                since: prelude.start.filter(|_| rule.attribution),
+                freeze: prelude.freezes.iter().find(|f| f.covers(&rule.name)),
+                releases_by: limits.releases_by,
+            };
+            let ran = run.within(share, &mut handed_over).await;
+            *result = ActionResult {
+                outcome: ran.report.outcome,
+                detail: ran.report.detail,
+                aws_request_ids: ran.report.aws_request_ids,
+                guard: ran.guard.or(ran.report.guard),
+            };
+            if let Some(until) = ran.pending_until {
+                held_up = Some(held_up.map_or(until, |t: Timestamp| t.max(until)));
             }
-            let freeze = prelude.freezes.iter().find(|f| f.covers(&rule.name));
-            let since = prelude.start.filter(|_| rule.attribution);
-            for (action_record, action) in record.actions.iter_mut().zip(&rule.actions) {
-                let left = limits.deadline.saturating_duration_since(Instant::now());
-                let share = left / u32::try_from(remaining.max(1)).unwrap_or(u32::MAX);
-                remaining = remaining.saturating_sub(1);
-                let target = action.target();
-                let attempt = Attempt {
-                    rule: &rule.name,
-                    target: &target,
-                    cooldown: rule.cooldown,
-                    incident: &incident,
-                    request_id: &request_id,
-                    // Pending until this request is done with it, and a while after.
-                    pending_for: limits.cap.saturating_duration_since(Instant::now())
-                        + PENDING_MARGIN,
-                };
-                let elapsed = jiff::SignedDuration::try_from(began.elapsed()).unwrap_or_default();
-                let run = Run {
-                    executor: self,
-                    action,
-                    attempt: &attempt,
-                    dry_run: record.dry_run,
-                    now: now.checked_add(elapsed).unwrap_or(now),
-                    since,
-                    freeze,
-                    releases_by: limits.releases_by,
-                };
-                let ran = run.within(share, &mut handed_over).await;
-                action_record.outcome = ran.report.outcome;
-                action_record.detail = ran.report.detail;
-                action_record.aws_request_ids = ran.report.aws_request_ids;
-                action_record.guard = ran.guard.or(ran.report.guard);
-                if let Some(until) = ran.pending_until {
-                    held_up = Some(held_up.map_or(until, |t: Timestamp| t.max(until)));
-                }
-                kept.extend(ran.kept);
-            }
+            kept.extend(ran.kept);
         }
         if let Some(until) = held_up {
-            decision.hold_up(until);
+            execution.hold_up(until);
         }
         kept
     }
+}
 
-    /// Makes the claims of the actions that changed something last (their latches for the
-    /// retention), and settles the delivery: forgotten when the request is not done with (an
-    /// action failed, a freeze or another request's pending claim held one up), so Wavefront's
-    /// next delivery of it can act; otherwise remembered for the retention. All at once, in
-    /// its own time, whatever the actions' releases took, and never past the cap.
-    async fn settle(
-        &self,
-        decision: &mut Decision<'_>,
-        key: Option<&Key>,
-        kept: &[Claims],
-        alert: &Alert,
-        now: Timestamp,
-        limits: &Limits,
-    ) {
-        let request_id = &decision.request_id;
-        // A delivery a freeze held back is not done with: once the freeze is lifted, a re-send
-        // of it (same notificationId) must be free to act.
-        let frozen = decision.rules.iter().any(|rule| {
-            !rule.dry_run && rule.actions.iter().any(|a| a.guard == Some(Guard::Frozen))
-        });
-        let forget = decision.failed() || frozen || decision.retry().is_some();
-        let settle = async {
-            match key {
-                None => Ok(()),
-                Some(key) if forget => self.ledger.release_notification(key, request_id).await,
-                Some(key) => {
-                    self.ledger
-                        .confirm_notification(key, alert, request_id, now)
-                        .await
-                }
-            }
-        };
-        let keep = futures_util::future::join_all(kept.iter().map(|c| self.ledger.keep(c, now)));
-        let both = tokio::time::timeout_at(release_until(limits.cap), async {
-            tokio::join!(settle, keep)
-        });
-        let (settled, kept) = match both.await {
-            Ok((settled, kept)) => (settled.err().map(|e| e.to_string()), first_error(kept)),
-            Err(_) => {
-                let late = "the ledger did not answer in time".to_owned();
-                (
-                    key.map(|_| late.clone()),
-                    (!kept.is_empty()).then_some(late),
-                )
-            }
-        };
-        if let Some(why) = settled {
-            decision.notes.push(unsettled(&why));
-        }
-        if let Some(why) = kept {
-            decision.notes.push(format!(
-                "the claims of an action that changed something could not be made to last \
-                 ({why}): its incident latch and cooldown lapse in about a minute, after which a \
-                 re-send of this incident may act again; `ledger list` shows them"
+/// Says which freezes hold back an acting rule of the plan.
+fn note_freezes(execution: &mut Execution, plan: &Plan<'_>, freezes: &[Freeze]) {
+    for freeze in freezes {
+        if plan.acting().any(|rule| freeze.covers(&rule.rule().name)) {
+            execution.notes.push(format!(
+                "{freeze}: actions that would change something are skipped until it ends or \
+                 `{}` lifts it",
+                freeze.scope.lift_command()
             ));
-        }
-    }
-}
-
-/// How claiming a delivery ended.
-enum Delivery {
-    /// Claimed (or there is nothing to claim it by): go on.
-    Claimed,
-    /// Already handled (or being handled, when it is pending), as this entry says.
-    Duplicate(Entry),
-    /// The ledger failed or did not answer: nothing runs.
-    Failed { why: String, note: Option<String> },
-}
-
-impl Delivery {
-    /// Records a duplicate or a failure in the decision; whether the actions may go on.
-    fn proceed(self, decision: &mut Decision<'_>, resolving: bool) -> bool {
-        match self {
-            Self::Claimed => true,
-            Self::Duplicate(earlier) => {
-                let pending_until = earlier
-                    .pending
-                    .then(|| Timestamp::from_second(earlier.expires_at).ok())
-                    .flatten();
-                decision.mark_duplicate(&earlier.claimed_by, earlier.claimed_at, pending_until);
-                false
-            }
-            Self::Failed { why, note } => {
-                decision.notes.extend(note);
-                if resolving {
-                    decision.fail_ledger(unresolved(&why));
-                }
-                fail_live_actions(
-                    decision,
-                    &format!("not run: {why}; nothing acts without the ledger"),
-                );
-                false
-            }
-        }
-    }
-}
-
-/// Until when a ledger write cut off by the time budget may still finish: [`CLAIM_GRACE`] from
-/// now, never past `by`.
-fn grace_until(by: Instant) -> Instant {
-    (Instant::now() + CLAIM_GRACE).min(by)
-}
-
-/// Until when giving back claims (or settling a delivery) started now may take:
-/// [`RELEASE_LIMIT`] from now, never past `by`.
-fn release_until(by: Instant) -> Instant {
-    (Instant::now() + RELEASE_LIMIT).min(by)
-}
-
-/// Said (and logged) when an `ALERT_RESOLVED` that can be neither de-duplicated nor placed in
-/// time cleared latches.
-const UNANCHORED_REPEATABLE_RESOLVE: &str = "this ALERT_RESOLVED has no endedTime and no \
-    notificationId (nor alertId and startedTime): it cleared the latches taken before it arrived, \
-    and a re-sent copy would clear them again, including a later firing's; use the shipped alert \
-    target template, which carries these fields";
-
-/// Said (and logged) when an `ALERT_RESOLVED` without `endedTime`, though de-duplicated, cleared
-/// latches: it could not be placed in time.
-const UNANCHORED_RESOLVE: &str = "this ALERT_RESOLVED has no endedTime, so it could not be \
-    anchored in time: it cleared the latches taken before it arrived, which, had it arrived late, \
-    would include a later firing's; use the shipped alert target template, which carries \
-    endedTime";
-
-/// The first error of `results`, as a sentence.
-fn first_error(results: Vec<Result<(), crate::ledger::LedgerError>>) -> Option<String> {
-    results
-        .into_iter()
-        .find_map(Result::err)
-        .map(|e| e.to_string())
-}
-
-/// Said when `ALERT_RESOLVED` could not end an incident.
-fn unresolved(why: &str) -> String {
-    format!("ALERT_RESOLVED could not clear incident latches: {why}")
-}
-
-/// Said when a delivery's ledger entry could be neither confirmed nor given back.
-fn unsettled(why: &str) -> String {
-    format!(
-        "this delivery's ledger entry could not be settled ({why}); a repeat within 15 minutes \
-         is answered as a duplicate"
-    )
-}
-
-/// Every action that would have changed something fails, with the same reason.
-fn fail_live_actions(decision: &mut Decision<'_>, detail: &str) {
-    for rule in decision
-        .rules
-        .iter_mut()
-        .filter(|r| r.matched() && !r.dry_run)
-    {
-        for action in &mut rule.actions {
-            action.outcome = ActionOutcome::Failed;
-            action.detail = detail.to_owned();
-        }
-    }
-    decision.summarize();
-}
-
-/// The ledger could not say what every action must know first (a freeze, the incident's
-/// start): no action runs, and dry runs say a live one would not either.
-fn block_actions(decision: &mut Decision<'_>, why: &str) {
-    for rule in decision.rules.iter_mut().filter(|r| r.matched()) {
-        let detail = if rule.dry_run {
-            format!("{why}; a live action would not run")
-        } else {
-            format!("not run: {why}; nothing acts without the ledger")
-        };
-        for action in &mut rule.actions {
-            action.outcome = ActionOutcome::Failed;
-            action.detail.clone_from(&detail);
         }
     }
 }

@@ -9,10 +9,9 @@ use tokio::time::Instant;
 use tokio::time::error::Elapsed;
 
 use super::calls::{Calls, Report};
+use super::delivery::{grace_until, release_until};
 use super::handover::{HandedOver, Uncertain};
-use super::{
-    ActionOutcome, Context, Executor, grace_until, lambda_alias, release_until, run_action,
-};
+use super::{ActionOutcome, Context, Executor, lambda_alias, run_action};
 use crate::actions::Action;
 use crate::actions::lambda_alias::AliasShift;
 use crate::ledger::attribution::IncidentStart;

@@ -421,7 +421,7 @@ async fn invoke_with_time_left(
     )
     .with_lambda_context(context);
     let started = Instant::now();
-    let response = wavefront_responder::front_door::lambda::handle(&t.responder, event).await;
+    let response = wavefront_responder::app::lambda::handle(&t.responder, event).await;
     (response, started.elapsed())
 }
 

@@ -1,7 +1,7 @@
 //! Every front door Lambda can put before the function: real event shapes go through
 //! `lambda_http` and the same handler, base64-encoded bodies included.
 
-use wavefront_responder::front_door::lambda;
+use wavefront_responder::app::lambda;
 
 use crate::support::*;
 

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use wavefront_responder::app::Options;
 use wavefront_responder::config::Config;
-use wavefront_responder::front_door::Options;
 
 use crate::moto;
 use crate::support::*;
@@ -140,7 +140,7 @@ async fn a_secret_that_cannot_be_read_is_skipped_and_then_start_up_fails() {
     let aws = moto::aws().await;
     let text = "[auth]\ntokens = [\"secretsmanager:no-such-secret\"]\n";
     let config = Config::parse(text, Path::new("missing.toml")).unwrap();
-    let result = wavefront_responder::front_door::Responder::setup(
+    let result = wavefront_responder::app::Responder::setup(
         config,
         Arc::new(env),
         wavefront_responder::telemetry::Telemetry::to_writer(Captured::default()),

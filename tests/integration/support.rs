@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use crate::moto::Aws;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response};
 use serde_json::Value;
+use wavefront_responder::app::{Options, Responder};
 use wavefront_responder::auth;
 use wavefront_responder::config::Config;
 use wavefront_responder::execute::Executor;
-use wavefront_responder::front_door::{Inbound, Options, Responder};
+use wavefront_responder::front_door::Inbound;
 use wavefront_responder::ledger::Ledger;
 use wavefront_responder::telemetry::{Telemetry, metric_filter_fields};
 

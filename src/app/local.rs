@@ -14,7 +14,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use super::{BodyError, Inbound, MAX_BODY_BYTES, Responder};
+use super::Responder;
+use crate::front_door::{BodyError, Inbound, MAX_BODY_BYTES};
 
 /// Accepts connections on `listener` until the process stops.
 pub async fn serve(responder: Arc<Responder>, listener: TcpListener) -> std::io::Result<()> {

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, service_fn};
 
-use super::{Inbound, Responder};
+use super::Responder;
+use crate::front_door::Inbound;
 
 /// Serves Lambda invocations until the runtime stops.
 pub async fn run(responder: Arc<Responder>) -> Result<(), lambda_http::Error> {

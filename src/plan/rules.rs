@@ -10,6 +10,8 @@
 use std::fmt;
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 
 use crate::actions::Action;
 use crate::alert::{Alert, Reason, Severity};
@@ -161,7 +163,7 @@ impl<'a> RuleEvaluation<'a> {
 
     /// One sentence per check, failed checks first, for records and `explain`. Each is
     /// rendered when displayed, so nothing is built for checks no one reads.
-    pub fn explained(&self) -> impl Iterator<Item = Describe<'_>> + '_ {
+    pub fn explained(&self) -> impl Iterator<Item = CheckSentence<'_>> + '_ {
         let failed = self.checks.iter().filter(|(_, held)| !*held);
         let held = self.checks.iter().filter(|(_, held)| *held);
         failed
@@ -190,8 +192,8 @@ impl<'a> RuleEvaluation<'a> {
         self.reasons().join("; ")
     }
 
-    fn describe(&self, check: Check, held: bool) -> Describe<'_> {
-        Describe {
+    fn describe(&self, check: Check, held: bool) -> CheckSentence<'_> {
+        CheckSentence {
             evaluation: self,
             check,
             held,
@@ -200,19 +202,19 @@ impl<'a> RuleEvaluation<'a> {
 }
 
 /// One check's sentence.
-pub struct Describe<'a> {
+pub struct CheckSentence<'a> {
     evaluation: &'a RuleEvaluation<'a>,
     check: Check,
     held: bool,
 }
 
-impl fmt::Display for Describe<'_> {
+impl fmt::Display for CheckSentence<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.render(f)
     }
 }
 
-impl Describe<'_> {
+impl CheckSentence<'_> {
     /// Writes the sentence with plain string writes: it runs for every rule of every request,
     /// and formatting machinery would cost more than the rest of the record.
     pub fn render(&self, f: &mut impl fmt::Write) -> fmt::Result {
@@ -284,7 +286,7 @@ impl Describe<'_> {
 /// The name check's sentence. It depends on the rule alone (the alert's name is in the record
 /// once; repeating it per rule would grow records by the name times the number of rules), so
 /// [`Rules`] renders the common case, a rule whose names miss, once.
-pub(crate) fn name_sentence(f: &mut impl fmt::Write, rule: &Rule, held: bool) -> fmt::Result {
+fn name_sentence(f: &mut impl fmt::Write, rule: &Rule, held: bool) -> fmt::Result {
     f.write_str(if held {
         "name matches "
     } else {
@@ -398,7 +400,7 @@ pub struct Rules {
     owners: Vec<usize>,
     /// For each rule, its decision record when the alert's name does not match; none for a
     /// rule without name patterns, which cannot miss on the name.
-    name_misses: Vec<Option<Box<serde_json::value::RawValue>>>,
+    name_misses: Vec<Option<Box<RawValue>>>,
 }
 
 impl Rules {
@@ -417,7 +419,7 @@ impl Rules {
             .iter()
             .map(|rule| {
                 (!rule.alert.is_empty())
-                    .then(|| crate::decision::name_miss_record(rule))
+                    .then(|| name_miss_record(rule))
                     .transpose()
             })
             .collect::<Result<_, _>>()
@@ -431,7 +433,7 @@ impl Rules {
     }
 
     /// The record of rule `index` for an alert whose name it does not match.
-    pub(crate) fn name_miss(&self, index: usize) -> Option<&serde_json::value::RawValue> {
+    pub(crate) fn name_miss(&self, index: usize) -> Option<&RawValue> {
         self.name_misses.get(index)?.as_deref()
     }
 
@@ -459,6 +461,31 @@ impl std::ops::Deref for Rules {
     fn deref(&self) -> &[Rule] {
         &self.rules
     }
+}
+
+/// The record of `rule` for an alert whose name it does not match; it must read exactly as
+/// [`crate::record`] writes a rule (a unit test there holds the two together).
+fn name_miss_record(rule: &Rule) -> Result<Box<RawValue>, serde_json::Error> {
+    struct Sentence<'a>(&'a Rule);
+    impl Serialize for Sentence<'_> {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut sentence = String::new();
+            // Writing to a String cannot fail.
+            let _ = name_sentence(&mut sentence, self.0, false);
+            serializer.serialize_str(&sentence)
+        }
+    }
+    #[derive(Serialize)]
+    struct NameMiss<'a> {
+        rule: &'a str,
+        matched: bool,
+        why: [Sentence<'a>; 1],
+    }
+    RawValue::from_string(serde_json::to_string(&NameMiss {
+        rule: &rule.name,
+        matched: false,
+        why: [Sentence(rule)],
+    })?)
 }
 
 #[cfg(test)]

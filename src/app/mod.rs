@@ -1,0 +1,242 @@
+//! The composition root: a [`Responder`] holds the parts of the request flow and runs one
+//! request through them: [`crate::front_door`] → [`crate::auth`] → [`crate::alert`] →
+//! [`crate::plan`] → [`crate::execute`] → [`crate::record`]. It is served on AWS Lambda
+//! ([`lambda`]) and as a plain HTTP server for `serve` ([`local`]).
+//!
+//! The answer is a refusal ([`Refusal::status`]), or 200 with the record, 502 when an action
+//! failed, so Wavefront's own webhook metrics show the failure, or 503 when another request's
+//! claim held it up.
+
+pub mod lambda;
+pub mod local;
+mod secrets;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use http::{HeaderValue, Response, StatusCode, header};
+
+use crate::alert::Alert;
+use crate::auth::{AuthSetupError, Authenticator};
+use crate::config::Config;
+use crate::execute::{Execution, Executor};
+use crate::front_door::{self, Inbound, Refusal, json_response};
+use crate::plan::Plan;
+use crate::plan::rules::Rules;
+use crate::record::Record;
+use crate::secret::Resolver;
+use crate::telemetry::{Audit, Metric, RequestContext, Telemetry};
+use crate::text::truncate;
+use secrets::SecretsRefresh;
+
+pub use secrets::Env;
+
+/// Time kept back from Lambda's deadline to write the record and answer.
+const ANSWER_MARGIN: Duration = Duration::from_secs(1);
+/// Time kept back from Lambda's deadline in all: the executor's own overrun (letting cut-off
+/// claims finish, giving back claims, settling the delivery), then the answer.
+const LAMBDA_MARGIN: Duration = ANSWER_MARGIN.saturating_add(crate::execute::AFTER_DEADLINE);
+/// Longest user agent kept in audit lines.
+const MAX_USER_AGENT_CHARS: usize = 256;
+
+/// Everything needed to answer requests. Built once per process (per Lambda instance).
+#[derive(Debug)]
+pub struct Responder {
+    rules: Rules,
+    /// Swapped whole when Secrets Manager secrets are re-read.
+    auth: RwLock<Arc<Authenticator>>,
+    /// Present when some secret comes from Secrets Manager.
+    refresh: Option<SecretsRefresh>,
+    telemetry: Telemetry,
+    dry_run: bool,
+    /// `None` in plan-only mode: actions are described, AWS is never called.
+    executor: Option<Executor>,
+    time_budget: Duration,
+}
+
+/// How a responder runs its actions.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Every action is a dry run, whatever the config says.
+    pub force_dry_run: bool,
+    /// Runs actions against AWS; `None` only describes them (plan-only: no AWS calls at all).
+    pub executor: Option<Executor>,
+    /// Reads `secretsmanager:` secrets; without it they are skipped.
+    pub secrets_manager: Option<aws_sdk_secretsmanager::Client>,
+    /// How soon after the last read a failed authentication may re-read the secrets.
+    pub refresh_after_failure: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            force_dry_run: false,
+            executor: None,
+            secrets_manager: None,
+            refresh_after_failure: secrets::REREAD_AFTER_FAILURE_AT_MOST_EVERY,
+        }
+    }
+}
+
+/// A responder and the start-up warnings to log.
+#[derive(Debug)]
+pub struct Setup {
+    pub responder: Responder,
+    pub warnings: Vec<String>,
+}
+
+impl Responder {
+    /// Resolves secrets and builds the responder.
+    pub async fn setup(
+        config: Config,
+        env: Env,
+        telemetry: Telemetry,
+        options: Options,
+    ) -> Result<Setup, AuthSetupError> {
+        let resolver = Resolver {
+            env: &*env,
+            secrets_manager: options.secrets_manager.as_ref(),
+        };
+        let auth = Authenticator::from_config(&config.auth, resolver).await?;
+        let uses_secrets_manager = config.auth.uses_secrets_manager();
+        let refresh = match options.secrets_manager {
+            Some(client) if uses_secrets_manager => Some(SecretsRefresh {
+                config: config.auth.clone(),
+                env,
+                client,
+                last: tokio::sync::Mutex::new(std::time::Instant::now()),
+                baseline: auth.warnings.clone(),
+                after_failure: options.refresh_after_failure,
+            }),
+            _ => None,
+        };
+        // Only the rules are kept, and secret references for re-reading: the authenticator
+        // holds digests and keys, never the secrets themselves.
+        Ok(Setup {
+            responder: Self {
+                dry_run: options.force_dry_run || config.dry_run,
+                rules: config.rules,
+                auth: RwLock::new(Arc::new(auth.authenticator)),
+                refresh,
+                telemetry,
+                executor: options.executor,
+                time_budget: config.time_budget.get(),
+            },
+            warnings: auth.warnings,
+        })
+    }
+
+    /// Answers one request and writes its METRIC and audit lines.
+    pub async fn handle(&self, request: Inbound<'_>) -> Response<String> {
+        let started = tokio::time::Instant::now();
+        let mut batch = self.telemetry.batch(request.request_id);
+        batch.metric(Metric::WebhookReceived, 1.0);
+        let user_agent = request
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| truncate(ua, MAX_USER_AGENT_CHARS));
+        let mut context = RequestContext {
+            auth: None,
+            source_ip: request.source_ip,
+            user_agent,
+        };
+        let response = match self.admit(&request, &mut context).await {
+            Err(refusal) => {
+                let metric = match refusal {
+                    Refusal::Unauthorized { .. } => Metric::WebhookRejected,
+                    _ => Metric::WebhookInvalid,
+                };
+                batch.metric(metric, 1.0);
+                batch.audit(&Audit {
+                    outcome: refusal.outcome(),
+                    dry_run: self.dry_run,
+                    detail: &refusal.detail(),
+                    ..Audit::request(request.request_id, &context)
+                });
+                refusal.into_response(request.request_id)
+            }
+            Ok(alert) => {
+                let plan = Plan::new(request.request_id, &alert, &self.rules, self.dry_run);
+                let execution = match &self.executor {
+                    Some(executor) => {
+                        let (deadline, cap) = self.deadlines(started, request.time_left);
+                        let run = executor.execute_until(&plan, request.received_at, deadline, cap);
+                        // Boxed: the run's state is large, and only requests with actions need it.
+                        Box::pin(run).await
+                    }
+                    None => Execution::planned(&plan),
+                };
+                let record = Record::new(&plan, execution);
+                record.write(&mut batch, &context);
+                answer(&record, request.received_at)
+            }
+        };
+        batch.metric(
+            Metric::HandlerDurationMs,
+            (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0,
+        );
+        batch.finish();
+        tracing::debug!(
+            request_id = request.request_id,
+            status = response.status().as_u16(),
+            "request handled"
+        );
+        response
+    }
+
+    /// When the actions must end, and the hard limit besides. On Lambda, nothing may run into
+    /// the time kept to answer: with under LAMBDA_MARGIN left the budget is 0, and the
+    /// executor's overrun is cut short too, so the record and the audit line are written in
+    /// time.
+    fn deadlines(
+        &self,
+        started: tokio::time::Instant,
+        time_left: Option<Duration>,
+    ) -> (tokio::time::Instant, Option<tokio::time::Instant>) {
+        match time_left {
+            Some(left) => (
+                started + self.time_budget.min(left.saturating_sub(LAMBDA_MARGIN)),
+                Some(started + left.saturating_sub(ANSWER_MARGIN)),
+            ),
+            None => (started + self.time_budget, None),
+        }
+    }
+
+    /// Applies the HTTP rules and authentication, then parses the alert.
+    async fn admit(
+        &self,
+        request: &Inbound<'_>,
+        context: &mut RequestContext<'_>,
+    ) -> Result<Alert, Refusal> {
+        front_door::check_request(request)?;
+        let method =
+            self.authenticate(request)
+                .await
+                .map_err(|rejection| Refusal::Unauthorized {
+                    why: rejection.to_string(),
+                })?;
+        context.auth = Some(method.as_str());
+        front_door::check_content_type(request.headers)?;
+        Alert::parse(request.body).map_err(|e| Refusal::BadPayload(e.to_string()))
+    }
+}
+
+/// The answer to an accepted request: 502 when an action failed, so Wavefront's retry may act;
+/// 503 with `Retry-After` when another request's claim, which it may still give back, held it
+/// up; 200 otherwise.
+fn answer(record: &Record<'_>, now: jiff::Timestamp) -> Response<String> {
+    if record.failed() {
+        return json_response(StatusCode::BAD_GATEWAY, record);
+    }
+    let Some(until) = record.retry() else {
+        return json_response(StatusCode::OK, record);
+    };
+    let mut response = json_response(StatusCode::SERVICE_UNAVAILABLE, record);
+    // Whole seconds until the claim in the way lapses; at least one, at most 15 minutes.
+    let wait = until.duration_since(now).as_secs().clamp(1, 900);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    response
+}
