@@ -1,38 +1,61 @@
-//! The README is the front door: what it promises must match the code.
+//! The documents are held to the code: what README.md, CONTRIBUTING.md and `docs/` promise
+//! must match it, and every link between them must lead somewhere.
+
+use std::path::{Component, Path, PathBuf};
 
 use serde_json::{Value, json};
 use wavefront_responder::telemetry::Metric;
 
 use crate::support::*;
 
-/// README.md, or the file `RESPONDER_TEST_README` names: set it by hand to see the checks fail
-/// on a broken copy (the test command does not).
-fn readme() -> String {
-    let path = std::env::var("RESPONDER_TEST_README")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| repo_path("README.md"));
+/// The documents whose relative links must resolve.
+fn documents() -> Vec<String> {
+    let mut documents = vec!["README.md".to_owned(), "CONTRIBUTING.md".to_owned()];
+    let docs = std::fs::read_dir(document_root().join("docs")).expect("a docs/ folder");
+    let mut pages: Vec<String> = docs
+        .map(|entry| entry.expect("a docs/ entry").file_name())
+        .filter_map(|name| name.to_str().map(str::to_owned))
+        .filter(|name| name.ends_with(".md"))
+        .map(|name| format!("docs/{name}"))
+        .collect();
+    pages.sort_unstable();
+    documents.extend(pages);
+    documents
+}
+
+/// The repository, or the directory `RESPONDER_TEST_DOCS` names: point it by hand at a copy of
+/// the repository with a broken document to see the checks fail (the test command does not).
+fn document_root() -> PathBuf {
+    std::env::var("RESPONDER_TEST_DOCS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_path(""))
+}
+
+/// The text of a document, by its path in the repository (`docs/operating.md`).
+fn document(relative: &str) -> String {
+    let path = document_root().join(relative);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 #[test]
-fn the_readme_documents_every_metric() {
-    let readme = readme();
+fn the_operating_page_documents_every_metric() {
+    let page = document("docs/operating.md");
     for metric in Metric::ALL {
         assert!(
-            readme.contains(&format!("`{}`", metric.name())),
-            "README.md does not mention the metric {}",
+            page.contains(&format!("`{}`", metric.name())),
+            "docs/operating.md does not mention the metric {}",
             metric.name()
         );
     }
 }
 
 #[test]
-fn the_readme_documents_every_alert_reason() {
-    let readme = readme();
+fn the_configuration_page_documents_every_alert_reason() {
+    let page = document("docs/configuration.md");
     for reason in wavefront_responder::alert::Reason::known() {
         assert!(
-            readme.contains(reason),
-            "README.md does not mention {reason}"
+            page.contains(reason),
+            "docs/configuration.md does not mention {reason}"
         );
     }
 }
@@ -71,22 +94,22 @@ fn audit_keys() -> std::collections::BTreeSet<String> {
         .collect()
 }
 
-/// The README's CloudWatch Logs Insights queries only name fields audit lines have, it lists
-/// every key, and the one-request query finds every line of the request, not only the JSON
-/// audit line (METRIC lines and Lambda's START/END/REPORT lines carry the id only in text).
+/// The operating page's CloudWatch Logs Insights queries only name fields audit lines have, it
+/// lists every key, and the one-request query finds every line of the request, not only the
+/// JSON audit line (METRIC lines and Lambda's START/END/REPORT lines carry the id only in text).
 #[test]
-fn the_readme_queries_use_the_audit_line_fields() {
-    let readme = readme();
-    let section = readme
-        .split("### Audit lines")
+fn the_operating_page_queries_use_the_audit_line_fields() {
+    let page = document("docs/operating.md");
+    let section = page
+        .split("\n## Audit lines\n")
         .nth(1)
-        .and_then(|rest| rest.split("\n### ").next())
-        .expect("README.md has an Audit lines section");
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("docs/operating.md has an Audit lines section");
     let keys = audit_keys();
     for key in &keys {
         assert!(
             section.contains(&format!("`{key}`")) || section.contains(&format!("`\"{key}\"")),
-            "README.md's Audit lines section does not list the key `{key}`"
+            "docs/operating.md's Audit lines section does not list the key `{key}`"
         );
     }
     let queries = section
@@ -102,7 +125,7 @@ fn the_readme_queries_use_the_audit_line_fields() {
             };
             assert!(
                 ["fields", "filter", "sort", "stats", "display"].contains(&command.as_str()),
-                "README.md query clause {clause:?}: unknown command"
+                "docs/operating.md query clause {clause:?}: unknown command"
             );
             for word in words {
                 let keyword = ["and", "or", "not", "like", "in", "asc", "desc", "by", "as"];
@@ -111,7 +134,7 @@ fn the_readme_queries_use_the_audit_line_fields() {
                 }
                 assert!(
                     keys.contains(&word),
-                    "README.md query clause {clause:?} names {word}, which audit lines do not \
+                    "docs/operating.md query clause {clause:?} names {word}, which audit lines do not \
                      have (they have {keys:?})"
                 );
                 named += 1;
@@ -145,6 +168,238 @@ fn query_words(clause: &str) -> Vec<String> {
         }
     }
     words
+}
+
+/// README.md's minimal config is one a responder starts with.
+#[test]
+fn the_readme_minimal_config_is_valid() {
+    let readme = document("README.md");
+    let config = readme
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("README.md has a ```toml block: the minimal config");
+    if let Err(e) = wavefront_responder::config::Config::parse(config, Path::new("README.md")) {
+        panic!("README.md's minimal config is not valid: {e}");
+    }
+}
+
+/// The README is the front door: a newcomer reads it in five minutes, and the reference lives
+/// in `docs/`.
+#[test]
+fn the_readme_stays_short() {
+    let lines = document("README.md").lines().count();
+    assert!(
+        lines <= 200,
+        "README.md has {lines} lines, more than 200: move reference text into docs/"
+    );
+}
+
+/// Every page in `docs/` is in README.md's index.
+#[test]
+fn the_readme_links_every_docs_page() {
+    let linked = links(&document("README.md"));
+    for page in documents().iter().filter(|d| d.starts_with("docs/")) {
+        assert!(
+            linked
+                .iter()
+                .any(|link| link.split('#').next() == Some(page.as_str())),
+            "README.md does not link {page}"
+        );
+    }
+}
+
+/// Paths the documents link that the restructuring of issue #13 creates: they do not exist yet
+/// on this branch. Remove each one once it does.
+const NOT_YET_CREATED_BY_THE_RESTRUCTURE: [&str; 5] = [
+    "src/auth/",
+    "src/alert/",
+    "src/plan/",
+    "src/record/",
+    "src/app.rs",
+];
+
+/// Every relative link in README.md, CONTRIBUTING.md and `docs/` names a file or folder that
+/// exists, and its `#anchor`, if any, a heading of that document.
+#[test]
+fn every_relative_link_in_the_documents_resolves() {
+    let root = document_root();
+    for path in NOT_YET_CREATED_BY_THE_RESTRUCTURE {
+        assert!(
+            !root.join(path.trim_end_matches('/')).exists(),
+            "{path} exists now: take it out of NOT_YET_CREATED_BY_THE_RESTRUCTURE"
+        );
+    }
+    let mut broken = Vec::new();
+    for from in documents() {
+        for link in links(&document(&from)) {
+            if link.contains("://") || link.starts_with("mailto:") {
+                continue;
+            }
+            let (path, anchor) = link.split_once('#').unwrap_or((&link, ""));
+            let target = if path.is_empty() {
+                from.clone()
+            } else {
+                let Some(target) = resolve(&from, path) else {
+                    broken.push(format!("{from}: {link} leads out of the repository"));
+                    continue;
+                };
+                target
+            };
+            if NOT_YET_CREATED_BY_THE_RESTRUCTURE.contains(&target.as_str()) {
+                continue;
+            }
+            let trimmed = target.trim_end_matches('/');
+            if trimmed.is_empty() || !root.join(trimmed).exists() {
+                broken.push(format!("{from}: {link}: {target} does not exist"));
+                continue;
+            }
+            if !anchor.is_empty() {
+                let headings = if target.ends_with(".md") {
+                    heading_anchors(&document(&target))
+                } else {
+                    Vec::new()
+                };
+                if !headings.iter().any(|h| h == anchor) {
+                    broken.push(format!(
+                        "{from}: {link}: {target} has no heading #{anchor} (it has {headings:?})"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(broken.is_empty(), "broken links:\n{}", broken.join("\n"));
+}
+
+/// `path`, relative to the document `from`, as a path from the repository root (`docs/x.md`,
+/// `src/plan/`), or `None` if it leads out of the repository.
+fn resolve(from: &str, path: &str) -> Option<String> {
+    let mut parts: Vec<String> = Path::new(from)
+        .parent()
+        .map(|dir| {
+            dir.components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    for component in Path::new(path).components() {
+        match component {
+            Component::ParentDir => {
+                parts.pop()?;
+            }
+            Component::Normal(part) => parts.push(part.to_string_lossy().into_owned()),
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    let mut resolved = parts.join("/");
+    if path.ends_with('/') {
+        resolved.push('/');
+    }
+    Some(resolved)
+}
+
+/// The prose of a Markdown document, line by line: fenced code blocks left out, inline code
+/// spans blanked.
+fn prose_lines(markdown: &str) -> Vec<String> {
+    let mut fenced = false;
+    let mut lines = Vec::new();
+    for line in markdown.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if !fenced {
+            lines.push(without_code_spans(line));
+        }
+    }
+    lines
+}
+
+/// `line` with the text of every inline code span (`` `x` ``, ``` ``x`` ```) removed.
+fn without_code_spans(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(start) = rest.find('`') {
+        out.push_str(&rest[..start]);
+        let ticks = rest[start..].len() - rest[start..].trim_start_matches('`').len();
+        let fence = &rest[start..start + ticks];
+        let after = &rest[start + ticks..];
+        match after.find(fence) {
+            Some(end) => rest = after[end + ticks..].trim_start_matches('`'),
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The targets of a document's inline links, `[text](target)`.
+fn links(markdown: &str) -> Vec<String> {
+    let mut targets = Vec::new();
+    for line in prose_lines(markdown) {
+        let mut rest = line.as_str();
+        while let Some(start) = rest.find("](") {
+            let after = &rest[start + 2..];
+            let Some(end) = after.find(')') else { break };
+            targets.push(after[..end].trim().to_owned());
+            rest = &after[end..];
+        }
+    }
+    targets
+}
+
+/// The anchors GitHub gives a document's headings: lower case, punctuation dropped, spaces as
+/// hyphens (`## Not done with: 503` is `#not-done-with-503`).
+fn heading_anchors(markdown: &str) -> Vec<String> {
+    let mut fenced = false;
+    let mut anchors = Vec::new();
+    for line in markdown.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if fenced || !line.starts_with('#') {
+            continue;
+        }
+        let title = line.trim_start_matches('#').trim();
+        let anchor: String = title
+            .to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+            .map(|c| if c == ' ' { '-' } else { c })
+            .collect();
+        anchors.push(anchor);
+    }
+    anchors
+}
+
+#[test]
+fn the_link_checker_reads_links_anchors_and_paths_as_github_does() {
+    assert_eq!(
+        links("see [a](docs/a.md#x), `[b](no.md)`, [`c`](src/c/)\n```\n[d](e.md)\n```"),
+        ["docs/a.md#x", "src/c/"]
+    );
+    assert_eq!(
+        heading_anchors(
+            "# T\n## Not done with: 503\n```\n# not a heading\n```\n### `lambda-alias`\n### At 3 a.m.: hands off"
+        ),
+        [
+            "t",
+            "not-done-with-503",
+            "lambda-alias",
+            "at-3-am-hands-off"
+        ]
+    );
+    assert_eq!(
+        resolve("docs/a.md", "../src/plan/").as_deref(),
+        Some("src/plan/")
+    );
+    assert_eq!(resolve("docs/a.md", "b.md").as_deref(), Some("docs/b.md"));
+    assert_eq!(resolve("README.md", "../x"), None);
 }
 
 /// template.yaml as JSON, decoded the way cfn-lint decodes it (`!Ref X` is `{"Ref": "X"}`).

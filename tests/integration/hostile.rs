@@ -513,7 +513,7 @@ async fn refused_requests_reach_no_aws_even_when_a_live_rule_would_match() {
 
 /// A replay: the very same signed request, captured and sent again inside the tolerance. The
 /// signature is still valid, so it is authenticated; the ledger is what makes it harmless, as
-/// for any re-sent notification (README, "Authentication").
+/// for any re-sent notification (docs/authentication.md, "Replays").
 #[tokio::test]
 async fn a_replayed_signed_request_acts_once() {
     let (t, proxy, function) = live_probe().await;

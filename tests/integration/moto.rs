@@ -299,7 +299,7 @@ pub async fn deployment(aws: &Aws, application: &str, group: &str) -> String {
         .expect("deployment id")
 }
 
-/// A ledger table shaped as the README documents (and the deployment template creates):
+/// A ledger table shaped as docs/safety.md documents (and the deployment template creates):
 /// `pk`/`sk` string keys, on-demand, TTL on `expires_at`.
 pub async fn ledger_table(aws: &Aws) -> String {
     use aws_sdk_dynamodb::types::{
