@@ -24,13 +24,11 @@
 //! - [`config`]: the TOML file users write, parsed once at start-up into validated types.
 //! - [`duration`]: human durations in config (`"30m"`, `"1h"`).
 //! - [`secret`]: where secrets come from (`env:` references) and a wrapper that never prints them.
-//! - [`cli`]: what the `check` and `explain` commands print.
 
 pub mod actions;
 pub mod alert;
 pub mod auth;
 pub mod aws;
-pub mod cli;
 pub mod config;
 pub mod decision;
 pub mod duration;
