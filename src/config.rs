@@ -16,7 +16,7 @@ use crate::actions::Action;
 use crate::alert::{Reason, Severity};
 use crate::duration::HumanDuration;
 use crate::ledger::{CircuitBreaker, DEFAULT_RETENTION};
-use crate::rules::{NamePattern, Rule, Rules};
+use crate::plan::rules::{NamePattern, Rule, Rules};
 use crate::secret::SecretRef;
 
 /// The file name looked for when no path is given.

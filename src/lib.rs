@@ -24,14 +24,12 @@
 //! - [`config`]: the TOML file users write, parsed once at start-up into validated types.
 //! - [`duration`]: human durations in config (`"30m"`, `"1h"`).
 //! - [`secret`]: where secrets come from (`env:` references) and a wrapper that never prints them.
-//! - [`cli`]: what the `check` and `explain` commands print.
 
 pub mod actions;
 pub mod alert;
 pub mod app;
 pub mod auth;
 pub mod aws;
-pub mod cli;
 pub mod config;
 pub mod duration;
 pub mod execute;
@@ -42,6 +40,3 @@ pub mod record;
 pub mod secret;
 pub mod telemetry;
 pub mod text;
-
-// Until the commands move: the old path of the rules.
-pub use plan::rules;

@@ -22,12 +22,20 @@ use wavefront_responder::actions::lambda_alias::Destination;
 use wavefront_responder::alert::{Alert, MAX_FIELD_CHARS, PayloadError, Reason};
 use wavefront_responder::app::{Env, Options, Responder};
 use wavefront_responder::auth::{self, AuthMethod, Authenticator, Rejection};
-use wavefront_responder::cli;
 use wavefront_responder::config::{Config, ConfigError};
 use wavefront_responder::duration::HumanDuration;
 use wavefront_responder::front_door::{Inbound, MAX_BODY_BYTES};
 use wavefront_responder::secret::Resolver;
 use wavefront_responder::telemetry::{Captured, Telemetry};
+
+// What the binary's `check` and `explain` commands print. They are modules of the binary
+// (`src/commands/`), which no other crate can depend on, so their pure report files are compiled
+// in here as they are. Only the binary resolves secrets, so `Secrets::Usable` goes unused here.
+#[allow(dead_code)]
+#[path = "../../src/commands/check/report.rs"]
+mod check_report;
+#[path = "../../src/commands/explain/report.rs"]
+mod explain_report;
 
 /// A property check: returns when the input is handled as promised, panics when it is not.
 pub type Check = fn(&[u8]);
@@ -104,7 +112,7 @@ pub fn check_payload(data: &[u8]) {
         "padding changed it"
     );
 
-    let report = cli::explain_report(example_config(), &alert);
+    let report = explain_report::explain_report(example_config(), &alert);
     assert!(report.contains(&alert.label()), "{report}");
     for rule in example_config().rules.iter() {
         assert!(
@@ -395,7 +403,7 @@ pub fn check_config(data: &[u8]) {
         );
     }
 
-    let report = cli::check_report(&config, &cli::Secrets::NotChecked);
+    let report = check_report::check_report(&config, &check_report::Secrets::NotChecked);
     assert!(report.contains("configuration is valid"), "{report}");
     for rule in config.rules.iter() {
         assert!(
@@ -408,7 +416,7 @@ pub fn check_config(data: &[u8]) {
         "../../tests/fixtures/alerts/checkout-opened.json"
     ))
     .expect("the fixture parses");
-    cli::explain_report(&config, &alert);
+    explain_report::explain_report(&config, &alert);
 }
 
 /// What an accepted action may hold.

@@ -82,7 +82,7 @@ def normalize(statement, where):
 # and what the template must set it to.
 PROCESS_VARIABLES = {
     "RESPONDER_CONFIG": ("src/config.rs", {"Ref": "RulesFile"}),
-    "RESPONDER_DRY_RUN": ("src/main.rs", {"Ref": "DryRun"}),
+    "RESPONDER_DRY_RUN": ("src/commands/serve.rs", {"Ref": "DryRun"}),
 }
 # What the variables a rule file names (`env:NAME`, `secretsmanager:env:NAME`) must be set to:
 # the resources the template creates for them.

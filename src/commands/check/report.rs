@@ -1,0 +1,230 @@
+//! What `check` prints: a config read back in plain words, and what this environment makes of
+//! its secrets. A pure function of its inputs: no I/O.
+//!
+//! It uses only the library (no `super`), because the fuzz checks (`fuzz/src/lib.rs`) compile
+//! this file in as it is: a binary's modules are out of any other crate's reach.
+
+use wavefront_responder::actions::Action;
+use wavefront_responder::alert::Reason;
+use wavefront_responder::config::{AuthConfig, Config};
+use wavefront_responder::plan::rules::{NamePattern, Rule};
+use wavefront_responder::secret::SecretRef;
+use wavefront_responder::text::plural;
+
+/// What `check` learned about the secrets in this environment.
+#[derive(Debug)]
+pub enum Secrets<'a> {
+    /// `--no-secrets`: references were not resolved.
+    NotChecked,
+    /// Resolved exactly as at start-up.
+    Usable {
+        tokens: usize,
+        signing_secrets: usize,
+        /// References that were skipped, and why.
+        warnings: &'a [String],
+    },
+}
+
+/// The `check` report: what the config says, in words, and what this environment provides.
+pub fn check_report(config: &Config, secrets: &Secrets<'_>) -> String {
+    let mut lines = settings_lines(config);
+    lines.extend(auth_lines(&config.auth, secrets));
+    lines.push(format!("rules ({}):", config.rules.len()));
+    for (i, rule) in config.rules.iter().enumerate() {
+        lines.extend(rule_lines(i + 1, rule, &config.triggers));
+    }
+    if config.rules.is_empty() {
+        lines.push("  (none: every alert will be answered \"no rule matched\")".into());
+    }
+    lines.iter().map(|line| format!("{line}\n")).collect()
+}
+
+/// The report's first lines: the file, and the settings that apply to every rule.
+fn settings_lines(config: &Config) -> Vec<String> {
+    let source = if config.compiled_in {
+        " (compiled into this binary)"
+    } else {
+        ""
+    };
+    let dry_run = if config.dry_run {
+        "on (every action is planned, nothing is changed)"
+    } else {
+        "off (rules that are not dry runs change AWS resources)"
+    };
+    vec![
+        format!("{}{source}: configuration is valid", config.path.display()),
+        format!("dry run: {dry_run}"),
+        format!(
+            "triggers: {} (ALERT_TESTING always runs as a dry run)",
+            reasons(&config.triggers)
+        ),
+        format!(
+            "time budget: {} per request for all actions",
+            config.time_budget
+        ),
+        match &config.ledger.table {
+            Some(table) => format!(
+                "ledger: DynamoDB table {table}; notifications and incidents remembered for {}",
+                config.ledger.retention
+            ),
+            None => "ledger: in memory (each process remembers only its own deliveries; \
+                     configure [ledger] table on Lambda)"
+                .into(),
+        },
+        match config.circuit_breaker {
+            Some(breaker) => format!(
+                "circuit breaker: at most {} that change something per {}",
+                plural(breaker.max_actions as usize, "action"),
+                breaker.window
+            ),
+            None => "circuit breaker: off".into(),
+        },
+    ]
+}
+
+/// The `authentication:` section: where tokens and signing secrets come from, and (unless
+/// `--no-secrets`) how many of them this environment provides.
+fn auth_lines(auth: &AuthConfig, secrets: &Secrets<'_>) -> Vec<String> {
+    let mut lines = vec!["authentication:".to_owned()];
+    if auth.token_header == http::header::AUTHORIZATION {
+        lines.push("  token header: Authorization: Bearer <token>".into());
+    } else {
+        lines.push(format!("  token header: {}: <token>", auth.token_header));
+    }
+    lines.push(format!("  tokens: {}", references(&auth.tokens)));
+    lines.push(format!(
+        "  signing secrets: {}",
+        references(&auth.signing_secrets)
+    ));
+    lines.push(format!(
+        "  signature tolerance: {}",
+        auth.signature_tolerance
+    ));
+    if auth.insecure_allow_literal_secrets {
+        lines.push(
+            "  WARNING: insecure_allow_literal_secrets is on; use it for local experiments only"
+                .into(),
+        );
+    }
+    match secrets {
+        Secrets::NotChecked => {
+            lines.push("  (secret references not resolved: --no-secrets)".into());
+        }
+        Secrets::Usable {
+            tokens,
+            signing_secrets,
+            warnings,
+        } => {
+            lines.push(format!(
+                "  usable here: {} and {}",
+                plural(*tokens, "token"),
+                plural(*signing_secrets, "signing secret")
+            ));
+            for warning in *warnings {
+                lines.push(format!("  WARNING: {warning}"));
+            }
+        }
+    }
+    lines
+}
+
+/// What `check` says of rule number `n`: when it acts, its guards, and its actions.
+fn rule_lines(n: usize, rule: &Rule, global_triggers: &[Reason]) -> Vec<String> {
+    let dry_run = if rule.dry_run { " (dry run)" } else { "" };
+    let mut lines = vec![
+        format!("  {n}. {}{dry_run}", rule.name),
+        format!("     when: {}", conditions(rule, global_triggers)),
+    ];
+    lines.push(match rule.cooldown {
+        Some(cooldown) => {
+            format!("     cooldown: {cooldown} after acting on a target, whatever the incident")
+        }
+        None => "     WARNING: cooldown = \"0s\" turns the cooldown off: the rule may act on the \
+                 same target again for every new incident, and a caller holding the token can \
+                 make up incidents, up to the circuit breaker"
+            .into(),
+    });
+    lines.push(if rule.attribution {
+        "     attribution guard: undoes only what began before the alert started firing".into()
+    } else {
+        "     WARNING: attribution = false: the rule may undo a change made after the alert \
+         started firing, such as the fix"
+            .into()
+    });
+    for reason in rule.triggers.iter().filter(|r| !ACTS_ON.contains(r)) {
+        lines.push(format!(
+            "     WARNING: triggers on {reason}, when the alert is not newly firing; make sure \
+             rolling back then is intended"
+        ));
+    }
+    for (j, action) in rule.actions.iter().enumerate() {
+        lines.push(format!("     then {}. {}", j + 1, action_line(action)));
+    }
+    lines
+}
+
+/// Reasons that mean an alert is firing (again, or worse).
+const ACTS_ON: [Reason; 4] = [
+    Reason::Opened,
+    Reason::Retriggered,
+    Reason::Updated,
+    Reason::SeverityUpdate,
+];
+
+/// Secret references as the config spells them, or "none".
+fn references(refs: &[SecretRef]) -> String {
+    if refs.is_empty() {
+        return "none".into();
+    }
+    refs.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// When a rule acts, in words: every condition it sets, joined with "; ".
+fn conditions(rule: &Rule, global_triggers: &[Reason]) -> String {
+    let mut parts = Vec::new();
+    if !rule.alert.is_empty() {
+        let names: Vec<String> = rule
+            .alert
+            .iter()
+            .map(|p: &NamePattern| {
+                if p.is_glob() {
+                    format!("matches \"{}\"", p.as_str())
+                } else {
+                    format!("is \"{}\"", p.as_str())
+                }
+            })
+            .collect();
+        parts.push(format!("alert name {} (ignoring case)", names.join(" or ")));
+    }
+    if !rule.alert_ids.is_empty() {
+        parts.push(format!("alert id is {}", rule.alert_ids.join(" or ")));
+    }
+    if !rule.severities.is_empty() {
+        let severities: Vec<&str> = rule.severities.iter().map(|s| s.as_str()).collect();
+        parts.push(format!("severity is {}", severities.join(" or ")));
+    }
+    if !rule.tags.is_empty() {
+        parts.push(format!("alert tags include {}", rule.tags.join(" and ")));
+    }
+    if rule.triggers != global_triggers {
+        parts.push(format!("reason is {}", reasons(&rule.triggers)));
+    }
+    parts.join("; ")
+}
+
+/// One action: its kind, its target, and what it would do.
+fn action_line(action: &Action) -> String {
+    format!("{} {}: {}", action.kind(), action.target(), action.plan())
+}
+
+/// Alert reasons as Wavefront spells them, joined with ", ".
+fn reasons(reasons: &[Reason]) -> String {
+    reasons
+        .iter()
+        .map(Reason::as_str)
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,138 @@
+//! The binary's commands: one enum of everything it can be asked to do, and the set-up they
+//! share (logging, finding the config, opening the ledger). Each command lives in its own file
+//! with the same two steps: its arguments as clap parses them, then running them.
+//!
+//! - [`serve`]: `serve` (plain HTTP on a workstation) and `lambda` (the function handler), and
+//!   building the responder both run.
+//! - [`check`]: `check`, the config read back in plain words.
+//! - [`explain`]: `explain`, an alert walked through every rule.
+//! - [`ledger`]: `ledger list|clear`, `freeze` and `unfreeze` on the shared DynamoDB ledger.
+//!
+//! These are modules of the binary, not of the library: `anyhow` stays at this edge.
+
+mod check;
+mod explain;
+mod ledger;
+mod serve;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Result;
+use clap::Subcommand;
+use wavefront_responder::config::{self, Config};
+use wavefront_responder::ledger::dynamodb::DynamoStore;
+use wavefront_responder::ledger::memory::MemoryStore;
+use wavefront_responder::ledger::{Ledger, Store};
+
+/// The help of every command's `--config`.
+const CONFIG_HELP: &str = "Config file [default: $RESPONDER_CONFIG, then responder.toml in \
+                           $LAMBDA_TASK_ROOT, then in the working directory]";
+
+/// Everything the binary can do, as clap parses it from the command line.
+#[derive(Subcommand)]
+pub enum Command {
+    /// Serve the webhook over plain HTTP, as it runs on Lambda. By default actions are only
+    /// described (plan-only): AWS is never called.
+    Serve(serve::ServeArgs),
+    /// Validate a config file, resolve its secrets as start-up would, and print what it
+    /// understood. Exits 1 on any error.
+    Check(check::CheckArgs),
+    /// Show which rules an alert payload matches, why the others do not, and what would run.
+    /// Makes no network calls.
+    Explain(explain::ExplainArgs),
+    /// Run as an AWS Lambda function (the default when AWS_LAMBDA_RUNTIME_API is set).
+    Lambda(serve::LambdaArgs),
+    /// Show or reset the ledger (handled notifications, incident latches, cooldowns, circuit
+    /// breaker, freezes) in the DynamoDB table the config names.
+    Ledger(ledger::LedgerArgs),
+    /// Hands off: every action that would change something (of every rule, or of --rule) is
+    /// skipped until the freeze ends or `unfreeze` lifts it. Needs the DynamoDB ledger.
+    Freeze(ledger::FreezeArgs),
+    /// Lift the freeze of every rule, or with --rule the freeze of one rule.
+    Unfreeze(ledger::UnfreezeArgs),
+}
+
+impl Command {
+    /// What runs when no command is given: the function handler on Lambda, else nothing.
+    pub fn default_here() -> Option<Command> {
+        on_lambda().then(|| Command::Lambda(serve::LambdaArgs::default()))
+    }
+
+    /// Runs the command to its end; an error is printed by `main`, which exits 1.
+    pub fn run(self) -> Result<()> {
+        match self {
+            Command::Serve(args) => serve::serve(args),
+            Command::Check(args) => check::check(args),
+            Command::Explain(args) => explain::explain(args),
+            Command::Lambda(args) => serve::lambda(args),
+            Command::Ledger(args) => ledger::ledger(args),
+            Command::Freeze(args) => ledger::freeze(args),
+            Command::Unfreeze(args) => ledger::unfreeze(args),
+        }
+    }
+}
+
+/// Targets whose TRACE or DEBUG output contains request headers or bodies (and so tokens or
+/// AWS credentials): capped, whatever RUST_LOG asks for.
+const QUIET_TARGETS: [&str; 7] = [
+    "lambda_runtime=info",
+    "lambda_runtime_api_client=info",
+    "lambda_http=info",
+    "aws_smithy_runtime=info",
+    "aws_smithy_http_client=info",
+    "hyper=info",
+    "h2=info",
+];
+
+/// Logs to stderr, plain text, at `RUST_LOG` (default info) with [`QUIET_TARGETS`] capped.
+pub fn init_logging() {
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    for directive in QUIET_TARGETS {
+        if let Ok(directive) = directive.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .init();
+}
+
+/// Whether this process runs as a Lambda function.
+fn on_lambda() -> bool {
+    std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
+}
+
+/// The process environment, as the library's injectable lookups want it.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Finds and reads the config; says loudly when nothing was found and the rules compiled into
+/// the binary are used instead.
+fn load_config(explicit: Option<&Path>) -> Result<Config> {
+    let found = config::search(explicit, &env)?;
+    if let Some(warning) = found.fallback_warning() {
+        tracing::warn!("{warning}");
+    }
+    Ok(Config::load(&found.path)?)
+}
+
+/// The ledger the config asks for: its DynamoDB table, or memory.
+fn open_ledger(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Ledger> {
+    let store: Arc<dyn Store> = match &config.ledger.table {
+        Some(table) => {
+            let name = table.resolve(&env).map_err(anyhow::Error::msg)?;
+            Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(sdk), name))
+        }
+        None => Arc::new(MemoryStore::default()),
+    };
+    Ok(Ledger::new(
+        store,
+        config.ledger.retention,
+        config.circuit_breaker,
+    ))
+}
