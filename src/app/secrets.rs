@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Responder;
-use crate::auth::{AuthMethod, Authenticator, Rejection};
-use crate::config::AuthConfig;
+use crate::auth::{AuthConfig, AuthMethod, Authenticator, Rejection};
 use crate::front_door::Inbound;
 use crate::secret::Resolver;
 

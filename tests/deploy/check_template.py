@@ -81,7 +81,7 @@ def normalize(statement, where):
 # The variables the process itself reads (not through a rule file): the file that reads each,
 # and what the template must set it to.
 PROCESS_VARIABLES = {
-    "RESPONDER_CONFIG": ("src/config.rs", {"Ref": "RulesFile"}),
+    "RESPONDER_CONFIG": ("src/config/locate.rs", {"Ref": "RulesFile"}),
     "RESPONDER_DRY_RUN": ("src/commands/serve.rs", {"Ref": "DryRun"}),
 }
 # What the variables a rule file names (`env:NAME`, `secretsmanager:env:NAME`) must be set to:
