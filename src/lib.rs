@@ -1,29 +1,40 @@
 //! wavefront-responder: undo a bad release when a Wavefront alert fires.
 //!
 //! Wavefront calls this service's URL (an alert target webhook) when an alert changes state.
-//! A request flows one way through these modules:
+//! A request flows one way: front door → auth → alert → plan → execute → record, composed in
+//! `app`. Each module below may use only the modules listed before it (`tests/structure.rs`
+//! holds the same order and enforces it):
 //!
-//! - [`front_door`]: HTTP in and out. One handler serves AWS Lambda (API Gateway REST and HTTP
-//!   APIs, ALB, function URLs) and the local `serve` command; it owns status codes and limits.
+//! - [`duration`]: human durations in config (`"30m"`, `"1h"`).
+//! - [`text`]: shortening and counting words in the sentences the responder writes.
+//! - [`aws`]: the SDK settings every AWS client shares (TLS, retries, timeouts), and AWS errors
+//!   as sentences.
+//! - [`secret`]: where secrets come from (`env:`, `secretsmanager:`) and a wrapper that never
+//!   prints them.
+//! - [`front_door`]: one request, whichever way it arrived, and the rules of HTTP that apply
+//!   before any alert is looked at; the one place a refusal becomes a status code.
 //! - [`auth`]: proves the caller holds a shared token or a Standard Webhooks signing secret.
 //!   No unauthenticated request gets past it.
 //! - [`alert`]: the Wavefront alert model, parsed leniently from whatever the alert target's
 //!   body template rendered.
-//! - [`rules`]: matches an alert against the configured rules and says why each rule matched
-//!   or not. Pure code: no I/O.
-//! - [`actions`]: the remediation actions rules can run (CodeDeploy rollback, Lambda alias
-//!   shift): their config, what they would do, and running them against AWS within a time
-//!   budget, guarded by the ledger. With the ledger's DynamoDB store, the only code that talks
-//!   to AWS.
+//! - [`actions`]: what each remediation action is (CodeDeploy rollback, Lambda alias shift):
+//!   its config, validation and plan sentence. No AWS call.
 //! - [`ledger`]: what has been handled and done (de-duplication, one action per incident,
 //!   cooldowns, the circuit breaker), the freezes set by people on call, and what the
 //!   attribution guard needs, in memory or in DynamoDB.
-//! - [`decision`]: the record of everything decided for one request, returned as the HTTP
-//!   response body and written as audit lines.
-//! - [`telemetry`]: METRIC log lines in the CloudWatch metric-filter format and JSON audit lines.
-//! - [`config`]: the TOML file users write, parsed once at start-up into validated types.
-//! - [`duration`]: human durations in config (`"30m"`, `"1h"`).
-//! - [`secret`]: where secrets come from (`env:` references) and a wrapper that never prints them.
+//! - [`telemetry`]: METRIC log lines in the CloudWatch metric-filter format and JSON audit
+//!   lines.
+//! - [`plan`]: which rules an alert matches and why, and what would be done: pure, no I/O.
+//! - [`execute`]: runs a plan against AWS through the ledger's guards, within the time
+//!   budget: the only code that calls CodeDeploy and Lambda.
+//! - [`record`]: built once from the plan and its execution: the HTTP response body, the
+//!   audit and METRIC lines.
+//! - [`config`]: the TOML file users write, parsed once at start-up into each part's
+//!   validated settings.
+//! - [`app`]: the composition root: the responder that runs a request through the flow, served
+//!   on AWS Lambda and as a local HTTP server.
+//! - `commands` (the binary's, `src/commands/`): `serve`, `check`, `explain`, `ledger`,
+//!   `freeze` and `unfreeze`.
 
 pub mod actions;
 pub mod alert;

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use wavefront_responder::app::{Options, Responder, lambda, local};
 use wavefront_responder::aws;
 use wavefront_responder::execute::{Clients, Executor};
-use wavefront_responder::app::{Options, Responder, lambda, local};
 use wavefront_responder::telemetry::Telemetry;
 
 use super::{CONFIG_HELP, env, load_config, on_lambda, open_ledger};

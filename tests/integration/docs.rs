@@ -209,27 +209,11 @@ fn the_readme_links_every_docs_page() {
     }
 }
 
-/// Paths the documents link that the restructuring of issue #13 creates: they do not exist yet
-/// on this branch. Remove each one once it does.
-const NOT_YET_CREATED_BY_THE_RESTRUCTURE: [&str; 5] = [
-    "src/auth/",
-    "src/alert/",
-    "src/plan/",
-    "src/record/",
-    "src/app.rs",
-];
-
 /// Every relative link in README.md, CONTRIBUTING.md and `docs/` names a file or folder that
 /// exists, and its `#anchor`, if any, a heading of that document.
 #[test]
 fn every_relative_link_in_the_documents_resolves() {
     let root = document_root();
-    for path in NOT_YET_CREATED_BY_THE_RESTRUCTURE {
-        assert!(
-            !root.join(path.trim_end_matches('/')).exists(),
-            "{path} exists now: take it out of NOT_YET_CREATED_BY_THE_RESTRUCTURE"
-        );
-    }
     let mut broken = Vec::new();
     for from in documents() {
         for link in links(&document(&from)) {
@@ -246,9 +230,6 @@ fn every_relative_link_in_the_documents_resolves() {
                 };
                 target
             };
-            if NOT_YET_CREATED_BY_THE_RESTRUCTURE.contains(&target.as_str()) {
-                continue;
-            }
             let trimmed = target.trim_end_matches('/');
             if trimmed.is_empty() || !root.join(trimmed).exists() {
                 broken.push(format!("{from}: {link}: {target} does not exist"));
