@@ -1,7 +1,7 @@
 //! The AWS SDK settings every client shares (TLS, retries, timeouts), and AWS errors as
 //! sentences an on-call engineer can act on. The clients themselves are built where they are
 //! used: the ledger's DynamoDB, the secrets' Secrets Manager, the actions' CodeDeploy and
-//! Lambda ([`crate::execute::Clients`]).
+//! Lambda (`execute::Clients`).
 
 use std::time::Duration;
 

@@ -272,8 +272,9 @@ impl Drop for Batch<'_> {
 }
 
 /// Splits a log line the way a CloudWatch space-delimited filter does: on whitespace, with
-/// `[...]` and `"..."` each one field (brackets and quotes removed). Public so tests and the
-/// deployment checks use one definition.
+/// `[...]` and `"..."` each one field (brackets and quotes removed). For the tests and the
+/// fuzz checks (the `test-support` feature), so they use one definition.
+#[cfg(any(test, feature = "test-support"))]
 pub fn metric_filter_fields(line: &str) -> Vec<String> {
     let mut fields = Vec::new();
     let mut chars = line.chars().peekable();
@@ -311,10 +312,12 @@ pub fn metric_filter_fields(line: &str) -> Vec<String> {
 }
 
 /// A writer that keeps everything written in memory, for whoever reads the lines back: the
-/// tests, and the fuzz targets' checks.
+/// tests, and the fuzz targets' checks (the `test-support` feature).
+#[cfg(any(test, feature = "test-support"))]
 #[derive(Clone, Debug, Default)]
 pub struct Captured(Arc<Mutex<Vec<u8>>>);
 
+#[cfg(any(test, feature = "test-support"))]
 impl Captured {
     /// Everything written so far, as bytes.
     pub fn bytes(&self) -> Vec<u8> {
@@ -332,6 +335,7 @@ impl Captured {
     }
 }
 
+#[cfg(any(test, feature = "test-support"))]
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0

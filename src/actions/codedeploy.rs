@@ -1,7 +1,7 @@
 //! `codedeploy-rollback`: what the action is. It names a CodeDeploy deployment group whose
 //! active deployments are stopped with rollback, and, with `redeploy_within`, undoes a
 //! deployment that succeeded that recently when nothing is active. Running it is
-//! [`crate::execute::codedeploy`].
+//! `execute::codedeploy`.
 
 use crate::duration::HumanDuration;
 

@@ -1,7 +1,7 @@
 //! `lambda-alias`: what the action is. It names a Lambda alias (typically `live`) and where it
 //! goes back to: a fixed published version, wherever another alias (typically `stable`)
 //! points, or its own primary version without canary weights. Running it is
-//! [`crate::execute::lambda_alias`].
+//! `execute::lambda_alias`.
 
 use std::fmt;
 

@@ -1,6 +1,6 @@
 //! What a remediation action is: the `[[rule.action]]` entries of the config, validated, the
 //! resource each acts on and the sentence saying what it would do. Nothing here calls AWS;
-//! running an action is [`crate::execute`].
+//! running an action is `execute`.
 //!
 //! - [`codedeploy`]: `codedeploy-rollback`, stop a deployment group's active deployments with
 //!   rollback (or undo a recent success).

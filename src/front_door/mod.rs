@@ -1,10 +1,10 @@
 //! The front door: one request, whichever way it arrived (AWS Lambda or the local `serve`
-//! server, see [`crate::app`]), and the rules of HTTP that apply before any alert is looked
+//! server, see `app`), and the rules of HTTP that apply before any alert is looked
 //! at. Every refusal is a [`Refusal`], and [`Refusal::status`] is the one place a refusal
 //! becomes a status code.
 //!
 //! The order is: 405 unless POST; 400 when the body could not be read; 413 over 64 KiB; 401
-//! unless [`crate::auth`] accepts the caller; 415 unless the body is labelled JSON (or
+//! unless `auth` accepts the caller; 415 unless the body is labelled JSON (or
 //! text/plain, as Wavefront may send JSON with that label); 400 when the payload is unusable.
 
 use std::time::Duration;

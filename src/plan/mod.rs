@@ -4,7 +4,7 @@
 //! are planned, each as a dry run or live; and what the ledger will need follows from the
 //! alert: the delivery's de-duplication key, the incident its latches belong to, and whether
 //! an `ALERT_RESOLVED` ends one. `explain`, plan-only `serve`, dry runs and live runs all start
-//! from the same plan; [`crate::execute`] runs it and [`crate::record`] writes it down.
+//! from the same plan; `execute` runs it and `record` writes it down.
 
 pub mod rules;
 

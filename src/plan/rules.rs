@@ -464,7 +464,7 @@ impl std::ops::Deref for Rules {
 }
 
 /// The record of `rule` for an alert whose name it does not match; it must read exactly as
-/// [`crate::record`] writes a rule (a unit test there holds the two together).
+/// `record` writes a rule (a unit test there holds the two together).
 fn name_miss_record(rule: &Rule) -> Result<Box<RawValue>, serde_json::Error> {
     struct Sentence<'a>(&'a Rule);
     impl Serialize for Sentence<'_> {

@@ -96,6 +96,32 @@ fn retry_sentence(until: jiff::Timestamp) -> String {
     )
 }
 
+/// A duplicate's outcome and message: in progress while its first request may still give
+/// the delivery back (until `retry_after`), a duplicate once it is handled.
+fn duplicate_summary(
+    earlier: &HandledBefore,
+    retry_after: Option<jiff::Timestamp>,
+) -> (Outcome, String) {
+    match retry_after {
+        Some(until) => (
+            Outcome::InProgress,
+            format!(
+                "notification is being handled by request {} (since {}); {}",
+                earlier.request_id,
+                earlier.at,
+                retry_sentence(until)
+            ),
+        ),
+        None => (
+            Outcome::Duplicate,
+            format!(
+                "notification already handled by request {} at {}; nothing was run again",
+                earlier.request_id, earlier.at
+            ),
+        ),
+    }
+}
+
 /// The request that handled a duplicate delivery first.
 #[derive(Clone, Debug, Serialize)]
 pub struct HandledBefore {
@@ -196,72 +222,10 @@ impl<'a> Record<'a> {
     /// The outcome and message, from the rule records and what the ledger said.
     fn summarize(&mut self) {
         if let Some(earlier) = &self.duplicate_of {
-            (self.outcome, self.message) = match self.retry_after {
-                Some(until) => (
-                    Outcome::InProgress,
-                    format!(
-                        "notification is being handled by request {} (since {}); {}",
-                        earlier.request_id,
-                        earlier.at,
-                        retry_sentence(until)
-                    ),
-                ),
-                None => (
-                    Outcome::Duplicate,
-                    format!(
-                        "notification already handled by request {} at {}; nothing was run again",
-                        earlier.request_id, earlier.at
-                    ),
-                ),
-            };
+            (self.outcome, self.message) = duplicate_summary(earlier, self.retry_after);
             return;
         }
-        let actions = || self.rules.iter().flat_map(|r| r.actions.iter());
-        let count = |outcome| actions().filter(|a| a.outcome == outcome).count();
-        let (planned, executed, skipped, failed) = (
-            count(ActionOutcome::Planned),
-            count(ActionOutcome::Executed),
-            count(ActionOutcome::Skipped),
-            count(ActionOutcome::Failed),
-        );
-        let matched = self.rules.iter().filter(|r| r.matched()).count();
-        self.outcome = if matched == 0 {
-            Outcome::NoMatch
-        } else if failed > 0 {
-            Outcome::Failed
-        } else if executed > 0 {
-            Outcome::Executed
-        } else if planned > 0 {
-            Outcome::Planned
-        } else {
-            Outcome::Skipped
-        };
-        self.message = if matched == 0 {
-            format!(
-                "no rule matched alert \"{}\" ({} checked); nothing to do",
-                self.alert.name,
-                plural(self.rules.len(), "rule")
-            )
-        } else {
-            let mut parts = Vec::new();
-            for (n, word) in [
-                (executed, "executed"),
-                (planned, "planned"),
-                (skipped, "skipped"),
-                (failed, "failed"),
-            ] {
-                if n > 0 {
-                    parts.push(format!("{n} {word}"));
-                }
-            }
-            format!(
-                "{} matched alert \"{}\"; actions: {}{}",
-                plural(matched, "rule"),
-                self.alert.name,
-                parts.join(", "),
-                if self.dry_run { " (dry run)" } else { "" }
-            )
-        };
+        self.summarize_actions();
         if let Some(failure) = &self.ledger_failure {
             self.outcome = Outcome::Failed;
             self.message = format!("{failure}; {}", self.message);
@@ -274,6 +238,54 @@ impl<'a> Record<'a> {
                 self.message
             );
         }
+    }
+
+    /// The outcome and message from the actions' outcomes alone.
+    fn summarize_actions(&mut self) {
+        let actions = || self.rules.iter().flat_map(|r| r.actions.iter());
+        let count = |outcome| actions().filter(|a| a.outcome == outcome).count();
+        let (planned, executed, skipped, failed) = (
+            count(ActionOutcome::Planned),
+            count(ActionOutcome::Executed),
+            count(ActionOutcome::Skipped),
+            count(ActionOutcome::Failed),
+        );
+        let matched = self.rules.iter().filter(|r| r.matched()).count();
+        if matched == 0 {
+            self.outcome = Outcome::NoMatch;
+            self.message = format!(
+                "no rule matched alert \"{}\" ({} checked); nothing to do",
+                self.alert.name,
+                plural(self.rules.len(), "rule")
+            );
+            return;
+        }
+        self.outcome = if failed > 0 {
+            Outcome::Failed
+        } else if executed > 0 {
+            Outcome::Executed
+        } else if planned > 0 {
+            Outcome::Planned
+        } else {
+            Outcome::Skipped
+        };
+        let parts: Vec<String> = [
+            (executed, "executed"),
+            (planned, "planned"),
+            (skipped, "skipped"),
+            (failed, "failed"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, word)| format!("{n} {word}"))
+        .collect();
+        self.message = format!(
+            "{} matched alert \"{}\"; actions: {}{}",
+            plural(matched, "rule"),
+            self.alert.name,
+            parts.join(", "),
+            if self.dry_run { " (dry run)" } else { "" }
+        );
     }
 
     /// Whether any action failed, or the ledger could not do what the request needed (see
