@@ -177,7 +177,7 @@ impl Run<'_> {
             // A lambda-alias action reads what it will change while the ledger claims the
             // cooldown and the circuit breaker's slot, once the incident is held.
             let ahead = self.read_ahead(started + share, handed_over, &mut calls);
-            let admit = ledger.admit_beside(self.attempt, self.now, &mut claims, ahead);
+            let admit = ledger.admit_while_preparing(self.attempt, self.now, &mut claims, ahead);
             tokio::pin!(admit);
             match tokio::time::timeout(share, admit.as_mut()).await {
                 Ok(result) => Admitting::InTime(result),

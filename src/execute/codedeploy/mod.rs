@@ -26,10 +26,10 @@
 //! Deciding (which deployment is a rollback, whether a success is inside the window, the AppSpec
 //! to deploy) is pure code; the `execute` path makes the calls.
 //!
-//! - [`find`]: the group's active deployments, and what each one is.
-//! - [`stop`]: stopping them, and handing their aliases over.
-//! - [`last_success`]: whether the group's last success may be undone.
-//! - [`undo`]: undoing it with a new deployment.
+//! - `find`: the group's active deployments, and what each one is.
+//! - `stop`: stopping them, and handing their aliases over.
+//! - `last_success`: whether the group's last success may be undone.
+//! - `undo`: undoing it with a new deployment.
 
 mod find;
 mod last_success;

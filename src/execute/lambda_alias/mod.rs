@@ -15,9 +15,9 @@
 //! attribution guard, the alias is moved only when every version it routes traffic to was
 //! published (`LastModified`) before the incident started: a newer one may be the fix.
 //!
-//! - [`prepare`]: everything before the write: the reads and the first decision.
-//! - [`versions`]: the checks on the versions involved.
-//! - [`update`]: the write, and what a conflict leads to.
+//! - `prepare`: everything before the write: the reads and the first decision.
+//! - `versions`: the checks on the versions involved.
+//! - `update`: the write, and what a conflict leads to.
 
 mod prepare;
 mod update;
