@@ -1,7 +1,7 @@
 //! Running a plan against AWS: the only code that calls CodeDeploy and Lambda. The delivery
-//! is claimed once ([`delivery`]), what every action must know is read beside that claim
+//! is claimed once (`delivery.rs`), what every action must know is read beside that claim
 //! (freezes, the incident's start), then each action runs in order within its share of the
-//! time budget, through the ledger's guards ([`run`]), and the delivery is settled. The result
+//! time budget, through the ledger's guards (`run.rs`), and the delivery is settled. The result
 //! is an [`Execution`]: what happened, one result per planned action; the plan is never
 //! changed.
 //!

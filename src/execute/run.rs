@@ -36,7 +36,7 @@ const UNCERTAIN_FOR: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
 
 /// How an admission ended: within the action's share of the time budget, after it (in the
 /// grace a write in flight gets), or not at all.
-enum Admitting<T> {
+enum AdmissionTiming<T> {
     InTime(T),
     Late(T),
     Unanswered,
@@ -176,23 +176,23 @@ impl Run<'_> {
             // A lambda-alias action reads what it will change while the ledger claims the
             // cooldown and the circuit breaker's slot, once the incident is held.
             let ahead = self.read_ahead(started + share, handed_over, &mut calls);
-            let admit = ledger.admit_beside(self.attempt, self.now, &mut claims, ahead);
+            let admit = ledger.admit_while_preparing(self.attempt, self.now, &mut claims, ahead);
             tokio::pin!(admit);
             match tokio::time::timeout(share, admit.as_mut()).await {
-                Ok(result) => Admitting::InTime(result),
+                Ok(result) => AdmissionTiming::InTime(result),
                 // Cut off mid-admission: a claim may be on its way. Let that write finish,
                 // briefly, so giving it back cannot overtake it, but send no new one.
                 Err(_) => {
                     stopper.stop();
                     match tokio::time::timeout_at(grace_until(self.releases_by), admit).await {
-                        Ok(result) => Admitting::Late(result),
-                        Err(_) => Admitting::Unanswered,
+                        Ok(result) => AdmissionTiming::Late(result),
+                        Err(_) => AdmissionTiming::Unanswered,
                     }
                 }
             }
         };
         let mut ran = match admission {
-            Admitting::InTime((Ok(None), ahead)) => {
+            AdmissionTiming::InTime((Ok(None), ahead)) => {
                 let left = share.saturating_sub(started.elapsed());
                 // The action's calls go into its report; none are left for `with_reads`.
                 let calls = std::mem::take(&mut calls);
@@ -202,7 +202,8 @@ impl Run<'_> {
                 return self.admitted(report, claims).await;
             }
             // Refused, in time or by the write that answered after the cut-off.
-            Admitting::InTime((Ok(Some(refusal)), _)) | Admitting::Late((Ok(Some(refusal)), _)) => {
+            AdmissionTiming::InTime((Ok(Some(refusal)), _))
+            | AdmissionTiming::Late((Ok(Some(refusal)), _)) => {
                 let left = share.saturating_sub(started.elapsed());
                 self.refused(refusal, left, &mut calls, handed_over).await
             }
@@ -390,24 +391,24 @@ impl Run<'_> {
 
 /// Why an admission neither admitted nor refused the action in time.
 fn not_admitted<A>(
-    admission: Admitting<(Result<Option<Refusal>, LedgerError>, A)>,
+    admission: AdmissionTiming<(Result<Option<Refusal>, LedgerError>, A)>,
     share: Duration,
     claims: &Claims,
 ) -> String {
     match admission {
         // Stopped after the write in flight answered: nothing can still land.
-        Admitting::Late((Err(LedgerError::Stopped), _)) => {
+        AdmissionTiming::Late((Err(LedgerError::Stopped), _)) => {
             "not run: the ledger did not answer in time".into()
         }
-        Admitting::InTime((Err(err), _)) | Admitting::Late((Err(err), _)) => {
+        AdmissionTiming::InTime((Err(err), _)) | AdmissionTiming::Late((Err(err), _)) => {
             format!("not run: {err}; nothing acts without the ledger")
         }
-        Admitting::Late((Ok(None), _)) => format!(
+        AdmissionTiming::Late((Ok(None), _)) => format!(
             "ran out of time before acting: the ledger admitted it only after its {:.1}s of the \
              time budget ended; its claims are given back",
             share.as_secs_f64()
         ),
-        Admitting::Unanswered if !claims.is_empty() => {
+        AdmissionTiming::Unanswered if !claims.is_empty() => {
             format!("not run: the ledger did not answer in time{CLAIM_IN_FLIGHT}")
         }
         _ => "not run: the ledger did not answer in time".into(),

@@ -1,7 +1,7 @@
 //! The record: everything decided and done for one accepted request, built once from its
 //! [`Plan`] and [`Execution`]: the alert, every rule with whether it matched and why, and
 //! every action with its outcome. It is the HTTP response body (so Wavefront's Test button
-//! shows it) and the source of the audit and METRIC lines ([`lines`]).
+//! shows it) and the source of the audit and METRIC lines (`lines.rs`).
 
 mod lines;
 mod rule;
