@@ -1,5 +1,5 @@
 //! Small helpers for the sentences and fields the responder writes: cutting untrusted text to
-//! a bound, and counting things in words.
+//! a bound, counting things in words, and the ledger's millisecond times as text.
 
 /// At most `max` characters of `value`, cut on a character boundary.
 pub fn truncate(value: &str, max: usize) -> &str {
@@ -23,6 +23,14 @@ pub fn plural(n: usize, word: &str) -> String {
     }
 }
 
+/// A time in milliseconds since the epoch as text, to the second (`2026-12-03T19:25:16Z`);
+/// the number itself when it is no time jiff can hold.
+pub fn millis_text(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| format!("{t:.0}"))
+        .unwrap_or_else(|_| ms.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,5 +47,11 @@ mod tests {
         assert_eq!(plural(2, "rule"), "2 rules");
         assert_eq!(plural(3, "policy"), "3 policies");
         assert_eq!(plural(2, "incident latch"), "2 incident latches");
+    }
+
+    #[test]
+    fn millisecond_times_read_to_the_second() {
+        assert_eq!(millis_text(1_599_947_259_734), "2020-09-12T21:47:39Z");
+        assert_eq!(millis_text(i64::MAX), i64::MAX.to_string());
     }
 }

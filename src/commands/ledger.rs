@@ -184,9 +184,7 @@ fn user_name() -> Option<String> {
 
 /// One `ledger list` line: key, who claimed it when, until when it counts, and what it is.
 fn ledger_line(entry: &Entry, now: jiff::Timestamp) -> String {
-    let at = jiff::Timestamp::from_millisecond(entry.claimed_at)
-        .map(|t| format!("{t:.0}"))
-        .unwrap_or_default();
+    let at = wavefront_responder::text::millis_text(entry.claimed_at);
     let until = jiff::Timestamp::from_second(entry.expires_at)
         .map(|t| t.to_string())
         .unwrap_or_default();

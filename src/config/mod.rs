@@ -21,9 +21,11 @@ use crate::duration::HumanDuration;
 use crate::ledger::CircuitBreaker;
 use crate::plan::rules::Rules;
 
-pub use crate::auth::AuthConfig;
 pub use diagnostics::{ConfigError, Problem};
-pub use locate::{CONFIG_ENV, DEFAULT_FILE_NAME, EMBEDDED_DEFAULT, Located, embedded, search};
+pub use locate::{Located, search};
+
+use crate::auth::AuthConfig;
+use locate::{CONFIG_ENV, embedded};
 
 use diagnostics::{Problems, describe_toml_error};
 use raw::RawConfig;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::time::Instant;
 
-use super::{Execution, Executor, FirstHandled};
+use super::{Execution, Executor, FirstHandled, LEDGER_LATE};
 use crate::ledger::{Claims, Entry, Guard, Key};
 use crate::plan::Plan;
 use crate::text::plural;
@@ -90,7 +90,7 @@ impl Executor {
                 )
                 .await;
                 let note = if !matches!(released, Ok(Ok(()))) {
-                    Some(unsettled("the ledger did not answer in time"))
+                    Some(unsettled(LEDGER_LATE))
                 } else if answer.is_err() {
                     Some(unsettled(
                         "its claim was still being written when time ran out, and may land \
@@ -100,7 +100,7 @@ impl Executor {
                     None
                 };
                 Delivery::Failed {
-                    why: "the ledger did not answer in time".to_owned(),
+                    why: LEDGER_LATE.to_owned(),
                     note,
                 }
             }
@@ -145,7 +145,7 @@ impl Executor {
                 None
             }
             Ok(Err(err)) => Some(unresolved(&err.to_string())),
-            Err(_) => Some(unresolved("the ledger did not answer in time")),
+            Err(_) => Some(unresolved(LEDGER_LATE)),
         };
         if let Some(why) = failure {
             execution.fail_ledger(why);
@@ -193,7 +193,7 @@ impl Executor {
         let (settled, kept) = match both.await {
             Ok((settled, kept)) => (settled.err().map(|e| e.to_string()), first_error(kept)),
             Err(_) => {
-                let late = "the ledger did not answer in time".to_owned();
+                let late = LEDGER_LATE.to_owned();
                 (
                     key.map(|_| late.clone()),
                     (!kept.is_empty()).then_some(late),

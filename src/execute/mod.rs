@@ -233,6 +233,9 @@ impl Execution {
     }
 }
 
+/// Said when a ledger call ran out of time.
+const LEDGER_LATE: &str = "the ledger did not answer in time";
+
 /// Said when a live delivery cannot be de-duplicated.
 const NO_NOTIFICATION_KEY: &str = "the payload has no notificationId (nor alertId and \
                                    startedTime): a repeated delivery of it cannot be recognised";
@@ -308,9 +311,8 @@ impl Executor {
             self.resolve(&mut execution, plan, notification.is_some(), now, &limits)
                 .await;
         }
-        let prelude = prelude.unwrap_or_else(|_| {
-            Err("the ledger did not answer in time, reading the freezes".to_owned())
-        });
+        let prelude =
+            prelude.unwrap_or_else(|_| Err(format!("{LEDGER_LATE}, reading the freezes")));
         let kept = match prelude {
             Err(why) => {
                 execution.block_actions(plan, &why);

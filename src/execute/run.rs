@@ -11,7 +11,7 @@ use tokio::time::error::Elapsed;
 use super::calls::{Calls, Report};
 use super::delivery::{grace_until, release_until};
 use super::handover::{HandedOver, Uncertain};
-use super::{ActionOutcome, Context, Executor, lambda_alias, run_action};
+use super::{ActionOutcome, Context, Executor, LEDGER_LATE, lambda_alias, run_action};
 use crate::actions::Action;
 use crate::actions::lambda_alias::AliasShift;
 use crate::ledger::attribution::IncidentStart;
@@ -146,8 +146,8 @@ impl Run<'_> {
             )),
             Ok(Err(err)) => Some((failed(format!("{err}; a live action would not run")), None)),
             Err(_) => {
-                let why = "the ledger did not answer in time; a live action would not run";
-                Some((failed(why.into()), None))
+                let why = format!("{LEDGER_LATE}; a live action would not run");
+                Some((failed(why), None))
             }
         };
         if let Some((report, guard)) = refusal {
@@ -398,7 +398,7 @@ fn not_admitted<A>(
     match admission {
         // Stopped after the write in flight answered: nothing can still land.
         AdmissionTiming::Late((Err(LedgerError::Stopped), _)) => {
-            "not run: the ledger did not answer in time".into()
+            format!("not run: {LEDGER_LATE}")
         }
         AdmissionTiming::InTime((Err(err), _)) | AdmissionTiming::Late((Err(err), _)) => {
             format!("not run: {err}; nothing acts without the ledger")
@@ -409,9 +409,9 @@ fn not_admitted<A>(
             share.as_secs_f64()
         ),
         AdmissionTiming::Unanswered if !claims.is_empty() => {
-            format!("not run: the ledger did not answer in time{CLAIM_IN_FLIGHT}")
+            format!("not run: {LEDGER_LATE}{CLAIM_IN_FLIGHT}")
         }
-        _ => "not run: the ledger did not answer in time".into(),
+        _ => format!("not run: {LEDGER_LATE}"),
     }
 }
 

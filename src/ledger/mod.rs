@@ -114,9 +114,7 @@ impl Entry {
     }
 
     fn claimed_at(&self) -> String {
-        Timestamp::from_millisecond(self.claimed_at)
-            .map(|t| format!("{t:.0}"))
-            .unwrap_or_else(|_| self.claimed_at.to_string())
+        crate::text::millis_text(self.claimed_at)
     }
 
     fn expires_at(&self) -> String {

@@ -14,7 +14,7 @@ use crate::alert::Alert;
 use crate::execute::{ActionOutcome, Execution};
 use crate::ledger::attribution::IncidentStart;
 use crate::plan::Plan;
-use crate::text::plural;
+use crate::text::{millis_text, plural};
 
 /// The alert, as far as the record needs it (borrowed from it).
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -190,9 +190,7 @@ impl<'a> Record<'a> {
             })
             .collect();
         let duplicate_of = execution.duplicate_of.map(|first| HandledBefore {
-            at: jiff::Timestamp::from_millisecond(first.at_ms)
-                .map(|t| format!("{t:.0}"))
-                .unwrap_or_else(|_| first.at_ms.to_string()),
+            at: millis_text(first.at_ms),
             request_id: first.request_id,
         });
         let mut record = Self {

@@ -6,7 +6,8 @@
 
 use wavefront_responder::actions::Action;
 use wavefront_responder::alert::Reason;
-use wavefront_responder::config::{AuthConfig, Config};
+use wavefront_responder::auth::AuthConfig;
+use wavefront_responder::config::Config;
 use wavefront_responder::plan::rules::{NamePattern, Rule};
 use wavefront_responder::secret::SecretRef;
 use wavefront_responder::text::plural;
