@@ -1,3 +1,5 @@
+//! Unit tests of authentication: tokens, signatures, replays and the set-up from config.
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, KeyInit, Mac};

@@ -1,3 +1,6 @@
+//! Unit tests of the config: locating, parsing and validating each table, and the messages
+//! that point at the line and column of each problem.
+
 use std::path::PathBuf;
 
 use super::diagnostics::line_column;

@@ -139,7 +139,7 @@ impl Executor {
                     } else {
                         UNANCHORED_REPEATABLE_RESOLVE
                     };
-                    tracing::warn!(request_id = plan.request_id, "{note}");
+                    tracing::warn!(request_id = %plan.request_id, "{note}");
                     execution.notes.push(note.to_owned());
                 }
                 None

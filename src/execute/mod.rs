@@ -36,6 +36,7 @@ use crate::ledger::attribution::IncidentStart;
 use crate::ledger::freeze::Freeze;
 use crate::ledger::{Attempt, Claims, Guard, Ledger};
 use crate::plan::Plan;
+use crate::text::millis_text;
 use calls::Calls;
 use delivery::{Delivery, Limits};
 use handover::HandedOver;
@@ -142,31 +143,37 @@ pub struct ActionResult {
 }
 
 /// The request that handled a delivery first, when this one is a duplicate.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FirstHandled {
     pub request_id: String,
-    /// When it claimed the delivery, in milliseconds.
+    /// When it claimed the delivery, in milliseconds; written as a time to the second.
+    #[serde(rename = "at", serialize_with = "millis_as_text")]
     pub at_ms: i64,
 }
 
-/// What running a plan did.
-#[derive(Clone, Debug, Default)]
+fn millis_as_text<S: serde::Serializer>(ms: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&millis_text(*ms))
+}
+
+/// What running a plan did. Made only by [`Execution::planned`] and
+/// [`Executor::execute_until`], so its results are always those of its plan's actions.
+#[derive(Clone, Debug)]
 pub struct Execution {
     /// One result per planned action, in [`Plan::actions`] order.
-    pub actions: Vec<ActionResult>,
+    pub(crate) actions: Vec<ActionResult>,
     /// What the ledger did or could not do for this request.
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
     /// Set when the delivery was handled before (or is being handled): nothing ran.
-    pub duplicate_of: Option<FirstHandled>,
+    pub(crate) duplicate_of: Option<FirstHandled>,
     /// When the claim of another request that held this one up lapses, if one did (or a
     /// duplicate's first request is still at work): the request is not done with.
-    pub retry_after: Option<Timestamp>,
+    pub(crate) retry_after: Option<Timestamp>,
     /// When the incident started, and where that came from, when an action applied the
     /// attribution guard against it.
-    pub incident_started: Option<IncidentStart>,
+    pub(crate) incident_started: Option<IncidentStart>,
     /// Why the ledger could not do what this request needed although no action failed (an
     /// `ALERT_RESOLVED` that could not clear latches): the request fails.
-    pub ledger_failure: Option<String>,
+    pub(crate) ledger_failure: Option<String>,
 }
 
 impl Execution {
@@ -184,7 +191,11 @@ impl Execution {
             .collect();
         Self {
             actions,
-            ..Self::default()
+            notes: Vec::new(),
+            duplicate_of: None,
+            retry_after: None,
+            incident_started: None,
+            ledger_failure: None,
         }
     }
 
@@ -325,8 +336,8 @@ impl Executor {
                 run.await
             }
         };
-        let settled = self.settle(&execution, plan, notification.as_ref(), &kept, now, &limits);
-        let notes = settled.await;
+        let settling = self.settle(&execution, plan, notification.as_ref(), &kept, now, &limits);
+        let notes = settling.await;
         execution.notes.extend(notes);
         execution
     }

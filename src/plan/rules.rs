@@ -398,7 +398,7 @@ pub struct Rules {
     names: GlobSet,
     /// For each pattern in `names`, the rule it belongs to.
     owners: Vec<usize>,
-    /// For each rule, its decision record when the alert's name does not match; none for a
+    /// For each rule, its record when the alert's name does not match; none for a
     /// rule without name patterns, which cannot miss on the name.
     name_misses: Vec<Option<Box<RawValue>>>,
 }

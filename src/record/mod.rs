@@ -11,7 +11,7 @@ use serde::{Serialize, Serializer};
 pub use rule::{ActionRecord, RuleRecord};
 
 use crate::alert::Alert;
-use crate::execute::{ActionOutcome, Execution};
+use crate::execute::{ActionOutcome, Execution, FirstHandled};
 use crate::ledger::attribution::IncidentStart;
 use crate::plan::Plan;
 use crate::text::{millis_text, plural};
@@ -99,7 +99,7 @@ fn retry_sentence(until: jiff::Timestamp) -> String {
 /// A duplicate's outcome and message: in progress while its first request may still give
 /// the delivery back (until `retry_after`), a duplicate once it is handled.
 fn duplicate_summary(
-    earlier: &HandledBefore,
+    earlier: &FirstHandled,
     retry_after: Option<jiff::Timestamp>,
 ) -> (Outcome, String) {
     match retry_after {
@@ -108,7 +108,7 @@ fn duplicate_summary(
             format!(
                 "notification is being handled by request {} (since {}); {}",
                 earlier.request_id,
-                earlier.at,
+                millis_text(earlier.at_ms),
                 retry_sentence(until)
             ),
         ),
@@ -116,17 +116,11 @@ fn duplicate_summary(
             Outcome::Duplicate,
             format!(
                 "notification already handled by request {} at {}; nothing was run again",
-                earlier.request_id, earlier.at
+                earlier.request_id,
+                millis_text(earlier.at_ms)
             ),
         ),
     }
-}
-
-/// The request that handled a duplicate delivery first.
-#[derive(Clone, Debug, Serialize)]
-pub struct HandledBefore {
-    pub request_id: String,
-    pub at: String,
 }
 
 /// The record of one accepted request. It borrows the rules and the alert it is about.
@@ -147,7 +141,7 @@ pub struct Record<'a> {
     pub notes: Vec<String>,
     /// For a duplicate: the request that handled this notification first.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub duplicate_of: Option<HandledBefore>,
+    pub duplicate_of: Option<FirstHandled>,
     /// When the claim of another request that held this one up lapses, if one did: the
     /// request is not done with, and Wavefront should send it again.
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "as_text")]
@@ -168,6 +162,11 @@ impl<'a> Record<'a> {
     /// The record of `plan`, run as `execution` says ([`Execution::planned`] when nothing
     /// ran). A duplicate lists no actions: none ran again.
     pub fn new(plan: &Plan<'a>, execution: Execution) -> Self {
+        debug_assert_eq!(
+            execution.actions.len(),
+            plan.actions().count(),
+            "an execution has one result per planned action"
+        );
         let duplicate = execution.duplicate_of.is_some();
         let mut results = execution.actions.into_iter();
         let rules = plan
@@ -189,10 +188,6 @@ impl<'a> Record<'a> {
                 }
             })
             .collect();
-        let duplicate_of = execution.duplicate_of.map(|first| HandledBefore {
-            at: millis_text(first.at_ms),
-            request_id: first.request_id,
-        });
         let mut record = Self {
             request_id: plan.request_id,
             outcome: Outcome::NoMatch,
@@ -201,7 +196,7 @@ impl<'a> Record<'a> {
             alert: AlertSummary::from(plan.alert),
             warnings: &plan.alert.warnings,
             notes: execution.notes,
-            duplicate_of,
+            duplicate_of: execution.duplicate_of,
             retry_after: execution.retry_after,
             incident_started: execution.incident_started,
             rules,
@@ -342,7 +337,7 @@ to_alias = "stable"
         Alert::parse(body.as_bytes()).expect("valid alert")
     }
 
-    fn record(rule: &RuleRecord<'_>) -> serde_json::Value {
+    fn json_of(rule: &RuleRecord<'_>) -> serde_json::Value {
         let text = serde_json::to_string(rule).expect("serializes");
         serde_json::from_str(&text).expect("valid JSON")
     }
@@ -352,8 +347,8 @@ to_alias = "stable"
         let config = Config::parse(CONFIG, Path::new("test.toml")).expect("valid config");
         let alert = alert("payments p99 latency", "SEVERE");
         let plan = Plan::new("r-1", &alert, &config.rules, false);
-        let decision = Record::new(&plan, Execution::planned(&plan));
-        let missed = &decision.rules[0];
+        let record = Record::new(&plan, Execution::planned(&plan));
+        let missed = &record.rules[0];
         assert!(
             missed.plan.name_miss.is_some(),
             "a name miss uses its rendered record"
@@ -365,9 +360,9 @@ to_alias = "stable"
             },
             ..missed.clone()
         };
-        assert_eq!(record(missed), record(&written));
+        assert_eq!(json_of(missed), json_of(&written));
         assert_eq!(
-            record(missed),
+            json_of(missed),
             serde_json::json!({
                 "rule": "orders",
                 "matched": false,
@@ -381,32 +376,32 @@ to_alias = "stable"
         let config = Config::parse(CONFIG, Path::new("test.toml")).expect("valid config");
         let alert = alert("checkout EU error rate", "WARN");
         let plan = Plan::new("r-1", &alert, &config.rules, false);
-        let decision = Record::new(&plan, Execution::planned(&plan));
+        let record = Record::new(&plan, Execution::planned(&plan));
         // The name held and the severity did not: the reason depends on the alert.
-        let severity_miss = &decision.rules[1];
+        let severity_miss = &record.rules[1];
         assert!(severity_miss.plan.name_miss.is_none());
         assert_eq!(
-            record(severity_miss)["why"],
+            json_of(severity_miss)["why"],
             serde_json::json!(["severity WARN is not SEVERE"])
         );
         // A rule without name patterns cannot miss on the name.
-        assert!(decision.rules[2].plan.name_miss.is_none());
+        assert!(record.rules[2].plan.name_miss.is_none());
 
         let alert = alert_matching();
         let plan = Plan::new("r-2", &alert, &config.rules, false);
-        let decision = Record::new(&plan, Execution::planned(&plan));
-        let matched = record(&decision.rules[1]);
+        let record = Record::new(&plan, Execution::planned(&plan));
+        let matched = json_of(&record.rules[1]);
         assert_eq!(matched["matched"], true);
         assert_eq!(matched["dry_run"], false);
         assert_eq!(matched["actions"][0]["outcome"], "planned");
     }
 
-    /// The METRIC names a decision writes, in order.
-    fn metrics_of(decision: &Record<'_>) -> Vec<String> {
+    /// The METRIC names a record writes, in order.
+    fn metrics_of(record: &Record<'_>) -> Vec<String> {
         let captured = crate::telemetry::Captured::default();
         let telemetry = crate::telemetry::Telemetry::to_writer(captured.clone());
         let mut batch = telemetry.batch("r-1");
-        decision.write(&mut batch, &crate::telemetry::RequestContext::default());
+        record.write(&mut batch, &crate::telemetry::RequestContext::default());
         batch.finish();
         captured
             .text()
@@ -421,18 +416,18 @@ to_alias = "stable"
         let config = Config::parse(CONFIG, Path::new("test.toml")).expect("valid config");
         let alert = alert_matching();
         let plan = Plan::new("r-1", &alert, &config.rules, false);
-        let mut decision = Record::new(&plan, Execution::planned(&plan));
-        let rule = &mut decision.rules[1];
+        let mut record = Record::new(&plan, Execution::planned(&plan));
+        let rule = &mut record.rules[1];
         assert!(rule.matched());
         rule.actions[0].outcome = ActionOutcome::Skipped;
         rule.actions[0].guard = Some(Guard::CircuitOpen);
         assert_eq!(
-            metrics_of(&decision),
+            metrics_of(&record),
             ["rule_matched", "action_skipped", "circuit_open"]
         );
 
-        decision.rules[1].plan.dry_run = true;
-        assert_eq!(metrics_of(&decision), ["rule_matched", "action_skipped"]);
+        record.rules[1].plan.dry_run = true;
+        assert_eq!(metrics_of(&record), ["rule_matched", "action_skipped"]);
     }
 
     fn alert_matching() -> Alert {

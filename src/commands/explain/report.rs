@@ -23,7 +23,7 @@ pub fn decide<'a>(config: &'a Config, alert: &'a Alert) -> Record<'a> {
 /// The `explain` report: every rule checked against the alert, why it matched or not, and what
 /// would run.
 pub fn explain_report(config: &Config, alert: &Alert) -> String {
-    let decision = decide(config, alert);
+    let record = decide(config, alert);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -35,7 +35,7 @@ pub fn explain_report(config: &Config, alert: &Alert) -> String {
     for warning in &alert.warnings {
         let _ = writeln!(out, "warning: {warning}");
     }
-    for rule in &decision.rules {
+    for rule in &record.rules {
         let verdict = if rule.matched() {
             "MATCHES"
         } else {
@@ -63,12 +63,10 @@ pub fn explain_report(config: &Config, alert: &Alert) -> String {
                     action.detail
                 );
             }
-            if let Some(guarded) = config.rules.iter().find(|r| r.name == rule.rule()) {
-                out.push_str(&guards(guarded, alert));
-            }
+            out.push_str(&guards(rule.plan.rule(), alert));
         }
     }
-    let _ = writeln!(out, "\n{}", decision.message);
+    let _ = writeln!(out, "\n{}", record.message);
     out
 }
 
