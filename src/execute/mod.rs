@@ -12,10 +12,8 @@
 //!   incident started).
 //! - [`calls`]: the bookkeeping every AWS call shares.
 //!
-//! A `lambda-alias` action reads (and decides) once its incident latch is held, while the
-//! ledger claims its cooldown and circuit-breaker slot, and writes only once admitted: its
-//! reads change nothing, and waiting for the whole admission would add their round trips to
-//! every undo.
+//! An action makes its calls, reads included, only once the ledger admitted it (a dry run:
+//! once the ledger was read and would admit it), so an action the ledger refuses calls nothing.
 
 pub mod attribution;
 pub mod calls;

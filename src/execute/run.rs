@@ -6,12 +6,11 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use tokio::time::Instant;
-use tokio::time::error::Elapsed;
 
 use super::calls::{Calls, Report};
 use super::delivery::{grace_until, release_until};
 use super::handover::{HandedOver, Uncertain};
-use super::{ActionOutcome, Context, Executor, LEDGER_LATE, lambda_alias, run_action};
+use super::{ActionOutcome, Context, Executor, LEDGER_LATE, run_action};
 use crate::actions::Action;
 use crate::actions::lambda_alias::AliasShift;
 use crate::ledger::attribution::IncidentStart;
@@ -127,18 +126,16 @@ impl Run<'_> {
         }
     }
 
-    /// A dry run: says what the ledger would do, and makes the action's reads beside it. A
-    /// ledger that cannot be read is reported: live actions would not run.
+    /// A dry run: reads what the ledger would do and, if it would admit the action, makes the
+    /// action's reads to say exactly what it would do. A ledger that cannot be read is
+    /// reported: live actions would not run.
     async fn dry_within(&self, share: Duration, handed_over: &mut HandedOver) -> Ran {
         if share.is_zero() {
             return Ran::with(Calls::default().out_of_time(share), None);
         }
         let started = Instant::now();
-        let mut calls = Calls::default();
-        let peek = tokio::time::timeout(share, self.executor.ledger.peek(self.attempt, self.now));
-        let ahead = self.read_ahead(started + share, handed_over, &mut calls);
-        let (peeked, ahead) = tokio::join!(peek, ahead);
-        let refusal = match peeked {
+        let peek = self.executor.ledger.peek(self.attempt, self.now);
+        let refusal = match tokio::time::timeout(share, peek).await {
             Ok(Ok(None)) => None,
             Ok(Ok(Some(refusal))) => Some((
                 skipped(format!("would be skipped: {}", refusal.detail)),
@@ -151,17 +148,15 @@ impl Run<'_> {
             }
         };
         if let Some((report, guard)) = refusal {
-            return Ran::with(with_reads(report, calls), guard);
+            return Ran::with(report, guard);
         }
         let left = share.saturating_sub(started.elapsed());
-        let report = self
-            .run_action(share, left, handed_over, ahead, calls)
-            .await;
+        let report = self.run_action(left, handed_over, Calls::default()).await;
         Ran::with(report, None)
     }
 
-    /// A live run: the ledger's admission (the action's reads beside it), the action, and
-    /// giving back what it claimed when it changed nothing.
+    /// A live run: the ledger's admission, the action, and giving back what it claimed when it
+    /// changed nothing.
     async fn live_within(&self, share: Duration, handed_over: &mut HandedOver) -> Ran {
         if share.is_zero() {
             return Ran::with(Calls::default().out_of_time(share), None);
@@ -173,10 +168,7 @@ impl Run<'_> {
         let mut claims = Claims::new(self.attempt.request_id);
         let stopper = claims.stopper();
         let admission = {
-            // A lambda-alias action reads what it will change while the ledger claims the
-            // cooldown and the circuit breaker's slot, once the incident is held.
-            let ahead = self.read_ahead(started + share, handed_over, &mut calls);
-            let admit = ledger.admit_while_preparing(self.attempt, self.now, &mut claims, ahead);
+            let admit = ledger.admit_into(self.attempt, self.now, &mut claims);
             tokio::pin!(admit);
             match tokio::time::timeout(share, admit.as_mut()).await {
                 Ok(result) => AdmissionTiming::InTime(result),
@@ -192,18 +184,14 @@ impl Run<'_> {
             }
         };
         let mut ran = match admission {
-            AdmissionTiming::InTime((Ok(None), ahead)) => {
+            AdmissionTiming::InTime(Ok(None)) => {
                 let left = share.saturating_sub(started.elapsed());
-                // The action's calls go into its report; none are left for `with_reads`.
-                let calls = std::mem::take(&mut calls);
-                let report = self
-                    .run_action(share, left, handed_over, ahead.flatten(), calls)
-                    .await;
+                let report = self.run_action(left, handed_over, calls).await;
                 return self.admitted(report, claims).await;
             }
             // Refused, in time or by the write that answered after the cut-off.
-            AdmissionTiming::InTime((Ok(Some(refusal)), _))
-            | AdmissionTiming::Late((Ok(Some(refusal)), _)) => {
+            AdmissionTiming::InTime(Ok(Some(refusal)))
+            | AdmissionTiming::Late(Ok(Some(refusal))) => {
                 let left = share.saturating_sub(started.elapsed());
                 self.refused(refusal, left, &mut calls, handed_over).await
             }
@@ -293,25 +281,6 @@ impl Run<'_> {
         }
     }
 
-    /// The reads a `lambda-alias` action makes before it writes, until `until` (the end of its
-    /// share of the time budget): they change nothing, so they may run beside the ledger's
-    /// calls instead of after them. `None` for a `codedeploy-rollback`, whose reads hand
-    /// aliases over to later actions as they go, and so wait for the admission.
-    async fn read_ahead(
-        &self,
-        until: Instant,
-        handed_over: &HandedOver,
-        calls: &mut Calls,
-    ) -> Option<Result<lambda_alias::Prepared, Elapsed>> {
-        let Action::LambdaAlias(shift) = self.action else {
-            return None;
-        };
-        let lambda = &self.executor.clients.lambda;
-        let mode = (self.dry_run, self.since.as_ref());
-        let prepare = shift.prepare(lambda, mode, handed_over, calls);
-        Some(tokio::time::timeout_at(until, prepare).await)
-    }
-
     /// What the action itself needs to know.
     fn context(&self) -> Context<'_> {
         Context {
@@ -337,40 +306,21 @@ impl Run<'_> {
         }
     }
 
-    /// Runs the action (what [`Run::read_ahead`] did not) within `left`, what is left of its
-    /// `share` of the time budget, recording its calls in `calls`.
+    /// Runs the action within `left`, what is left of its share of the time budget, recording
+    /// its calls in `calls`.
     async fn run_action(
         &self,
-        share: Duration,
         left: Duration,
         handed_over: &mut HandedOver,
-        ahead: Option<Result<lambda_alias::Prepared, Elapsed>>,
         mut calls: Calls,
     ) -> Report {
-        let prepared = match ahead {
-            // Cut off while reading: nothing was written.
-            Some(Err(_)) => return calls.out_of_time(share),
-            // Decided without a write: nothing more to send, however little time is left.
-            Some(Ok(lambda_alias::Prepared::Decided(outcome, detail))) => {
-                return calls.report(outcome, detail);
-            }
-            Some(Ok(prepared)) => Some(prepared),
-            None => None,
-        };
         if left.is_zero() {
             return calls.out_of_time(left);
         }
         let handed_before = handed_over.len();
         let clients = &self.executor.clients;
         let context = self.context();
-        let run = async {
-            match (self.action, prepared) {
-                (Action::LambdaAlias(shift), Some(prepared)) => {
-                    shift.apply(&clients.lambda, prepared, &mut calls).await
-                }
-                _ => run_action(self.action, clients, &context, &mut calls, handed_over).await,
-            }
-        };
+        let run = run_action(self.action, clients, &context, &mut calls, handed_over);
         let result = tokio::time::timeout(left, run).await;
         match result {
             Ok((outcome, detail)) => calls.report(outcome, detail),
@@ -390,20 +340,20 @@ impl Run<'_> {
 }
 
 /// Why an admission neither admitted nor refused the action in time.
-fn not_admitted<A>(
-    admission: AdmissionTiming<(Result<Option<Refusal>, LedgerError>, A)>,
+fn not_admitted(
+    admission: AdmissionTiming<Result<Option<Refusal>, LedgerError>>,
     share: Duration,
     claims: &Claims,
 ) -> String {
     match admission {
         // Stopped after the write in flight answered: nothing can still land.
-        AdmissionTiming::Late((Err(LedgerError::Stopped), _)) => {
+        AdmissionTiming::Late(Err(LedgerError::Stopped)) => {
             format!("not run: {LEDGER_LATE}")
         }
-        AdmissionTiming::InTime((Err(err), _)) | AdmissionTiming::Late((Err(err), _)) => {
+        AdmissionTiming::InTime(Err(err)) | AdmissionTiming::Late(Err(err)) => {
             format!("not run: {err}; nothing acts without the ledger")
         }
-        AdmissionTiming::Late((Ok(None), _)) => format!(
+        AdmissionTiming::Late(Ok(None)) => format!(
             "ran out of time before acting: the ledger admitted it only after its {:.1}s of the \
              time budget ended; its claims are given back",
             share.as_secs_f64()

@@ -32,37 +32,26 @@ impl Ledger {
     /// budget) holds every claim that may have been written, and only those. Once
     /// [`Claims::stopper`] stops it, it sends no further call: the one in flight finishes and
     /// the admission ends with [`LedgerError::Stopped`] (or its refusal, or, when that was its
-    /// last call, admitted).
-    ///
-    /// `preparing` runs once the incident latch is held, while the cooldown and the circuit
-    /// breaker's slot are claimed: the work an admitted action does before it acts, such as
-    /// reading what it will change, off the request's way. The cooldown's claim and the
-    /// breaker's read of its slots go out together; a slot is claimed only once the cooldown
-    /// is held. `preparing` must not change anything, since the cooldown or the breaker may
-    /// still refuse; it runs to its end (never cut off by a refusal, so the connections of its
-    /// calls stay usable), and its output comes back when it ran.
-    pub async fn admit_while_preparing<T>(
+    /// last call, admitted). The cooldown's claim and the breaker's read of its slots go out
+    /// together; a slot is claimed only once the cooldown is held.
+    pub async fn admit_into(
         &self,
         attempt: &Attempt<'_>,
         now: Timestamp,
         claims: &mut Claims,
-        preparing: impl Future<Output = T>,
-    ) -> (Result<Option<Refusal>, LedgerError>, Option<T>) {
-        match self.hold_latch(attempt, now, claims).await {
-            Ok(None) => {}
-            refused_or_failed => return (refused_or_failed, None),
+    ) -> Result<Option<Refusal>, LedgerError> {
+        if let Some(refusal) = self.hold_latch(attempt, now, claims).await? {
+            return Ok(Some(refusal));
         }
         // Held only after the caller stopped the admission (its time ran out): nothing more
-        // is sent, `preparing` included.
+        // is sent.
         if let Err(stopped) = claims.ensure_not_stopped() {
-            let verdict = match (self.circuit, attempt.cooldown) {
+            return match (self.circuit, attempt.cooldown) {
                 (None, None) => Ok(None),
                 _ => Err(stopped),
             };
-            return (verdict, None);
         }
-        let (verdict, output) = tokio::join!(self.hold_the_rest(attempt, now, claims), preparing);
-        (verdict, Some(output))
+        self.hold_the_rest(attempt, now, claims).await
     }
 
     /// Claims the incident latch.

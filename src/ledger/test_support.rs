@@ -1,6 +1,6 @@
 //! Admitting one action for tests: [`Ledger::admit`] takes its claims and gives them back on a
-//! refusal, in one call. The service itself admits through [`Ledger::admit_while_preparing`]
-//! into claims it owns, so that a time budget can cut the admission off.
+//! refusal, in one call. The service itself admits through [`Ledger::admit_into`] into claims
+//! it owns, so that a time budget can cut the admission off.
 
 use jiff::Timestamp;
 
@@ -37,23 +37,5 @@ impl Ledger {
                 Err(err)
             }
         }
-    }
-
-    /// [`Ledger::admit`] into claims the caller owns, giving nothing back: on a refusal or an
-    /// error, `claims` holds what was taken before it. Each key is added before its conditional
-    /// write is sent and removed again when the write is refused, so a caller that stops
-    /// waiting (a time budget) holds every claim that may have been written, and only those.
-    /// Once [`Claims::stopper`] stops it, it sends no further call: the one in flight finishes
-    /// and the admission ends with [`LedgerError::Stopped`] (or its refusal, or, when that was
-    /// its last call, admitted).
-    pub async fn admit_into(
-        &self,
-        attempt: &Attempt<'_>,
-        now: Timestamp,
-        claims: &mut Claims,
-    ) -> Result<Option<Refusal>, LedgerError> {
-        self.admit_while_preparing(attempt, now, claims, std::future::ready(()))
-            .await
-            .0
     }
 }

@@ -22,9 +22,8 @@ use crate::support::*;
 /// The AWS calls of one request on each path, retries included (the tests inject no faults,
 /// so there are none). Each is asserted exactly: one call more or fewer fails. An action's calls
 /// follow one another and are compared in order; the ledger's are compared in order between the
-/// actions' writes, apart from the action's reads, which a `lambda-alias` action makes beside
-/// the ledger's last claims (see `proxy::assert_calls`). Ledger calls in one entry in brackets,
-/// `"[PutItem Query]"`, are sent at once and match in either order (see
+/// actions' writes, apart from the actions' reads (see `proxy::assert_calls`). Ledger calls in
+/// one entry in brackets, `"[PutItem Query]"`, are sent at once and match in either order (see
 /// `support::sent_at_once`).
 ///
 /// To change a budget, edit its entry here in the same change as the code that makes the
@@ -89,9 +88,9 @@ const BUDGETS: &[(&str, &[&str])] = &[
     // alias moved above: claim the delivery while reading the freezes operators set (one
     // `BatchGetItem` of the freeze keys that could hold back a matched rule, which every action
     // must see before it runs); claim the incident latch (pending); then claim the cooldown
-    // while reading the breaker, and the action reads beside them; claim a slot once the
-    // cooldown is held; the action writes once admitted; then, at once, confirm the delivery and
-    // keep the latch (for the retention) and the cooldown, no longer pending.
+    // while reading the breaker; claim a slot once the cooldown is held; the action reads and
+    // writes once admitted; then, at once, confirm the delivery and keep the latch (for the
+    // retention) and the cooldown, no longer pending.
     (
         "ledger: first notification, alias moved",
         &[
@@ -135,8 +134,8 @@ const BUDGETS: &[(&str, &[&str])] = &[
         ],
     ),
     // Dry runs write nothing: read the freezes, then the latch and the cooldown (one
-    // `BatchGetItem`) and the breaker at once, and beside them the action's reads, the
-    // attribution guard's included.
+    // `BatchGetItem`) and the breaker at once, then, since the ledger would admit it, the action's
+    // reads, the attribution guard's included.
     (
         "ledger: dry run",
         &[

@@ -319,9 +319,9 @@ async fn throttled_ledger_writes_are_retried_and_the_action_runs() {
 }
 
 #[tokio::test]
-async fn the_action_reads_beside_a_slow_admission_and_writes_only_after_it() {
-    // Reading the circuit breaker takes 300 ms: the action's reads, once the incident latch
-    // is held, do not wait for it or for the slot's claim, and its write does.
+async fn the_action_reads_and_writes_only_after_a_slow_admission() {
+    // Reading the circuit breaker takes 300 ms: the action waits for it and for the slot's
+    // claim before it reads or writes anything.
     let s = Scene::new(LedgerKind::DynamoDb, ROOMY).await;
     s.proxy.inject(
         "Query",
@@ -340,26 +340,26 @@ async fn the_action_reads_beside_a_slow_admission_and_writes_only_after_it() {
             .map(|(i, _)| i)
             .unwrap_or_else(|| panic!("no {operation} #{nth} in {calls:?}"))
     };
-    // The reads start once the incident latch (the second PutItem) is held; the cooldown is
-    // the third, and the circuit slot the fourth, claimed once the breaker's Query answered.
+    // The incident latch is the second PutItem, the cooldown the third, and the circuit slot
+    // the fourth, claimed once the breaker's Query answered; the action's calls come after.
     let slot = at("PutItem", 3);
-    assert!(at("GetAlias", 0) > at("PutItem", 1), "{calls:?}");
-    assert!(at("GetFunctionConfiguration", 1) < slot, "{calls:?}");
+    assert!(at("Query", 0) < slot, "{calls:?}");
+    assert!(at("GetAlias", 0) > slot, "{calls:?}");
     assert!(at("UpdateAlias", 0) > slot, "{calls:?}");
     s.assert_calls(&format!("{CLAIMS} {MOVE} {SETTLE}"));
     assert_eq!(s.live().await, "1");
 }
 
 #[tokio::test]
-async fn a_read_that_stalls_beside_the_admission_fails_in_time_and_gives_back_the_claims() {
-    // The action's first read never answers: it runs beside the circuit breaker's claim, which
-    // succeeds; the action's share ends before it could decide anything.
+async fn a_read_that_stalls_after_the_admission_fails_in_time_and_gives_back_the_claims() {
+    // The action's first read, once the ledger admitted it, never answers: the action's share
+    // ends before it could decide anything.
     let s = Scene::new(LedgerKind::DynamoDb, SHORT).await;
     s.proxy.inject("GetAlias", Fault::Stall, Times::Always);
     let reply = s.fire().await;
     failed(&reply, "ran out of time (it had ");
     detail_ends(&reply, "of the time budget) before changing anything");
-    // Its whole share, not what was left of it after the reads.
+    // What was left of its share once it was admitted: never nothing.
     assert!(!detail(&reply).contains("it had 0.0s"), "{}", reply.text);
     // Nothing changed: the slot, the cooldown and the latch are given back, and the delivery
     // forgotten.
@@ -416,13 +416,11 @@ async fn ledger_server_errors_past_the_retries_run_nothing_and_give_back_the_cla
         "not run: ledger Query failed: ServiceUnavailable: Service unavailable, try again later",
     );
     // The latch and the cooldown, taken before the breaker failed, are given back, then the
-    // delivery. Beside the breaker, the action only read its alias and the versions; it wrote
-    // nothing.
-    s.assert_calls(&format!(
-        "[PutItem BatchGetItem] PutItem [PutItem Query Query Query] {} DeleteItem DeleteItem \
+    // delivery. The action, never admitted, read nothing and wrote nothing.
+    s.assert_calls(
+        "[PutItem BatchGetItem] PutItem [PutItem Query Query Query] DeleteItem DeleteItem \
          DeleteItem",
-        "GetAlias GetFunctionConfiguration GetFunctionConfiguration"
-    ));
+    );
     assert_eq!(s.live().await, "2");
     assert_eq!(s.held().await, Vec::<String>::new());
 }
@@ -653,11 +651,10 @@ async fn an_admission_that_completes_after_the_cut_off_does_not_act_and_gives_ba
         &reply,
         "of the time budget ended; its claims are given back",
     );
-    // Only the action's reads, made beside the slot's claim; the slot, the cooldown, the latch
-    // and the delivery are given back.
+    // The action read nothing (it reads only once admitted); the slot, the cooldown, the
+    // latch and the delivery are given back.
     s.assert_calls(&format!(
-        "{CLAIMS} GetAlias GetFunctionConfiguration GetFunctionConfiguration DeleteItem \
-         DeleteItem DeleteItem DeleteItem"
+        "{CLAIMS} DeleteItem DeleteItem DeleteItem DeleteItem"
     ));
     assert_eq!(s.live().await, "2");
     assert_eq!(s.held().await, Vec::<String>::new());

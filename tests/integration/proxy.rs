@@ -295,8 +295,7 @@ const ACTION_WRITES: &[&str] = &["UpdateAlias", "StopDeployment", "CreateDeploym
 /// actions' calls (Lambda, CodeDeploy) in the order written, each action's calls following one
 /// another; and the ledger's (DynamoDB) calls in the order written too, in runs between the
 /// actions' writes (every claim comes before the write it admits, and the delivery is confirmed
-/// after it), but apart from the actions' reads, which a `lambda-alias` action makes beside the
-/// ledger's last claim (and a dry run, beside its reads). Reads of the ledger next to each other
+/// after it), but apart from the actions' reads. Reads of the ledger next to each other
 /// (a dry run's latch, cooldown and breaker, read at once) are compared as counts.
 #[track_caller]
 pub fn assert_calls(seen: &[String], expected: &str) {

@@ -138,7 +138,7 @@ enum Resolved {
 /// (left to CodeDeploy, already there, refused, a dry run's plan, a read that failed), or the
 /// change to make and the alias as it was read.
 #[derive(Debug)]
-pub enum Prepared {
+enum Prepared {
     Decided(ActionOutcome, String),
     Move {
         first: AliasState,
@@ -164,7 +164,7 @@ impl AliasShift {
     }
 
     /// Makes the change [`AliasShift::prepare`] decided on, if it decided on one.
-    pub async fn apply(
+    async fn apply(
         &self,
         client: &Client,
         prepared: Prepared,

@@ -40,9 +40,8 @@ impl AliasShift {
     /// and, with `since` (the incident's start, for the attribution guard), that every version
     /// the alias routes traffic to was published before it. With `dry_run`, the sentence says
     /// what would have happened. An alias in `handed_over` is left to CodeDeploy, without a
-    /// call. Because it only reads, it may run before the ledger admits the action, beside the
-    /// admission.
-    pub async fn prepare(
+    /// call.
+    pub(super) async fn prepare(
         &self,
         client: &Client,
         (dry_run, since): (bool, Option<&IncidentStart>),
