@@ -629,3 +629,20 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn one_firing_is_one_incident_whether_its_start_came_as_a_string_or_an_epoch() {
+    // The shipped template's startedTime, and another template's startedEpochMillis of the
+    // same firing, which carries milliseconds the string does not.
+    let by_string = Alert::parse(
+        br#"{"name":"a","reason":"ALERT_OPENED","alertId":"1",
+            "startedTime":"09/12/2020 21:47:39 +0000"}"#,
+    )
+    .unwrap();
+    let by_epoch = Alert::parse(
+        br#"{"name":"a","reason":"ALERT_OPENED","alertId":"1",
+            "startedEpochMillis":1599947259734}"#,
+    )
+    .unwrap();
+    assert_eq!(Incident::of(&by_string), Incident::of(&by_epoch));
+}
