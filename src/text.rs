@@ -1,5 +1,6 @@
 //! Small helpers for the sentences and fields the responder writes: cutting untrusted text to
-//! a bound, counting things in words, and the ledger's millisecond times as text.
+//! a bound, making it safe for a terminal, counting things in words, and the ledger's
+//! millisecond times as text.
 
 /// At most `max` characters of `value`, cut on a character boundary.
 pub fn truncate(value: &str, max: usize) -> &str {
@@ -7,6 +8,24 @@ pub fn truncate(value: &str, max: usize) -> &str {
         Some((end, _)) => &value[..end],
         None => value,
     }
+}
+
+/// `value` with every control character (escape sequences a terminal would act on, new lines,
+/// tabs) written as a Rust escape (`\u{1b}`, `\n`), for text that came from alerts or the
+/// ledger and is printed to a person's terminal.
+pub fn printable(value: &str) -> std::borrow::Cow<'_, str> {
+    if !value.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// `1 rule`, `2 rules`.
@@ -53,5 +72,14 @@ mod tests {
     fn millisecond_times_read_to_the_second() {
         assert_eq!(millis_text(1_599_947_259_734), "2020-09-12T21:47:39Z");
         assert_eq!(millis_text(i64::MAX), i64::MAX.to_string());
+    }
+
+    #[test]
+    fn control_characters_are_escaped_for_a_terminal() {
+        assert_eq!(printable("checkout errors"), "checkout errors");
+        assert_eq!(
+            printable("a\u{1b}[2J\u{1b}]0;owned\u{7}b\nc\u{9b}d"),
+            "a\\u{1b}[2J\\u{1b}]0;owned\\u{7}b\\nc\\u{9b}d"
+        );
     }
 }

@@ -357,3 +357,51 @@ fn debug_output_shows_counts_not_secrets() {
     assert!(!debug.contains("token-current"), "{debug}");
     assert_eq!((auth.token_count(), auth.signing_secret_count()), (1, 1));
 }
+
+/// The Standard Webhooks specification's published test vector: every other signed request in
+/// the tests comes from this project's own signer, so a mistake shared by the signer and the
+/// verifier would pass them all; this one would not.
+mod published_vector {
+    use super::*;
+
+    const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+    const TIMESTAMP: i64 = 1_614_265_330;
+    const BODY: &[u8] = br#"{"test": 2432232314}"#;
+    const SIGNATURE: &str = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+
+    #[test]
+    fn the_signer_writes_the_published_signature() {
+        assert_eq!(
+            sign(SECRET, ID, TIMESTAMP, BODY).as_deref(),
+            Some(SIGNATURE)
+        );
+    }
+
+    #[test]
+    fn the_verifier_accepts_the_published_signature_and_nothing_else() {
+        let auth = authenticator(&[], &["env:SIGNING"]);
+        let at = Timestamp::from_second(TIMESTAMP).unwrap();
+        let timestamp = TIMESTAMP.to_string();
+        let request = |signature: &str| {
+            headers(&[
+                ("webhook-id", ID),
+                ("webhook-timestamp", &timestamp),
+                ("webhook-signature", signature),
+            ])
+        };
+        assert_eq!(
+            auth.verify(&request(SIGNATURE), BODY, at),
+            Ok(AuthMethod::Signature)
+        );
+        // One character of the body, or of the signature, changed.
+        assert_eq!(
+            auth.verify(&request(SIGNATURE), br#"{"test": 2432232315}"#, at),
+            Err(Rejection::BadSignature)
+        );
+        let wrong = SIGNATURE.replace("g0hM", "g1hM");
+        assert_eq!(
+            auth.verify(&request(&wrong), BODY, at),
+            Err(Rejection::BadSignature)
+        );
+    }
+}

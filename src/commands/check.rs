@@ -13,7 +13,7 @@ use wavefront_responder::config::Config;
 use wavefront_responder::secret::Resolver;
 
 use self::report::{Secrets, check_report};
-use super::{CONFIG_HELP, env, load_config};
+use super::{CONFIG_HELP, Fallback, env, load_config};
 
 /// `check`'s arguments.
 #[derive(Args)]
@@ -28,7 +28,7 @@ pub struct CheckArgs {
 /// `check`: what the config says, in words, with its secrets resolved as start-up would
 /// (unless `--no-secrets`).
 pub fn check(args: CheckArgs) -> Result<()> {
-    let config = load_config(args.config.as_deref())?;
+    let config = load_config(args.config.as_deref(), Fallback::Warn)?;
     let report = if args.no_secrets {
         check_report(&config, &Secrets::NotChecked)
     } else {

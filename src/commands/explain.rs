@@ -11,7 +11,7 @@ use clap::Args;
 use wavefront_responder::alert::Alert;
 
 use self::report::{decide, explain_report};
-use super::{CONFIG_HELP, load_config};
+use super::{CONFIG_HELP, Fallback, load_config};
 
 /// `explain`'s arguments.
 #[derive(Args)]
@@ -27,7 +27,7 @@ pub struct ExplainArgs {
 
 /// `explain`: the alert in `args.payload` against the config's rules.
 pub fn explain(args: ExplainArgs) -> Result<()> {
-    let config = load_config(args.config.as_deref())?;
+    let config = load_config(args.config.as_deref(), Fallback::Warn)?;
     let payload = &args.payload;
     let body = std::fs::read(payload)
         .with_context(|| format!("cannot read payload {}", payload.display()))?;

@@ -11,9 +11,9 @@ use wavefront_responder::config::Config;
 use wavefront_responder::duration::HumanDuration;
 use wavefront_responder::ledger::freeze::{Freeze, FreezeScope};
 use wavefront_responder::ledger::{Entry, Ledger};
-use wavefront_responder::text::plural;
+use wavefront_responder::text::{plural, printable};
 
-use super::{CONFIG_HELP, env, load_config, open_ledger};
+use super::{CONFIG_HELP, Fallback, env, load_config, open_ledger};
 
 /// `ledger`'s arguments.
 #[derive(Args)]
@@ -68,7 +68,7 @@ pub struct UnfreezeArgs {
 
 /// `ledger list|clear` on the config's DynamoDB table.
 pub fn ledger(args: LedgerArgs) -> Result<()> {
-    let config = load_config(args.config.as_deref())?;
+    let config = load_config(args.config.as_deref(), Fallback::Warn)?;
     let config = &config;
     let command = args.command;
     on_shared_ledger(config, "ledger", |ledger| async move {
@@ -100,7 +100,7 @@ pub fn ledger(args: LedgerArgs) -> Result<()> {
 
 /// `freeze`: records a freeze in the config's DynamoDB ledger.
 pub fn freeze(args: FreezeArgs) -> Result<()> {
-    let config = load_config(args.config.as_deref())?;
+    let config = load_config(args.config.as_deref(), Fallback::Warn)?;
     let scope = freeze_scope(&config, args.rule, "freeze")?;
     let by = args
         .by
@@ -118,7 +118,7 @@ pub fn freeze(args: FreezeArgs) -> Result<()> {
 
 /// `unfreeze`: lifts a freeze, and says which are still on.
 pub fn unfreeze(args: UnfreezeArgs) -> Result<()> {
-    let config = load_config(args.config.as_deref())?;
+    let config = load_config(args.config.as_deref(), Fallback::Warn)?;
     let scope = freeze_scope(&config, args.rule, "unfreeze")?;
     let config = &config;
     on_shared_ledger(config, "unfreeze", |ledger| async move {
@@ -183,6 +183,8 @@ fn user_name() -> Option<String> {
 }
 
 /// One `ledger list` line: key, who claimed it when, until when it counts, and what it is.
+/// Keys and notes carry alert data (ids, names), so control characters are escaped: an alert
+/// name must not be able to drive the terminal of whoever lists the ledger.
 fn ledger_line(entry: &Entry, now: jiff::Timestamp) -> String {
     let at = wavefront_responder::text::millis_text(entry.claimed_at);
     let until = jiff::Timestamp::from_second(entry.expires_at)
@@ -191,14 +193,17 @@ fn ledger_line(entry: &Entry, now: jiff::Timestamp) -> String {
     let state = if entry.live(now) { "until" } else { "expired" };
     format!(
         "{}  claimed {at} by {}  {state} {until}  {}",
-        entry.key, entry.claimed_by, entry.note
+        printable(&entry.key.to_string()),
+        printable(&entry.claimed_by),
+        printable(&entry.note)
     )
 }
 
 /// One `ledger list` line for a freeze that is on.
 fn freeze_line(freeze: &Freeze, config: &Config) -> String {
     format!(
-        "FROZEN: {freeze}; lift it with `{}`",
+        "FROZEN: {}; lift it with `{}`",
+        printable(&freeze.to_string()),
         unfreeze_command(&freeze.scope, config)
     )
 }
@@ -252,4 +257,36 @@ fn unfreeze_command(scope: &FreezeScope, config: &Config) -> String {
         scope.lift_command(),
         config.path.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use wavefront_responder::ledger::Key;
+
+    use super::*;
+
+    #[test]
+    fn a_listed_entry_cannot_drive_the_terminal() {
+        // An alert whose id and name carry escape sequences (clear the screen, set the window
+        // title, ring the bell) and a new line that would fake a second entry.
+        let entry = Entry {
+            key: Key {
+                pk: "incident#\u{1b}[2J#1599947259000".into(),
+                sk: "latch#checkout:live".into(),
+            },
+            claimed_at: 1_599_947_259_734,
+            claimed_by: "req-1".into(),
+            claim_id: "req-1#0".into(),
+            expires_at: 1_599_950_000,
+            note: "checkout\u{1b}]0;owned\u{7} acted on checkout:live\nnotification#x".into(),
+            pending: false,
+        };
+        let now = jiff::Timestamp::from_second(1_599_947_300).unwrap();
+        let line = ledger_line(&entry, now);
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert!(line.contains(r"incident#\u{1b}[2J#1599947259000"), "{line}");
+        assert!(
+            line.contains(r"checkout\u{1b}]0;owned\u{7} acted on checkout:live\nnotification#x")
+        );
+    }
 }

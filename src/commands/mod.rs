@@ -111,12 +111,35 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-/// Finds and reads the config; says loudly when nothing was found and the rules compiled into
-/// the binary are used instead.
-fn load_config(explicit: Option<&Path>) -> Result<Config> {
+/// What to do when no config file is found and only the rules compiled into the binary are
+/// left.
+#[derive(Clone, Copy, Debug)]
+enum Fallback {
+    /// Use them, saying so loudly.
+    Warn,
+    /// Refuse to start, for this reason.
+    Refuse(&'static str),
+}
+
+/// Finds and reads the config; when nothing was found, falls back to the rules compiled into
+/// the binary (saying so loudly) or refuses, as `fallback` says.
+fn load_config(explicit: Option<&Path>, fallback: Fallback) -> Result<Config> {
     let found = config::search(explicit, &env)?;
-    if let Some(warning) = found.fallback_warning() {
-        tracing::warn!("{warning}");
+    match (&found.searched_before_fallback, fallback) {
+        (None, _) => {}
+        (Some(searched), Fallback::Refuse(why)) => {
+            let searched: Vec<String> = searched.iter().map(|p| p.display().to_string()).collect();
+            anyhow::bail!(
+                "no config file found (looked at {}); {why}, so it does not fall back to the \
+                 rules compiled into this binary: pass --config FILE or set RESPONDER_CONFIG",
+                searched.join(", ")
+            );
+        }
+        (Some(_), Fallback::Warn) => {
+            if let Some(warning) = found.fallback_warning() {
+                tracing::warn!("{warning}");
+            }
+        }
     }
     Ok(Config::load(&found.path)?)
 }

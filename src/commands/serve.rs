@@ -13,7 +13,7 @@ use wavefront_responder::aws;
 use wavefront_responder::execute::{Clients, Executor};
 use wavefront_responder::telemetry::Telemetry;
 
-use super::{CONFIG_HELP, env, load_config, on_lambda, open_ledger};
+use super::{CONFIG_HELP, Fallback, env, load_config, on_lambda, open_ledger};
 
 /// `serve`'s arguments.
 #[derive(Args)]
@@ -69,6 +69,13 @@ pub fn serve(args: ServeArgs) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
+        if !listen.ip().is_loopback() {
+            tracing::warn!(
+                "listening on {listen}, which other machines can reach, over plain HTTP: the \
+                 token (or the signed payloads) would cross the network in the clear; listen \
+                 on 127.0.0.1, or put TLS in front"
+            );
+        }
         tracing::info!(
             address = %listener.local_addr()?,
             "serving; POST alerts to any path"
@@ -94,7 +101,13 @@ pub fn lambda(args: LambdaArgs) -> Result<()> {
 /// clients from the standard configuration chain. Logs the mode, since it decides whether
 /// real resources change.
 async fn build(explicit: Option<&Path>, mode: Mode) -> Result<Arc<Responder>> {
-    let config = load_config(explicit)?;
+    // Acting on rules nobody chose is worse than not starting: `serve --live` needs a file.
+    let fallback = if mode == Mode::Live && !on_lambda() {
+        Fallback::Refuse("serve --live changes real resources")
+    } else {
+        Fallback::Warn
+    };
+    let config = load_config(explicit, fallback)?;
     let path = config.path.display().to_string();
     let env_dry_run = dry_run_from_env()?;
     let announcement = announcement(mode, env_dry_run, config.dry_run, &path);

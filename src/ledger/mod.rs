@@ -68,12 +68,44 @@ pub struct Key {
 }
 
 impl Key {
+    /// A key, each part kept well within DynamoDB's limits (2,048 bytes for a partition key,
+    /// 1,024 for a sort key) however long the alert data in it: see [`bounded`].
     fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
         Self {
-            pk: pk.into(),
-            sk: sk.into(),
+            pk: bounded(pk.into(), MAX_PK_BYTES),
+            sk: bounded(sk.into(), MAX_SK_BYTES),
         }
     }
+}
+
+/// Longest partition key written: half DynamoDB's limit.
+const MAX_PK_BYTES: usize = 1024;
+/// Longest sort key written: half DynamoDB's limit.
+const MAX_SK_BYTES: usize = 512;
+
+/// `part` when it is at most `max` bytes; otherwise its first bytes (to a character boundary)
+/// and the SHA-256 of the whole, `checkout…#sha256:<64 hex digits>`, at most `max` bytes. The
+/// same part always gives the same key, two parts that differ give different keys, and
+/// `ledger list` still shows what the key is about.
+fn bounded(part: String, max: usize) -> String {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write as _;
+
+    if part.len() <= max {
+        return part;
+    }
+    const SUFFIX: usize = "…#sha256:".len() + 64;
+    let mut end = max.saturating_sub(SUFFIX);
+    while !part.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut key = String::with_capacity(max);
+    key.push_str(&part[..end]);
+    key.push_str("…#sha256:");
+    for byte in Sha256::digest(part.as_bytes()) {
+        let _ = write!(key, "{byte:02x}");
+    }
+    key
 }
 
 impl fmt::Display for Key {
@@ -248,10 +280,12 @@ impl Incident {
     }
 
     fn pk(&self) -> String {
-        match self.started {
+        let pk = match self.started {
             Some(ms) => format!("incident#{}#{ms}", self.alert),
             None => format!("incident#{}#-", self.alert),
-        }
+        };
+        // Queried as it is written: bounded as every key is.
+        bounded(pk, MAX_PK_BYTES)
     }
 }
 

@@ -646,3 +646,31 @@ fn one_firing_is_one_incident_whether_its_start_came_as_a_string_or_an_epoch() {
     .unwrap();
     assert_eq!(Incident::of(&by_string), Incident::of(&by_epoch));
 }
+
+#[test]
+fn keys_stay_within_dynamodb_limits_however_long_the_alert_data() {
+    // 1,024 characters (the payload's limit) of three bytes each: 3,072 bytes.
+    let long = "€".repeat(1024);
+    let body = serde_json::json!({
+        "name": long, "reason": "ALERT_OPENED", "notificationId": long,
+        "startedTime": "09/12/2020 21:47:39 +0000",
+    });
+    let alert = Alert::parse(body.to_string().as_bytes()).unwrap();
+    let key = notification_key(&alert).unwrap();
+    assert!(key.pk.len() <= MAX_PK_BYTES, "{}", key.pk.len());
+    assert!(key.pk.starts_with("notification#€€"), "{}", key.pk);
+    // The same id, the same key; another id with the same first thousand characters, another.
+    assert_eq!(notification_key(&alert), Some(key.clone()));
+    let other = serde_json::json!({
+        "name": "n", "reason": "ALERT_OPENED", "notificationId": format!("{}x", "€".repeat(1023)),
+    });
+    let other = Alert::parse(other.to_string().as_bytes()).unwrap();
+    assert_ne!(notification_key(&other), Some(key));
+    // The incident, named by the alert's name when it has no id, and every key under it.
+    let pk = Incident::of(&alert).pk();
+    assert!(pk.len() <= MAX_PK_BYTES, "{}", pk.len());
+    assert_eq!(Key::new(pk.clone(), "latch").pk, pk);
+    assert!(Key::new("p", "s".repeat(5000)).sk.len() <= MAX_SK_BYTES);
+    // Short keys are as they were.
+    assert_eq!(Key::new("notification#n-1", "-").pk, "notification#n-1");
+}

@@ -470,10 +470,15 @@ impl Server {
         Self::start_with(binary().args(["serve", "--config", "examples/responder.toml"]))
     }
 
-    /// `command` (`serve` and its arguments) on a free port, logging at TRACE.
+    /// `command` (`serve` and its arguments) on a free loopback port, logging at TRACE.
     fn start_with(command: &mut Command) -> Self {
+        Self::start_listening(command, "127.0.0.1:0")
+    }
+
+    /// `command` (`serve` and its arguments) listening on `listen`, logging at TRACE.
+    fn start_listening(command: &mut Command, listen: &str) -> Self {
         let mut child = command
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .env("WEBHOOK_TOKEN", TOKEN)
             .env("WEBHOOK_SIGNING_SECRET", SIGNING_SECRET)
             .env("RUST_LOG", "trace")
@@ -778,4 +783,44 @@ async fn ledger_list_and_clear_work_on_the_dynamodb_table() {
     assert_eq!(stdout, format!("DynamoDB table {table}: deleted 1 entry\n"));
     let (_, stdout, _) = cli(&["ledger", "list"]);
     assert_eq!(stdout, format!("DynamoDB table {table}: 0 entries\n"));
+}
+
+#[test]
+fn serve_warns_when_other_machines_can_reach_it_over_plain_http() {
+    let config = ["serve", "--config", "examples/responder.toml"];
+    let exposed = Server::start_listening(binary().args(config), "0.0.0.0:0");
+    let (_, stderr) = exposed.stop();
+    assert!(
+        stderr.contains("which other machines can reach, over plain HTTP"),
+        "{stderr}"
+    );
+    let local = Server::start_with(binary().args(config));
+    let (_, stderr) = local.stop();
+    assert!(!stderr.contains("over plain HTTP"), "{stderr}");
+}
+
+#[test]
+fn serve_live_refuses_the_compiled_in_rules_when_no_config_is_found() {
+    // A directory with no responder.toml, and neither RESPONDER_CONFIG nor LAMBDA_TASK_ROOT.
+    let empty = temp_dir("no-config");
+    let (output, _, stderr) =
+        run(binary()
+            .current_dir(&empty)
+            .args(["serve", "--live", "--listen", "127.0.0.1:0"]));
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "serve --live changes real resources, so it does not fall back to the rules \
+             compiled into this binary: pass --config FILE or set RESPONDER_CONFIG"
+        ),
+        "{stderr}"
+    );
+    // Plan-only changes nothing: it still takes the compiled-in rules, saying so (here it then
+    // stops for want of the token they read from Secrets Manager).
+    let (_, _, stderr) = run(binary().current_dir(&empty).arg("serve"));
+    assert!(
+        stderr.contains("using the rules compiled into this binary"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("does not fall back"), "{stderr}");
 }

@@ -206,10 +206,17 @@ async fn semantics(ledger: Ledger) {
     );
     acted(&ledger, &attempt(&unknown, "search:live", None, "r8"), now).await;
 
-    // Operators see every entry and can clear them.
+    // Operators see the entries and can clear them. (An expired one, like the delivery n-1
+    // that was never confirmed, is listed until it is dropped: by DynamoDB's TTL, or, in
+    // memory, by the next claim a minute on.)
     let entries = ledger.list().await.unwrap();
     assert!(entries.len() >= 6, "{entries:?}");
-    assert!(entries.iter().any(|e| e.key.pk == "notification#n-1"));
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.key.pk.starts_with("incident#1700000000001#")),
+        "{entries:?}"
+    );
     assert!(ledger.clear(false).await.unwrap() >= 6);
     assert!(ledger.list().await.unwrap().is_empty());
 }
@@ -693,4 +700,39 @@ async fn a_release_that_fails_still_tries_every_claim() {
     // The slot, the cooldown and the latch: each tried, three attempts each.
     let deletes = proxy.operations();
     assert_eq!(deletes, vec!["DeleteItem"; 9], "{deletes:?}");
+}
+
+/// DynamoDB refuses a partition key over 2,048 bytes: an alert whose id and notification id
+/// are long (1,024 characters of three bytes each, within the payload's limits) is still
+/// de-duplicated and latched.
+#[tokio::test]
+async fn long_alert_ids_fit_dynamodb_keys() {
+    let (ledger, _) = dynamodb_ledger(None).await;
+    let long = "€".repeat(1024);
+    let body = serde_json::json!({
+        "alertId": long, "name": "checkout errors", "reason": "ALERT_OPENED",
+        "notificationId": long, "startedTime": "09/12/2020 21:47:39 +0000",
+    });
+    let opened = Alert::parse(body.to_string().as_bytes()).unwrap();
+    let key = notification_key(&opened).unwrap();
+    let now = at("2026-01-01T00:00:00Z");
+    let first = ledger.claim_notification(&key, &opened, "r1", now).await;
+    assert_eq!(first.unwrap(), None);
+    let again = ledger.claim_notification(&key, &opened, "r2", now).await;
+    assert_eq!(again.unwrap().map(|e| e.claimed_by), Some("r1".to_owned()));
+    let incident = Incident::of(&opened);
+    acted(
+        &ledger,
+        &attempt(&incident, "checkout:live", None, "r1"),
+        now,
+    )
+    .await;
+    let latched = ledger
+        .admit(&attempt(&incident, "checkout:live", None, "r2"), now)
+        .await
+        .unwrap();
+    assert!(
+        matches!(latched, Admission::Refused(ref r) if r.guard == Guard::IncidentLatch),
+        "{latched:?}"
+    );
 }
