@@ -42,7 +42,7 @@ pub(super) struct RawLedger {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawCircuitBreaker {
     pub enabled: Option<bool>,
-    pub max_actions: Option<u32>,
+    pub max_actions: Option<Spanned<u32>>,
     pub window: Option<Spanned<HumanDuration>>,
 }
 

@@ -462,3 +462,67 @@ fn line_column_counts_characters() {
     assert_eq!(line_column("ab\ncdé\nf", 8), (3, 1));
     assert_eq!(line_column("ab\ncdé\nf", 7), (2, 4));
 }
+
+/// The `[circuit_breaker]` and `[ledger]` limits, at and just past each boundary: the values
+/// at the boundary are accepted; one past it is refused with the exact message, at the value.
+#[test]
+fn breaker_and_ledger_limits_hold_at_their_boundaries() {
+    // AUTH is two lines: the table header is on line 3, its first key on line 4.
+    let breaker = |keys: &str| parse(&format!("{AUTH}[circuit_breaker]\n{keys}\n"));
+    for ok in [
+        "max_actions = 1",
+        "max_actions = 50",
+        "window = \"1m\"",
+        "window = \"7d\"",
+    ] {
+        let config = breaker(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        assert!(config.circuit_breaker.is_some(), "{ok}");
+    }
+    let refused = [
+        (
+            "max_actions = 0",
+            "test.toml:4:15: circuit_breaker max_actions = 0 must be from 1 to 50; to turn the \
+             breaker off, set enabled = false",
+        ),
+        (
+            "max_actions = 51",
+            "test.toml:4:15: circuit_breaker max_actions = 51 must be from 1 to 50; to turn the \
+             breaker off, set enabled = false",
+        ),
+        (
+            "window = \"59s\"",
+            "test.toml:4:10: window = \"59s\" must be from 1m to 7d: a breaker needs a window it \
+             can count over",
+        ),
+        (
+            "window = \"8d\"",
+            "test.toml:4:10: window = \"8d\" must be from 1m to 7d: a breaker needs a window it \
+             can count over",
+        ),
+    ];
+    for (keys, message) in refused {
+        let err = breaker(keys).unwrap_err();
+        assert!(err.starts_with(message), "{keys}: {err}");
+    }
+    // Off is off, whatever else the table says.
+    let off = breaker("enabled = false\nmax_actions = 0").unwrap();
+    assert!(off.circuit_breaker.is_none());
+    assert!(
+        parse(AUTH).unwrap().circuit_breaker.is_some(),
+        "on by default"
+    );
+
+    let ledger = |retention: &str| parse(&format!("{AUTH}[ledger]\nretention = \"{retention}\"\n"));
+    for ok in ["1h", "365d"] {
+        let config = ledger(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        assert_eq!(config.ledger.retention.to_string(), ok);
+    }
+    for too in ["59m", "366d"] {
+        let err = ledger(too).unwrap_err();
+        let message = format!(
+            "test.toml:4:13: retention = \"{too}\" must be from 1h to 365d: shorter, and \
+             repeats of a notification or an incident would act again"
+        );
+        assert!(err.starts_with(&message), "{too}: {err}");
+    }
+}

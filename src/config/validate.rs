@@ -114,12 +114,14 @@ pub(super) fn circuit_breaker(
     if raw.enabled == Some(false) {
         return None;
     }
-    let max_actions = raw
+    let (max_actions, max_span) = raw
         .max_actions
-        .unwrap_or(DEFAULT_CIRCUIT_BREAKER.max_actions);
+        .map_or((DEFAULT_CIRCUIT_BREAKER.max_actions, span.clone()), |max| {
+            (*max.get_ref(), max.span())
+        });
     if !(1..=50).contains(&max_actions) {
         problems.add(
-            span,
+            max_span,
             format!(
                 "circuit_breaker max_actions = {max_actions} must be from 1 to 50; \
                  to turn the breaker off, set enabled = false"

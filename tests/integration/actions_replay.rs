@@ -2746,3 +2746,21 @@ async fn a_scale_out_does_not_keep_a_recent_release_from_being_undone() {
     );
     replay.assert_requests();
 }
+
+#[tokio::test]
+async fn an_alias_read_without_a_revision_is_never_updated() {
+    // Compare-and-swap needs the RevisionId read: without one, no UpdateAlias is sent at all.
+    let mut body = alias_body("42", "unused");
+    body.as_object_mut().unwrap().remove("RevisionId");
+    let replay = Replay::lambda(vec![get_live(body), version_exists("41")]).await;
+    let report = replay.run(&shift_to_41(), false).await;
+    assert_eq!(report.outcome, ActionOutcome::Failed, "{report:?}");
+    assert_eq!(
+        report.detail,
+        "GetAlias gave no RevisionId for checkout:live; refusing to update it without \
+         compare-and-swap"
+    );
+    assert!(!report.changed, "{report:?}");
+    // Exactly the two reads: the replay fails on any request it was not given.
+    replay.assert_requests();
+}

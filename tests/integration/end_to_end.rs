@@ -622,6 +622,14 @@ async fn an_open_circuit_skips_the_action_and_says_how_it_closes() {
         "{}",
         reply.text
     );
+    // Refused before any read (#14 item 11: each read costs API quota an attacker could
+    // burn): no AWS request id in the record.
+    assert_eq!(
+        reply.json["rules"][0]["actions"][0].get("aws_request_ids"),
+        None,
+        "{}",
+        reply.text
+    );
     let detail = reply.json["rules"][0]["actions"][0]["detail"]
         .as_str()
         .unwrap();

@@ -600,7 +600,20 @@ fn a_freeze_must_say_how_long_and_needs_the_shared_ledger() {
 }
 
 #[tokio::test]
-async fn the_default_cooldown_holds_the_target_and_only_it() {
+async fn the_default_cooldown_holds_the_target_and_only_it_in_memory() {
+    the_default_cooldown_holds_the_target_and_only_it(None).await;
+}
+
+#[tokio::test]
+async fn the_default_cooldown_holds_the_target_and_only_it_in_dynamodb() {
+    let aws = moto::aws().await;
+    let table = moto::ledger_table(&aws).await;
+    the_default_cooldown_holds_the_target_and_only_it(Some(table)).await;
+}
+
+/// A cooldown set by no rule (the default, 15 minutes) holds the target it acted on, and only
+/// it, on the ledger named by `table` (in memory without one).
+async fn the_default_cooldown_holds_the_target_and_only_it(table: Option<String>) {
     let aws = moto::aws().await;
     let checkout = moto::function_with_versions(&aws, 2).await;
     let payments = moto::function_with_versions(&aws, 2).await;
@@ -617,7 +630,15 @@ async fn the_default_cooldown_holds_the_target_and_only_it() {
          to_version = \"1\"\n"
     );
     let rules = move_live_rule(&checkout, "") + &payments_rule;
-    let t = live_responder(config(None, &rules), &aws, Ledger::in_memory(None)).await;
+    let ledger = match &table {
+        Some(table) => Ledger::new(
+            std::sync::Arc::new(DynamoStore::new(aws.dynamodb.clone(), table)),
+            HumanDuration::parse("7d").unwrap(),
+            None,
+        ),
+        None => Ledger::in_memory(None),
+    };
+    let t = live_responder(config(table.as_deref(), &rules), &aws, ledger).await;
     let first = t
         .post_with_token(&alert(Some(first_start), "n-1", "ALERT_OPENED"))
         .await;
