@@ -22,84 +22,64 @@ use serde::Serialize;
 
 use crate::ledger::Guard;
 
-/// The metrics this service emits. The names are the CloudWatch metric names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Metric {
-    /// Every request, before anything is checked.
-    WebhookReceived,
-    /// Failed authentication (401).
-    WebhookRejected,
-    /// Refused before any rule ran: wrong method, too large, wrong content type, bad payload.
-    WebhookInvalid,
-    /// A rule matched an alert (one line per rule).
-    RuleMatched,
-    /// An action was planned (dry run, or not executed).
-    ActionPlanned,
-    /// An action changed something in AWS.
-    ActionExecuted,
-    /// An action found nothing to do or was not allowed to act.
-    ActionSkipped,
-    /// An action failed.
-    ActionFailed,
-    /// Time spent handling the request, in milliseconds.
-    HandlerDurationMs,
-    /// A notification already handled arrived again; nothing ran.
-    WebhookDuplicate,
-    /// A delivery another request's pending claim held up (the same notification being
-    /// handled, or an action's latch or cooldown): answered 503 for Wavefront to send again.
-    WebhookInProgress,
-    /// An action was not run because the circuit breaker is open.
-    CircuitOpen,
-    /// An action that would have changed something was skipped because of a freeze.
-    ActionFrozen,
-    /// An action left alone what it found to undo because it began after the incident started
-    /// (the attribution guard).
-    ActionHeld,
-    /// The ledger could not do what a request needed although no action failed: an
-    /// `ALERT_RESOLVED` that could not clear incident latches (answered 502).
-    LedgerFailed,
+/// Declares [`Metric`] from one list of variants and names, so [`Metric::ALL`] (which the
+/// deployment template's filters and the docs are checked against) cannot miss one.
+macro_rules! metrics {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
+        /// The metrics this service emits. The names are the CloudWatch metric names.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Metric {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Metric {
+            /// Every metric, for documentation and the deployment template.
+            pub const ALL: &[Metric] = &[$(Self::$variant,)*];
+
+            /// The metric name as written in METRIC lines.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $name,)*
+                }
+            }
+        }
+    };
 }
 
-impl Metric {
-    /// Every metric, for documentation and the deployment template.
-    pub const ALL: [Metric; 15] = [
-        Self::WebhookReceived,
-        Self::WebhookRejected,
-        Self::WebhookInvalid,
-        Self::RuleMatched,
-        Self::ActionPlanned,
-        Self::ActionExecuted,
-        Self::ActionSkipped,
-        Self::ActionFailed,
-        Self::HandlerDurationMs,
-        Self::WebhookDuplicate,
-        Self::WebhookInProgress,
-        Self::CircuitOpen,
-        Self::ActionFrozen,
-        Self::ActionHeld,
-        Self::LedgerFailed,
-    ];
-
-    /// The metric name as written in METRIC lines.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::WebhookReceived => "webhook_received",
-            Self::WebhookRejected => "webhook_rejected",
-            Self::WebhookInvalid => "webhook_invalid",
-            Self::RuleMatched => "rule_matched",
-            Self::ActionPlanned => "action_planned",
-            Self::ActionExecuted => "action_executed",
-            Self::ActionSkipped => "action_skipped",
-            Self::ActionFailed => "action_failed",
-            Self::HandlerDurationMs => "handler_duration_ms",
-            Self::WebhookDuplicate => "webhook_duplicate",
-            Self::WebhookInProgress => "webhook_in_progress",
-            Self::CircuitOpen => "circuit_open",
-            Self::ActionFrozen => "action_frozen",
-            Self::ActionHeld => "action_held",
-            Self::LedgerFailed => "ledger_failed",
-        }
-    }
+metrics! {
+    /// Every request, before anything is checked.
+    WebhookReceived => "webhook_received",
+    /// Failed authentication (401).
+    WebhookRejected => "webhook_rejected",
+    /// Refused before any rule ran: wrong method, too large, wrong content type, bad payload.
+    WebhookInvalid => "webhook_invalid",
+    /// A rule matched an alert (one line per rule).
+    RuleMatched => "rule_matched",
+    /// An action was planned (dry run, or not executed).
+    ActionPlanned => "action_planned",
+    /// An action changed something in AWS.
+    ActionExecuted => "action_executed",
+    /// An action found nothing to do or was not allowed to act.
+    ActionSkipped => "action_skipped",
+    /// An action failed.
+    ActionFailed => "action_failed",
+    /// Time spent handling the request, in milliseconds.
+    HandlerDurationMs => "handler_duration_ms",
+    /// A notification already handled arrived again; nothing ran.
+    WebhookDuplicate => "webhook_duplicate",
+    /// A delivery another request's pending claim held up (the same notification being
+    /// handled, or an action's latch or cooldown): answered 503 for Wavefront to send again.
+    WebhookInProgress => "webhook_in_progress",
+    /// An action was not run because the circuit breaker is open.
+    CircuitOpen => "circuit_open",
+    /// An action that would have changed something was skipped because of a freeze.
+    ActionFrozen => "action_frozen",
+    /// An action left alone what it found to undo because it began after the incident started
+    /// (the attribution guard).
+    ActionHeld => "action_held",
+    /// The ledger could not do what a request needed although no action failed: an
+    /// `ALERT_RESOLVED` that could not clear incident latches (answered 502).
+    LedgerFailed => "ledger_failed",
 }
 
 /// One audit line. Absent values are written as `null` so every line has every key, which

@@ -37,8 +37,10 @@ fn document(relative: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Every metric the code writes is documented, and every metric the page lists is one the
+/// code writes. (`Metric::ALL` is made with the enum itself, so it cannot miss one.)
 #[test]
-fn the_operating_page_documents_every_metric() {
+fn the_operating_page_documents_every_metric_and_no_other() {
     let page = document("docs/operating.md");
     for metric in Metric::ALL {
         assert!(
@@ -46,6 +48,86 @@ fn the_operating_page_documents_every_metric() {
             "docs/operating.md does not mention the metric {}",
             metric.name()
         );
+    }
+    let listed = page
+        .split_once("Metrics: ")
+        .and_then(|(_, rest)| rest.split_once("per event"))
+        .map(|(list, _)| list)
+        .expect("docs/operating.md lists the metrics after \"Metrics: \"");
+    let names: Vec<&str> = listed
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|word| word.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        .collect();
+    assert!(names.len() >= Metric::ALL.len() - 1, "{names:?}");
+    for name in names {
+        assert!(
+            Metric::ALL.iter().any(|m| m.name() == name),
+            "docs/operating.md lists the metric {name}, which the code never writes"
+        );
+    }
+}
+
+/// The keys docs/operating.md says every audit line has (`aws_request_ids` aside, which is
+/// left out when there were none), from its sentence "always the keys ...".
+pub fn documented_audit_keys() -> std::collections::BTreeSet<String> {
+    let page = document("docs/operating.md");
+    let sentence = page
+        .split_once("always the keys ")
+        .and_then(|(_, rest)| rest.split_once("(absent values are `null`)"))
+        .map(|(list, _)| list)
+        .expect("docs/operating.md lists the audit keys after \"always the keys\"");
+    // The values listed in parentheses (the guards, the outcomes) are not keys.
+    let mut keys = String::new();
+    let mut depth = 0;
+    for c in sentence.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ if depth == 0 => keys.push(c),
+            _ => {}
+        }
+    }
+    let mut keys: std::collections::BTreeSet<String> = keys
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect();
+    keys.insert("type".into());
+    keys
+}
+
+/// Every audit line the front door writes, refused or accepted, has exactly the documented
+/// keys. (Those of actions that ran, executed, skipped or failed, and of a duplicate, are held
+/// by `end_to_end`, which calls `support::assert_audit_keys` on them.)
+#[tokio::test]
+async fn every_audit_line_has_exactly_the_documented_keys() {
+    let documented = documented_audit_keys();
+    assert_eq!(audit_keys().len(), documented.len() + 1, "{documented:?}");
+    let t = TestResponder::example().await;
+    let matching = fixture("alerts/checkout-opened.json");
+    t.post(&[], matching.as_bytes()).await; // 401
+    t.request(http::Method::GET, &[], b"{}").await; // 405
+    t.post_with_token("{not json").await; // 400
+    t.post_with_token(r#"{"name":"nothing matches this","reason":"ALERT_OPENED"}"#)
+        .await; // no match
+    t.post_with_token(&matching).await; // planned
+    let audits = t.audits();
+    let outcomes: Vec<&str> = audits
+        .iter()
+        .filter_map(|a| a["outcome"].as_str())
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "rejected", "invalid", "invalid", "no_match", "planned", "planned"
+        ],
+        "{audits:?}"
+    );
+    for audit in &audits {
+        assert_audit_keys(audit, &documented);
     }
 }
 
@@ -447,7 +529,8 @@ fn the_template_has_a_metric_filter_for_every_metric() {
             .and_then(|rest| rest.strip_suffix(", metric_value]"))
             .unwrap_or_else(|| panic!("{id}: FilterPattern {pattern:?} is not the seed pattern"));
         let metric = Metric::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|m| m.name() == name)
             .unwrap_or_else(|| panic!("{id} filters {name:?}, which the code never writes"));
         assert_eq!(properties["LogGroupName"], log_group, "{id}: LogGroupName");

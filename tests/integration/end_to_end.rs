@@ -115,6 +115,7 @@ async fn a_signed_alert_moves_the_canary_alias_back_and_every_record_agrees() {
     assert_eq!(audits[0]["aws_request_ids"], action["aws_request_ids"]);
     assert_eq!(audits[0]["auth"], "signature");
     assert_eq!(audits[0]["target"], format!("{function}:live"));
+    assert_audit_keys(&audits[0], &crate::docs::documented_audit_keys());
     assert_eq!(
         t.metric_names(),
         [
@@ -172,6 +173,10 @@ async fn a_repeated_delivery_is_a_duplicate_and_runs_nothing() {
         again.text
     );
     assert_eq!(t.audits().last().unwrap()["outcome"], "duplicate");
+    assert_audit_keys(
+        t.audits().last().unwrap(),
+        &crate::docs::documented_audit_keys(),
+    );
     assert!(t.metric_names().contains(&"webhook_duplicate".to_owned()));
 }
 
@@ -200,6 +205,10 @@ async fn the_next_incident_finds_nothing_left_to_do_and_says_so() {
         "live is already at version 1"
     );
     assert_eq!(t.audits().last().unwrap()["outcome"], "skipped");
+    assert_audit_keys(
+        t.audits().last().unwrap(),
+        &crate::docs::documented_audit_keys(),
+    );
     assert!(t.metric_names().contains(&"action_skipped".to_owned()));
 }
 
@@ -266,6 +275,10 @@ async fn an_emulator_that_disappears_gives_failed_actions_a_502_and_a_prompt_ans
         "answered after {elapsed:?}"
     );
     assert_eq!(t.audits().last().unwrap()["outcome"], "failed");
+    assert_audit_keys(
+        t.audits().last().unwrap(),
+        &crate::docs::documented_audit_keys(),
+    );
     assert!(t.metric_names().contains(&"action_failed".to_owned()));
     let audits: Vec<Value> = t.audits();
     assert_no_secrets(&serde_json::to_string(&audits).unwrap());

@@ -597,3 +597,23 @@ fn calls_sent_at_once_match_in_either_order_and_only_in_their_place() {
         assert_eq!(seen, calls(arrived), "{arrived}");
     }
 }
+
+/// Checks that `audit` has exactly the `documented` keys, and `aws_request_ids` only when it
+/// lists some.
+#[track_caller]
+pub fn assert_audit_keys(audit: &Value, documented: &std::collections::BTreeSet<String>) {
+    let mut keys: std::collections::BTreeSet<String> = audit
+        .as_object()
+        .expect("an audit line is an object")
+        .keys()
+        .cloned()
+        .collect();
+    if let Some(ids) = audit.get("aws_request_ids") {
+        assert!(
+            ids.as_array().is_some_and(|ids| !ids.is_empty()),
+            "aws_request_ids is left out when there were none: {audit}"
+        );
+        keys.remove("aws_request_ids");
+    }
+    assert_eq!(&keys, documented, "{audit}");
+}
