@@ -73,32 +73,46 @@ impl Command {
     }
 }
 
-/// Targets whose TRACE or DEBUG output contains request headers or bodies (and so tokens or
-/// AWS credentials): capped, whatever RUST_LOG asks for.
-const QUIET_TARGETS: [&str; 7] = [
-    "lambda_runtime=info",
-    "lambda_runtime_api_client=info",
-    "lambda_http=info",
-    "aws_smithy_runtime=info",
-    "aws_smithy_http_client=info",
-    "hyper=info",
-    "h2=info",
+/// Crates whose TRACE or DEBUG output contains request headers or bodies (and so tokens or AWS
+/// credentials): capped at INFO, they and every module in them, whatever RUST_LOG asks for.
+const QUIET_CRATES: [&str; 7] = [
+    "lambda_runtime",
+    "lambda_runtime_api_client",
+    "lambda_http",
+    "aws_smithy_runtime",
+    "aws_smithy_http_client",
+    "hyper",
+    "h2",
 ];
 
-/// Logs to stderr, plain text, at `RUST_LOG` (default info) with [`QUIET_TARGETS`] capped.
+/// Whether `target` (a `tracing` target, `crate::module::...`) belongs to a quiet crate.
+fn is_quiet(target: &str) -> bool {
+    QUIET_CRATES.iter().any(|quiet| {
+        target
+            .strip_prefix(quiet)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    })
+}
+
+/// Logs to stderr, plain text, at `RUST_LOG` (default info). Events and spans of the
+/// [`QUIET_CRATES`] are kept to INFO and above by a second filter, after RUST_LOG's: a
+/// directive naming one of their modules (`lambda_runtime::layers::api_response=trace`) cannot
+/// lift it.
 pub fn init_logging() {
-    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::filter::{FilterExt, filter_fn};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    let requested = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    for directive in QUIET_TARGETS {
-        if let Ok(directive) = directive.parse() {
-            filter = filter.add_directive(directive);
-        }
-    }
-    tracing_subscriber::fmt()
+    let capped =
+        filter_fn(|meta| *meta.level() <= tracing::Level::INFO || !is_quiet(meta.target()));
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
-        .with_env_filter(filter)
-        .init();
+        .with_filter(requested.and(capped));
+    tracing_subscriber::registry().with(layer).init();
 }
 
 /// Whether this process runs as a Lambda function.
@@ -158,4 +172,28 @@ fn open_ledger(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Ledger> {
         config.ledger.retention,
         config.circuit_breaker,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_quiet;
+
+    #[test]
+    fn a_quiet_crate_covers_its_modules_and_nothing_else() {
+        for target in [
+            "hyper",
+            "hyper::proto::h1",
+            "lambda_runtime::layers::api_response",
+        ] {
+            assert!(is_quiet(target), "{target}");
+        }
+        for target in [
+            "hyper_util",
+            "h2o",
+            "wavefront_responder::app",
+            "lambda_runtimes",
+        ] {
+            assert!(!is_quiet(target), "{target}");
+        }
+    }
 }

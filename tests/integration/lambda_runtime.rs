@@ -295,3 +295,43 @@ async fn the_shipped_rules_compiled_into_the_binary_run_as_a_fresh_deployment_do
     let ledger = aws.dynamodb.scan().table_name(&table).send().await.unwrap();
     assert_eq!(ledger.count(), 0, "{:?}", ledger.items());
 }
+
+/// No `RUST_LOG` value puts a header, a body or a secret in the logs: directives more specific
+/// than the capped targets (`lambda_runtime::layers::api_response=trace` logged the raw event,
+/// `Authorization` header included) are capped too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_log_directive_puts_a_header_or_a_body_in_the_logs() {
+    let dir = scratch_dir();
+    std::fs::write(
+        dir.join("responder.toml"),
+        "[auth]\ntokens = [\"env:WEBHOOK_TOKEN\"]\n",
+    )
+    .unwrap();
+    let directives = "trace,lambda_runtime::layers::api_response=trace,\
+                      lambda_runtime::layers=trace,lambda_http::request=trace,\
+                      aws_smithy_runtime::client::orchestrator=trace,hyper::proto=trace";
+    // invoke() fails if the token appears in stdout, stderr or the answer.
+    let run = invoke(
+        &dir,
+        &[("RUST_LOG", directives), ("WEBHOOK_TOKEN", TOKEN)],
+        TOKEN,
+    )
+    .await;
+    assert_eq!(run.response["statusCode"], 200, "{}", run.response);
+    assert_eq!(run.record["outcome"], "no_match", "{}", run.record);
+    // Nor the alert: the body names it, and so do the event's headers' neighbours.
+    let body: Value = serde_json::from_str(&firing()).unwrap();
+    let name = body["name"].as_str().unwrap();
+    assert!(!run.stderr.contains(name), "{}", run.stderr);
+    assert!(
+        !run.stderr.to_ascii_lowercase().contains("bearer"),
+        "{}",
+        run.stderr
+    );
+    // Verbose all the same where nothing secret is: the responder's own trace lines.
+    assert!(
+        run.stderr.contains("TRACE") || run.stderr.contains("DEBUG"),
+        "{}",
+        run.stderr
+    );
+}
