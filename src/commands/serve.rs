@@ -80,7 +80,7 @@ pub fn serve(args: ServeArgs) -> Result<()> {
             address = %listener.local_addr()?,
             "serving; POST alerts to any path"
         );
-        local::serve(responder, listener).await?;
+        local::serve(responder, listener, local::Limits::default()).await?;
         Ok(())
     })
 }

@@ -128,3 +128,58 @@ async fn a_get_through_api_gateway_is_405() {
     let response = lambda::handle(&t.responder, request).await;
     assert_eq!(response.status(), 405);
 }
+
+/// `serve` stays up under a burst of idle connections: twice as many as it serves at once,
+/// sending nothing. A real request after them is still answered, once the idle ones are closed
+/// for not sending their headers in time.
+#[tokio::test]
+async fn the_local_server_outlasts_a_burst_of_idle_connections() {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+    use wavefront_responder::app::local;
+
+    let t = TestResponder::example().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let limits = local::Limits {
+        max_connections: 4,
+        header_timeout: std::time::Duration::from_millis(300),
+    };
+    tokio::spawn(local::serve(Arc::new(t.responder), listener, limits));
+
+    let mut idle = Vec::new();
+    for _ in 0..8 {
+        idle.push(TcpStream::connect(address).await.unwrap());
+    }
+    let body = fixture("alerts/checkout-opened.json");
+    let request = format!(
+        "POST / HTTP/1.1\r\nhost: responder\r\nauthorization: {}\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        bearer(TOKEN),
+        body.len()
+    );
+    let mut real = TcpStream::connect(address).await.unwrap();
+    real.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    // Generous: the answer needs only the idle connections' 300 ms to pass, twice.
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        real.read_to_string(&mut answer),
+    )
+    .await
+    .expect("answered while idle connections were open")
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    // The idle connections were closed by the server.
+    for mut connection in idle {
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            connection.read(&mut buf),
+        )
+        .await
+        .expect("closed");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+}
