@@ -11,7 +11,7 @@ pub mod lambda;
 pub mod local;
 mod secrets;
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderValue, Response, StatusCode, header};
@@ -27,7 +27,7 @@ use crate::record::Record;
 use crate::secret::Resolver;
 use crate::telemetry::{Audit, Metric, RequestContext, Telemetry};
 use crate::text::truncate;
-use secrets::SecretsRefresh;
+use secrets::{Secrets, SecretsRefresh};
 
 pub use secrets::Env;
 
@@ -43,10 +43,8 @@ const MAX_USER_AGENT_CHARS: usize = 256;
 #[derive(Debug)]
 pub struct Responder {
     rules: Rules,
-    /// Swapped whole when Secrets Manager secrets are re-read.
-    auth: RwLock<Arc<Authenticator>>,
-    /// Present when some secret comes from Secrets Manager.
-    refresh: Option<SecretsRefresh>,
+    /// What requests are verified with, kept fresh.
+    secrets: Arc<Secrets>,
     telemetry: Telemetry,
     dry_run: bool,
     /// `None` in plan-only mode: actions are described, AWS is never called.
@@ -65,6 +63,9 @@ pub struct Options {
     pub secrets_manager: Option<aws_sdk_secretsmanager::Client>,
     /// How soon after the last read a failed authentication may re-read the secrets.
     pub refresh_after_failure: Duration,
+    /// How long a request waits for a re-read of the secrets, at most: one that takes longer
+    /// goes on in the background while the request is verified with the secrets read before.
+    pub secrets_wait: Duration,
 }
 
 impl Default for Options {
@@ -74,6 +75,7 @@ impl Default for Options {
             executor: None,
             secrets_manager: None,
             refresh_after_failure: secrets::REREAD_AFTER_FAILURE_AT_MOST_EVERY,
+            secrets_wait: secrets::SECRETS_WAIT,
         }
     }
 }
@@ -107,6 +109,7 @@ impl Responder {
                 last: tokio::sync::Mutex::new(std::time::Instant::now()),
                 baseline: auth.warnings.clone(),
                 after_failure: options.refresh_after_failure,
+                wait: options.secrets_wait,
             }),
             _ => None,
         };
@@ -116,8 +119,7 @@ impl Responder {
             responder: Self {
                 dry_run: options.force_dry_run || config.dry_run,
                 rules: config.rules,
-                auth: RwLock::new(Arc::new(auth.authenticator)),
-                refresh,
+                secrets: Arc::new(Secrets::new(auth.authenticator, refresh)),
                 telemetry,
                 executor: options.executor,
                 time_budget: config.time_budget.get(),
@@ -210,12 +212,13 @@ impl Responder {
         context: &mut RequestContext<'_>,
     ) -> Result<Alert, Refusal> {
         front_door::check_request(request)?;
-        let method =
-            self.authenticate(request)
-                .await
-                .map_err(|rejection| Refusal::Unauthorized {
-                    why: rejection.to_string(),
-                })?;
+        let method = self
+            .secrets
+            .authenticate(request)
+            .await
+            .map_err(|rejection| Refusal::Unauthorized {
+                why: rejection.to_string(),
+            })?;
         context.auth = Some(method.as_str());
         front_door::check_content_type(request.headers)?;
         Alert::parse(request.body).map_err(|e| Refusal::BadPayload(e.to_string()))

@@ -30,10 +30,32 @@ async fn responder(secret_name: &str) -> TestResponder {
 }
 
 /// A responder whose token is the secret `secret_name`; a failed authentication may re-read
-/// it once `refresh_after_failure` has passed since the last read.
+/// it once `refresh_after_failure` has passed since the last read, and waits for the re-read
+/// (these tests are about what it reads, not about how long it may take).
 async fn responder_with(
     secret_name: &str,
     refresh_after_failure: std::time::Duration,
+) -> TestResponder {
+    let aws = moto::aws().await;
+    responder_reading(
+        secret_name,
+        refresh_after_failure,
+        &aws.secretsmanager,
+        LONG_WAIT,
+    )
+    .await
+}
+
+/// A wait for re-reads no test machine reaches.
+const LONG_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// [`responder_with`], reading the secret through `client`, waiting for a re-read at most
+/// `secrets_wait`.
+async fn responder_reading(
+    secret_name: &str,
+    refresh_after_failure: std::time::Duration,
+    client: &aws_sdk_secretsmanager::Client,
+    secrets_wait: std::time::Duration,
 ) -> TestResponder {
     let aws = moto::aws().await;
     aws.secretsmanager
@@ -53,8 +75,9 @@ async fn responder_with(
         Options {
             force_dry_run: false,
             executor: None,
-            secrets_manager: Some(aws.secretsmanager.clone()),
+            secrets_manager: Some(client.clone()),
             refresh_after_failure,
+            secrets_wait,
         },
     )
     .await
@@ -155,5 +178,40 @@ async fn a_secret_that_cannot_be_read_is_skipped_and_then_start_up_fails() {
         err,
         "no usable token and no usable signing secret: secretsmanager:no-such-secret; set at \
          least one of them"
+    );
+}
+
+/// A Secrets Manager that stops answering cannot hold authentication up: a failed
+/// authentication's re-read is waited for only so long, then the request is answered with the
+/// secrets read before (the SDK alone would wait 10 s per call), and the token read before
+/// keeps working while the re-read hangs.
+#[tokio::test]
+async fn a_stalled_secrets_manager_does_not_hold_requests_up() {
+    use crate::proxy::{Fault, Proxy, Times};
+
+    let name = moto::unique("webhook-token");
+    let proxy = Proxy::start().await;
+    let proxied = proxy.aws().await;
+    let wait = std::time::Duration::from_millis(200);
+    let t = responder_reading(
+        &name,
+        std::time::Duration::ZERO,
+        &proxied.secretsmanager,
+        wait,
+    )
+    .await;
+    proxy.inject("GetSecretValue", Fault::Stall, Times::Always);
+    for (token, expected) in [("sm-token-wrong-0123456789abcdef", 401), (FIRST, 200)] {
+        let started = std::time::Instant::now();
+        assert_eq!(status(&t, token).await, expected, "{token}");
+        // A correctness bound, far from both the wait (0.2 s) and the SDK's own 10 s.
+        let elapsed = started.elapsed();
+        assert!(elapsed < std::time::Duration::from_secs(5), "{elapsed:?}");
+    }
+    // The re-read was sent, and never answered.
+    assert!(
+        proxy.operations().iter().any(|o| o == "GetSecretValue"),
+        "{:?}",
+        proxy.operations()
     );
 }
