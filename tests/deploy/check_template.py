@@ -208,6 +208,44 @@ def check_function(template, root):
     return problems
 
 
+# Policies granted only when a parameter asks for them: the policy, its condition, and the
+# parameter (with its default, which must be the one that grants nothing).
+CONDITIONAL = {"codedeploy-redeploy": ("RedeployAllowed", "AllowRedeploy", "false")}
+
+
+def inline_policies(policies):
+    """The role's inline policies by name, and the condition of each one granted under
+    `Fn::If [Condition, policy, AWS::NoValue]`."""
+    inline, conditional = {}, {}
+    for entry in policies:
+        if "Fn::If" in entry:
+            condition, policy, otherwise = entry["Fn::If"]
+            if otherwise != {"Ref": "AWS::NoValue"}:
+                raise SystemExit(f"{policy['PolicyName']}: Fn::If must grant it or nothing")
+            conditional[policy["PolicyName"]] = condition
+            entry = policy
+        inline[entry["PolicyName"]] = entry["PolicyDocument"]
+    return inline, conditional
+
+
+def check_conditional(template, conditional):
+    """Exactly the CONDITIONAL policies are conditional, each on a condition that is its
+    parameter equal to "true", a parameter whose default grants nothing."""
+    problems = []
+    expected = {name: condition for name, (condition, _, _) in CONDITIONAL.items()}
+    if conditional != expected:
+        problems.append(f"conditional policies: template has {conditional}, expected {expected}")
+    for name, (condition, parameter, default) in CONDITIONAL.items():
+        actual = template.get("Conditions", {}).get(condition)
+        wanted = {"Fn::Equals": [{"Ref": parameter}, "true"]}
+        if actual != wanted:
+            problems.append(f"{name}: condition {condition} is {actual}, expected {wanted}")
+        declared = template.get("Parameters", {}).get(parameter, {})
+        if declared.get("Default") != default:
+            problems.append(f"{name}: parameter {parameter} must default to {default!r}")
+    return problems
+
+
 def main():
     template_path, policy_dir = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
     template, errors = decode(str(template_path))
@@ -218,10 +256,11 @@ def main():
     for key in ("ManagedPolicyArns", "PermissionsBoundary"):
         if key in role:
             raise SystemExit(f"ResponderRole has {key}: it may grant only the inline policies")
-    inline = {p["PolicyName"]: p["PolicyDocument"] for p in role["Policies"]}
+    inline, conditional = inline_policies(role["Policies"])
     files = {p.stem: json.loads(p.read_text()) for p in sorted(policy_dir.glob("*.json"))}
 
     problems = check_function(template, root)
+    problems += check_conditional(template, conditional)
     if set(inline) != set(files):
         problems.append(
             f"policy names differ: template has {sorted(inline)}, {policy_dir}/ has {sorted(files)}"
