@@ -4,7 +4,10 @@
 //!
 //! Secrets Manager secrets are fetched through the SDK (the Parameters and Secrets extension
 //! cannot be called during init), both the `AWSCURRENT` and, when there is one, the
-//! `AWSPREVIOUS` version, so a rotation does not reject the sender still using the old value.
+//! `AWSPREVIOUS` version, so a rotation does not reject the sender still using the old value;
+//! the previous version only for [`Resolver::previous_for`] after the rotation, so a rotation
+//! also revokes the old value. A secret Secrets Manager says is gone (deleted, or scheduled for
+//! deletion) is told apart from one it could not be asked about ([`Unresolved::gone`]).
 
 use std::fmt;
 
@@ -160,42 +163,107 @@ impl<'de> serde::Deserialize<'de> for SecretRef {
     }
 }
 
+/// How long after a rotation the previous version (`AWSPREVIOUS`) of a Secrets Manager
+/// secret is still accepted: time to update the alert target's header.
+pub const PREVIOUS_VERSION_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// Turns references into values: environment variables through `env` (injected, so tests do
 /// not touch the process environment), Secrets Manager through its client when there is one.
 #[derive(Clone, Copy)]
 pub struct Resolver<'a> {
     pub env: &'a (dyn Fn(&str) -> Option<String> + Sync),
     pub secrets_manager: Option<&'a aws_sdk_secretsmanager::Client>,
+    /// How long after a rotation (the `AWSCURRENT` version's creation) the `AWSPREVIOUS`
+    /// version is still accepted ([`PREVIOUS_VERSION_FOR`] unless a test says otherwise).
+    pub previous_for: std::time::Duration,
+}
+
+/// Why a reference gave no value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unresolved {
+    /// A sentence, after the reference: `is not set or empty`.
+    pub why: String,
+    /// Secrets Manager answered that the secret no longer exists (deleted, or scheduled for
+    /// deletion): its old value must stop working. Otherwise it may be back on the next try.
+    pub gone: bool,
+}
+
+impl Unresolved {
+    fn new(why: impl Into<String>) -> Self {
+        Self {
+            why: why.into(),
+            gone: false,
+        }
+    }
+}
+
+impl fmt::Display for Unresolved {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.why)
+    }
 }
 
 impl Resolver<'_> {
     /// The values a reference stands for (two for a Secrets Manager secret mid-rotation), or
     /// why it gives none. Unset and empty values give none.
-    pub async fn resolve(&self, reference: &SecretRef) -> Result<Vec<Secret>, String> {
+    pub async fn resolve(&self, reference: &SecretRef) -> Result<Vec<Secret>, Unresolved> {
         match reference {
             SecretRef::Literal(secret) => Ok(vec![secret.clone()]),
             SecretRef::Env(name) => match (self.env)(name).filter(|v| !v.is_empty()) {
                 Some(value) => Ok(vec![Secret::new(value)]),
-                None => Err("is not set or empty".into()),
+                None => Err(Unresolved::new("is not set or empty")),
             },
             SecretRef::SecretsManager(id) => {
                 let id = match id {
                     SecretId::Id(id) => id.clone(),
-                    SecretId::Env(name) => (self.env)(name)
-                        .filter(|v| !v.is_empty())
-                        .ok_or_else(|| format!("names its secret by {name}, which is not set"))?,
+                    SecretId::Env(name) => {
+                        (self.env)(name).filter(|v| !v.is_empty()).ok_or_else(|| {
+                            Unresolved::new(format!("names its secret by {name}, which is not set"))
+                        })?
+                    }
                 };
                 let Some(client) = self.secrets_manager else {
-                    return Err("needs Secrets Manager, which is not available here".into());
+                    return Err(Unresolved::new(
+                        "needs Secrets Manager, which is not available here",
+                    ));
                 };
-                fetch(client, &id).await
+                fetch(client, &id, self.previous_for).await
             }
         }
     }
 }
 
-/// Fetches `AWSCURRENT` and, if there is one, `AWSPREVIOUS`.
-async fn fetch(client: &aws_sdk_secretsmanager::Client, id: &str) -> Result<Vec<Secret>, String> {
+/// Whether a `GetSecretValue` error says the secret is gone for good: not found, or marked
+/// for deletion (Secrets Manager then refuses to read it).
+fn is_gone(err: &aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError) -> bool {
+    use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+    err.is_resource_not_found_exception()
+        || (err.is_invalid_request_exception()
+            && err.message().is_some_and(|m| m.contains("deletion")))
+}
+
+/// Whether a version created at `created` was made the current one more than `previous_for`
+/// ago (unknown: no).
+fn rotated_long_ago(
+    created: Option<&aws_smithy_types::DateTime>,
+    previous_for: std::time::Duration,
+) -> bool {
+    let Some(created) = created else {
+        return false;
+    };
+    let Ok(created) = std::time::SystemTime::try_from(*created) else {
+        return false;
+    };
+    created.elapsed().is_ok_and(|age| age >= previous_for)
+}
+
+/// Fetches `AWSCURRENT` and, if there is one and it was current less than `previous_for`
+/// ago, `AWSPREVIOUS`.
+async fn fetch(
+    client: &aws_sdk_secretsmanager::Client,
+    id: &str,
+    previous_for: std::time::Duration,
+) -> Result<Vec<Secret>, Unresolved> {
     let mut values = Vec::with_capacity(2);
     for stage in ["AWSCURRENT", "AWSPREVIOUS"] {
         let result = client
@@ -206,8 +274,13 @@ async fn fetch(client: &aws_sdk_secretsmanager::Client, id: &str) -> Result<Vec<
             .await;
         match result {
             Ok(output) => {
+                let rotated_long_ago = rotated_long_ago(output.created_date(), previous_for);
                 if let Some(value) = output.secret_string.filter(|v| !v.is_empty()) {
                     values.push(Secret::new(value));
+                }
+                if stage == "AWSCURRENT" && rotated_long_ago {
+                    // The previous value had its time: no longer accepted.
+                    break;
                 }
             }
             // No previous version: nothing was rotated yet.
@@ -223,15 +296,15 @@ async fn fetch(client: &aws_sdk_secretsmanager::Client, id: &str) -> Result<Vec<
                 }
             }
             Err(err) => {
-                return Err(format!(
-                    "could not be read ({})",
-                    crate::aws::describe(&err)
-                ));
+                return Err(Unresolved {
+                    why: format!("could not be read ({})", crate::aws::describe(&err)),
+                    gone: err.as_service_error().is_some_and(is_gone),
+                });
             }
         }
     }
     if values.is_empty() {
-        return Err("holds no secret string".into());
+        return Err(Unresolved::new("holds no secret string"));
     }
     Ok(values)
 }
@@ -244,6 +317,7 @@ mod tests {
         Resolver {
             env,
             secrets_manager: None,
+            previous_for: PREVIOUS_VERSION_FOR,
         }
     }
 
@@ -283,10 +357,14 @@ mod tests {
             Err(SecretRefError::BadSecretId)
         );
         let err = resolver(&|_| None).resolve(&by_name).await.unwrap_err();
-        assert_eq!(err, "needs Secrets Manager, which is not available here");
+        assert_eq!(
+            err.to_string(),
+            "needs Secrets Manager, which is not available here"
+        );
+        assert!(!err.gone);
         let err = resolver(&|_| None).resolve(&by_env).await.unwrap_err();
         assert_eq!(
-            err,
+            err.to_string(),
             "names its secret by WEBHOOK_TOKEN_SECRET_ARN, which is not set"
         );
     }

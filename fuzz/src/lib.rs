@@ -300,6 +300,7 @@ fn fixed_authenticator() -> &'static Authenticator {
         let resolver = Resolver {
             env: &|_| None,
             secrets_manager: None,
+            previous_for: wavefront_responder::secret::PREVIOUS_VERSION_FOR,
         };
         runtime()
             .block_on(Authenticator::from_config(&config.auth, resolver))

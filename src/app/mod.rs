@@ -66,6 +66,8 @@ pub struct Options {
     /// How long a request waits for a re-read of the secrets, at most: one that takes longer
     /// goes on in the background while the request is verified with the secrets read before.
     pub secrets_wait: Duration,
+    /// How long after a rotation a Secrets Manager secret's previous version is accepted.
+    pub previous_secret_for: Duration,
 }
 
 impl Default for Options {
@@ -76,6 +78,7 @@ impl Default for Options {
             secrets_manager: None,
             refresh_after_failure: secrets::REREAD_AFTER_FAILURE_AT_MOST_EVERY,
             secrets_wait: secrets::SECRETS_WAIT,
+            previous_secret_for: crate::secret::PREVIOUS_VERSION_FOR,
         }
     }
 }
@@ -98,6 +101,7 @@ impl Responder {
         let resolver = Resolver {
             env: &*env,
             secrets_manager: options.secrets_manager.as_ref(),
+            previous_for: options.previous_secret_for,
         };
         let auth = Authenticator::from_config(&config.auth, resolver).await?;
         let uses_secrets_manager = config.auth.uses_secrets_manager();
@@ -110,6 +114,7 @@ impl Responder {
                 baseline: auth.warnings.clone(),
                 after_failure: options.refresh_after_failure,
                 wait: options.secrets_wait,
+                previous_for: options.previous_secret_for,
             }),
             _ => None,
         };

@@ -49,6 +49,8 @@ pub(super) struct SecretsRefresh {
     pub after_failure: Duration,
     /// How long a request waits for a re-read.
     pub wait: Duration,
+    /// How long after a rotation the previous version of a secret is accepted.
+    pub previous_for: Duration,
 }
 
 impl fmt::Debug for SecretsRefresh {
@@ -148,17 +150,40 @@ impl Secrets {
         let resolver = Resolver {
             env: &*refresh.env,
             secrets_manager: Some(&refresh.client),
+            previous_for: refresh.previous_for,
         };
-        match Authenticator::from_config(&refresh.config, resolver).await {
-            Ok(setup) if setup.warnings.iter().all(|w| refresh.baseline.contains(w)) => {
+        match Authenticator::resolve_all(&refresh.config, resolver).await {
+            // Every secret resolved, or is gone for good: what was read is what holds, so a
+            // deleted secret (or a previous version past its time) stops working.
+            Ok((setup, _))
+                if setup
+                    .unavailable
+                    .iter()
+                    .all(|w| refresh.baseline.contains(w)) =>
+            {
+                for warning in setup
+                    .warnings
+                    .iter()
+                    .filter(|w| !refresh.baseline.contains(w))
+                {
+                    tracing::warn!("{warning}: its old value is no longer accepted");
+                }
+                if setup.authenticator.is_empty() {
+                    tracing::error!(
+                        "every configured secret is gone: every request is rejected until one is \
+                         set again"
+                    );
+                }
                 *self.current.write().unwrap_or_else(|e| e.into_inner()) =
                     Arc::new(setup.authenticator);
                 tracing::info!("re-read the Secrets Manager secrets");
                 true
             }
-            Ok(setup) => {
+            // Some secret could not be read now: Secrets Manager may be out, and an outage
+            // must not drop a working secret.
+            Ok((setup, _)) => {
                 for warning in setup
-                    .warnings
+                    .unavailable
                     .iter()
                     .filter(|w| !refresh.baseline.contains(w))
                 {

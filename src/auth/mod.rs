@@ -155,9 +155,17 @@ pub enum AuthSetupError {
 pub struct Setup {
     pub authenticator: Authenticator,
     pub warnings: Vec<String>,
+    /// The warnings of references that may give a value on the next try: unset, or not
+    /// readable now. (A Secrets Manager secret that is gone is warned about, not listed.)
+    pub unavailable: Vec<String>,
 }
 
 impl Authenticator {
+    /// Whether it accepts nothing: no token and no signing secret.
+    pub fn is_empty(&self) -> bool {
+        self.token_digests.is_empty() && self.signing_keys.is_empty()
+    }
+
     /// How many tokens are usable.
     pub fn token_count(&self) -> usize {
         self.token_digests.len()

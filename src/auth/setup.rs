@@ -16,6 +16,8 @@ use crate::secret::{Resolver, Secret, SecretRef};
 struct Skipped {
     warnings: Vec<String>,
     unset: Vec<String>,
+    /// The warnings of references that may give a value on the next try (not gone).
+    unavailable: Vec<String>,
 }
 
 impl Authenticator {
@@ -24,16 +26,28 @@ impl Authenticator {
         config: &AuthConfig,
         resolver: Resolver<'_>,
     ) -> Result<Setup, AuthSetupError> {
+        let (setup, unset) = Self::resolve_all(config, resolver).await?;
+        if setup.authenticator.is_empty() {
+            return Err(AuthSetupError::NothingUsable { unset });
+        }
+        Ok(setup)
+    }
+
+    /// [`Authenticator::from_config`], even when nothing is usable: for re-reading secrets,
+    /// where every secret being gone must revoke them all. Also returns the references that
+    /// gave no value.
+    pub async fn resolve_all(
+        config: &AuthConfig,
+        resolver: Resolver<'_>,
+    ) -> Result<(Setup, Vec<String>), AuthSetupError> {
         let mut skipped = Skipped::default();
         let token_digests = token_digests(config, resolver, &mut skipped).await?;
         let signing_keys = signing_keys(config, resolver, &mut skipped).await?;
         let Skipped {
             mut warnings,
             unset,
+            unavailable,
         } = skipped;
-        if token_digests.is_empty() && signing_keys.is_empty() {
-            return Err(AuthSetupError::NothingUsable { unset });
-        }
         if config
             .tokens
             .iter()
@@ -54,10 +68,12 @@ impl Authenticator {
             tolerance_secs: i64::try_from(config.signature_tolerance.get().as_secs())
                 .unwrap_or(i64::MAX),
         };
-        Ok(Setup {
+        let setup = Setup {
             authenticator,
             warnings,
-        })
+            unavailable,
+        };
+        Ok((setup, unset))
     }
 }
 
@@ -113,10 +129,12 @@ async fn resolve(
 ) -> Vec<Secret> {
     match resolver.resolve(reference).await {
         Ok(values) => values,
-        Err(why) => {
-            skipped
-                .warnings
-                .push(format!("{kind} {reference} {why}; skipping it"));
+        Err(unresolved) => {
+            let warning = format!("{kind} {reference} {unresolved}; skipping it");
+            if !unresolved.gone {
+                skipped.unavailable.push(warning.clone());
+            }
+            skipped.warnings.push(warning);
             skipped.unset.push(reference.to_string());
             Vec::new()
         }

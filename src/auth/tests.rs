@@ -41,6 +41,7 @@ fn resolver(env: &(dyn Fn(&str) -> Option<String> + Sync)) -> Resolver<'_> {
     Resolver {
         env,
         secrets_manager: None,
+        previous_for: crate::secret::PREVIOUS_VERSION_FOR,
     }
 }
 

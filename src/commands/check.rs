@@ -61,6 +61,7 @@ fn resolve_secrets(config: &Config) -> Result<auth::Setup> {
         let resolver = Resolver {
             env: &env,
             secrets_manager: client.as_ref(),
+            previous_for: wavefront_responder::secret::PREVIOUS_VERSION_FOR,
         };
         Authenticator::from_config(&config.auth, resolver).await
     });

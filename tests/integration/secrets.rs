@@ -37,26 +37,31 @@ async fn responder_with(
     refresh_after_failure: std::time::Duration,
 ) -> TestResponder {
     let aws = moto::aws().await;
-    responder_reading(
-        secret_name,
+    let options = Options {
         refresh_after_failure,
-        &aws.secretsmanager,
-        LONG_WAIT,
-    )
-    .await
+        ..reading(&aws.secretsmanager)
+    };
+    responder_reading(secret_name, options).await
+}
+
+/// Options that read secrets through `client` and wait for every re-read.
+fn reading(client: &aws_sdk_secretsmanager::Client) -> Options {
+    Options {
+        force_dry_run: false,
+        executor: None,
+        secrets_manager: Some(client.clone()),
+        refresh_after_failure: std::time::Duration::ZERO,
+        secrets_wait: LONG_WAIT,
+        previous_secret_for: wavefront_responder::secret::PREVIOUS_VERSION_FOR,
+    }
 }
 
 /// A wait for re-reads no test machine reaches.
 const LONG_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// [`responder_with`], reading the secret through `client`, waiting for a re-read at most
-/// `secrets_wait`.
-async fn responder_reading(
-    secret_name: &str,
-    refresh_after_failure: std::time::Duration,
-    client: &aws_sdk_secretsmanager::Client,
-    secrets_wait: std::time::Duration,
-) -> TestResponder {
+/// A responder whose token is the secret `secret_name`, created holding [`FIRST`], with
+/// `options`.
+async fn responder_reading(secret_name: &str, options: Options) -> TestResponder {
     let aws = moto::aws().await;
     aws.secretsmanager
         .create_secret()
@@ -70,17 +75,7 @@ async fn responder_reading(
          [[rule.action]]\ntype = \"lambda-alias\"\nfunction = \"f\"\nalias = \"live\"\nto_version = \"1\"\n"
     );
     let config = Config::parse(&text, Path::new("secrets.toml")).unwrap();
-    TestResponder::with_options(
-        config,
-        Options {
-            force_dry_run: false,
-            executor: None,
-            secrets_manager: Some(client.clone()),
-            refresh_after_failure,
-            secrets_wait,
-        },
-    )
-    .await
+    TestResponder::with_options(config, options).await
 }
 
 async fn status(t: &TestResponder, token: &str) -> u16 {
@@ -141,10 +136,13 @@ async fn failed_authentications_re_read_at_most_once_a_minute() {
     assert_eq!(status(&t, FIRST).await, 200);
 }
 
+/// Revoking a leaked token by deleting its secret works on warm instances too: once Secrets
+/// Manager says the secret is gone, its value stops being accepted at the next re-read.
 #[tokio::test]
-async fn a_secret_that_cannot_be_re_read_keeps_the_one_read_before() {
+async fn a_deleted_secret_stops_being_accepted_at_the_next_re_read() {
     let name = moto::unique("webhook-token");
     let t = responder(&name).await;
+    assert_eq!(status(&t, FIRST).await, 200);
     let aws = moto::aws().await;
     aws.secretsmanager
         .delete_secret()
@@ -153,9 +151,48 @@ async fn a_secret_that_cannot_be_re_read_keeps_the_one_read_before() {
         .send()
         .await
         .unwrap();
-    // The wrong token makes it re-read, which fails: the token read before still works.
+    // A failed authentication makes it re-read: the secret is gone, so is its value.
+    assert_eq!(status(&t, SECOND).await, 401);
+    assert_eq!(status(&t, FIRST).await, 401, "revoked");
+}
+
+/// A Secrets Manager that answers with errors is out, not a revocation: the token read before
+/// keeps working.
+#[tokio::test]
+async fn a_secret_that_cannot_be_read_now_keeps_the_one_read_before() {
+    use crate::proxy::{Fault, Proxy, Times};
+
+    let name = moto::unique("webhook-token");
+    let proxy = Proxy::start().await;
+    let proxied = proxy.aws().await;
+    let t = responder_reading(&name, reading(&proxied.secretsmanager)).await;
+    proxy.inject("GetSecretValue", Fault::Status(500), Times::Always);
     assert_eq!(status(&t, SECOND).await, 401);
     assert_eq!(status(&t, FIRST).await, 200);
+}
+
+/// A rotation revokes the old value after a while: the previous version is accepted only for
+/// `previous_secret_for` after the current one was made (24 h by default; none here).
+#[tokio::test]
+async fn the_previous_version_is_accepted_only_for_a_while_after_a_rotation() {
+    let name = moto::unique("webhook-token");
+    let aws = moto::aws().await;
+    let options = Options {
+        previous_secret_for: std::time::Duration::ZERO,
+        ..reading(&aws.secretsmanager)
+    };
+    let t = responder_reading(&name, options).await;
+    put(&name, SECOND).await;
+    assert_eq!(
+        status(&t, SECOND).await,
+        200,
+        "re-read after the failed attempt"
+    );
+    assert_eq!(
+        status(&t, FIRST).await,
+        401,
+        "the previous version had its time"
+    );
 }
 
 #[tokio::test]
@@ -192,14 +229,11 @@ async fn a_stalled_secrets_manager_does_not_hold_requests_up() {
     let name = moto::unique("webhook-token");
     let proxy = Proxy::start().await;
     let proxied = proxy.aws().await;
-    let wait = std::time::Duration::from_millis(200);
-    let t = responder_reading(
-        &name,
-        std::time::Duration::ZERO,
-        &proxied.secretsmanager,
-        wait,
-    )
-    .await;
+    let options = Options {
+        secrets_wait: std::time::Duration::from_millis(200),
+        ..reading(&proxied.secretsmanager)
+    };
+    let t = responder_reading(&name, options).await;
     proxy.inject("GetSecretValue", Fault::Stall, Times::Always);
     for (token, expected) in [("sm-token-wrong-0123456789abcdef", 401), (FIRST, 200)] {
         let started = std::time::Instant::now();
