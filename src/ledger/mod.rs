@@ -33,6 +33,7 @@ pub mod attribution;
 mod claims;
 pub mod dynamodb;
 pub mod freeze;
+mod key;
 pub mod memory;
 mod refusal;
 #[cfg(any(test, feature = "test-support"))]
@@ -50,6 +51,10 @@ use serde::Serialize;
 pub use admission::Attempt;
 use admission::{CIRCUIT, expiry};
 pub use claims::{AdmissionStopper, Claims};
+pub use key::Key;
+#[cfg(test)]
+use key::MAX_SK_BYTES;
+use key::{MAX_PK_BYTES, bounded};
 pub use refusal::Refusal;
 #[cfg(any(test, feature = "test-support"))]
 pub use test_support::Admission;
@@ -59,64 +64,6 @@ use crate::duration::HumanDuration;
 
 /// A boxed future, so [`Store`] can be used as a trait object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// Where an entry lives: a partition key and a sort key.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Key {
-    pub pk: String,
-    pub sk: String,
-}
-
-impl Key {
-    /// A key, each part kept well within DynamoDB's limits (2,048 bytes for a partition key,
-    /// 1,024 for a sort key) however long the alert data in it: see [`bounded`].
-    fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        Self {
-            pk: bounded(pk.into(), MAX_PK_BYTES),
-            sk: bounded(sk.into(), MAX_SK_BYTES),
-        }
-    }
-}
-
-/// Longest partition key written: half DynamoDB's limit.
-const MAX_PK_BYTES: usize = 1024;
-/// Longest sort key written: half DynamoDB's limit.
-const MAX_SK_BYTES: usize = 512;
-
-/// `part` when it is at most `max` bytes; otherwise its first bytes (to a character boundary)
-/// and the SHA-256 of the whole, `checkout…#sha256:<64 hex digits>`, at most `max` bytes. The
-/// same part always gives the same key, two parts that differ give different keys, and
-/// `ledger list` still shows what the key is about.
-fn bounded(part: String, max: usize) -> String {
-    use sha2::{Digest, Sha256};
-    use std::fmt::Write as _;
-
-    if part.len() <= max {
-        return part;
-    }
-    const SUFFIX: usize = "…#sha256:".len() + 64;
-    let mut end = max.saturating_sub(SUFFIX);
-    while !part.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut key = String::with_capacity(max);
-    key.push_str(&part[..end]);
-    key.push_str("…#sha256:");
-    for byte in Sha256::digest(part.as_bytes()) {
-        let _ = write!(key, "{byte:02x}");
-    }
-    key
-}
-
-impl fmt::Display for Key {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.sk == "-" {
-            f.write_str(&self.pk)
-        } else {
-            write!(f, "{} {}", self.pk, self.sk)
-        }
-    }
-}
 
 /// One claim.
 #[derive(Clone, Debug, PartialEq, Eq)]
