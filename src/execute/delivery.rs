@@ -28,6 +28,26 @@ const SETTLE_TIME: Duration = Duration::from_millis(500);
 /// from any harder deadline (Lambda's), with the time to answer.
 pub const AFTER_DEADLINE: Duration = Duration::from_secs(2);
 
+/// How far a run may go past its deadline, and how long a cut-off ledger write gets: the
+/// defaults are the service's; a test widens them, so that a write it delays lands in the
+/// window it means whatever the machine's load.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// [`AFTER_DEADLINE`] by default.
+    pub after_deadline: Duration,
+    /// How long a ledger write cut off by the time budget may still finish (0.5 s).
+    pub claim_grace: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            after_deadline: AFTER_DEADLINE,
+            claim_grace: CLAIM_GRACE,
+        }
+    }
+}
+
 /// The deadlines of one request's run.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Limits {
@@ -37,13 +57,15 @@ pub(super) struct Limits {
     pub releases_by: Instant,
     /// When everything must end, settling the delivery included.
     pub cap: Instant,
+    /// How long a cut-off ledger write may still finish.
+    claim_grace: Duration,
 }
 
 impl Limits {
-    pub fn new(deadline: Instant, cap: Option<Instant>) -> Self {
+    pub fn new(deadline: Instant, cap: Option<Instant>, timing: Timing) -> Self {
         // Past the deadline: letting cut-off claims finish and giving back claims end by
         // `releases_by`, so settling the delivery has time left before `cap`.
-        let overrun = deadline + AFTER_DEADLINE;
+        let overrun = deadline + timing.after_deadline;
         let cap = cap.map_or(overrun, |cap| cap.min(overrun));
         let deadline = deadline.min(cap);
         let releases_by = cap - SETTLE_TIME.min(cap.duration_since(deadline) / 2);
@@ -51,7 +73,14 @@ impl Limits {
             deadline,
             releases_by,
             cap,
+            claim_grace: timing.claim_grace,
         }
+    }
+
+    /// Until when a ledger write cut off by the time budget may still finish: the claim grace
+    /// from now, never past `releases_by`.
+    pub fn grace_until(&self) -> Instant {
+        (Instant::now() + self.claim_grace).min(self.releases_by)
     }
 }
 
@@ -80,7 +109,7 @@ impl Executor {
                 // Cut off mid-claim: the claim may be on its way. Let it finish, briefly, so
                 // giving it back cannot overtake it; then give it back, so Wavefront's retry
                 // is not taken for a duplicate.
-                let answer = tokio::time::timeout_at(grace_until(limits.releases_by), claim).await;
+                let answer = tokio::time::timeout_at(limits.grace_until(), claim).await;
                 if let Ok(Ok(Some(earlier))) = answer {
                     return Delivery::Duplicate(earlier);
                 }
@@ -253,12 +282,6 @@ impl Delivery {
             }
         }
     }
-}
-
-/// Until when a ledger write cut off by the time budget may still finish: [`CLAIM_GRACE`] from
-/// now, never past `by`.
-pub(super) fn grace_until(by: Instant) -> Instant {
-    (Instant::now() + CLAIM_GRACE).min(by)
 }
 
 /// Until when giving back claims (or settling a delivery) started now may take:

@@ -40,7 +40,7 @@ use delivery::{Delivery, Limits};
 use handover::HandedOver;
 use run::Run;
 
-pub use delivery::AFTER_DEADLINE;
+pub use delivery::{AFTER_DEADLINE, Timing};
 
 /// The AWS clients actions use. Built once per Lambda instance (or `serve` process); cheap to
 /// clone.
@@ -126,6 +126,7 @@ pub async fn run_action(
 pub struct Executor {
     clients: Clients,
     ledger: Ledger,
+    timing: Timing,
 }
 
 /// What happened to one planned action.
@@ -265,7 +266,16 @@ struct Prelude {
 
 impl Executor {
     pub fn new(clients: Clients, ledger: Ledger) -> Self {
-        Self { clients, ledger }
+        Self {
+            clients,
+            ledger,
+            timing: Timing::default(),
+        }
+    }
+
+    /// The same executor with other overrun and grace ([`Timing`]).
+    pub fn with_timing(self, timing: Timing) -> Self {
+        Self { timing, ..self }
     }
 
     /// Runs every action of every matched rule of `plan`, in order, and says what happened.
@@ -296,7 +306,7 @@ impl Executor {
         deadline: Instant,
         cap: Option<Instant>,
     ) -> Execution {
-        let limits = Limits::new(deadline, cap);
+        let limits = Limits::new(deadline, cap, self.timing);
         // `now` is when the request arrived; each action's claims count from when it runs.
         let began = Instant::now();
         let mut execution = Execution::planned(plan);
@@ -412,7 +422,7 @@ impl Executor {
                 now: now.checked_add(elapsed).unwrap_or(now),
                 since: prelude.start.filter(|_| rule.attribution),
                 freeze: prelude.freezes.iter().find(|f| f.covers(&rule.name)),
-                releases_by: limits.releases_by,
+                limits: *limits,
             };
             let ran = run.within(share, &mut handed_over).await;
             *result = ActionResult {

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use tokio::time::Instant;
 
 use super::calls::{Calls, Report};
-use super::delivery::{grace_until, release_until};
+use super::delivery::{Limits, release_until};
 use super::handover::{HandedOver, Uncertain};
 use super::{ActionOutcome, Context, Executor, LEDGER_LATE, run_action};
 use crate::actions::Action;
@@ -52,8 +52,8 @@ pub(super) struct Run<'a> {
     pub since: Option<IncidentStart>,
     /// The freeze that holds this rule back, if one does.
     pub freeze: Option<&'a Freeze>,
-    /// When letting a cut-off claim finish and giving back claims must end.
-    pub releases_by: Instant,
+    /// The run's deadlines: when a cut-off claim may finish, and giving back claims must end.
+    pub limits: Limits,
 }
 
 /// What one action's run came to.
@@ -176,7 +176,7 @@ impl Run<'_> {
                 // briefly, so giving it back cannot overtake it, but send no new one.
                 Err(_) => {
                     stopper.stop();
-                    match tokio::time::timeout_at(grace_until(self.releases_by), admit).await {
+                    match tokio::time::timeout_at(self.limits.grace_until(), admit).await {
                         Ok(result) => AdmissionTiming::Late(result),
                         Err(_) => AdmissionTiming::Unanswered,
                     }
@@ -300,7 +300,8 @@ impl Run<'_> {
         release: impl Future<Output = Result<(), LedgerError>>,
         held: &str,
     ) {
-        let released = tokio::time::timeout_at(release_until(self.releases_by), release).await;
+        let released =
+            tokio::time::timeout_at(release_until(self.limits.releases_by), release).await;
         if !matches!(released, Ok(Ok(()))) {
             report.detail.push_str(held);
         }

@@ -20,12 +20,27 @@ use wavefront_responder::ledger::Ledger;
 use crate::moto::{self, alias, alias_state};
 use crate::proxy::{self, ANY, Fault, LedgerKind, Proxy, Times};
 use crate::support::*;
+use wavefront_responder::execute::Timing;
 
 /// A time budget (seconds) in which the SDK's three attempts and their jittered backoff (at
 /// most 1 s + 2 s) finish: the faults decide these outcomes, not the budget.
 const ROOMY: u64 = 8;
 /// A time budget for stalls: the budget is what ends them.
 const SHORT: u64 = 2;
+
+/// How far past the budget a run may go, and how long a cut-off write gets, for the tests
+/// whose delayed write must land after the cut-off and inside the grace: both far wider than
+/// the service's (2 s, 0.5 s), so that with a write delayed [`PAST_THE_CUT_OFF`] beyond the
+/// budget the window holds on any machine, however loaded.
+const WIDE: Timing = Timing {
+    after_deadline: Duration::from_secs(20),
+    claim_grace: Duration::from_secs(15),
+};
+
+/// How far past the budget a delayed write lands in the tests that use [`WIDE`]: seconds after
+/// the cut-off, seconds before the end of the grace, and, with budgets of at most [`SHORT`],
+/// inside the SDK's 5 s per attempt (past it, the SDK would send the write again).
+const PAST_THE_CUT_OFF: Duration = Duration::from_secs(2);
 
 /// A responder whose AWS calls all go through a fault-injecting proxy, one rule moving
 /// `live` from version 2 back to 1, and a way to read AWS back without the proxy.
@@ -35,6 +50,8 @@ struct Scene {
     proxy: Proxy,
     function: String,
     budget: Duration,
+    /// The executor's overrun and claim grace.
+    timing: Timing,
     t: TestResponder,
     /// The responder's ledger, read without the proxy.
     ledger: Ledger,
@@ -42,6 +59,11 @@ struct Scene {
 
 impl Scene {
     async fn new(kind: LedgerKind, budget_secs: u64) -> Self {
+        Self::timed(kind, budget_secs, Timing::default()).await
+    }
+
+    /// [`Scene::new`], its executor with `timing`.
+    async fn timed(kind: LedgerKind, budget_secs: u64, timing: Timing) -> Self {
         let moto = moto::aws().await;
         let function = moto::function_with_versions(&moto, 2).await;
         alias(&moto, &function, "live", "2", &[]).await;
@@ -50,12 +72,13 @@ impl Scene {
             &[move_live_action(&function, r#"to_version = "1""#)],
         );
         let proxy = Proxy::start().await;
-        let (t, ledger) = proxy.responder(config, kind).await;
+        let (t, ledger) = proxy.responder_timed(config, kind, timing).await;
         Self {
             moto,
             proxy,
             function,
             budget: Duration::from_secs(budget_secs),
+            timing,
             t,
             ledger,
         }
@@ -71,7 +94,7 @@ impl Scene {
         // A correctness bound, not a benchmark: the budget, plus the second settling the
         // ledger may take after it, plus slack for a loaded machine. A call left to the SDK's
         // own timeouts takes 10 s.
-        let bound = self.budget + Duration::from_secs(3);
+        let bound = self.budget + self.timing.after_deadline + Duration::from_secs(3);
         assert!(
             elapsed < bound,
             "answered after {elapsed:?}, budget {:?}: {}",
@@ -499,13 +522,14 @@ async fn a_ledger_that_vanishes_mid_claim_runs_nothing() {
 
 #[tokio::test]
 async fn a_ledger_write_that_lands_after_the_cut_off_is_still_given_back() {
-    // A one-second budget; the incident latch's write reaches DynamoDB 1.1 s after it was
-    // sent, after the cut-off, as a request on a slow network would. Given back at once, the
-    // release would land first and the late write would hold the latch for the retention.
-    let s = Scene::new(LedgerKind::DynamoDb, 1).await;
+    // A one-second budget; the incident latch's write reaches DynamoDB seconds after the
+    // cut-off, inside the (widened) grace, as a request on a slow network would. Given back at
+    // once, the release would land first and the late write would hold the latch for the
+    // retention.
+    let s = Scene::timed(LedgerKind::DynamoDb, 1, WIDE).await;
     s.proxy.inject(
         "PutItem",
-        Fault::Delay(Duration::from_millis(1100)),
+        Fault::Delay(Duration::from_secs(1) + PAST_THE_CUT_OFF),
         Times::Nth(2),
     );
     let reply = s.fire().await;
@@ -525,20 +549,20 @@ async fn a_ledger_write_that_lands_after_the_cut_off_is_still_given_back() {
 
 #[tokio::test]
 async fn a_latch_that_lands_after_it_was_given_back_holds_for_a_minute_not_the_retention() {
-    // The latch's write reaches DynamoDB 2.5 s after it was sent: after the cut-off and the
-    // grace it gets, so the release overtakes it, and the late write lands for good.
+    // The latch's write reaches DynamoDB 6 s after it was sent: seconds after the cut-off (1 s)
+    // and the grace it gets (0.5 s) and the whole run (at most 2 s past the budget), so the
+    // release overtakes it, and the late write lands for good.
+    let late = Duration::from_secs(6);
     let s = Scene::new(LedgerKind::DynamoDb, 1).await;
-    s.proxy.inject(
-        "PutItem",
-        Fault::Delay(Duration::from_millis(2500)),
-        Times::Nth(2),
-    );
+    s.proxy.inject("PutItem", Fault::Delay(late), Times::Nth(2));
+    let sent_after = tokio::time::Instant::now();
     let reply = s.fire().await;
     failed(&reply, "not run: the ledger did not answer in time");
-    // Once the late write has landed, a re-send of the incident finds the latch, pending: the
-    // request that claimed it might still give it back, so the refusal is not final. It is
-    // answered 503, and its notification is given back for Wavefront to send again.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Once the late write has landed (it was sent after `sent_after`), a re-send of the
+    // incident finds the latch, pending: the request that claimed it might still give it back,
+    // so the refusal is not final. It is answered 503, and its notification is given back for
+    // Wavefront to send again.
+    tokio::time::sleep_until(sent_after + late + Duration::from_secs(2)).await;
     let resent = opened_as("resent-3s-later", "ALERT_RETRIGGERED");
     let reply = s.t.post_with_token(&resent).await;
     assert_eq!(reply.status, 503, "{}", reply.text);
@@ -603,16 +627,16 @@ async fn claims_count_from_when_the_action_ran_not_from_when_the_request_arrived
 
 #[tokio::test]
 async fn a_refusal_that_answers_after_the_cut_off_is_a_skip_with_its_guard() {
-    // A roomy first delivery acts; then Wavefront re-sends the incident (a new notification)
-    // and the latch's refusal reaches the responder only after the budget.
-    let s = Scene::new(LedgerKind::DynamoDb, SHORT).await;
+    // A first delivery acts; then Wavefront re-sends the incident (a new notification) and the
+    // latch's refusal reaches the responder seconds after the budget, inside the grace.
+    let s = Scene::timed(LedgerKind::DynamoDb, SHORT, WIDE).await;
     let reply = s.fire().await;
     executed(&reply);
     // Counted from now: the second delivery's PutItems, its claim (beside the read of the
     // freezes), then the latch's, delayed past the budget.
     s.proxy.inject(
         "PutItem",
-        Fault::Delay(Duration::from_secs(SHORT) + Duration::from_millis(100)),
+        Fault::Delay(Duration::from_secs(SHORT) + PAST_THE_CUT_OFF),
         Times::Nth(2),
     );
     s.proxy.take_operations();
@@ -634,12 +658,12 @@ async fn a_refusal_that_answers_after_the_cut_off_is_a_skip_with_its_guard() {
 #[tokio::test]
 async fn an_admission_that_completes_after_the_cut_off_does_not_act_and_gives_back_its_claims() {
     // The circuit slot, the admission's last write (the fourth PutItem, after the delivery,
-    // the latch and the cooldown), reaches DynamoDB 1.1 s after it was sent: after the
-    // one-second budget, inside the grace a write in flight gets.
-    let s = Scene::new(LedgerKind::DynamoDb, 1).await;
+    // the latch and the cooldown), reaches DynamoDB seconds after the one-second budget,
+    // inside the (widened) grace a write in flight gets.
+    let s = Scene::timed(LedgerKind::DynamoDb, 1, WIDE).await;
     s.proxy.inject(
         "PutItem",
-        Fault::Delay(Duration::from_millis(1100)),
+        Fault::Delay(Duration::from_secs(1) + PAST_THE_CUT_OFF),
         Times::Nth(4),
     );
     let reply = s.fire().await;

@@ -19,6 +19,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinSet};
 use wavefront_responder::config::Config;
+use wavefront_responder::execute::Timing;
 use wavefront_responder::ledger::dynamodb::DynamoStore;
 use wavefront_responder::ledger::{Ledger, Store};
 
@@ -161,6 +162,16 @@ impl Proxy {
     /// A responder running `config` whose AWS calls, its ledger's included, all go through the
     /// proxy; and its ledger, for reading back without the proxy.
     pub async fn responder(&self, config: Config, kind: LedgerKind) -> (TestResponder, Ledger) {
+        self.responder_timed(config, kind, Timing::default()).await
+    }
+
+    /// [`Proxy::responder`], its executor with `timing`.
+    pub async fn responder_timed(
+        &self,
+        config: Config,
+        kind: LedgerKind,
+        timing: Timing,
+    ) -> (TestResponder, Ledger) {
         let proxied = self.aws().await;
         let (responder_ledger, ledger) = match kind {
             LedgerKind::Memory => {
@@ -177,7 +188,7 @@ impl Proxy {
                 (on(&proxied.dynamodb), on(&moto.dynamodb))
             }
         };
-        let t = TestResponder::live(config, proxied, responder_ledger).await;
+        let t = TestResponder::live_timed(config, proxied, responder_ledger, timing).await;
         (t, ledger)
     }
 

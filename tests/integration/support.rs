@@ -9,7 +9,7 @@ use serde_json::Value;
 use wavefront_responder::app::{Options, Responder};
 use wavefront_responder::auth;
 use wavefront_responder::config::Config;
-use wavefront_responder::execute::Executor;
+use wavefront_responder::execute::{Executor, Timing};
 use wavefront_responder::front_door::Inbound;
 use wavefront_responder::ledger::Ledger;
 use wavefront_responder::telemetry::{Telemetry, metric_filter_fields};
@@ -142,8 +142,14 @@ impl TestResponder {
 
     /// A responder whose actions run against `aws`, guarded by `ledger`.
     pub async fn live(config: Config, aws: Aws, ledger: Ledger) -> Self {
+        Self::live_timed(config, aws, ledger, Timing::default()).await
+    }
+
+    /// [`TestResponder::live`], its executor with `timing` (overrun and claim grace).
+    pub async fn live_timed(config: Config, aws: Aws, ledger: Ledger, timing: Timing) -> Self {
+        let executor = Executor::new(aws.clients(), ledger).with_timing(timing);
         let options = Options {
-            executor: Some(Executor::new(aws.clients(), ledger)),
+            executor: Some(executor),
             ..Options::default()
         };
         Self::with_options(config, options).await
