@@ -824,3 +824,24 @@ fn serve_live_refuses_the_compiled_in_rules_when_no_config_is_found() {
     );
     assert!(!stderr.contains("does not fall back"), "{stderr}");
 }
+
+#[test]
+fn check_says_redeploy_within_needs_the_templates_permission() {
+    let config = config_file(
+        "[auth]\ntokens = [\"env:WEBHOOK_TOKEN\"]\n[[rule]]\nname = \"r\"\nalert = \"a\"\n\
+         [[rule.action]]\ntype = \"codedeploy-rollback\"\napplication = \"app\"\n\
+         deployment_group = \"group\"\nredeploy_within = \"1h\"\n",
+    );
+    let (output, stdout, _) = run(binary()
+        .args(["check", "--no-secrets", "--config"])
+        .arg(&config));
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(
+            "NOTE: redeploy_within creates deployments: deploy the template with \
+             AllowRedeploy=true (or attach policies/codedeploy-redeploy.json), or the undo \
+             fails with AccessDenied"
+        ),
+        "{stdout}"
+    );
+}

@@ -160,6 +160,16 @@ fn rule_lines(n: usize, rule: &Rule, global_triggers: &[Reason]) -> Vec<String> 
     }
     for (j, action) in rule.actions.iter().enumerate() {
         lines.push(format!("     then {}. {}", j + 1, action_line(action)));
+        if let Action::CodeDeployRollback(rollback) = action
+            && rollback.redeploy_within.is_some()
+        {
+            lines.push(
+                "        NOTE: redeploy_within creates deployments: deploy the template with \
+                 AllowRedeploy=true (or attach policies/codedeploy-redeploy.json), or the undo \
+                 fails with AccessDenied"
+                    .into(),
+            );
+        }
     }
     lines
 }
