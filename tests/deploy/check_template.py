@@ -7,9 +7,10 @@ template.yaml inlines the same statements, each ARN an Fn::Sub over the same pla
 check fails when one changes without the other, or when a placeholder is left unfilled.
 
 It also checks the function's build and runtime settings (and samconfig.toml's opt-in to SAM's
-beta rust-cargolambda build), its one HTTP route and its throttling, its log format, the
-retention policies of the stateful resources, and that the environment variables it gets are
-exactly the ones the rule files (rules/*.toml) and the code read.
+beta rust-cargolambda build), its one route (tests/deploy/check_front.py checks the API, its
+throttling and the web ACL in front of it), its log format, the retention policies of the
+stateful resources, and that the environment variables it gets are exactly the ones the rule
+files (rules/*.toml) and the code read.
 
 Usage: check_template.py TEMPLATE POLICY_DIR
 """
@@ -95,7 +96,6 @@ RETENTION = {
     "LedgerTable": ("Retain", "Retain"),
     "WebhookTokenSecret": ("Retain", "Delete"),
     "ResponderLogGroup": ("Delete", "Delete"),
-    "ApiAccessLogGroup": ("Delete", "Delete"),
 }
 VARIABLE_REFERENCE = re.compile(r"^(?:secretsmanager:)?env:([A-Za-z_][A-Za-z0-9_]*)$")
 
@@ -143,32 +143,16 @@ def check_function(template, root):
     logging = properties.get("LoggingConfig")
     expect("ResponderFunction LoggingConfig", logging, {"LogFormat": "Text"})
 
-    # One route, POST /webhook, on the HTTP API whose stage throttles every route.
+    # One route, POST /webhook, on the REST API whose stage throttles every method.
     events = properties.get("Events", {})
     if len(events) != 1:
         problems.append(f"ResponderFunction has events {sorted(events)}, expected one route")
     for name, event in events.items():
-        expect(f"ResponderFunction event {name} Type", event.get("Type"), "HttpApi")
+        expect(f"ResponderFunction event {name} Type", event.get("Type"), "Api")
         route = event.get("Properties", {})
-        expect(f"ResponderFunction event {name} ApiId", route.get("ApiId"), {"Ref": "WebhookApi"})
+        expect(f"ResponderFunction event {name} RestApiId", route.get("RestApiId"), {"Ref": "WebhookApi"})
         expect(f"ResponderFunction event {name} Method", route.get("Method"), "POST")
         expect(f"ResponderFunction event {name} Path", route.get("Path"), "/webhook")
-    api = resources["WebhookApi"]
-    expect("WebhookApi Type", api["Type"], "AWS::Serverless::HttpApi")
-    throttling = api["Properties"].get("DefaultRouteSettings", {})
-    for setting in ("ThrottlingRateLimit", "ThrottlingBurstLimit"):
-        where = f"WebhookApi DefaultRouteSettings.{setting}"
-        expect(where, throttling.get(setting), {"Ref": setting})
-        parameter = template["Parameters"].get(setting, {})
-        if parameter.get("Type") != "Number" or parameter.get("MinValue", 0) < 1:
-            problems.append(f"parameter {setting}: a Number with MinValue 1 (0 refuses everything)")
-    url = template["Outputs"]["WebhookUrl"]["Value"]
-    expect(
-        "Outputs.WebhookUrl",
-        url,
-        {"Fn::Sub": "https://${WebhookApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/webhook"},
-    )
-
     # The environment: what the rule files name, and what the process reads itself.
     variables = properties.get("Environment", {}).get("Variables", {})
     referenced = {}
@@ -279,8 +263,8 @@ def main():
         raise SystemExit("\n".join(problems))
     print(f"{len(files)} policies: template.yaml grants exactly what {policy_dir}/ declares")
     print(
-        "ResponderFunction: rust-cargolambda, provided.al2023 on arm64, Text logs, POST /webhook "
-        "with stage throttling, the environment the rule files and the code read"
+        "ResponderFunction: rust-cargolambda, provided.al2023 on arm64, Text logs, one route, POST /webhook, "
+        "the environment the rule files and the code read"
     )
 
 

@@ -1,7 +1,7 @@
 //! The binary as Lambda runs it: `AWS_LAMBDA_RUNTIME_API` points at a local Runtime API (this
-//! file plays Lambda), which hands out an API Gateway event and collects the response. The
-//! token comes from Secrets Manager, the ledger is a DynamoDB table and the rule reads a real
-//! alias, all on moto server.
+//! file plays Lambda), which hands out the API Gateway REST event the template's API sends and
+//! collects the response. The token comes from Secrets Manager, the ledger is a DynamoDB table
+//! and the rule reads a real alias, all on moto server.
 //!
 //! By default the binary is this build's. `scripts/test` runs this test again on the packaged
 //! arm64 `bootstrap` from the deployment zip, through qemu: `RESPONDER_LAMBDA_BINARY` names the
@@ -23,7 +23,7 @@ const TOKEN: &str = "token-from-secrets-manager-0123456789";
 struct Invocation {
     /// The Runtime API path the answer was posted to.
     path: String,
-    /// The response API Gateway gets (payload format 2.0).
+    /// The response API Gateway gets (a REST API's Lambda proxy response).
     response: Value,
     /// The decision record in its body.
     record: Value,
@@ -32,12 +32,12 @@ struct Invocation {
 }
 
 /// Starts the binary as Lambda does, in `dir`, with `env` on top of the Lambda environment;
-/// hands it one API Gateway event carrying `token` and the checkout alert (firing since after
+/// hands it one API Gateway REST event carrying `token` and the checkout alert (firing since after
 /// the releases the tests make); returns what came back.
 async fn invoke(dir: &std::path::Path, env: &[(&str, &str)], token: &str) -> Invocation {
     let auth = bearer(token);
     let event = lambda_event_json(
-        "apigw-http-v2.json",
+        "apigw-rest-v1.json",
         &[
             ("authorization", &auth),
             ("content-type", "application/json"),
@@ -141,7 +141,13 @@ async fn the_binary_answers_an_api_gateway_event_through_the_runtime_api() {
         format!("/2018-06-01/runtime/invocation/{REQUEST_ID}/response")
     );
     assert_eq!(run.response["statusCode"], 200, "{}", run.response);
-    assert_eq!(run.response["headers"]["content-type"], "application/json");
+    // A REST API's proxy response: lambda_http writes the headers as multiValueHeaders.
+    assert_eq!(
+        run.response["multiValueHeaders"]["content-type"],
+        serde_json::json!(["application/json"]),
+        "{}",
+        run.response
+    );
     assert_eq!(run.record["request_id"], REQUEST_ID);
     let action = &run.record["rules"][0]["actions"][0];
     assert_eq!(
@@ -195,7 +201,7 @@ async fn the_binary_answers_an_api_gateway_event_through_the_runtime_api() {
     assert_eq!(audits[0]["type"], "audit");
     assert_eq!(audits[0]["request_id"], REQUEST_ID);
     assert_eq!(audits[0]["outcome"], "executed");
-    assert_eq!(audits[0]["source_ip"], "198.51.100.8");
+    assert_eq!(audits[0]["source_ip"], "198.51.100.7");
     assert_eq!(audits[0]["detail"], action["detail"]);
 }
 

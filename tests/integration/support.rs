@@ -316,6 +316,18 @@ pub fn lambda_event(
     body: &str,
     base64: bool,
 ) -> lambda_http::Request {
+    let event = event_value(fixture_name, headers, body, base64);
+    lambda_http::request::from_str(&event.to_string()).expect("lambda_http parses the event")
+}
+
+/// A Lambda event from a fixture, as JSON text, with headers added and the body set.
+pub fn lambda_event_json(fixture_name: &str, headers: &[(&str, &str)], body: &str) -> String {
+    event_value(fixture_name, headers, body, false).to_string()
+}
+
+/// The fixture's event with `headers` added (to `multiValueHeaders` too, where the event has
+/// them: API Gateway's REST events carry both) and the body set, base64-encoded when asked.
+fn event_value(fixture_name: &str, headers: &[(&str, &str)], body: &str, base64: bool) -> Value {
     use base64::Engine;
     let mut event: Value =
         serde_json::from_str(&fixture(&format!("events/{fixture_name}"))).expect("event JSON");
@@ -331,7 +343,7 @@ pub fn lambda_event(
         body.to_owned()
     });
     event["isBase64Encoded"] = Value::Bool(base64);
-    lambda_http::request::from_str(&event.to_string()).expect("lambda_http parses the event")
+    event
 }
 
 /// The line that turns a rule's cooldown off: for a test that acts on one target more than
@@ -447,17 +459,6 @@ pub async fn run_action_in(
     )
     .await;
     calls.report(outcome, detail)
-}
-
-/// A Lambda event from a fixture, as JSON text, with headers added and the body set.
-pub fn lambda_event_json(fixture_name: &str, headers: &[(&str, &str)], body: &str) -> String {
-    let mut event: Value =
-        serde_json::from_str(&fixture(&format!("events/{fixture_name}"))).expect("event JSON");
-    for (name, value) in headers {
-        event["headers"][*name] = Value::String((*value).into());
-    }
-    event["body"] = Value::String(body.to_owned());
-    event.to_string()
 }
 
 /// The DynamoDB operations the ledger calls, as `proxy::assert_calls` tells them from the
