@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderValue, Response, StatusCode, header};
+use tokio::time::Instant;
 
 use crate::alert::Alert;
 use crate::auth::{AuthSetupError, Authenticator};
@@ -31,11 +32,9 @@ use secrets::{Secrets, SecretsRefresh};
 
 pub use secrets::Env;
 
-/// Time kept back from Lambda's deadline to write the record and answer.
-const ANSWER_MARGIN: Duration = Duration::from_secs(1);
-/// Time kept back from Lambda's deadline in all: the executor's own overrun (letting cut-off
-/// claims finish, giving back claims, settling the delivery), then the answer.
-const LAMBDA_MARGIN: Duration = ANSWER_MARGIN.saturating_add(crate::execute::AFTER_DEADLINE);
+/// Time kept back from Lambda's deadline to write the record and answer, by default
+/// ([`Options::answer_margin`]).
+pub const ANSWER_MARGIN: Duration = Duration::from_secs(1);
 /// Longest user agent kept in audit lines.
 const MAX_USER_AGENT_CHARS: usize = 256;
 
@@ -50,6 +49,8 @@ pub struct Responder {
     /// `None` in plan-only mode: actions are described, AWS is never called.
     executor: Option<Executor>,
     time_budget: Duration,
+    /// Kept back from Lambda's deadline to write the record and answer.
+    answer_margin: Duration,
 }
 
 /// How a responder runs its actions.
@@ -59,6 +60,11 @@ pub struct Options {
     pub force_dry_run: bool,
     /// Runs actions against AWS; `None` only describes them (plan-only: no AWS calls at all).
     pub executor: Option<Executor>,
+    /// On Lambda, the time kept back from the invocation's deadline to write the record and
+    /// answer ([`ANSWER_MARGIN`]); the actions keep back the executor's own overrun besides
+    /// ([`crate::execute::Timing::after_deadline`]). A test widens it, so that its bounds on
+    /// when the answer comes hold whatever the machine's load.
+    pub answer_margin: Duration,
     /// Reads `secretsmanager:` secrets; without it they are skipped.
     pub secrets_manager: Option<aws_sdk_secretsmanager::Client>,
     /// How soon after the last read a failed authentication may re-read the secrets.
@@ -75,6 +81,7 @@ impl Default for Options {
         Self {
             force_dry_run: false,
             executor: None,
+            answer_margin: ANSWER_MARGIN,
             secrets_manager: None,
             refresh_after_failure: secrets::REREAD_AFTER_FAILURE_AT_MOST_EVERY,
             secrets_wait: secrets::SECRETS_WAIT,
@@ -128,6 +135,7 @@ impl Responder {
                 telemetry,
                 executor: options.executor,
                 time_budget: config.time_budget.get(),
+                answer_margin: options.answer_margin,
             },
             warnings: auth.warnings,
         })
@@ -135,7 +143,7 @@ impl Responder {
 
     /// Answers one request and writes its METRIC and audit lines.
     pub async fn handle(&self, request: Inbound<'_>) -> Response<String> {
-        let started = tokio::time::Instant::now();
+        let started = Instant::now();
         let mut batch = self.telemetry.batch(request.request_id);
         batch.metric(Metric::WebhookReceived, 1.0);
         let user_agent = request
@@ -167,7 +175,7 @@ impl Responder {
                 let plan = Plan::new(request.request_id, &alert, &self.rules, self.dry_run);
                 let execution = match &self.executor {
                     Some(executor) => {
-                        let (deadline, cap) = self.deadlines(started, request.time_left);
+                        let (deadline, cap) = self.deadlines(executor, started, request.time_left);
                         let run = executor.execute_until(&plan, request.received_at, deadline, cap);
                         // Boxed: the run's state is large, and only requests with actions need it.
                         Box::pin(run).await
@@ -192,22 +200,20 @@ impl Responder {
         response
     }
 
-    /// When the actions must end, and the hard limit besides. On Lambda, nothing may run into
-    /// the time kept to answer: with under LAMBDA_MARGIN left the budget is 0, and the
-    /// executor's overrun is cut short too, so the record and the audit line are written in
-    /// time.
+    /// When the actions must end, and the hard limit besides ([`Margins::deadlines`]): on
+    /// Lambda, this responder's time to answer is kept back, and before it the overrun
+    /// `executor` itself runs with, whatever it was set to.
     fn deadlines(
         &self,
-        started: tokio::time::Instant,
+        executor: &Executor,
+        started: Instant,
         time_left: Option<Duration>,
-    ) -> (tokio::time::Instant, Option<tokio::time::Instant>) {
-        match time_left {
-            Some(left) => (
-                started + self.time_budget.min(left.saturating_sub(LAMBDA_MARGIN)),
-                Some(started + left.saturating_sub(ANSWER_MARGIN)),
-            ),
-            None => (started + self.time_budget, None),
-        }
+    ) -> (Instant, Option<Instant>) {
+        let margins = Margins {
+            answer: self.answer_margin,
+            overrun: executor.timing().after_deadline,
+        };
+        margins.deadlines(started, self.time_budget, time_left)
     }
 
     /// Applies the HTTP rules and authentication, then parses the alert.
@@ -230,6 +236,42 @@ impl Responder {
     }
 }
 
+/// What a request on Lambda keeps back from the invocation's deadline: the time to write the
+/// record and answer, and before it the executor's overrun past its own deadline (letting
+/// cut-off claims finish, giving back claims, settling the delivery). By default [`ANSWER_MARGIN`]
+/// and [`crate::execute::AFTER_DEADLINE`]: 3 s in all.
+#[derive(Clone, Copy, Debug)]
+struct Margins {
+    /// The time to write the record and answer ([`Options::answer_margin`]).
+    answer: Duration,
+    /// How far the executor's run may go past its deadline
+    /// ([`crate::execute::Timing::after_deadline`]).
+    overrun: Duration,
+}
+
+impl Margins {
+    /// When the actions of a request that started at `started` must end, and the hard limit
+    /// besides. Off Lambda (no `time_left`), the time budget alone. On Lambda, everything ends
+    /// `answer` before the invocation's deadline and the actions `overrun` before that: with
+    /// under both margins left the budget is 0, and the executor's overrun is cut short too, so
+    /// the record and the audit line are written in time.
+    fn deadlines(
+        self,
+        started: Instant,
+        budget: Duration,
+        time_left: Option<Duration>,
+    ) -> (Instant, Option<Instant>) {
+        match time_left {
+            Some(left) => {
+                let cap = left.saturating_sub(self.answer);
+                let actions = budget.min(cap.saturating_sub(self.overrun));
+                (started + actions, Some(started + cap))
+            }
+            None => (started + budget, None),
+        }
+    }
+}
+
 /// The answer to an accepted request: 502 when an action failed, so Wavefront's retry may act;
 /// 503 with `Retry-After` when another request's claim, which it may still give back, held it
 /// up; 200 otherwise.
@@ -247,4 +289,67 @@ fn answer(record: &Record<'_>, now: jiff::Timestamp) -> Response<String> {
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(wait));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    /// The service's margins: 1 s to answer, 2 s of overrun before it.
+    fn service() -> Margins {
+        Margins {
+            answer: ANSWER_MARGIN,
+            overrun: crate::execute::AFTER_DEADLINE,
+        }
+    }
+
+    /// [`Margins::deadlines`] with a 20 s budget, as times after the start.
+    fn deadlines(margins: Margins, time_left: Option<Duration>) -> (Duration, Option<Duration>) {
+        let started = Instant::now();
+        let (deadline, cap) = margins.deadlines(started, 20 * SECOND, time_left);
+        (deadline - started, cap.map(|cap| cap - started))
+    }
+
+    #[test]
+    fn off_lambda_the_time_budget_alone_applies() {
+        assert_eq!(deadlines(service(), None), (20 * SECOND, None));
+    }
+
+    #[test]
+    fn on_lambda_the_time_to_answer_is_kept_back_and_the_overrun_before_it() {
+        let ms = Duration::from_millis;
+        // Time to spare: the whole budget; everything ends 1 s before Lambda's deadline.
+        assert_eq!(
+            deadlines(service(), Some(60 * SECOND)),
+            (20 * SECOND, Some(59 * SECOND))
+        );
+        // 3.5 s left: 0.5 s for the actions, then 2 s of overrun, then 1 s to answer.
+        assert_eq!(
+            deadlines(service(), Some(ms(3500))),
+            (ms(500), Some(ms(2500)))
+        );
+        // Less than both margins: no budget, and the overrun is cut short.
+        assert_eq!(deadlines(service(), Some(ms(1500))), (ms(0), Some(ms(500))));
+        // Less than the time to answer: nothing runs at all.
+        assert_eq!(deadlines(service(), Some(ms(500))), (ms(0), Some(ms(0))));
+        assert_eq!(deadlines(service(), Some(ms(0))), (ms(0), Some(ms(0))));
+    }
+
+    #[test]
+    fn the_margins_kept_back_are_the_ones_given() {
+        let wide = Margins {
+            answer: 2 * SECOND,
+            overrun: 5 * SECOND,
+        };
+        assert_eq!(
+            deadlines(wide, Some(9 * SECOND)),
+            (2 * SECOND, Some(7 * SECOND))
+        );
+        assert_eq!(
+            deadlines(wide, Some(3 * SECOND)),
+            (Duration::ZERO, Some(SECOND))
+        );
+    }
 }

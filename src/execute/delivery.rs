@@ -24,8 +24,9 @@ const CLAIM_GRACE: Duration = Duration::from_millis(500);
 const SETTLE_TIME: Duration = Duration::from_millis(500);
 
 /// How long [`Executor::execute_until`] may run past its deadline, letting cut-off claims finish,
-/// giving them back and settling the delivery; never longer. Who calls it keeps this back
-/// from any harder deadline (Lambda's), with the time to answer.
+/// giving them back and settling the delivery, unless [`Timing`] says otherwise; never longer.
+/// Who calls it keeps the executor's overrun ([`Executor::timing`]) back from any harder
+/// deadline (Lambda's), with the time to answer.
 pub const AFTER_DEADLINE: Duration = Duration::from_secs(2);
 
 /// How far a run may go past its deadline, and how long a cut-off ledger write gets: the

@@ -278,6 +278,12 @@ impl Executor {
         Self { timing, ..self }
     }
 
+    /// The overrun and grace this executor runs with: who calls it keeps its overrun back from
+    /// any harder deadline (Lambda's).
+    pub fn timing(&self) -> Timing {
+        self.timing
+    }
+
     /// Runs every action of every matched rule of `plan`, in order, and says what happened.
     ///
     /// A delivery already handled runs nothing and is recorded as a duplicate. Every action
@@ -287,7 +293,8 @@ impl Executor {
     /// `deadline` bounds the run: the ledger's calls before the actions must finish by then,
     /// each action gets an equal share of what is left, and one that runs out fails while the
     /// others still run; letting cut-off claims finish, giving back claims and settling the
-    /// delivery afterwards may run [`AFTER_DEADLINE`] past it, no more.
+    /// delivery afterwards may run the executor's overrun past it ([`Timing::after_deadline`],
+    /// [`AFTER_DEADLINE`] by default), no more.
     ///
     /// `ALERT_RESOLVED` is a delivery too: once claimed (a duplicate does nothing), it clears
     /// the latches of an incident without a start time that were taken before it ended. When
@@ -295,7 +302,7 @@ impl Executor {
     /// `ledger_failed` METRIC line, and the delivery given back so Wavefront's retry can.
     ///
     /// `cap`, when there is one, is a hard limit besides (Lambda's deadline less the time to
-    /// answer): nothing runs past it, even when that leaves less than [`AFTER_DEADLINE`] after
+    /// answer): nothing runs past it, even when that leaves less than the overrun after
     /// `deadline`, or nothing at all. What is left after the deadline is shared between giving
     /// back claims and settling the delivery, which always gets some of it, unless the cap
     /// leaves nothing after the deadline.

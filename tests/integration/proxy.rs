@@ -18,6 +18,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{AbortHandle, JoinSet};
+use wavefront_responder::app::ANSWER_MARGIN;
 use wavefront_responder::config::Config;
 use wavefront_responder::execute::Timing;
 use wavefront_responder::ledger::dynamodb::DynamoStore;
@@ -172,6 +173,18 @@ impl Proxy {
         kind: LedgerKind,
         timing: Timing,
     ) -> (TestResponder, Ledger) {
+        self.responder_with_margins(config, kind, timing, ANSWER_MARGIN)
+            .await
+    }
+
+    /// [`Proxy::responder_timed`], keeping `answer_margin` back from Lambda's deadline to answer.
+    pub async fn responder_with_margins(
+        &self,
+        config: Config,
+        kind: LedgerKind,
+        timing: Timing,
+        answer_margin: Duration,
+    ) -> (TestResponder, Ledger) {
         let proxied = self.aws().await;
         let (responder_ledger, ledger) = match kind {
             LedgerKind::Memory => {
@@ -188,7 +201,14 @@ impl Proxy {
                 (on(&proxied.dynamodb), on(&moto.dynamodb))
             }
         };
-        let t = TestResponder::live_timed(config, proxied, responder_ledger, timing).await;
+        let t = TestResponder::live_with_margins(
+            config,
+            proxied,
+            responder_ledger,
+            timing,
+            answer_margin,
+        )
+        .await;
         (t, ledger)
     }
 

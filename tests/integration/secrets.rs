@@ -49,6 +49,7 @@ fn reading(client: &aws_sdk_secretsmanager::Client) -> Options {
     Options {
         force_dry_run: false,
         executor: None,
+        answer_margin: wavefront_responder::app::ANSWER_MARGIN,
         secrets_manager: Some(client.clone()),
         refresh_after_failure: std::time::Duration::ZERO,
         secrets_wait: LONG_WAIT,

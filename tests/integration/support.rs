@@ -2,11 +2,12 @@
 //! audit lines are captured, Lambda events built from the fixtures, and signed requests.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::moto::Aws;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Response};
 use serde_json::Value;
-use wavefront_responder::app::{Options, Responder};
+use wavefront_responder::app::{ANSWER_MARGIN, Options, Responder};
 use wavefront_responder::auth;
 use wavefront_responder::config::Config;
 use wavefront_responder::execute::{Executor, Timing};
@@ -147,9 +148,22 @@ impl TestResponder {
 
     /// [`TestResponder::live`], its executor with `timing` (overrun and claim grace).
     pub async fn live_timed(config: Config, aws: Aws, ledger: Ledger, timing: Timing) -> Self {
+        Self::live_with_margins(config, aws, ledger, timing, ANSWER_MARGIN).await
+    }
+
+    /// [`TestResponder::live_timed`], keeping `answer_margin` back from Lambda's deadline to
+    /// answer (the executor's overrun, `timing.after_deadline`, is kept back before it).
+    pub async fn live_with_margins(
+        config: Config,
+        aws: Aws,
+        ledger: Ledger,
+        timing: Timing,
+        answer_margin: Duration,
+    ) -> Self {
         let executor = Executor::new(aws.clients(), ledger).with_timing(timing);
         let options = Options {
             executor: Some(executor),
+            answer_margin,
             ..Options::default()
         };
         Self::with_options(config, options).await
