@@ -28,9 +28,9 @@ use crate::record::Record;
 use crate::secret::Resolver;
 use crate::telemetry::{Audit, Metric, RequestContext, Telemetry};
 use crate::text::truncate;
-use secrets::{Secrets, SecretsRefresh};
+use secrets::{AuthFailure, Secrets, SecretsRefresh};
 
-pub use secrets::Env;
+pub use secrets::{Env, UNCONFIRMED_SECRETS_ACCEPTED_FOR};
 
 /// Time kept back from Lambda's deadline to write the record and answer, by default
 /// ([`Options::answer_margin`]).
@@ -74,6 +74,9 @@ pub struct Options {
     pub secrets_wait: Duration,
     /// How long after a rotation a Secrets Manager secret's previous version is accepted.
     pub previous_secret_for: Duration,
+    /// How long the values read from Secrets Manager stay accepted after the last read of
+    /// them that succeeded, while re-reads fail ([`UNCONFIRMED_SECRETS_ACCEPTED_FOR`]).
+    pub unconfirmed_secrets_accepted_for: Duration,
 }
 
 impl Default for Options {
@@ -86,6 +89,7 @@ impl Default for Options {
             refresh_after_failure: secrets::REREAD_AFTER_FAILURE_AT_MOST_EVERY,
             secrets_wait: secrets::SECRETS_WAIT,
             previous_secret_for: crate::secret::PREVIOUS_VERSION_FOR,
+            unconfirmed_secrets_accepted_for: UNCONFIRMED_SECRETS_ACCEPTED_FOR,
         }
     }
 }
@@ -111,18 +115,12 @@ impl Responder {
             previous_for: options.previous_secret_for,
         };
         let auth = Authenticator::from_config(&config.auth, resolver).await?;
-        let uses_secrets_manager = config.auth.uses_secrets_manager();
-        let refresh = match options.secrets_manager {
-            Some(client) if uses_secrets_manager => Some(SecretsRefresh {
-                config: config.auth.clone(),
-                env,
-                client,
-                last: tokio::sync::Mutex::new(std::time::Instant::now()),
-                baseline: auth.warnings.clone(),
-                after_failure: options.refresh_after_failure,
-                wait: options.secrets_wait,
-                previous_for: options.previous_secret_for,
-            }),
+        let refresh = match &options.secrets_manager {
+            Some(client) if config.auth.uses_secrets_manager() => {
+                let baseline = auth.warnings.clone();
+                let client = client.clone();
+                Some(SecretsRefresh::new(&config.auth, env, client, baseline, &options).await?)
+            }
             _ => None,
         };
         // Only the rules are kept, and secret references for re-reading: the authenticator
@@ -159,7 +157,9 @@ impl Responder {
         let response = match self.admit(&request, &mut context).await {
             Err(refusal) => {
                 let metric = match refusal {
-                    Refusal::Unauthorized { .. } => Metric::WebhookRejected,
+                    Refusal::Unauthorized { .. } | Refusal::SecretsUnconfirmed { .. } => {
+                        Metric::WebhookRejected
+                    }
                     _ => Metric::WebhookInvalid,
                 };
                 batch.metric(metric, 1.0);
@@ -227,8 +227,13 @@ impl Responder {
             .secrets
             .authenticate(request)
             .await
-            .map_err(|rejection| Refusal::Unauthorized {
-                why: rejection.to_string(),
+            .map_err(|failure| match failure {
+                AuthFailure::Rejected(rejection) => Refusal::Unauthorized {
+                    why: rejection.to_string(),
+                },
+                AuthFailure::Unconfirmed(unconfirmed) => Refusal::SecretsUnconfirmed {
+                    why: unconfirmed.to_string(),
+                },
             })?;
         context.auth = Some(method.as_str());
         front_door::check_content_type(request.headers)?;

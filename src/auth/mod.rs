@@ -27,7 +27,7 @@ use jiff::Timestamp;
 use sha2::Sha256;
 
 use crate::duration::HumanDuration;
-use crate::secret::SecretRef;
+use crate::secret::{SecretId, SecretRef};
 
 #[cfg(any(test, feature = "test-support"))]
 pub use signature::sign;
@@ -57,6 +57,41 @@ impl AuthConfig {
             .iter()
             .chain(&self.signing_secrets)
             .any(SecretRef::is_secrets_manager)
+    }
+
+    /// The same table without the secrets read from Secrets Manager: what is still accepted
+    /// once those can no longer be vouched for (`env:` and `literal:` secrets).
+    pub fn without_secrets_manager(&self) -> Self {
+        let keep = |references: &[SecretRef]| {
+            references
+                .iter()
+                .filter(|r| !r.is_secrets_manager())
+                .cloned()
+                .collect()
+        };
+        Self {
+            tokens: keep(&self.tokens),
+            signing_secrets: keep(&self.signing_secrets),
+            ..self.clone()
+        }
+    }
+
+    /// The Secrets Manager secrets, named as the on-call engineer finds them: the reference,
+    /// and the name or ARN the environment gives it (`env` as the responder reads it). Never
+    /// a value.
+    pub fn secrets_manager_names(&self, env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+        self.tokens
+            .iter()
+            .chain(&self.signing_secrets)
+            .filter_map(|reference| match reference {
+                SecretRef::SecretsManager(SecretId::Env(name)) => Some(match env(name) {
+                    Some(id) if !id.is_empty() => format!("{reference} ({id})"),
+                    _ => reference.to_string(),
+                }),
+                SecretRef::SecretsManager(SecretId::Id(_)) => Some(reference.to_string()),
+                _ => None,
+            })
+            .collect()
     }
 }
 

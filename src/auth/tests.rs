@@ -359,6 +359,42 @@ fn debug_output_shows_counts_not_secrets() {
     assert_eq!((auth.token_count(), auth.signing_secret_count()), (1, 1));
 }
 
+#[test]
+fn without_secrets_manager_keeps_env_and_literal_secrets_and_names_the_others() {
+    let config = config(
+        &[
+            "secretsmanager:prod/webhook-token",
+            "env:CURRENT",
+            "literal:token-literal-0123456789",
+        ],
+        &["secretsmanager:env:SIGNING_ARN", "env:SIGNING"],
+        "authorization",
+    );
+    assert!(config.uses_secrets_manager());
+    let local = config.without_secrets_manager();
+    assert!(!local.uses_secrets_manager());
+    let kept: Vec<String> = local
+        .tokens
+        .iter()
+        .chain(&local.signing_secrets)
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(kept, ["env:CURRENT", "literal:<redacted>", "env:SIGNING"]);
+    let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:signing-AbCdEf";
+    let env = |name: &str| (name == "SIGNING_ARN").then(|| arn.to_owned());
+    assert_eq!(
+        config.secrets_manager_names(&env),
+        [
+            "secretsmanager:prod/webhook-token".to_owned(),
+            format!("secretsmanager:env:SIGNING_ARN ({arn})"),
+        ]
+    );
+    assert_eq!(
+        config.secrets_manager_names(&|_| None)[1],
+        "secretsmanager:env:SIGNING_ARN"
+    );
+}
+
 /// The Standard Webhooks specification's published test vector: every other signed request in
 /// the tests comes from this project's own signer, so a mistake shared by the signer and the
 /// verifier would pass them all; this one would not.

@@ -4,8 +4,10 @@
 //! becomes a status code.
 //!
 //! The order is: 405 unless POST; 400 when the body could not be read; 413 over 64 KiB; 401
-//! unless `auth` accepts the caller; 415 unless the body is labelled JSON (or
-//! text/plain, as Wavefront may send JSON with that label); 400 when the payload is unusable.
+//! unless `auth` accepts the caller, or 503 when the secrets it would be checked against could
+//! not be re-read for too long (the fault is ours, not the caller's); 415 unless the body is
+//! labelled JSON (or text/plain, as Wavefront may send JSON with that label); 400 when the
+//! payload is unusable.
 
 use std::time::Duration;
 
@@ -57,6 +59,11 @@ pub enum Refusal {
     /// The caller is told only "unauthorized"; `why` is for the audit line.
     #[error("unauthorized")]
     Unauthorized { why: String },
+    /// The caller may hold a secret the responder can no longer vouch for: those read from
+    /// Secrets Manager could not be re-read for too long. The caller is told only that it may
+    /// try again later; `why` (what failed, and what to check) is for the audit line.
+    #[error("service unavailable: credentials cannot be checked right now; try again later")]
+    SecretsUnconfirmed { why: String },
     #[error(
         "content type \"{0}\" is not supported; set the alert target's content type to \
          application/json"
@@ -75,15 +82,16 @@ impl Refusal {
             Self::Unreadable | Self::BadPayload(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::SecretsUnconfirmed { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::UnsupportedContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         }
     }
 
     /// The outcome in the body and the audit line: `rejected` for a caller who could not
-    /// prove who they are, `invalid` for everything else.
+    /// prove who they are (whoever is at fault), `invalid` for everything else.
     pub fn outcome(&self) -> &'static str {
         match self {
-            Self::Unauthorized { .. } => "rejected",
+            Self::Unauthorized { .. } | Self::SecretsUnconfirmed { .. } => "rejected",
             _ => "invalid",
         }
     }
@@ -91,7 +99,7 @@ impl Refusal {
     /// What the audit line says: for a rejection, why; otherwise what the caller is told.
     pub fn detail(&self) -> String {
         match self {
-            Self::Unauthorized { why } => why.clone(),
+            Self::Unauthorized { why } | Self::SecretsUnconfirmed { why } => why.clone(),
             other => other.to_string(),
         }
     }
@@ -172,4 +180,31 @@ pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Stri
         HeaderValue::from_static("application/json"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_we_cannot_vouch_for_are_our_fault_and_the_reason_stays_in_the_audit_line() {
+        let refusal = Refusal::SecretsUnconfirmed {
+            why: "the Secrets Manager secrets could not be re-read".into(),
+        };
+        assert_eq!(refusal.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refusal.outcome(), "rejected");
+        assert_eq!(
+            refusal.detail(),
+            "the Secrets Manager secrets could not be re-read"
+        );
+        let response = refusal.into_response("req-1");
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body: serde_json::Value = serde_json::from_str(response.body()).unwrap();
+        assert_eq!(body["outcome"], "rejected");
+        assert_eq!(
+            body["error"],
+            "service unavailable: credentials cannot be checked right now; try again later"
+        );
+        assert!(!response.body().contains("Secrets Manager"));
+    }
 }

@@ -223,6 +223,11 @@ impl Proxy {
         });
     }
 
+    /// From now on, no faults: every request is forwarded again, as when the service recovers.
+    pub fn clear(&self) {
+        self.shared.injections.lock().unwrap().clear();
+    }
+
     /// Every operation requested so far, in order of arrival, retries included.
     pub fn operations(&self) -> Vec<String> {
         self.shared.operations.lock().unwrap().clone()

@@ -1,10 +1,11 @@
 //! Tokens kept in Secrets Manager (moto server): read at start-up, both versions during a
-//! rotation, and re-read after a failed authentication, so a rotated secret needs no redeploy.
+//! rotation, and re-read after a failed authentication, so a rotated secret needs no redeploy;
+//! kept while re-reads fail, for a while only (the fault proxy makes them fail).
 
 use std::path::Path;
 use std::sync::Arc;
 
-use wavefront_responder::app::Options;
+use wavefront_responder::app::{Options, UNCONFIRMED_SECRETS_ACCEPTED_FOR};
 use wavefront_responder::config::Config;
 
 use crate::moto;
@@ -54,6 +55,7 @@ fn reading(client: &aws_sdk_secretsmanager::Client) -> Options {
         refresh_after_failure: std::time::Duration::ZERO,
         secrets_wait: LONG_WAIT,
         previous_secret_for: wavefront_responder::secret::PREVIOUS_VERSION_FOR,
+        unconfirmed_secrets_accepted_for: UNCONFIRMED_SECRETS_ACCEPTED_FOR,
     }
 }
 
@@ -63,6 +65,15 @@ const LONG_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 /// A responder whose token is the secret `secret_name`, created holding [`FIRST`], with
 /// `options`.
 async fn responder_reading(secret_name: &str, options: Options) -> TestResponder {
+    responder_with_tokens(secret_name, &[], options).await
+}
+
+/// [`responder_reading`], with `also` (references such as `env:WEBHOOK_TOKEN`) accepted too.
+async fn responder_with_tokens(
+    secret_name: &str,
+    also: &[&str],
+    options: Options,
+) -> TestResponder {
     let aws = moto::aws().await;
     aws.secretsmanager
         .create_secret()
@@ -71,8 +82,9 @@ async fn responder_reading(secret_name: &str, options: Options) -> TestResponder
         .send()
         .await
         .expect("create secret");
+    let also: String = also.iter().map(|r| format!(", \"{r}\"")).collect();
     let text = format!(
-        "[auth]\ntokens = [\"secretsmanager:{secret_name}\"]\n[[rule]]\nname = \"r\"\nalert = \"*\"\n\
+        "[auth]\ntokens = [\"secretsmanager:{secret_name}\"{also}]\ninsecure_allow_literal_secrets = true\n[[rule]]\nname = \"r\"\nalert = \"*\"\n\
          [[rule.action]]\ntype = \"lambda-alias\"\nfunction = \"f\"\nalias = \"live\"\nto_version = \"1\"\n"
     );
     let config = Config::parse(&text, Path::new("secrets.toml")).unwrap();
@@ -157,19 +169,118 @@ async fn a_deleted_secret_stops_being_accepted_at_the_next_re_read() {
     assert_eq!(status(&t, FIRST).await, 401, "revoked");
 }
 
-/// A Secrets Manager that answers with errors is out, not a revocation: the token read before
-/// keeps working.
+/// A Secrets Manager that answers with errors is out, not a revocation: for the default hour
+/// after the last read that succeeded, the token read before keeps working through failed
+/// re-reads, and a wrong token is still the caller's fault.
 #[tokio::test]
 async fn a_secret_that_cannot_be_read_now_keeps_the_one_read_before() {
     use crate::proxy::{Fault, Proxy, Times};
 
+    assert_eq!(
+        Options::default().unconfirmed_secrets_accepted_for,
+        std::time::Duration::from_secs(3600)
+    );
     let name = moto::unique("webhook-token");
     let proxy = Proxy::start().await;
     let proxied = proxy.aws().await;
     let t = responder_reading(&name, reading(&proxied.secretsmanager)).await;
     proxy.inject("GetSecretValue", Fault::Status(500), Times::Always);
-    assert_eq!(status(&t, SECOND).await, 401);
+    for _ in 0..2 {
+        assert_eq!(status(&t, SECOND).await, 401);
+        assert_eq!(status(&t, FIRST).await, 200);
+    }
+    assert!(
+        proxy.operations().iter().any(|o| o == "GetSecretValue"),
+        "the failed authentications re-read: {:?}",
+        proxy.operations()
+    );
+}
+
+/// Past its time (none here: the first failed re-read ends it), a Secrets Manager value is no
+/// longer accepted, and a request it might have let in is answered 503 with an audit line that
+/// says what to check: the fault is ours, not the caller's. `env:` and literal tokens keep
+/// working, a request without credentials is still the caller's fault, and once Secrets
+/// Manager answers again its value is accepted again.
+#[tokio::test]
+async fn secrets_that_cannot_be_re_read_for_too_long_are_refused_as_our_fault() {
+    use crate::proxy::{Fault, Proxy, Times};
+
+    const LITERAL: &str = "literal-token-0123456789abcdef";
+    let name = moto::unique("webhook-token");
+    let proxy = Proxy::start().await;
+    let proxied = proxy.aws().await;
+    let options = Options {
+        unconfirmed_secrets_accepted_for: std::time::Duration::ZERO,
+        ..reading(&proxied.secretsmanager)
+    };
+    let literal = format!("literal:{LITERAL}");
+    let t = responder_with_tokens(&name, &["env:WEBHOOK_TOKEN", &literal], options).await;
+    // No re-read has failed yet: read at start-up, the value is accepted.
     assert_eq!(status(&t, FIRST).await, 200);
+
+    proxy.inject("GetSecretValue", Fault::Status(500), Times::Always);
+    // The failed authentication re-reads, and the re-read fails: the values read before are
+    // past their time, and this request may have held a rotated one.
+    assert_eq!(status(&t, SECOND).await, 503);
+    let reply = t
+        .post(
+            &[("authorization", &bearer(FIRST))],
+            fixture("alerts/checkout-opened.json").as_bytes(),
+        )
+        .await;
+    assert_eq!(reply.status, 503, "{}", reply.text);
+    assert_eq!(reply.json["outcome"], "rejected");
+    assert_eq!(
+        reply.json["error"],
+        "service unavailable: credentials cannot be checked right now; try again later"
+    );
+    let audits = t.audits();
+    let audit = audits.last().expect("an audit line");
+    assert_eq!(audit["outcome"], "rejected");
+    assert_audit_keys(audit, &crate::docs::documented_audit_keys());
+    let detail = audit["detail"].as_str().expect("a detail");
+    assert!(
+        detail.starts_with(
+            "the Secrets Manager secrets could not be re-read for over 0s (last success at "
+        ),
+        "{detail}"
+    );
+    for part in [
+        format!("; last failure: token secretsmanager:{name} could not be read ("),
+        "): the values read before are no longer accepted; check the function's access to \
+         secretsmanager:"
+            .to_owned(),
+        format!(
+            "{name} (its secretsmanager:GetSecretValue permission, the secret's KMS key, \
+             Secrets Manager's health); they are accepted again once a re-read succeeds"
+        ),
+    ] {
+        assert!(detail.contains(&part), "{part:?} not in {detail}");
+    }
+    assert_eq!(
+        t.metric_names()
+            .iter()
+            .filter(|m| *m == "webhook_rejected")
+            .count(),
+        2
+    );
+
+    // Not Secrets Manager's: still accepted. Without credentials: still the caller's fault.
+    assert_eq!(status(&t, TOKEN).await, 200);
+    assert_eq!(status(&t, LITERAL).await, 200);
+    let reply = t
+        .post(&[], fixture("alerts/checkout-opened.json").as_bytes())
+        .await;
+    assert_eq!(reply.status, 401);
+
+    // Secrets Manager answers again: the next failed authentication re-reads, and it holds.
+    proxy.clear();
+    assert_eq!(status(&t, FIRST).await, 200);
+    assert_eq!(status(&t, SECOND).await, 401);
+    let output = t.output.text();
+    for token in [FIRST, SECOND, TOKEN, LITERAL] {
+        assert!(!output.contains(token), "a token leaked: {output}");
+    }
 }
 
 /// A rotation revokes the old value after a while: the previous version is accepted only for
