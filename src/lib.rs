@@ -11,6 +11,8 @@
 //!   as sentences.
 //! - [`secret`]: where secrets come from (`env:`, `secretsmanager:`) and a wrapper that never
 //!   prints them.
+//! - [`wavefront`]: Wavefront's REST API: the `[wavefront]` settings and a client that calls
+//!   it with the API token, bounded in time and size.
 //! - [`front_door`]: one request, whichever way it arrived, and the rules of HTTP that apply
 //!   before any alert is looked at; the one place a refusal becomes a status code.
 //! - [`auth`]: proves the caller holds a shared token or a Standard Webhooks signing secret.
@@ -51,3 +53,4 @@ pub mod record;
 pub mod secret;
 pub mod telemetry;
 pub mod text;
+pub mod wavefront;

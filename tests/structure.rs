@@ -18,6 +18,7 @@ const ORDER: &[&str] = &[
     "text",
     "aws",
     "secret",
+    "wavefront",
     "front_door",
     "auth",
     "alert",

@@ -28,6 +28,7 @@ use crate::record::Record;
 use crate::secret::Resolver;
 use crate::telemetry::{Audit, Metric, RequestContext, Telemetry};
 use crate::text::truncate;
+use crate::wavefront::Wavefront;
 use secrets::{AuthFailure, Secrets, SecretsRefresh};
 
 pub use secrets::{Env, UNCONFIRMED_SECRETS_ACCEPTED_FOR};
@@ -51,6 +52,12 @@ pub struct Responder {
     time_budget: Duration,
     /// Kept back from Lambda's deadline to write the record and answer.
     answer_margin: Duration,
+    /// Wavefront's API, when `[wavefront]` is configured and its token could be read.
+    #[expect(
+        dead_code,
+        reason = "read by the events and require_firing work of #15"
+    )]
+    wavefront: Option<Wavefront>,
 }
 
 /// How a responder runs its actions.
@@ -115,6 +122,14 @@ impl Responder {
             previous_for: options.previous_secret_for,
         };
         let auth = Authenticator::from_config(&config.auth, resolver).await?;
+        let mut warnings = auth.warnings.clone();
+        let wavefront = match &config.wavefront {
+            Some(settings) => wavefront_client(settings, resolver)
+                .await
+                .map_err(|why| warnings.push(why))
+                .ok(),
+            None => None,
+        };
         let refresh = match &options.secrets_manager {
             Some(client) if config.auth.uses_secrets_manager() => {
                 let baseline = auth.warnings.clone();
@@ -134,8 +149,9 @@ impl Responder {
                 executor: options.executor,
                 time_budget: config.time_budget.get(),
                 answer_margin: options.answer_margin,
+                wavefront,
             },
-            warnings: auth.warnings,
+            warnings,
         })
     }
 
@@ -239,6 +255,31 @@ impl Responder {
         front_door::check_content_type(request.headers)?;
         Alert::parse(request.body).map_err(|e| Refusal::BadPayload(e.to_string()))
     }
+}
+
+/// The client of `[wavefront]`, or why there is none (a start-up warning: the responder runs
+/// on without events, and `require_firing` rules follow their `on_wavefront_error`).
+pub async fn wavefront_client(
+    settings: &crate::wavefront::Settings,
+    resolver: Resolver<'_>,
+) -> Result<Wavefront, String> {
+    let off = "Wavefront events are off and require_firing rules follow on_wavefront_error";
+    let token = match resolver.resolve(&settings.api_token).await {
+        Ok(values) => values.into_iter().next(),
+        Err(unresolved) => {
+            return Err(format!(
+                "[wavefront] api_token {} {unresolved}: {off}",
+                settings.api_token
+            ));
+        }
+    };
+    let Some(token) = token else {
+        return Err(format!(
+            "[wavefront] api_token {} has no value: {off}",
+            settings.api_token
+        ));
+    };
+    Wavefront::new(settings.url.clone(), token).map_err(|e| format!("[wavefront]: {e}: {off}"))
 }
 
 /// What a request on Lambda keeps back from the invocation's deadline: the time to write the

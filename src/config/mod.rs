@@ -80,6 +80,8 @@ pub struct Config {
     pub circuit_breaker: Option<CircuitBreaker>,
     /// The rules, in file order.
     pub rules: Rules,
+    /// Wavefront's API, for events and the "still firing?" check; `None` turns both off.
+    pub wavefront: Option<crate::wavefront::Settings>,
 }
 
 /// The `[ledger]` table.
@@ -162,6 +164,7 @@ impl Config {
         let circuit_breaker = validate::circuit_breaker(raw.circuit_breaker, &mut problems);
         let auth = validate::auth(raw.auth, &mut problems);
         let rules = validate::rules(raw.rules, &triggers, &mut problems);
+        let wavefront = validate::wavefront(raw.wavefront, &mut problems);
         problems.into_result()?;
         Ok(Config {
             path: path.to_owned(),
@@ -173,6 +176,7 @@ impl Config {
             ledger,
             circuit_breaker,
             rules,
+            wavefront,
         })
     }
 }

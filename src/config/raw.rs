@@ -25,6 +25,7 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub ledger: RawLedger,
     pub circuit_breaker: Option<Spanned<RawCircuitBreaker>>,
+    pub wavefront: Option<Spanned<RawWavefront>>,
     #[serde(default, rename = "rule")]
     pub rules: Vec<Spanned<RawRule>>,
 }
@@ -44,6 +45,14 @@ pub(super) struct RawCircuitBreaker {
     pub enabled: Option<bool>,
     pub max_actions: Option<Spanned<u32>>,
     pub window: Option<Spanned<HumanDuration>>,
+}
+
+/// `[wavefront]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWavefront {
+    pub url: Spanned<String>,
+    pub api_token: Spanned<SecretRef>,
 }
 
 /// `[auth]`.

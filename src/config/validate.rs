@@ -8,7 +8,7 @@ use http::HeaderName;
 use toml::Spanned;
 
 use super::diagnostics::Problems;
-use super::raw::{KnownReason, RawAuth, RawCircuitBreaker, RawLedger, RawRule};
+use super::raw::{KnownReason, RawAuth, RawCircuitBreaker, RawLedger, RawRule, RawWavefront};
 use super::{
     DEFAULT_CIRCUIT_BREAKER, DEFAULT_COOLDOWN, DEFAULT_SIGNATURE_TOLERANCE, DEFAULT_TIME_BUDGET,
     DEFAULT_TRIGGERS, LedgerConfig, RESERVED_HEADERS, TableName,
@@ -18,6 +18,7 @@ use crate::auth::AuthConfig;
 use crate::duration::HumanDuration;
 use crate::ledger::{CircuitBreaker, DEFAULT_RETENTION};
 use crate::plan::rules::{Rule, Rules};
+use crate::wavefront::{self, BaseUrl};
 
 /// The top-level `triggers`, or the default reasons.
 pub(super) fn triggers(
@@ -181,6 +182,35 @@ pub(super) fn auth(raw: Spanned<RawAuth>, problems: &mut Problems<'_>) -> AuthCo
         signature_tolerance,
         insecure_allow_literal_secrets: auth.insecure_allow_literal_secrets,
     }
+}
+
+/// The `[wavefront]` table: an https base URL (http only for loopback) and a token that is a
+/// reference, never the token itself.
+pub(super) fn wavefront(
+    raw: Option<Spanned<RawWavefront>>,
+    problems: &mut Problems<'_>,
+) -> Option<wavefront::Settings> {
+    let raw = raw?.into_inner();
+    let url = match BaseUrl::parse(raw.url.get_ref()) {
+        Ok(url) => Some(url),
+        Err(why) => {
+            problems.add(raw.url.span(), format!("[wavefront] url: {why}"));
+            None
+        }
+    };
+    if raw.api_token.get_ref().is_literal() {
+        problems.add(
+            raw.api_token.span(),
+            "[wavefront] api_token must not be the token itself (it would be committed with \
+             the config); use \"env:VARIABLE_NAME\" or \"secretsmanager:SECRET_NAME\""
+                .into(),
+        );
+        return None;
+    }
+    Some(wavefront::Settings {
+        url: url?,
+        api_token: raw.api_token.into_inner(),
+    })
 }
 
 /// `[auth] token_header`: a valid header name that neither HTTP nor signatures use.

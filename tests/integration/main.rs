@@ -20,3 +20,4 @@ mod proxy;
 mod runtime_api;
 mod secrets;
 mod support;
+mod wavefront_api;
