@@ -161,14 +161,14 @@ pub(super) struct KnownOnError(pub OnWavefrontError);
 impl<'de> Deserialize<'de> for KnownOnError {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        OnWavefrontError::parse(&text)
-            .map(KnownOnError)
-            .ok_or_else(|| {
-                de::Error::custom(format!(
-                    "\"{text}\" is not an on_wavefront_error; use \"skip\" (the default: leave the \
-                 target alone when Wavefront cannot say the alert is firing) or \"act\""
-                ))
-            })
+        match text.as_str() {
+            "skip" => Ok(KnownOnError(OnWavefrontError::Skip)),
+            "act" => Ok(KnownOnError(OnWavefrontError::Act)),
+            _ => Err(de::Error::custom(format!(
+                "\"{text}\" is not an on_wavefront_error; use \"skip\" (the default: leave \
+                 the target alone when Wavefront cannot say the alert is firing) or \"act\""
+            ))),
+        }
     }
 }
 

@@ -111,25 +111,6 @@ pub enum OnWavefrontError {
     Act,
 }
 
-impl OnWavefrontError {
-    /// The value as the config writes it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Skip => "skip",
-            Self::Act => "act",
-        }
-    }
-
-    /// Parses the config's value.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "skip" => Some(Self::Skip),
-            "act" => Some(Self::Act),
-            _ => None,
-        }
-    }
-}
-
 /// One criterion of a rule, checked against one alert.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Check {

@@ -400,3 +400,18 @@ async fn without_an_alert_id_or_a_client_the_rule_follows_on_wavefront_error() {
     assert_eq!(scene.api.requests().len(), 0);
     assert_quiet(&t, &reply);
 }
+
+/// The guard's value, as records and audit lines write it, is the one the docs name, and the
+/// configuration page lists both keys.
+#[test]
+fn the_docs_name_the_guard_and_the_keys() {
+    let read = |page: &str| std::fs::read_to_string(crate::support::repo_path(page)).unwrap();
+    let guard = serde_json::to_string(&wavefront_responder::ledger::Guard::NotFiring).unwrap();
+    assert_eq!(guard, "\"not_firing\"");
+    assert!(read("docs/requests.md").contains("`not_firing`"));
+    assert!(read("docs/safety.md").contains("`\"guard\": \"not_firing\"`"));
+    let configuration = read("docs/configuration.md");
+    for key in ["`rule.require_firing`", "`rule.on_wavefront_error`"] {
+        assert!(configuration.contains(key), "{key}");
+    }
+}
