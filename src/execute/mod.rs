@@ -14,8 +14,10 @@
 //!   alert from Wavefront before the ledger's guards.
 //! - [`calls`]: the bookkeeping every AWS call shares.
 //!
-//! An action makes its calls, reads included, only once the ledger admitted it (a dry run:
+//! An action makes its AWS calls, reads included, only once the ledger admitted it (a dry run:
 //! once the ledger was read and would admit it), so an action the ledger refuses calls nothing.
+//! The "still firing?" read, to Wavefront, comes before the ledger, so that an action it holds
+//! back has claimed nothing.
 
 pub mod attribution;
 pub mod calls;

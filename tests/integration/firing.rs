@@ -300,6 +300,7 @@ async fn dry_runs_read_the_alert_and_report_the_same() {
     assert_eq!(scene.reads(), 3);
     assert_eq!(scene.live().await, "2");
     assert_quiet(&t, &reply);
+    assert_quiet(&live, &reply);
 }
 
 #[tokio::test]
@@ -414,4 +415,25 @@ fn the_docs_name_the_guard_and_the_keys() {
     for key in ["`rule.require_firing`", "`rule.on_wavefront_error`"] {
         assert!(configuration.contains(key), "{key}");
     }
+}
+
+/// Plan-only, nothing is read: the plan says the action waits on Wavefront's answer.
+#[tokio::test]
+async fn the_plan_says_an_action_acts_only_if_the_alert_is_firing() {
+    let api = WavefrontApi::start().await;
+    let text = format!(
+        "[auth]\ntokens = [\"env:WEBHOOK_TOKEN\"]\n{}{}",
+        api.config_table(),
+        Scene::rule("checkout-errors", "checkout", "require_firing = true")
+    );
+    let config = Config::parse(&text, Path::new("firing.toml")).expect("valid config");
+    let t = TestResponder::new(config).await;
+    let reply = t.post_with_token(&firing()).await;
+    assert_eq!(action(&reply)["outcome"], "planned", "{}", reply.text);
+    assert!(
+        detail(action(&reply)).ends_with(", if Wavefront says the alert is firing"),
+        "{}",
+        reply.text
+    );
+    assert_eq!(api.requests().len(), 0);
 }
