@@ -21,7 +21,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
 use crate::secret::{Secret, SecretRef};
-use crate::text::{millis_text, printable, truncate};
+use crate::text::{printable, truncate};
 
 /// The largest answer read from Wavefront; a larger one is an error, not a truncation.
 pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
@@ -122,7 +122,7 @@ impl Permission {
 /// Why a call to Wavefront gave no usable answer. Never contains the token.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WavefrontError {
-    #[error("Wavefront did not answer within {}", millis_text(within.as_millis() as i64))]
+    #[error("Wavefront did not answer within {}", crate::duration::HumanDuration::new(*within))]
     TimedOut { within: Duration },
     #[error("could not reach Wavefront at {base}: {why}")]
     Unreachable { base: String, why: String },
@@ -368,6 +368,10 @@ mod tests {
         );
         let err = interpret(StatusCode::OK, b"<html>", Permission::Browse).unwrap_err();
         assert!(matches!(err, WavefrontError::BadAnswer { .. }), "{err}");
+        let late = WavefrontError::TimedOut {
+            within: Duration::from_millis(300),
+        };
+        assert_eq!(late.to_string(), "Wavefront did not answer within 300ms");
     }
 
     #[test]

@@ -52,11 +52,8 @@ pub struct Responder {
     time_budget: Duration,
     /// Kept back from Lambda's deadline to write the record and answer.
     answer_margin: Duration,
-    /// Wavefront's API, when `[wavefront]` is configured and its token could be read.
-    #[expect(
-        dead_code,
-        reason = "read by the events and require_firing work of #15"
-    )]
+    /// Wavefront's API, when `[wavefront]` is configured and its token could be read; the
+    /// executor's "still firing?" check reads alerts with it.
     wavefront: Option<Wavefront>,
 }
 
@@ -192,7 +189,9 @@ impl Responder {
                 let execution = match &self.executor {
                     Some(executor) => {
                         let (deadline, cap) = self.deadlines(executor, started, request.time_left);
-                        let run = executor.execute_until(&plan, request.received_at, deadline, cap);
+                        let wavefront = self.wavefront.as_ref();
+                        let at = request.received_at;
+                        let run = executor.execute_until(&plan, at, deadline, cap, wavefront);
                         // Boxed: the run's state is large, and only requests with actions need it.
                         Box::pin(run).await
                     }

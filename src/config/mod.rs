@@ -163,7 +163,8 @@ impl Config {
         let ledger = validate::ledger(raw.ledger, &mut problems);
         let circuit_breaker = validate::circuit_breaker(raw.circuit_breaker, &mut problems);
         let auth = validate::auth(raw.auth, &mut problems);
-        let rules = validate::rules(raw.rules, &triggers, &mut problems);
+        let has_wavefront = raw.wavefront.is_some();
+        let rules = validate::rules(raw.rules, (&triggers, has_wavefront), &mut problems);
         let wavefront = validate::wavefront(raw.wavefront, &mut problems);
         problems.into_result()?;
         Ok(Config {
@@ -181,5 +182,7 @@ impl Config {
     }
 }
 
+#[cfg(test)]
+mod firing_tests;
 #[cfg(test)]
 mod tests;

@@ -191,8 +191,9 @@ pub struct CircuitBreaker {
     pub window: HumanDuration,
 }
 
-/// What stopped an action: one of the ledger's claims, a freeze recorded in it, or the
-/// attribution guard (what would be undone began after the incident started).
+/// What stopped an action: one of the ledger's claims, a freeze recorded in it, the
+/// attribution guard (what would be undone began after the incident started), or the "still
+/// firing?" check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Guard {
@@ -207,6 +208,9 @@ pub enum Guard {
     Frozen,
     /// What the action would undo began at or after the incident started: it may be the fix.
     Attribution,
+    /// The rule sets `require_firing`, and Wavefront did not say the alert is still firing
+    /// (snoozed, in maintenance, not firing, or its status could not be read).
+    NotFiring,
 }
 
 /// An incident: one firing of one alert.

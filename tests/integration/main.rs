@@ -8,6 +8,7 @@ mod commands;
 mod docs;
 mod end_to_end;
 mod faults;
+mod firing;
 mod front_doors;
 mod guards;
 mod hostile;
