@@ -263,22 +263,12 @@ pub async fn wavefront_client(
     resolver: Resolver<'_>,
 ) -> Result<Wavefront, String> {
     let off = "Wavefront events are off and require_firing rules follow on_wavefront_error";
-    let token = match resolver.resolve(&settings.api_token).await {
-        Ok(values) => values.into_iter().next(),
-        Err(unresolved) => {
-            return Err(format!(
-                "[wavefront] api_token {} {unresolved}: {off}",
-                settings.api_token
-            ));
-        }
-    };
-    let Some(token) = token else {
-        return Err(format!(
-            "[wavefront] api_token {} has no value: {off}",
-            settings.api_token
-        ));
-    };
-    Wavefront::new(settings.url.clone(), token).map_err(|e| format!("[wavefront]: {e}: {off}"))
+    let reference = &settings.api_token;
+    let values = (resolver.resolve(reference).await)
+        .map_err(|unresolved| format!("[wavefront] api_token {reference} {unresolved}: {off}"))?;
+    let token = (values.into_iter().next())
+        .ok_or_else(|| format!("[wavefront] api_token {reference} has no value: {off}"))?;
+    Ok(Wavefront::new(settings.url.clone(), token))
 }
 
 /// What a request on Lambda keeps back from the invocation's deadline: the time to write the

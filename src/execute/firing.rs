@@ -257,7 +257,7 @@ mod tests {
             assert!(!is_alert_id(id), "{id}");
         }
         let base = crate::wavefront::BaseUrl::parse("http://127.0.0.1:1").unwrap();
-        let client = Wavefront::new(base, crate::secret::Secret::new("t")).unwrap();
+        let client = Wavefront::new(base, crate::secret::Secret::new("t"));
         let mut firing = Firing::new(Some(&client), Some("../notificant"), READ_LIMIT);
         let verdict = firing.verdict(OnWavefrontError::Skip, READ_LIMIT).await;
         let Verdict::Hold(detail) = verdict else {

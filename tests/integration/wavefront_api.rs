@@ -283,7 +283,7 @@ async fn the_client_calls_the_stand_in_with_the_token_and_reads_its_answers() {
     let api = WavefrontApi::start().await;
     api.set_alert("1700000000000", &["FIRING"]);
     let base = BaseUrl::parse(api.url()).unwrap();
-    let client = Wavefront::new(base.clone(), Secret::new(API_TOKEN)).unwrap();
+    let client = Wavefront::new(base.clone(), Secret::new(API_TOKEN));
     let second = Duration::from_secs(1);
     let alert = client
         .call(
@@ -344,7 +344,7 @@ async fn the_client_calls_the_stand_in_with_the_token_and_reads_its_answers() {
         .await
         .unwrap_err();
     assert_eq!(stalled, WavefrontError::TimedOut { within: short });
-    let wrong = Wavefront::new(base, Secret::new("not-the-token")).unwrap();
+    let wrong = Wavefront::new(base, Secret::new("not-the-token"));
     let refused = wrong
         .call(
             Method::GET,
