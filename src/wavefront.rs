@@ -20,8 +20,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
+use crate::duration::HumanDuration;
 use crate::secret::{Secret, SecretRef};
-use crate::text::{millis_text, printable, truncate};
+use crate::text::{printable, truncate};
 
 /// The largest answer read from Wavefront; a larger one is an error, not a truncation.
 pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
@@ -122,7 +123,7 @@ impl Permission {
 /// Why a call to Wavefront gave no usable answer. Never contains the token.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WavefrontError {
-    #[error("Wavefront did not answer within {}", millis_text(within.as_millis() as i64))]
+    #[error("Wavefront did not answer within {}", HumanDuration::new(*within))]
     TimedOut { within: Duration },
     #[error("could not reach Wavefront at {base}: {why}")]
     Unreachable { base: String, why: String },
@@ -368,6 +369,11 @@ mod tests {
         );
         let err = interpret(StatusCode::OK, b"<html>", Permission::Browse).unwrap_err();
         assert!(matches!(err, WavefrontError::BadAnswer { .. }), "{err}");
+        let within = Duration::from_millis(2500);
+        assert_eq!(
+            WavefrontError::TimedOut { within }.to_string(),
+            "Wavefront did not answer within 2s 500ms"
+        );
     }
 
     #[test]
