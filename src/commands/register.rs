@@ -132,6 +132,9 @@ async fn webhook_credential(config: &Config, resolver: Resolver<'_>) -> Result<C
     let setup = wavefront_responder::auth::Authenticator::from_config(auth, resolver)
         .await
         .with_context(|| format!("config {}", config.path.display()))?;
+    for warning in &setup.warnings {
+        tracing::warn!("{warning}");
+    }
     for reference in &auth.tokens {
         if let Ok(values) = resolver.resolve(reference).await
             && let Some(token) = values.first()
@@ -278,7 +281,9 @@ impl Registration<'_> {
             .call(method, &path, Some(&self.target.body()))
             .await
             .with_context(|| format!("could not {doing}"))?;
-        id_of(&answer).ok_or_else(|| anyhow!("Wavefront's answer to {path} has no target id"))
+        id_of(&answer)
+            .or_else(|| existing.map(|stored| stored.id.clone()))
+            .ok_or_else(|| anyhow!("Wavefront's answer to {path} has no target id"))
     }
 
     async fn call(

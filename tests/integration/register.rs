@@ -214,6 +214,8 @@ async fn an_unset_first_token_gives_way_to_the_next_usable_one() {
     let args = ["register", "--endpoint", ENDPOINT, "--config", path];
     let done = run(&args, &[("WEBHOOK_TOKEN", None)]).await;
     assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let skipped = "token env:WEBHOOK_TOKEN is not set or empty; skipping it";
+    assert!(done.stderr.contains(skipped), "{}", done.stderr);
     let sent = &api.requests_to(Method::POST, "/api/v2/notificant")[0];
     let bearer = format!("Bearer {PREVIOUS_TOKEN}");
     assert_eq!(sent.body, expected_body(ENDPOINT, "Authorization", &bearer));
