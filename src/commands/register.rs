@@ -48,6 +48,9 @@ pub struct RegisterArgs {
 /// `register`: the alert target created, updated or found unchanged, and how to attach it.
 pub fn register(args: RegisterArgs) -> Result<()> {
     let endpoint = endpoint(&args.endpoint)?;
+    if args.title.trim().is_empty() {
+        bail!("--title is empty: give the title the alert target is found by");
+    }
     let config = load_config(args.config.as_deref(), Fallback::Warn)?;
     let Some(settings) = &config.wavefront else {
         bail!(

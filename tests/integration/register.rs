@@ -369,6 +369,8 @@ async fn a_config_register_cannot_use_is_refused_saying_what_to_add() {
     );
     let plain = register(&config, "http://abc123.example.com/webhook", &[]).await;
     plain.fails_saying("--endpoint `http://abc123.example.com/webhook` is not an https URL");
+    let untitled = register(&config, ENDPOINT, &["--title", " "]).await;
+    untitled.fails_saying("--title is empty");
     assert!(api.requests().is_empty(), "nothing reached Wavefront");
 }
 
