@@ -36,7 +36,7 @@
 //! - [`app`]: the composition root: the responder that runs a request through the flow, served
 //!   on AWS Lambda and as a local HTTP server.
 //! - `commands` (the binary's, `src/commands/`): `serve`, `check`, `explain`, `ledger`,
-//!   `freeze` and `unfreeze`.
+//!   `freeze`, `unfreeze` and `register`.
 
 pub mod actions;
 pub mod alert;

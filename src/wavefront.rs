@@ -21,7 +21,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
-use crate::secret::{Secret, SecretRef};
+use crate::duration::HumanDuration;
+use crate::secret::{Resolver, Secret, SecretRef};
 use crate::text::{printable, truncate};
 
 /// The largest answer read from Wavefront; a larger one is an error, not a truncation.
@@ -35,6 +36,18 @@ pub struct Settings {
     pub url: BaseUrl,
     /// A service account's API token (`env:` or `secretsmanager:`).
     pub api_token: SecretRef,
+}
+
+impl Settings {
+    /// The API token, or why there is none as a sentence (`[wavefront] api_token env:X is not
+    /// set or empty`).
+    pub async fn token(&self, resolver: Resolver<'_>) -> Result<Secret, String> {
+        let reference = &self.api_token;
+        let values = (resolver.resolve(reference).await)
+            .map_err(|unresolved| format!("[wavefront] api_token {reference} {unresolved}"))?;
+        (values.into_iter().next())
+            .ok_or_else(|| format!("[wavefront] api_token {reference} has no value"))
+    }
 }
 
 /// A cluster's base URL, `https://<name>.wavefront.com`; plain `http://` only for a loopback
@@ -123,7 +136,7 @@ impl Permission {
 /// Why a call to Wavefront gave no usable answer. Never contains the token.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WavefrontError {
-    #[error("Wavefront did not answer within {}", crate::duration::HumanDuration::new(*within))]
+    #[error("Wavefront did not answer within {}", HumanDuration::new(*within))]
     TimedOut { within: Duration },
     #[error("could not reach Wavefront at {base}: {why}")]
     Unreachable { base: String, why: String },
@@ -383,10 +396,11 @@ mod tests {
         );
         let err = interpret(StatusCode::OK, b"<html>", Permission::Browse).unwrap_err();
         assert!(matches!(err, WavefrontError::BadAnswer { .. }), "{err}");
-        let late = WavefrontError::TimedOut {
-            within: Duration::from_millis(300),
-        };
-        assert_eq!(late.to_string(), "Wavefront did not answer within 300ms");
+        let within = Duration::from_millis(2500);
+        assert_eq!(
+            WavefrontError::TimedOut { within }.to_string(),
+            "Wavefront did not answer within 2s 500ms"
+        );
     }
 
     #[test]

@@ -263,11 +263,7 @@ pub async fn wavefront_client(
     resolver: Resolver<'_>,
 ) -> Result<Wavefront, String> {
     let off = "Wavefront events are off and require_firing rules follow on_wavefront_error";
-    let reference = &settings.api_token;
-    let values = (resolver.resolve(reference).await)
-        .map_err(|unresolved| format!("[wavefront] api_token {reference} {unresolved}: {off}"))?;
-    let token = (values.into_iter().next())
-        .ok_or_else(|| format!("[wavefront] api_token {reference} has no value: {off}"))?;
+    let token = (settings.token(resolver).await).map_err(|why| format!("{why}: {off}"))?;
     Ok(Wavefront::new(settings.url.clone(), token))
 }
 

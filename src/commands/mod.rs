@@ -7,12 +7,14 @@
 //! - [`check`]: `check`, the config read back in plain words.
 //! - [`explain`]: `explain`, an alert walked through every rule.
 //! - [`ledger`]: `ledger list|clear`, `freeze` and `unfreeze` on the shared DynamoDB ledger.
+//! - [`register`]: `register`, the Wavefront alert target that calls the responder.
 //!
 //! These are modules of the binary, not of the library: `anyhow` stays at this edge.
 
 mod check;
 mod explain;
 mod ledger;
+mod register;
 mod serve;
 
 use std::path::Path;
@@ -51,6 +53,9 @@ pub enum Command {
     Freeze(ledger::FreezeArgs),
     /// Lift the freeze of every rule, or with --rule the freeze of one rule.
     Unfreeze(ledger::UnfreezeArgs),
+    /// Create or update the Wavefront alert target that calls the responder (through the API
+    /// of the cluster in [wavefront]), and print the target:<id> to attach to alerts.
+    Register(register::RegisterArgs),
 }
 
 impl Command {
@@ -69,6 +74,7 @@ impl Command {
             Command::Ledger(args) => ledger::ledger(args),
             Command::Freeze(args) => ledger::freeze(args),
             Command::Unfreeze(args) => ledger::unfreeze(args),
+            Command::Register(args) => register::register(args),
         }
     }
 }

@@ -18,6 +18,7 @@ mod ledger;
 mod moto;
 mod payloads;
 mod proxy;
+mod register;
 mod runtime_api;
 mod secrets;
 mod support;

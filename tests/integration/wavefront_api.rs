@@ -136,9 +136,16 @@ impl WavefrontApi {
     }
 
     /// The alert targets as stored, in creation order.
-    #[expect(dead_code, reason = "read by the register tests of #15")]
     pub fn notificants(&self) -> Vec<Value> {
         self.shared.notificants.lock().unwrap().clone()
+    }
+
+    /// Stores `target` as if it had been created through the API; returns its id.
+    pub fn add_notificant(&self, target: Value) -> String {
+        let mut notificants = self.shared.notificants.lock().unwrap();
+        let stored = created(&notificants, target);
+        notificants.push(stored.clone());
+        stored["id"].as_str().unwrap().to_owned()
     }
 }
 
@@ -206,11 +213,7 @@ fn answer(shared: &Shared, request: &Recorded) -> Response<Full<Bytes>> {
         (&Method::GET, ["notificant"]) => list_notificants(shared, &request.path),
         (&Method::POST, ["notificant"]) => {
             let mut notificants = shared.notificants.lock().unwrap();
-            let mut target = request.body.clone();
-            target["id"] = json!(format!(
-                "nt{:08x}",
-                0xa11e_0000_u32 + notificants.len() as u32
-            ));
+            let target = created(&notificants, request.body.clone());
             notificants.push(target.clone());
             ok(target)
         }
@@ -218,8 +221,11 @@ fn answer(shared: &Shared, request: &Recorded) -> Response<Full<Bytes>> {
             let mut notificants = shared.notificants.lock().unwrap();
             match notificants.iter_mut().find(|t| t["id"] == *id) {
                 Some(stored) => {
+                    let created_at = stored["createdEpochMillis"].clone();
                     *stored = request.body.clone();
                     stored["id"] = json!(id);
+                    stored["createdEpochMillis"] = created_at;
+                    stored["updatedEpochMillis"] = json!(1_700_000_100_000_u64);
                     ok(stored.clone())
                 }
                 None => error(404, &format!("Notificant {id} does not exist")),
@@ -227,6 +233,17 @@ fn answer(shared: &Shared, request: &Recorded) -> Response<Full<Bytes>> {
         }
         _ => error(404, "no such API"),
     }
+}
+
+/// `target` as the API stores a new one: with its id and the fields Wavefront keeps besides.
+fn created(notificants: &[Value], mut target: Value) -> Value {
+    let id = format!("nt{:08x}", 0xa11e_0000_u32 + notificants.len() as u32);
+    target["id"] = json!(id);
+    target["customerId"] = json!("stand-in");
+    target["creatorId"] = json!("sa::responder-registration");
+    target["createdEpochMillis"] = json!(1_700_000_000_000_u64);
+    target["updatedEpochMillis"] = json!(1_700_000_000_000_u64);
+    target
 }
 
 /// `GET /api/v2/notificant?offset=&limit=`: one page of the stored targets.
