@@ -414,3 +414,45 @@ async fn a_refused_post_gives_its_mark_back_so_a_redelivery_may_post() {
     assert!(matches!(again, Announced::Failed(_)), "{again:?}");
     assert_eq!(api.requests_to(Method::POST, EVENT).len(), 2);
 }
+
+#[tokio::test]
+async fn on_lambda_the_event_ends_before_the_time_kept_to_answer() {
+    let (aws, api) = (moto::aws().await, WavefrontApi::start().await);
+    api.misbehave(Method::POST, EVENT, Misbehave::Stall);
+    let function = release(&aws).await;
+    // A bound far past the invocation's deadline: only that deadline can end the post.
+    let long = Duration::from_secs(60);
+    let t = responder(
+        config(&function, &api, ""),
+        &aws,
+        Ledger::in_memory(None),
+        long,
+    )
+    .await;
+    // 6 s left: 3 s for the actions, the executor's 2 s overrun, 1 s kept to answer.
+    let left = Duration::from_secs(6);
+    let mut context = lambda_http::Context::default();
+    context.request_id = "event-deadline-test".into();
+    let now_ms = u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap();
+    context.deadline = now_ms + u64::try_from(left.as_millis()).unwrap();
+    let auth = bearer(TOKEN);
+    let event = lambda_event(
+        "apigw-http-v2.json",
+        &[("authorization", &auth)],
+        &firing(),
+        false,
+    );
+    let event = lambda_http::RequestExt::with_lambda_context(event, context);
+    let started = std::time::Instant::now();
+    let response = wavefront_responder::app::lambda::handle(&t.responder, event).await;
+    // Answered before Lambda would stop the invocation: the property, not a benchmark.
+    assert!(
+        started.elapsed() < left,
+        "answered after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(response.status(), 200);
+    assert_eq!(alias_state(&aws, &function, "live").await.0, "1");
+    assert_eq!(api.requests_to(Method::POST, EVENT).len(), 1);
+    assert_eq!(count(&t, "event_failed"), 1);
+}
