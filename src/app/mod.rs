@@ -1,7 +1,7 @@
 //! The composition root: a [`Responder`] holds the parts of the request flow and runs one
 //! request through them: [`crate::front_door`] → [`crate::auth`] → [`crate::alert`] →
-//! [`crate::plan`] → [`crate::execute`] → [`crate::record`] → [`crate::announce`]. It is served on AWS Lambda
-//! ([`lambda`]) and as a plain HTTP server for `serve` ([`local`]).
+//! [`crate::plan`] → [`crate::execute`] → [`crate::record`] → [`crate::announce`]. It is
+//! served on AWS Lambda ([`lambda`]) and as a plain HTTP server for `serve` ([`local`]).
 //!
 //! The answer is a refusal ([`Refusal::status`]), or 200 with the record, 502 when an action
 //! failed, so Wavefront's own webhook metrics show the failure, or 503 when another request's
@@ -27,7 +27,7 @@ use crate::plan::Plan;
 use crate::plan::rules::Rules;
 use crate::record::Record;
 use crate::secret::Resolver;
-use crate::telemetry::{Audit, Metric, RequestContext, Telemetry};
+use crate::telemetry::{Audit, Batch, Metric, RequestContext, Telemetry};
 use crate::text::truncate;
 use crate::wavefront::Wavefront;
 use secrets::{AuthFailure, Secrets, SecretsRefresh};
@@ -193,16 +193,14 @@ impl Responder {
             }
             Ok(alert) => {
                 let plan = Plan::new(request.request_id, &alert, &self.rules, self.dry_run);
-                let mut cap = None;
-                let execution = match &self.executor {
+                let (execution, cap) = match &self.executor {
                     Some(executor) => {
-                        let deadline;
-                        (deadline, cap) = self.deadlines(executor, started, request.time_left);
+                        let (deadline, cap) = self.deadlines(executor, started, request.time_left);
                         let run = executor.execute_until(&plan, request.received_at, deadline, cap);
                         // Boxed: the run's state is large, and only requests with actions need it.
-                        Box::pin(run).await
+                        (Box::pin(run).await, cap)
                     }
-                    None => Execution::planned(&plan),
+                    None => (Execution::planned(&plan), None),
                 };
                 let record = Record::new(&plan, execution);
                 record.write(&mut batch, &context);
@@ -247,7 +245,7 @@ impl Responder {
         record: &Record<'_>,
         alert: &Alert,
         cap: Option<Instant>,
-        batch: &mut crate::telemetry::Batch<'_>,
+        batch: &mut Batch<'_>,
     ) {
         let (Some(wavefront), Some(executor)) = (&self.wavefront, &self.executor) else {
             return;
