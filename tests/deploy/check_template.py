@@ -10,7 +10,9 @@ It also checks the function's build and runtime settings (and samconfig.toml's o
 beta rust-cargolambda build), its one route (tests/deploy/check_front.py checks the API, its
 throttling and the web ACL in front of it), its log format, the retention policies of the
 stateful resources, and that the environment variables it gets are exactly the ones the rule
-files (rules/*.toml) and the code read.
+files (rules/*.toml) and the code read, besides the ones set only when a parameter is (the
+Wavefront API token's secret, for the [wavefront] table the shipped rule file shows commented),
+each granted and passed only under its condition.
 
 Usage: check_template.py TEMPLATE POLICY_DIR
 """
