@@ -1,9 +1,9 @@
 //! Wavefront events (#15 item 2), end to end: real actions on moto server, the responder's
 //! events posted to the stand-in for Wavefront's API (`wavefront_api`). One event per request
-//! in which a live action executed, failed or was refused by the circuit breaker or a freeze;
-//! none for dry runs, duplicates or no match; a re-delivery that runs again does not post the
-//! same event twice; a Wavefront that fails or stalls costs at most the bound and changes
-//! neither the answer nor the action.
+//! in which a live action executed, failed or was refused by the circuit breaker, a freeze or
+//! the attribution guard; none for dry runs, duplicates or no match; a re-delivery that runs
+//! again does not post the same event twice; a Wavefront that fails or stalls costs at most the
+//! bound and changes neither the answer nor the action.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -455,4 +455,33 @@ async fn on_lambda_the_event_ends_before_the_time_kept_to_answer() {
     assert_eq!(alias_state(&aws, &function, "live").await.0, "1");
     assert_eq!(api.requests_to(Method::POST, EVENT).len(), 1);
     assert_eq!(count(&t, "event_failed"), 1);
+}
+
+#[tokio::test]
+async fn the_attribution_guard_leaving_a_fix_alone_posts_a_warning() {
+    let (aws, api) = (moto::aws().await, WavefrontApi::start().await);
+    let function = release(&aws).await;
+    let t = responder(
+        config(&function, &api, ""),
+        &aws,
+        Ledger::in_memory(None),
+        Duration::from_secs(2),
+    )
+    .await;
+    // The alert started firing an hour before the live version was published: that version
+    // may be the fix.
+    let mut alert: Value = serde_json::from_str(&firing()).unwrap();
+    let hour_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    alert["startedTime"] = wavefront_time(hour_ago).into();
+    let reply = t.post_with_token(&alert.to_string()).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json["rules"][0]["actions"][0]["guard"], "attribution");
+    let posted = events(&api);
+    assert_eq!(posted.len(), 1);
+    assert_eq!(posted[0]["annotations"]["severity"], "warn");
+    assert_eq!(
+        posted[0]["name"],
+        format!("wavefront-responder: did not roll back {function}:live (it may be the fix)")
+    );
+    assert_eq!(alias_state(&aws, &function, "live").await.0, "2");
 }
