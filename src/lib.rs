@@ -1,9 +1,9 @@
 //! wavefront-responder: undo a bad release when a Wavefront alert fires.
 //!
 //! Wavefront calls this service's URL (an alert target webhook) when an alert changes state.
-//! A request flows one way: front door → auth → alert → plan → execute → record, composed in
-//! `app`. Each module below may use only the modules listed before it (`tests/structure.rs`
-//! holds the same order and enforces it):
+//! A request flows one way: front door → auth → alert → plan → execute → record → announce,
+//! composed in `app`. Each module below may use only the modules listed before it
+//! (`tests/structure.rs` holds the same order and enforces it):
 //!
 //! - [`duration`]: human durations in config (`"30m"`, `"1h"`).
 //! - [`text`]: shortening and counting words in the sentences the responder writes.
@@ -31,6 +31,7 @@
 //!   budget: the only code that calls CodeDeploy and Lambda.
 //! - [`record`]: built once from the plan and its execution: the HTTP response body, the
 //!   audit and METRIC lines.
+//! - [`announce`]: tells people what the responder did: Wavefront events, best effort.
 //! - [`config`]: the TOML file users write, parsed once at start-up into each part's
 //!   validated settings.
 //! - [`app`]: the composition root: the responder that runs a request through the flow, served
@@ -40,6 +41,7 @@
 
 pub mod actions;
 pub mod alert;
+pub mod announce;
 pub mod app;
 pub mod auth;
 pub mod aws;

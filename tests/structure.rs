@@ -28,6 +28,7 @@ const ORDER: &[&str] = &[
     "plan",
     "execute",
     "record",
+    "announce",
     "config",
     "app",
     "commands",

@@ -1,7 +1,7 @@
 //! The composition root: a [`Responder`] holds the parts of the request flow and runs one
 //! request through them: [`crate::front_door`] → [`crate::auth`] → [`crate::alert`] →
-//! [`crate::plan`] → [`crate::execute`] → [`crate::record`]. It is served on AWS Lambda
-//! ([`lambda`]) and as a plain HTTP server for `serve` ([`local`]).
+//! [`crate::plan`] → [`crate::execute`] → [`crate::record`] → [`crate::announce`]. It is
+//! served on AWS Lambda ([`lambda`]) and as a plain HTTP server for `serve` ([`local`]).
 //!
 //! The answer is a refusal ([`Refusal::status`]), or 200 with the record, 502 when an action
 //! failed, so Wavefront's own webhook metrics show the failure, or 503 when another request's
@@ -18,6 +18,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use tokio::time::Instant;
 
 use crate::alert::Alert;
+use crate::announce::{Announcer, EVENT_WITHIN};
 use crate::auth::{AuthSetupError, Authenticator};
 use crate::config::Config;
 use crate::execute::{Execution, Executor};
@@ -26,7 +27,7 @@ use crate::plan::Plan;
 use crate::plan::rules::Rules;
 use crate::record::Record;
 use crate::secret::Resolver;
-use crate::telemetry::{Audit, Metric, RequestContext, Telemetry};
+use crate::telemetry::{Audit, Batch, Metric, RequestContext, Telemetry};
 use crate::text::truncate;
 use crate::wavefront::Wavefront;
 use secrets::{AuthFailure, Secrets, SecretsRefresh};
@@ -52,9 +53,11 @@ pub struct Responder {
     time_budget: Duration,
     /// Kept back from Lambda's deadline to write the record and answer.
     answer_margin: Duration,
-    /// Wavefront's API, when `[wavefront]` is configured and its token could be read; the
-    /// executor's "still firing?" check reads alerts with it.
+    /// Wavefront's API, when `[wavefront]` is configured and its token could be read: the
+    /// executor's "still firing?" check reads alerts with it, and events are posted with it.
     wavefront: Option<Wavefront>,
+    /// How long posting a request's Wavefront event may take ([`Options::event_within`]).
+    event_within: Duration,
 }
 
 /// How a responder runs its actions.
@@ -81,6 +84,9 @@ pub struct Options {
     /// How long the values read from Secrets Manager stay accepted after the last read of
     /// them that succeeded, while re-reads fail ([`UNCONFIRMED_SECRETS_ACCEPTED_FOR`]).
     pub unconfirmed_secrets_accepted_for: Duration,
+    /// How long posting a request's Wavefront event may take at most ([`EVENT_WITHIN`]); a
+    /// test shortens it.
+    pub event_within: Duration,
 }
 
 impl Default for Options {
@@ -94,6 +100,7 @@ impl Default for Options {
             secrets_wait: secrets::SECRETS_WAIT,
             previous_secret_for: crate::secret::PREVIOUS_VERSION_FOR,
             unconfirmed_secrets_accepted_for: UNCONFIRMED_SECRETS_ACCEPTED_FOR,
+            event_within: EVENT_WITHIN,
         }
     }
 }
@@ -147,6 +154,7 @@ impl Responder {
                 time_budget: config.time_budget.get(),
                 answer_margin: options.answer_margin,
                 wavefront,
+                event_within: options.event_within,
             },
             warnings,
         })
@@ -186,19 +194,20 @@ impl Responder {
             }
             Ok(alert) => {
                 let plan = Plan::new(request.request_id, &alert, &self.rules, self.dry_run);
-                let execution = match &self.executor {
+                let (execution, cap) = match &self.executor {
                     Some(executor) => {
                         let (deadline, cap) = self.deadlines(executor, started, request.time_left);
                         let wavefront = self.wavefront.as_ref();
                         let at = request.received_at;
                         let run = executor.execute_until(&plan, at, deadline, cap, wavefront);
                         // Boxed: the run's state is large, and only requests with actions need it.
-                        Box::pin(run).await
+                        (Box::pin(run).await, cap)
                     }
-                    None => Execution::planned(&plan),
+                    None => (Execution::planned(&plan), None),
                 };
                 let record = Record::new(&plan, execution);
                 record.write(&mut batch, &context);
+                self.announce(&record, &alert, cap, &mut batch).await;
                 answer(&record, request.received_at)
             }
         };
@@ -229,6 +238,28 @@ impl Responder {
             overrun: executor.timing().after_deadline,
         };
         margins.deadlines(started, self.time_budget, time_left)
+    }
+
+    /// Posts the Wavefront event of `record`, if it has one and `[wavefront]` is set: after the
+    /// actions, within [`Options::event_within`] and never past `cap`, the hard limit that
+    /// keeps the time to answer back on Lambda. It never changes the answer.
+    async fn announce(
+        &self,
+        record: &Record<'_>,
+        alert: &Alert,
+        cap: Option<Instant>,
+        batch: &mut Batch<'_>,
+    ) {
+        let (Some(wavefront), Some(executor)) = (&self.wavefront, &self.executor) else {
+            return;
+        };
+        let bound = Instant::now() + self.event_within;
+        let announcer = Announcer {
+            wavefront,
+            ledger: executor.ledger(),
+            until: cap.map_or(bound, |cap| cap.min(bound)),
+        };
+        announcer.announce(record, alert, batch).await;
     }
 
     /// Applies the HTTP rules and authentication, then parses the alert.

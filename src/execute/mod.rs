@@ -305,6 +305,11 @@ impl Executor {
         self.timing
     }
 
+    /// The ledger this executor's guards use; `announce` marks the events it posts there.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
     /// Runs every action of every matched rule of `plan`, in order, and says what happened.
     ///
     /// A delivery already handled runs nothing and is recorded as a duplicate. Every action

@@ -21,8 +21,9 @@
 //! attribute), and an expired entry counts as absent even before DynamoDB deletes it.
 //!
 //! Besides claims, the ledger keeps what every instance must see: [`freeze`]s set by people on
-//! call, and what the attribution guard needs ([`attribution`]: when an incident without a
-//! start time was first delivered, and which deployments are this responder's own undos).
+//! call, what the attribution guard needs ([`attribution`]: when an incident without a
+//! start time was first delivered, and which deployments are this responder's own undos), and
+//! which Wavefront events a delivery already posted (`event.rs`).
 //!
 //! The logic is written once, here, over a small [`Store`] with two implementations:
 //! [`memory`] (the default, for `serve` and tests) and [`dynamodb`] (for Lambda, where
@@ -32,6 +33,7 @@ mod admission;
 pub mod attribution;
 mod claims;
 pub mod dynamodb;
+mod event;
 pub mod freeze;
 mod key;
 pub mod memory;

@@ -7,6 +7,7 @@ mod call_budget;
 mod commands;
 mod docs;
 mod end_to_end;
+mod events;
 mod faults;
 mod firing;
 mod front_doors;
