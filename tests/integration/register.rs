@@ -412,3 +412,40 @@ async fn check_reports_the_wavefront_table_and_whether_its_token_is_set() {
     );
     assert!(api.requests().is_empty(), "check does not call Wavefront");
 }
+
+/// `check` says which rules ask Wavefront before acting, and what they do when it cannot say.
+#[tokio::test]
+async fn check_says_which_rules_ask_wavefront_whether_the_alert_still_fires() {
+    let api = WavefrontApi::start().await;
+    let say = |keys: &'static str| {
+        let path = config_file(TOKEN_AUTH, &api.config_table());
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text = text.replacen(
+            "alert = \"checkout*\"\n",
+            &format!("alert = \"checkout*\"\n{keys}"),
+            1,
+        );
+        std::fs::write(&path, text).unwrap();
+        async move { run(&["check", "--config", path.to_str().unwrap()], &[]).await }
+    };
+    let skip = say("require_firing = true\n").await;
+    assert_eq!(skip.code, Some(0), "{}", skip.stderr);
+    assert!(
+        skip.stdout.contains(
+            "     still firing?: acts only while Wavefront says the alert is firing, not \
+             snoozed, not in maintenance; leaves the target alone when Wavefront cannot say\n"
+        ),
+        "{}",
+        skip.stdout
+    );
+    let act = say("require_firing = true\non_wavefront_error = \"act\"\n").await;
+    assert!(
+        act.stdout
+            .contains("acts anyway when Wavefront cannot say (on_wavefront_error = \"act\")"),
+        "{}",
+        act.stdout
+    );
+    let plain = say("").await;
+    assert!(!plain.stdout.contains("still firing?"), "{}", plain.stdout);
+    assert!(api.requests().is_empty(), "check does not call Wavefront");
+}

@@ -8,7 +8,7 @@ use wavefront_responder::actions::Action;
 use wavefront_responder::alert::Reason;
 use wavefront_responder::auth::AuthConfig;
 use wavefront_responder::config::Config;
-use wavefront_responder::plan::rules::{NamePattern, Rule};
+use wavefront_responder::plan::rules::{NamePattern, OnWavefrontError, Rule};
 use wavefront_responder::secret::SecretRef;
 use wavefront_responder::text::plural;
 use wavefront_responder::wavefront::Settings;
@@ -184,6 +184,20 @@ fn rule_lines(n: usize, rule: &Rule, global_triggers: &[Reason]) -> Vec<String> 
          started firing, such as the fix"
             .into()
     });
+    match rule.require_firing {
+        Some(OnWavefrontError::Skip) => lines.push(
+            "     still firing?: acts only while Wavefront says the alert is firing, not \
+             snoozed, not in maintenance; leaves the target alone when Wavefront cannot say"
+                .into(),
+        ),
+        Some(OnWavefrontError::Act) => lines.push(
+            "     still firing?: acts only while Wavefront says the alert is firing, not \
+             snoozed, not in maintenance; acts anyway when Wavefront cannot say \
+             (on_wavefront_error = \"act\")"
+                .into(),
+        ),
+        None => {}
+    }
     for reason in rule.triggers.iter().filter(|r| !ACTS_ON.contains(r)) {
         lines.push(format!(
             "     WARNING: triggers on {reason}, when the alert is not newly firing; make sure \
