@@ -146,7 +146,11 @@ fn main() {
             let fresh = client();
             first.extend(posts(&fresh, &memory, &config, 1, 1_000_000 + n).await);
         }
-        println!("post, new connection, mark in memory: {}", summary(first));
+        println!(
+            "first post of a new client (root certificates loaded, new connection), mark in \
+             memory: {}",
+            summary(first)
+        );
         let wavefront = client();
         let warm = posts(&wavefront, &memory, &config, events, 0).await;
         println!("post, warm connection, mark in memory: {}", summary(warm));

@@ -125,15 +125,24 @@ impl Responder {
             secrets_manager: options.secrets_manager.as_ref(),
             previous_for: options.previous_secret_for,
         };
-        let auth = Authenticator::from_config(&config.auth, resolver).await?;
-        let mut warnings = auth.warnings.clone();
-        let wavefront = match &config.wavefront {
-            Some(settings) => wavefront_client(settings, resolver)
-                .await
-                .map_err(|why| warnings.push(why))
-                .ok(),
-            None => None,
+        // The webhook's secrets and Wavefront's token are read at once: with Secrets Manager,
+        // each is a round trip of the cold start.
+        let wavefront = async {
+            match &config.wavefront {
+                Some(settings) => Some(wavefront_client(settings, resolver).await),
+                None => None,
+            }
         };
+        let (auth, wavefront) = tokio::join!(
+            Authenticator::from_config(&config.auth, resolver),
+            wavefront
+        );
+        let auth = auth?;
+        let mut warnings = auth.warnings.clone();
+        let wavefront = wavefront.transpose().unwrap_or_else(|why| {
+            warnings.push(why);
+            None
+        });
         let refresh = match &options.secrets_manager {
             Some(client) if config.auth.uses_secrets_manager() => {
                 let baseline = auth.warnings.clone();
