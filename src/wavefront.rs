@@ -45,8 +45,15 @@ impl Settings {
         let reference = &self.api_token;
         let values = (resolver.resolve(reference).await)
             .map_err(|unresolved| format!("[wavefront] api_token {reference} {unresolved}"))?;
-        (values.into_iter().next())
-            .ok_or_else(|| format!("[wavefront] api_token {reference} has no value"))
+        // Secret stores often keep a trailing newline, which no header may carry.
+        let token = values
+            .first()
+            .map(|value| value.expose().trim())
+            .unwrap_or("");
+        if token.is_empty() {
+            return Err(format!("[wavefront] api_token {reference} has no value"));
+        }
+        Ok(Secret::new(token))
     }
 }
 
@@ -69,7 +76,10 @@ impl BaseUrl {
                 printable(text)
             ));
         };
-        if authority.as_str().contains('@') || !matches!(uri.path(), "" | "/") {
+        if authority.as_str().contains('@')
+            || !matches!(uri.path(), "" | "/")
+            || uri.query().is_some()
+        {
             return Err(format!(
                 "`{}` has more than a host; {example}",
                 printable(text)
@@ -138,8 +148,15 @@ impl Permission {
 pub enum WavefrontError {
     #[error("Wavefront did not answer within {}", HumanDuration::new(*within))]
     TimedOut { within: Duration },
-    #[error("could not reach Wavefront at {base}: {why}")]
+    /// No connection was made (DNS, refused, TLS handshake): nothing reached Wavefront.
+    #[error("could not connect to Wavefront at {base}: {why}")]
+    NotConnected { base: String, why: String },
+    /// The connection failed after the request may have been sent.
+    #[error("lost the connection to Wavefront at {base}: {why}")]
     Unreachable { base: String, why: String },
+    /// The request could not be made at all; nothing was sent.
+    #[error("could not make the request to Wavefront: {why}")]
+    BadRequest { why: String },
     #[error(
         "Wavefront refused the API token (401): check that [wavefront] api_token names the \
          current token of an active service account"
@@ -242,9 +259,13 @@ impl Wavefront {
         let answer = (http.map_err(Clone::clone)?)
             .request(request)
             .await
-            .map_err(|e| WavefrontError::Unreachable {
-                base: self.base.to_string(),
-                why: error_chain(&e),
+            .map_err(|e| {
+                let (base, why) = (self.base.to_string(), error_chain(&e));
+                if e.is_connect() {
+                    WavefrontError::NotConnected { base, why }
+                } else {
+                    WavefrontError::Unreachable { base, why }
+                }
             })?;
         let status = answer.status();
         let bytes = Limited::new(answer.into_body(), MAX_ANSWER_BYTES)
@@ -263,8 +284,10 @@ impl Wavefront {
     ) -> Result<Request<Full<Bytes>>, WavefrontError> {
         let uri = format!("{}{path}", self.base);
         let mut bearer = http::HeaderValue::try_from(format!("Bearer {}", self.token.expose()))
-            .map_err(|_| WavefrontError::Tls {
-                why: "the API token holds characters a header cannot carry".to_owned(),
+            .map_err(|_| WavefrontError::BadRequest {
+                why: "the API token holds characters an HTTP header cannot carry; check the \
+                      secret's value"
+                    .to_owned(),
             })?;
         bearer.set_sensitive(true);
         let builder = Request::builder()
@@ -282,8 +305,7 @@ impl Wavefront {
                 .body(Full::new(Bytes::from(json.to_string()))),
             None => builder.body(Full::new(Bytes::new())),
         };
-        request.map_err(|e| WavefrontError::Unreachable {
-            base: self.base.to_string(),
+        request.map_err(|e| WavefrontError::BadRequest {
             why: format!("bad request path `{}`: {e}", printable(path)),
         })
     }
@@ -365,6 +387,7 @@ mod tests {
             ("acme.wavefront.com", "not a full URL"),
             ("https://acme.wavefront.com/api/v2", "more than a host"),
             ("https://user:pw@acme.wavefront.com", "more than a host"),
+            ("https://acme.wavefront.com?a", "more than a host"),
             ("ftp://acme.wavefront.com", "not an https URL"),
             ("", "not a URL"),
         ] {
@@ -400,6 +423,34 @@ mod tests {
         assert_eq!(
             WavefrontError::TimedOut { within }.to_string(),
             "Wavefront did not answer within 2s 500ms"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_token_is_read_trimmed_and_an_empty_one_is_none() {
+        let settings = |name: &str| Settings {
+            url: BaseUrl::parse("https://acme.wavefront.com").unwrap(),
+            api_token: SecretRef::Env(name.into()),
+        };
+        let env = |name: &str| match name {
+            "NEWLINE" => Some("wf-token\n".to_owned()),
+            "BLANK" => Some(" \n".to_owned()),
+            _ => None,
+        };
+        let resolver = Resolver {
+            env: &env,
+            secrets_manager: None,
+            previous_for: Duration::ZERO,
+        };
+        let token = settings("NEWLINE").token(resolver).await.unwrap();
+        assert_eq!(token.expose(), "wf-token");
+        assert_eq!(
+            settings("BLANK").token(resolver).await.unwrap_err(),
+            "[wavefront] api_token env:BLANK has no value"
+        );
+        assert_eq!(
+            settings("UNSET").token(resolver).await.unwrap_err(),
+            "[wavefront] api_token env:UNSET is not set or empty"
         );
     }
 

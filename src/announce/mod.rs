@@ -145,14 +145,17 @@ impl Announcer<'_> {
     }
 }
 
-/// Whether Wavefront answered that it did not write the event. An event whose call timed out
-/// or whose answer was lost may be on the charts: its mark stays.
+/// Whether the event is certainly not on the charts: Wavefront refused it, or it was never
+/// sent (no connection, no request). An event whose call timed out or whose connection was
+/// lost after sending may be on the charts: its mark stays.
 fn refused(err: &WavefrontError) -> bool {
     matches!(
         err,
         WavefrontError::Unauthorized
             | WavefrontError::Forbidden { .. }
             | WavefrontError::Failed { .. }
+            | WavefrontError::NotConnected { .. }
+            | WavefrontError::BadRequest { .. }
             | WavefrontError::Tls { .. }
     )
 }

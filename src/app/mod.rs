@@ -18,7 +18,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use tokio::time::Instant;
 
 use crate::alert::Alert;
-use crate::announce::{Announcer, EVENT_WITHIN};
+use crate::announce::{Announcer, EVENT_WITHIN, Event};
 use crate::auth::{AuthSetupError, Authenticator};
 use crate::config::Config;
 use crate::execute::{Execution, Executor};
@@ -56,6 +56,8 @@ pub struct Responder {
     /// Wavefront's API, when `[wavefront]` is configured and its token could be read: the
     /// executor's "still firing?" check reads alerts with it, and events are posted with it.
     wavefront: Option<Wavefront>,
+    /// Why there is no client although `[wavefront]` is set (the start-up warning).
+    wavefront_unusable: Option<String>,
     /// How long posting a request's Wavefront event may take ([`Options::event_within`]).
     event_within: Duration,
 }
@@ -139,10 +141,13 @@ impl Responder {
         );
         let auth = auth?;
         let mut warnings = auth.warnings.clone();
-        let wavefront = wavefront.transpose().unwrap_or_else(|why| {
-            warnings.push(why);
-            None
-        });
+        let (wavefront, wavefront_unusable) = match wavefront.transpose() {
+            Ok(client) => (client, None),
+            Err(why) => {
+                warnings.push(why.clone());
+                (None, Some(why))
+            }
+        };
         let refresh = match &options.secrets_manager {
             Some(client) if config.auth.uses_secrets_manager() => {
                 let baseline = auth.warnings.clone();
@@ -163,6 +168,7 @@ impl Responder {
                 time_budget: config.time_budget.get(),
                 answer_margin: options.answer_margin,
                 wavefront,
+                wavefront_unusable,
                 event_within: options.event_within,
             },
             warnings,
@@ -203,20 +209,24 @@ impl Responder {
             }
             Ok(alert) => {
                 let plan = Plan::new(request.request_id, &alert, &self.rules, self.dry_run);
-                let (execution, cap) = match &self.executor {
+                let (execution, limit) = match &self.executor {
                     Some(executor) => {
                         let (deadline, cap) = self.deadlines(executor, started, request.time_left);
                         let wavefront = self.wavefront.as_ref();
                         let at = request.received_at;
                         let run = executor.execute_until(&plan, at, deadline, cap, wavefront);
+                        // The executor's own hard limit: the event never makes the answer later
+                        // than the actions alone could have.
+                        let limit = deadline + executor.timing().after_deadline;
+                        let limit = cap.map_or(limit, |cap| cap.min(limit));
                         // Boxed: the run's state is large, and only requests with actions need it.
-                        (Box::pin(run).await, cap)
+                        (Box::pin(run).await, limit)
                     }
-                    None => (Execution::planned(&plan), None),
+                    None => (Execution::planned(&plan), started),
                 };
                 let record = Record::new(&plan, execution);
                 record.write(&mut batch, &context);
-                self.announce(&record, &alert, cap, &mut batch).await;
+                self.announce(&record, &alert, limit, &mut batch).await;
                 answer(&record, request.received_at)
             }
         };
@@ -250,23 +260,35 @@ impl Responder {
     }
 
     /// Posts the Wavefront event of `record`, if it has one and `[wavefront]` is set: after the
-    /// actions, within [`Options::event_within`] and never past `cap`, the hard limit that
-    /// keeps the time to answer back on Lambda. It never changes the answer.
+    /// actions, within [`Options::event_within`] and never past `limit`, the time the actions
+    /// alone could have taken at most (their deadline and the executor's overrun, and on Lambda
+    /// the time to answer kept back). It never changes the answer. When `[wavefront]` is set
+    /// but its token could not be read at start-up, an event it would have posted is an
+    /// `event_failed`, so the alarm says the events are off.
     async fn announce(
         &self,
         record: &Record<'_>,
         alert: &Alert,
-        cap: Option<Instant>,
+        limit: Instant,
         batch: &mut Batch<'_>,
     ) {
-        let (Some(wavefront), Some(executor)) = (&self.wavefront, &self.executor) else {
+        let Some(executor) = &self.executor else {
             return;
         };
-        let bound = Instant::now() + self.event_within;
+        let Some(wavefront) = &self.wavefront else {
+            if let Some(why) = &self.wavefront_unusable
+                && Event::of(record, &alert.tags).is_some()
+            {
+                batch.metric(Metric::EventFailed, 1.0);
+                let request_id = record.request_id;
+                tracing::warn!(request_id, "Wavefront event not posted: {why}");
+            }
+            return;
+        };
         let announcer = Announcer {
             wavefront,
             ledger: executor.ledger(),
-            until: cap.map_or(bound, |cap| cap.min(bound)),
+            until: limit.min(Instant::now() + self.event_within),
         };
         announcer.announce(record, alert, batch).await;
     }

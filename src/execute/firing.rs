@@ -15,7 +15,7 @@ use http::Method;
 use serde_json::Value;
 
 use crate::plan::rules::OnWavefrontError;
-use crate::text::printable;
+use crate::text::{printable, truncate};
 use crate::wavefront::{Permission, Wavefront};
 
 /// The longest the read may take. It also gets at most half the share of the time budget of
@@ -24,6 +24,9 @@ pub const READ_LIMIT: Duration = Duration::from_secs(2);
 
 /// The longest alert id asked about: Wavefront's are 13 digits.
 const MAX_ID_CHARS: usize = 64;
+/// The most statuses a detail lists (Wavefront documents eight), and the longest shown.
+const MAX_LISTED: usize = 8;
+const MAX_STATUS_CHARS: usize = 32;
 
 /// What one request learnt of its alert.
 #[derive(Clone, Debug)]
@@ -139,15 +142,26 @@ fn status_of(alert: &Value, id: &str) -> Status {
     }
 }
 
+/// The status list as the detail shows it: at most [`MAX_LISTED`] entries, each cut to
+/// [`MAX_STATUS_CHARS`], since it is whatever Wavefront answered.
+fn listed(status: &[String]) -> String {
+    if status.is_empty() {
+        return "empty".to_owned();
+    }
+    let shown: Vec<&str> = (status.iter().take(MAX_LISTED))
+        .map(|s| truncate(s, MAX_STATUS_CHARS))
+        .collect();
+    match status.len() - shown.len() {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
 /// What `status` (or its absence) means for an action of a rule with `on_error`.
 fn verdict_of(status: &Status, on_error: OnWavefrontError) -> Verdict {
     match (status, on_error) {
         (Status::Read(status), _) => {
-            let listed = if status.is_empty() {
-                "empty".to_owned()
-            } else {
-                status.join(", ")
-            };
+            let listed = listed(status);
             match not_firing(status) {
                 None => Verdict::Act(format!(
                     "; Wavefront says the alert is still firing (status {listed})"
@@ -214,6 +228,23 @@ mod tests {
             assert!(detail.starts_with("not firing: "), "{detail}");
             assert!(detail.contains(why), "{status:?}: {detail}");
         }
+    }
+
+    #[test]
+    fn a_long_status_list_is_bounded_in_the_detail_but_decided_on_whole() {
+        let long = "X".repeat(100);
+        let mut status: Vec<&str> = vec![&long; 20];
+        status.push("SNOOZED");
+        status.insert(0, "FIRING");
+        let Verdict::Hold(detail) = verdict_of(&read(&status), OnWavefrontError::Act) else {
+            panic!("a snoozed alert lets an action go on");
+        };
+        assert!(
+            detail.contains(&format!("FIRING, {}", "X".repeat(32))),
+            "{detail}"
+        );
+        assert!(detail.contains(" and 14 more (it is snoozed)"), "{detail}");
+        assert!(detail.len() < 500, "{detail}");
     }
 
     #[test]

@@ -32,7 +32,7 @@ impl Ledger {
             (request_id, request_id),
             now,
             self.retention.get(),
-            format!("Wavefront event posted: {name}"),
+            format!("Wavefront event claimed for posting: {name}"),
         );
         self.store.claim(&entry, now).await
     }

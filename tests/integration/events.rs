@@ -335,6 +335,47 @@ async fn a_wavefront_that_stalls_or_fails_changes_neither_the_answer_nor_the_act
     }
 }
 
+#[tokio::test]
+async fn an_api_token_that_could_not_be_read_makes_each_event_an_event_failed() {
+    let (aws, api) = (moto::aws().await, WavefrontApi::start().await);
+    let function = release(&aws).await;
+    let config = config(&function, &api, "");
+    let unset = crate::wavefront_api::API_TOKEN_ENV;
+    // The same config, its [wavefront] token read from a variable nobody set.
+    let config = Config {
+        wavefront: config.wavefront.map(|mut settings| {
+            settings.api_token =
+                wavefront_responder::secret::SecretRef::Env(format!("{unset}_UNSET"));
+            settings
+        }),
+        ..config
+    };
+    let t = responder(
+        config,
+        &aws,
+        Ledger::in_memory(None),
+        Duration::from_secs(2),
+    )
+    .await;
+
+    let reply = t.post_with_token(&firing()).await;
+    assert_eq!(reply.json["outcome"], "executed", "{}", reply.text);
+    assert_eq!(alias_state(&aws, &function, "live").await.0, "1");
+    assert!(api.requests().is_empty());
+    assert_eq!(
+        count(&t, "event_failed"),
+        1,
+        "the alarm must say the events are off"
+    );
+    // A dry run has no event to miss.
+    let dry = t
+        .post_with_token(&opened_as("n-dry", "ALERT_TESTING"))
+        .await;
+    assert_eq!(dry.status, 200, "{}", dry.text);
+    assert_eq!(count(&t, "event_failed"), 1);
+    assert_no_secrets(&t.output.text());
+}
+
 /// The record of one executed `lambda-alias` action on `function`, for [`Announcer::post`].
 fn executed<'a>(plan: &Plan<'a>) -> Record<'a> {
     let mut record = Record::new(plan, Execution::planned(plan));
@@ -373,6 +414,11 @@ async fn a_post_is_bounded_by_its_deadline_and_says_why_it_failed_without_the_to
     let stalled = announcer(bound).post(&record, &alert).await;
     // It waited for the bound (the stand-in never answers), and the bound ended it.
     assert!(started.elapsed() >= bound, "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < bound + Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     let Announced::Failed(why) = stalled else {
         panic!("{stalled:?}")
     };
