@@ -8,10 +8,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use wavefront_responder::app;
 use wavefront_responder::auth::{self, Authenticator};
 use wavefront_responder::config::Config;
 use wavefront_responder::secret::Resolver;
-use wavefront_responder::{app, aws};
 
 use self::report::{Secrets, check_report};
 use super::{CONFIG_HELP, Fallback, env, load_config};
@@ -57,16 +57,7 @@ fn resolve_secrets(config: &Config) -> Result<(auth::Setup, Option<Result<(), St
         .enable_all()
         .build()?;
     let setup = runtime.block_on(async {
-        // Secrets Manager is only asked when the config names a secret there.
-        let wavefront_in_secrets_manager = config
-            .wavefront
-            .as_ref()
-            .is_some_and(|w| w.api_token.is_secrets_manager());
-        let client = if config.auth.uses_secrets_manager() || wavefront_in_secrets_manager {
-            Some(aws_sdk_secretsmanager::Client::new(&aws::load().await))
-        } else {
-            None
-        };
+        let client = super::secrets_manager_for(config).await;
         let resolver = Resolver {
             env: &env,
             secrets_manager: client.as_ref(),

@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use clap::Subcommand;
+use wavefront_responder::aws;
 use wavefront_responder::config::{self, Config};
 use wavefront_responder::ledger::dynamodb::DynamoStore;
 use wavefront_responder::ledger::memory::MemoryStore;
@@ -165,6 +166,16 @@ fn load_config(explicit: Option<&Path>, fallback: Fallback) -> Result<Config> {
 }
 
 /// The ledger the config asks for: its DynamoDB table, or memory.
+/// A Secrets Manager client when the config names a secret there (the SDK's settings are
+/// loaded only then), for the commands that resolve secrets as start-up does.
+async fn secrets_manager_for(config: &Config) -> Option<aws_sdk_secretsmanager::Client> {
+    if config.uses_secrets_manager() {
+        Some(aws_sdk_secretsmanager::Client::new(&aws::load().await))
+    } else {
+        None
+    }
+}
+
 fn open_ledger(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Ledger> {
     let store: Arc<dyn Store> = match &config.ledger.table {
         Some(table) => {

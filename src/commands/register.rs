@@ -13,7 +13,6 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use http::{Method, Uri};
 use serde_json::Value;
-use wavefront_responder::aws;
 use wavefront_responder::config::Config;
 use wavefront_responder::secret::{Resolver, Secret};
 use wavefront_responder::text::printable;
@@ -65,14 +64,7 @@ pub fn register(args: RegisterArgs) -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        // Secrets Manager is only asked when the config names a secret there.
-        let uses_secrets_manager =
-            config.auth.uses_secrets_manager() || settings.api_token.is_secrets_manager();
-        let client = if uses_secrets_manager {
-            Some(aws_sdk_secretsmanager::Client::new(&aws::load().await))
-        } else {
-            None
-        };
+        let client = super::secrets_manager_for(&config).await;
         let resolver = Resolver {
             env: &env,
             secrets_manager: client.as_ref(),

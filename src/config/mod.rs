@@ -126,6 +126,13 @@ impl fmt::Display for TableName {
 }
 
 impl Config {
+    /// Whether any secret reference in the file names Secrets Manager (`[auth]`'s, or
+    /// `[wavefront]`'s API token).
+    pub fn uses_secrets_manager(&self) -> bool {
+        self.auth.uses_secrets_manager()
+            || (self.wavefront.as_ref()).is_some_and(|w| w.api_token.is_secrets_manager())
+    }
+
     /// Reads and validates a config file; a path that is not on disk but names a rule file
     /// compiled into the binary reads that.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {

@@ -64,6 +64,22 @@ async fn release(aws: &Aws) -> String {
     function
 }
 
+/// Moto, the stand-in, a released function and a responder for it with the usual settings (an
+/// in-memory ledger, events within 2 s).
+async fn scene() -> (Aws, WavefrontApi, String, TestResponder) {
+    let (aws, api) = (moto::aws().await, WavefrontApi::start().await);
+    let function = release(&aws).await;
+    let config = config(&function, &api, "");
+    let t = responder(
+        config,
+        &aws,
+        Ledger::in_memory(None),
+        Duration::from_secs(2),
+    )
+    .await;
+    (aws, api, function, t)
+}
+
 /// The events the stand-in received, as posted.
 fn events(api: &WavefrontApi) -> Vec<Value> {
     let posted = api.requests_to(Method::POST, EVENT);
@@ -158,15 +174,7 @@ async fn an_executed_action_posts_one_event_and_a_redelivery_none() {
 
 #[tokio::test]
 async fn dry_runs_and_alerts_no_rule_matches_post_nothing() {
-    let (aws, api) = (moto::aws().await, WavefrontApi::start().await);
-    let function = release(&aws).await;
-    let t = responder(
-        config(&function, &api, ""),
-        &aws,
-        Ledger::in_memory(None),
-        Duration::from_secs(2),
-    )
-    .await;
+    let (aws, api, function, t) = scene().await;
 
     let test_button = t
         .post_with_token(&firing_from("alerts/checkout-testing.json"))
@@ -505,15 +513,7 @@ async fn on_lambda_the_event_ends_before_the_time_kept_to_answer() {
 
 #[tokio::test]
 async fn the_attribution_guard_leaving_a_fix_alone_posts_a_warning() {
-    let (aws, api) = (moto::aws().await, WavefrontApi::start().await);
-    let function = release(&aws).await;
-    let t = responder(
-        config(&function, &api, ""),
-        &aws,
-        Ledger::in_memory(None),
-        Duration::from_secs(2),
-    )
-    .await;
+    let (aws, api, function, t) = scene().await;
     // The alert started firing an hour before the live version was published: that version
     // may be the fix.
     let mut alert: Value = serde_json::from_str(&firing()).unwrap();
