@@ -1,9 +1,9 @@
 //! wavefront-responder: undo a bad release when a Wavefront alert fires.
 //!
 //! Wavefront calls this service's URL (an alert target webhook) when an alert changes state.
-//! A request flows one way: front door → auth → alert → plan → execute → record, composed in
-//! `app`. Each module below may use only the modules listed before it (`tests/structure.rs`
-//! holds the same order and enforces it):
+//! A request flows one way: front door → auth → alert → plan → execute → record → announce,
+//! composed in `app`. Each module below may use only the modules listed before it
+//! (`tests/structure.rs` holds the same order and enforces it):
 //!
 //! - [`duration`]: human durations in config (`"30m"`, `"1h"`).
 //! - [`text`]: shortening and counting words in the sentences the responder writes.
@@ -11,6 +11,8 @@
 //!   as sentences.
 //! - [`secret`]: where secrets come from (`env:`, `secretsmanager:`) and a wrapper that never
 //!   prints them.
+//! - [`wavefront`]: Wavefront's REST API: the `[wavefront]` settings and a client that calls
+//!   it with the API token, bounded in time and size.
 //! - [`front_door`]: one request, whichever way it arrived, and the rules of HTTP that apply
 //!   before any alert is looked at; the one place a refusal becomes a status code.
 //! - [`auth`]: proves the caller holds a shared token or a Standard Webhooks signing secret.
@@ -29,15 +31,17 @@
 //!   budget: the only code that calls CodeDeploy and Lambda.
 //! - [`record`]: built once from the plan and its execution: the HTTP response body, the
 //!   audit and METRIC lines.
+//! - [`announce`]: tells people what the responder did: Wavefront events, best effort.
 //! - [`config`]: the TOML file users write, parsed once at start-up into each part's
 //!   validated settings.
 //! - [`app`]: the composition root: the responder that runs a request through the flow, served
 //!   on AWS Lambda and as a local HTTP server.
 //! - `commands` (the binary's, `src/commands/`): `serve`, `check`, `explain`, `ledger`,
-//!   `freeze` and `unfreeze`.
+//!   `freeze`, `unfreeze` and `register`.
 
 pub mod actions;
 pub mod alert;
+pub mod announce;
 pub mod app;
 pub mod auth;
 pub mod aws;
@@ -51,3 +55,4 @@ pub mod record;
 pub mod secret;
 pub mod telemetry;
 pub mod text;
+pub mod wavefront;

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     let Some(command) = args.command.or_else(Command::default_here) else {
         eprintln!(
             "wavefront-responder: give a command (serve, check, explain, ledger, freeze, \
-             unfreeze); see --help.\n\
+             unfreeze, register); see --help.\n\
              On AWS Lambda it runs as the function handler by itself."
         );
         return ExitCode::from(2);

@@ -80,6 +80,12 @@ metrics! {
     /// The ledger could not do what a request needed although no action failed: an
     /// `ALERT_RESOLVED` that could not clear incident latches (answered 502).
     LedgerFailed => "ledger_failed",
+    /// A Wavefront event said what a request did (an action executed, failed, or was refused
+    /// by the circuit breaker, a freeze or the attribution guard).
+    EventPosted => "event_posted",
+    /// Such an event could not be posted (Wavefront failed or did not answer in time, the
+    /// ledger could not mark it, or no time was left): the charts miss it.
+    EventFailed => "event_failed",
 }
 
 /// One audit line. Absent values are written as `null` so every line has every key, which

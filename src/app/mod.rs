@@ -1,7 +1,7 @@
 //! The composition root: a [`Responder`] holds the parts of the request flow and runs one
 //! request through them: [`crate::front_door`] → [`crate::auth`] → [`crate::alert`] →
-//! [`crate::plan`] → [`crate::execute`] → [`crate::record`]. It is served on AWS Lambda
-//! ([`lambda`]) and as a plain HTTP server for `serve` ([`local`]).
+//! [`crate::plan`] → [`crate::execute`] → [`crate::record`] → [`crate::announce`]. It is
+//! served on AWS Lambda ([`lambda`]) and as a plain HTTP server for `serve` ([`local`]).
 //!
 //! The answer is a refusal ([`Refusal::status`]), or 200 with the record, 502 when an action
 //! failed, so Wavefront's own webhook metrics show the failure, or 503 when another request's
@@ -18,6 +18,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use tokio::time::Instant;
 
 use crate::alert::Alert;
+use crate::announce::{Announcer, EVENT_WITHIN, Event};
 use crate::auth::{AuthSetupError, Authenticator};
 use crate::config::Config;
 use crate::execute::{Execution, Executor};
@@ -26,8 +27,9 @@ use crate::plan::Plan;
 use crate::plan::rules::Rules;
 use crate::record::Record;
 use crate::secret::Resolver;
-use crate::telemetry::{Audit, Metric, RequestContext, Telemetry};
+use crate::telemetry::{Audit, Batch, Metric, RequestContext, Telemetry};
 use crate::text::truncate;
+use crate::wavefront::Wavefront;
 use secrets::{AuthFailure, Secrets, SecretsRefresh};
 
 pub use secrets::{Env, UNCONFIRMED_SECRETS_ACCEPTED_FOR};
@@ -51,6 +53,13 @@ pub struct Responder {
     time_budget: Duration,
     /// Kept back from Lambda's deadline to write the record and answer.
     answer_margin: Duration,
+    /// Wavefront's API, when `[wavefront]` is configured and its token could be read: the
+    /// executor's "still firing?" check reads alerts with it, and events are posted with it.
+    wavefront: Option<Wavefront>,
+    /// Why there is no client although `[wavefront]` is set (the start-up warning).
+    wavefront_unusable: Option<String>,
+    /// How long posting a request's Wavefront event may take ([`Options::event_within`]).
+    event_within: Duration,
 }
 
 /// How a responder runs its actions.
@@ -77,6 +86,9 @@ pub struct Options {
     /// How long the values read from Secrets Manager stay accepted after the last read of
     /// them that succeeded, while re-reads fail ([`UNCONFIRMED_SECRETS_ACCEPTED_FOR`]).
     pub unconfirmed_secrets_accepted_for: Duration,
+    /// How long posting a request's Wavefront event may take at most ([`EVENT_WITHIN`]); a
+    /// test shortens it.
+    pub event_within: Duration,
 }
 
 impl Default for Options {
@@ -90,6 +102,7 @@ impl Default for Options {
             secrets_wait: secrets::SECRETS_WAIT,
             previous_secret_for: crate::secret::PREVIOUS_VERSION_FOR,
             unconfirmed_secrets_accepted_for: UNCONFIRMED_SECRETS_ACCEPTED_FOR,
+            event_within: EVENT_WITHIN,
         }
     }
 }
@@ -114,7 +127,27 @@ impl Responder {
             secrets_manager: options.secrets_manager.as_ref(),
             previous_for: options.previous_secret_for,
         };
-        let auth = Authenticator::from_config(&config.auth, resolver).await?;
+        // The webhook's secrets and Wavefront's token are read at once: with Secrets Manager,
+        // each is a round trip of the cold start.
+        let wavefront = async {
+            match &config.wavefront {
+                Some(settings) => Some(wavefront_client(settings, resolver).await),
+                None => None,
+            }
+        };
+        let (auth, wavefront) = tokio::join!(
+            Authenticator::from_config(&config.auth, resolver),
+            wavefront
+        );
+        let auth = auth?;
+        let mut warnings = auth.warnings.clone();
+        let (wavefront, wavefront_unusable) = match wavefront.transpose() {
+            Ok(client) => (client, None),
+            Err(why) => {
+                warnings.push(why.clone());
+                (None, Some(why))
+            }
+        };
         let refresh = match &options.secrets_manager {
             Some(client) if config.auth.uses_secrets_manager() => {
                 let baseline = auth.warnings.clone();
@@ -134,8 +167,11 @@ impl Responder {
                 executor: options.executor,
                 time_budget: config.time_budget.get(),
                 answer_margin: options.answer_margin,
+                wavefront,
+                wavefront_unusable,
+                event_within: options.event_within,
             },
-            warnings: auth.warnings,
+            warnings,
         })
     }
 
@@ -173,17 +209,24 @@ impl Responder {
             }
             Ok(alert) => {
                 let plan = Plan::new(request.request_id, &alert, &self.rules, self.dry_run);
-                let execution = match &self.executor {
+                let (execution, limit) = match &self.executor {
                     Some(executor) => {
                         let (deadline, cap) = self.deadlines(executor, started, request.time_left);
-                        let run = executor.execute_until(&plan, request.received_at, deadline, cap);
+                        let wavefront = self.wavefront.as_ref();
+                        let at = request.received_at;
+                        let run = executor.execute_until(&plan, at, deadline, cap, wavefront);
+                        // The executor's own hard limit: the event never makes the answer later
+                        // than the actions alone could have.
+                        let limit = deadline + executor.timing().after_deadline;
+                        let limit = cap.map_or(limit, |cap| cap.min(limit));
                         // Boxed: the run's state is large, and only requests with actions need it.
-                        Box::pin(run).await
+                        (Box::pin(run).await, limit)
                     }
-                    None => Execution::planned(&plan),
+                    None => (Execution::planned(&plan), started),
                 };
                 let record = Record::new(&plan, execution);
                 record.write(&mut batch, &context);
+                self.announce(&record, &alert, limit, &mut batch).await;
                 answer(&record, request.received_at)
             }
         };
@@ -216,6 +259,40 @@ impl Responder {
         margins.deadlines(started, self.time_budget, time_left)
     }
 
+    /// Posts the Wavefront event of `record`, if it has one and `[wavefront]` is set: after the
+    /// actions, within [`Options::event_within`] and never past `limit`, the time the actions
+    /// alone could have taken at most (their deadline and the executor's overrun, and on Lambda
+    /// the time to answer kept back). It never changes the answer. When `[wavefront]` is set
+    /// but its token could not be read at start-up, an event it would have posted is an
+    /// `event_failed`, so the alarm says the events are off.
+    async fn announce(
+        &self,
+        record: &Record<'_>,
+        alert: &Alert,
+        limit: Instant,
+        batch: &mut Batch<'_>,
+    ) {
+        let Some(executor) = &self.executor else {
+            return;
+        };
+        let Some(wavefront) = &self.wavefront else {
+            if let Some(why) = &self.wavefront_unusable
+                && Event::of(record, &alert.tags).is_some()
+            {
+                batch.metric(Metric::EventFailed, 1.0);
+                let request_id = record.request_id;
+                tracing::warn!(request_id, "Wavefront event not posted: {why}");
+            }
+            return;
+        };
+        let announcer = Announcer {
+            wavefront,
+            ledger: executor.ledger(),
+            until: limit.min(Instant::now() + self.event_within),
+        };
+        announcer.announce(record, alert, batch).await;
+    }
+
     /// Applies the HTTP rules and authentication, then parses the alert.
     async fn admit(
         &self,
@@ -239,6 +316,17 @@ impl Responder {
         front_door::check_content_type(request.headers)?;
         Alert::parse(request.body).map_err(|e| Refusal::BadPayload(e.to_string()))
     }
+}
+
+/// The client of `[wavefront]`, or why there is none (a start-up warning: the responder runs
+/// on without events, and `require_firing` rules follow their `on_wavefront_error`).
+pub async fn wavefront_client(
+    settings: &crate::wavefront::Settings,
+    resolver: Resolver<'_>,
+) -> Result<Wavefront, String> {
+    let off = "Wavefront events are off and require_firing rules follow on_wavefront_error";
+    let token = (settings.token(resolver).await).map_err(|why| format!("{why}: {off}"))?;
+    Ok(Wavefront::new(settings.url.clone(), token))
 }
 
 /// What a request on Lambda keeps back from the invocation's deadline: the time to write the

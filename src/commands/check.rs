@@ -1,5 +1,6 @@
-//! `check`: reads a config, resolves its secrets as start-up would (unless `--no-secrets`), and
-//! prints what it understood ([`report`]).
+//! `check`: reads a config, resolves its secrets as start-up would (unless `--no-secrets`): the
+//! `[auth]` tokens and signing secrets, and `[wavefront] api_token`, and prints what it
+//! understood ([`report`]).
 
 mod report;
 
@@ -7,8 +8,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use wavefront_responder::app;
 use wavefront_responder::auth::{self, Authenticator};
-use wavefront_responder::aws;
 use wavefront_responder::config::Config;
 use wavefront_responder::secret::Resolver;
 
@@ -32,13 +33,16 @@ pub fn check(args: CheckArgs) -> Result<()> {
     let report = if args.no_secrets {
         check_report(&config, &Secrets::NotChecked)
     } else {
-        let setup = resolve_secrets(&config)?;
+        let (setup, wavefront) = resolve_secrets(&config)?;
         check_report(
             &config,
             &Secrets::Usable {
                 tokens: setup.authenticator.token_count(),
                 signing_secrets: setup.authenticator.signing_secret_count(),
                 warnings: &setup.warnings,
+                wavefront: wavefront
+                    .as_ref()
+                    .map(|r| r.as_ref().map(|_| ()).map_err(String::as_str)),
             },
         )
     };
@@ -46,24 +50,27 @@ pub fn check(args: CheckArgs) -> Result<()> {
     Ok(())
 }
 
-/// The config's tokens and signing secrets, resolved exactly as at start-up.
-fn resolve_secrets(config: &Config) -> Result<auth::Setup> {
+/// The config's tokens and signing secrets, and `[wavefront] api_token` (if there is one: its
+/// start-up warning when it gives no value), resolved exactly as at start-up.
+fn resolve_secrets(config: &Config) -> Result<(auth::Setup, Option<Result<(), String>>)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let setup = runtime.block_on(async {
-        // Secrets Manager is only asked when the config names a secret there.
-        let client = if config.auth.uses_secrets_manager() {
-            Some(aws_sdk_secretsmanager::Client::new(&aws::load().await))
-        } else {
-            None
-        };
+        let client = super::secrets_manager_for(config).await;
         let resolver = Resolver {
             env: &env,
             secrets_manager: client.as_ref(),
             previous_for: wavefront_responder::secret::PREVIOUS_VERSION_FOR,
         };
-        Authenticator::from_config(&config.auth, resolver).await
+        let setup = Authenticator::from_config(&config.auth, resolver).await;
+        let wavefront = match &config.wavefront {
+            Some(settings) => Some(app::wavefront_client(settings, resolver).await.map(drop)),
+            None => None,
+        };
+        (setup, wavefront)
     });
-    setup.with_context(|| format!("config {}", config.path.display()))
+    let (setup, wavefront) = setup;
+    let setup = setup.with_context(|| format!("config {}", config.path.display()))?;
+    Ok((setup, wavefront))
 }

@@ -7,12 +7,14 @@
 //! - [`check`]: `check`, the config read back in plain words.
 //! - [`explain`]: `explain`, an alert walked through every rule.
 //! - [`ledger`]: `ledger list|clear`, `freeze` and `unfreeze` on the shared DynamoDB ledger.
+//! - [`register`]: `register`, the Wavefront alert target that calls the responder.
 //!
 //! These are modules of the binary, not of the library: `anyhow` stays at this edge.
 
 mod check;
 mod explain;
 mod ledger;
+mod register;
 mod serve;
 
 use std::path::Path;
@@ -20,6 +22,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use clap::Subcommand;
+use wavefront_responder::aws;
 use wavefront_responder::config::{self, Config};
 use wavefront_responder::ledger::dynamodb::DynamoStore;
 use wavefront_responder::ledger::memory::MemoryStore;
@@ -51,6 +54,9 @@ pub enum Command {
     Freeze(ledger::FreezeArgs),
     /// Lift the freeze of every rule, or with --rule the freeze of one rule.
     Unfreeze(ledger::UnfreezeArgs),
+    /// Create or update the Wavefront alert target that calls the responder (through the API
+    /// of the cluster in [wavefront]), and print the target:<id> to attach to alerts.
+    Register(register::RegisterArgs),
 }
 
 impl Command {
@@ -69,6 +75,7 @@ impl Command {
             Command::Ledger(args) => ledger::ledger(args),
             Command::Freeze(args) => ledger::freeze(args),
             Command::Unfreeze(args) => ledger::unfreeze(args),
+            Command::Register(args) => register::register(args),
         }
     }
 }
@@ -159,6 +166,16 @@ fn load_config(explicit: Option<&Path>, fallback: Fallback) -> Result<Config> {
 }
 
 /// The ledger the config asks for: its DynamoDB table, or memory.
+/// A Secrets Manager client when the config names a secret there (the SDK's settings are
+/// loaded only then), for the commands that resolve secrets as start-up does.
+async fn secrets_manager_for(config: &Config) -> Option<aws_sdk_secretsmanager::Client> {
+    if config.uses_secrets_manager() {
+        Some(aws_sdk_secretsmanager::Client::new(&aws::load().await))
+    } else {
+        None
+    }
+}
+
 fn open_ledger(config: &Config, sdk: &aws_config::SdkConfig) -> Result<Ledger> {
     let store: Arc<dyn Store> = match &config.ledger.table {
         Some(table) => {

@@ -80,6 +80,8 @@ pub struct Config {
     pub circuit_breaker: Option<CircuitBreaker>,
     /// The rules, in file order.
     pub rules: Rules,
+    /// Wavefront's API, for events and the "still firing?" check; `None` turns both off.
+    pub wavefront: Option<crate::wavefront::Settings>,
 }
 
 /// The `[ledger]` table.
@@ -124,6 +126,13 @@ impl fmt::Display for TableName {
 }
 
 impl Config {
+    /// Whether any secret reference in the file names Secrets Manager (`[auth]`'s, or
+    /// `[wavefront]`'s API token).
+    pub fn uses_secrets_manager(&self) -> bool {
+        self.auth.uses_secrets_manager()
+            || (self.wavefront.as_ref()).is_some_and(|w| w.api_token.is_secrets_manager())
+    }
+
     /// Reads and validates a config file; a path that is not on disk but names a rule file
     /// compiled into the binary reads that.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -161,7 +170,9 @@ impl Config {
         let ledger = validate::ledger(raw.ledger, &mut problems);
         let circuit_breaker = validate::circuit_breaker(raw.circuit_breaker, &mut problems);
         let auth = validate::auth(raw.auth, &mut problems);
-        let rules = validate::rules(raw.rules, &triggers, &mut problems);
+        let has_wavefront = raw.wavefront.is_some();
+        let rules = validate::rules(raw.rules, (&triggers, has_wavefront), &mut problems);
+        let wavefront = validate::wavefront(raw.wavefront, &mut problems);
         problems.into_result()?;
         Ok(Config {
             path: path.to_owned(),
@@ -173,9 +184,12 @@ impl Config {
             ledger,
             circuit_breaker,
             rules,
+            wavefront,
         })
     }
 }
 
+#[cfg(test)]
+mod firing_tests;
 #[cfg(test)]
 mod tests;

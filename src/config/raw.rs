@@ -10,7 +10,7 @@ use toml::Spanned;
 use crate::actions::Action;
 use crate::alert::{Reason, Severity};
 use crate::duration::HumanDuration;
-use crate::plan::rules::NamePattern;
+use crate::plan::rules::{NamePattern, OnWavefrontError};
 use crate::secret::SecretRef;
 
 /// The whole file.
@@ -25,6 +25,7 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub ledger: RawLedger,
     pub circuit_breaker: Option<Spanned<RawCircuitBreaker>>,
+    pub wavefront: Option<Spanned<RawWavefront>>,
     #[serde(default, rename = "rule")]
     pub rules: Vec<Spanned<RawRule>>,
 }
@@ -44,6 +45,14 @@ pub(super) struct RawCircuitBreaker {
     pub enabled: Option<bool>,
     pub max_actions: Option<Spanned<u32>>,
     pub window: Option<Spanned<HumanDuration>>,
+}
+
+/// `[wavefront]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWavefront {
+    pub url: Spanned<String>,
+    pub api_token: Spanned<SecretRef>,
 }
 
 /// `[auth]`.
@@ -80,6 +89,8 @@ pub(super) struct RawRule {
     pub cooldown: Option<Spanned<String>>,
     #[serde(default = "yes")]
     pub attribution: bool,
+    pub require_firing: Option<Spanned<bool>>,
+    pub on_wavefront_error: Option<Spanned<KnownOnError>>,
     #[serde(default)]
     pub action: Vec<Action>,
 }
@@ -141,6 +152,23 @@ impl<'de> Deserialize<'de> for KnownReason {
                 Reason::known().collect::<Vec<_>>().join(", ")
             ))
         })
+    }
+}
+
+/// A rule's `on_wavefront_error`; typos are errors.
+pub(super) struct KnownOnError(pub OnWavefrontError);
+
+impl<'de> Deserialize<'de> for KnownOnError {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.as_str() {
+            "skip" => Ok(KnownOnError(OnWavefrontError::Skip)),
+            "act" => Ok(KnownOnError(OnWavefrontError::Act)),
+            _ => Err(de::Error::custom(format!(
+                "\"{text}\" is not an on_wavefront_error; use \"skip\" (the default: leave \
+                 the target alone when Wavefront cannot say the alert is firing) or \"act\""
+            ))),
+        }
     }
 }
 

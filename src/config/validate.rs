@@ -8,7 +8,9 @@ use http::HeaderName;
 use toml::Spanned;
 
 use super::diagnostics::Problems;
-use super::raw::{KnownReason, RawAuth, RawCircuitBreaker, RawLedger, RawRule};
+use super::raw::{
+    KnownOnError, KnownReason, RawAuth, RawCircuitBreaker, RawLedger, RawRule, RawWavefront,
+};
 use super::{
     DEFAULT_CIRCUIT_BREAKER, DEFAULT_COOLDOWN, DEFAULT_SIGNATURE_TOLERANCE, DEFAULT_TIME_BUDGET,
     DEFAULT_TRIGGERS, LedgerConfig, RESERVED_HEADERS, TableName,
@@ -17,7 +19,8 @@ use crate::alert::Reason;
 use crate::auth::AuthConfig;
 use crate::duration::HumanDuration;
 use crate::ledger::{CircuitBreaker, DEFAULT_RETENTION};
-use crate::plan::rules::{Rule, Rules};
+use crate::plan::rules::{OnWavefrontError, Rule, Rules};
+use crate::wavefront::{self, BaseUrl};
 
 /// The top-level `triggers`, or the default reasons.
 pub(super) fn triggers(
@@ -183,6 +186,35 @@ pub(super) fn auth(raw: Spanned<RawAuth>, problems: &mut Problems<'_>) -> AuthCo
     }
 }
 
+/// The `[wavefront]` table: an https base URL (http only for loopback) and a token that is a
+/// reference, never the token itself.
+pub(super) fn wavefront(
+    raw: Option<Spanned<RawWavefront>>,
+    problems: &mut Problems<'_>,
+) -> Option<wavefront::Settings> {
+    let raw = raw?.into_inner();
+    let url = match BaseUrl::parse(raw.url.get_ref()) {
+        Ok(url) => Some(url),
+        Err(why) => {
+            problems.add(raw.url.span(), format!("[wavefront] url: {why}"));
+            None
+        }
+    };
+    if raw.api_token.get_ref().is_literal() {
+        problems.add(
+            raw.api_token.span(),
+            "[wavefront] api_token must not be the token itself (it would be committed with \
+             the config); use \"env:VARIABLE_NAME\" or \"secretsmanager:SECRET_NAME\""
+                .into(),
+        );
+        return None;
+    }
+    Some(wavefront::Settings {
+        url: url?,
+        api_token: raw.api_token.into_inner(),
+    })
+}
+
 /// `[auth] token_header`: a valid header name that neither HTTP nor signatures use.
 fn token_header(raw: &Spanned<String>, problems: &mut Problems<'_>) -> HeaderName {
     match HeaderName::from_bytes(raw.get_ref().as_bytes()) {
@@ -234,16 +266,17 @@ fn signature_tolerance(
     value
 }
 
-/// The `[[rule]]` tables, in file order; `triggers` are the global ones.
+/// The `[[rule]]` tables, in file order; `triggers` are the global ones, `wavefront` whether
+/// the file has a `[wavefront]` table.
 pub(super) fn rules(
     raw: Vec<Spanned<RawRule>>,
-    triggers: &[Reason],
+    (triggers, wavefront): (&[Reason], bool),
     problems: &mut Problems<'_>,
 ) -> Rules {
     let mut names = HashSet::new();
     let mut rules = Vec::with_capacity(raw.len());
     for spanned in raw {
-        rules.push(rule(spanned, triggers, &mut names, problems));
+        rules.push(rule(spanned, (triggers, wavefront), &mut names, problems));
     }
     match Rules::new(rules) {
         Ok(rules) => rules,
@@ -260,7 +293,7 @@ pub(super) fn rules(
 /// One `[[rule]]`; `names` are those of the rules before it.
 fn rule(
     spanned: Spanned<RawRule>,
-    triggers: &[Reason],
+    (triggers, wavefront): (&[Reason], bool),
     names: &mut HashSet<String>,
     problems: &mut Problems<'_>,
 ) -> Rule {
@@ -292,6 +325,8 @@ fn rule(
             format!("rule \"{name}\" lists an empty tag, which no alert carries"),
         );
     }
+    let keys = (&rule.require_firing, &rule.on_wavefront_error);
+    let require_firing = require_firing(&name, keys, wavefront, problems);
     let rule_triggers = rule_triggers(&name, rule.triggers, triggers, problems);
     let cooldown = match &rule.cooldown {
         None => Some(DEFAULT_COOLDOWN),
@@ -313,8 +348,44 @@ fn rule(
         dry_run: rule.dry_run,
         cooldown,
         attribution: rule.attribution,
+        require_firing,
         actions: rule.action,
     }
+}
+
+/// A rule's `require_firing` and `on_wavefront_error`: the check needs a `[wavefront]` table
+/// to read the alert from (`wavefront`), and `on_wavefront_error` means something only with
+/// the check on.
+fn require_firing(
+    name: &str,
+    (require_firing, on_error): (&Option<Spanned<bool>>, &Option<Spanned<KnownOnError>>),
+    wavefront: bool,
+    problems: &mut Problems<'_>,
+) -> Option<OnWavefrontError> {
+    let required = require_firing.as_ref().filter(|r| *r.get_ref());
+    if let (Some(required), false) = (required, wavefront) {
+        problems.add(
+            required.span(),
+            format!(
+                "rule \"{name}\" sets require_firing = true, but there is no [wavefront] table \
+                 to read the alert from; add one with url and api_token, or remove the key"
+            ),
+        );
+    }
+    if let (None, Some(on_error)) = (required, on_error) {
+        problems.add(
+            on_error.span(),
+            format!(
+                "rule \"{name}\" sets on_wavefront_error without require_firing = true, so it \
+                 would decide nothing; add require_firing = true, or remove the key"
+            ),
+        );
+    }
+    required.map(|_| {
+        on_error
+            .as_ref()
+            .map_or(OnWavefrontError::default(), |o| o.get_ref().0)
+    })
 }
 
 /// A rule's `name`: valid in metrics and audit queries, and unique among `names`.

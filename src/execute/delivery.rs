@@ -198,13 +198,16 @@ impl Executor {
         limits: &Limits,
     ) -> Vec<String> {
         let request_id = plan.request_id;
-        // A delivery a freeze held back is not done with: once the freeze is lifted, a re-send
-        // of it (same notificationId) must be free to act.
-        let frozen = plan
+        // A delivery a freeze or the "still firing?" check held back is not done with: once the
+        // freeze is lifted, or the alert fires unsnoozed (or Wavefront answers), a re-send of
+        // it (same notificationId) must be free to act.
+        let held = plan
             .actions()
             .zip(&execution.actions)
-            .any(|((rule, _), result)| !rule.dry_run && result.guard == Some(Guard::Frozen));
-        let forget = execution.failed() || frozen || execution.retry_after.is_some();
+            .any(|((rule, _), result)| {
+                !rule.dry_run && matches!(result.guard, Some(Guard::Frozen | Guard::NotFiring))
+            });
+        let forget = execution.failed() || held || execution.retry_after.is_some();
         let settle = async {
             match key {
                 None => Ok(()),

@@ -10,15 +10,20 @@
 //!   `lambda-alias` action of the same request leaves alone.
 //! - [`attribution`]: the attribution guard both kinds apply (undo only what began before the
 //!   incident started).
+//! - [`firing`]: the "still firing?" check of rules that set `require_firing`, which reads the
+//!   alert from Wavefront before the ledger's guards.
 //! - [`calls`]: the bookkeeping every AWS call shares.
 //!
-//! An action makes its calls, reads included, only once the ledger admitted it (a dry run:
+//! An action makes its AWS calls, reads included, only once the ledger admitted it (a dry run:
 //! once the ledger was read and would admit it), so an action the ledger refuses calls nothing.
+//! The "still firing?" read, to Wavefront, comes before the ledger, so that an action it holds
+//! back has claimed nothing.
 
 pub mod attribution;
 pub mod calls;
 pub mod codedeploy;
 mod delivery;
+pub mod firing;
 pub mod handover;
 pub mod lambda_alias;
 mod run;
@@ -35,8 +40,10 @@ use crate::ledger::freeze::Freeze;
 use crate::ledger::{Attempt, Claims, Guard, Ledger};
 use crate::plan::Plan;
 use crate::text::millis_text;
+use crate::wavefront::Wavefront;
 use calls::Calls;
 use delivery::{Delivery, Limits};
+use firing::Firing;
 use handover::HandedOver;
 use run::Run;
 
@@ -127,6 +134,8 @@ pub struct Executor {
     clients: Clients,
     ledger: Ledger,
     timing: Timing,
+    /// The longest the "still firing?" read may take ([`firing::READ_LIMIT`] by default).
+    firing_limit: Duration,
 }
 
 /// What happened to one planned action.
@@ -181,9 +190,12 @@ impl Execution {
     pub fn planned(plan: &Plan<'_>) -> Self {
         let actions = plan
             .actions()
-            .map(|(_, action)| ActionResult {
+            .map(|(rule, action)| ActionResult {
                 outcome: ActionOutcome::Planned,
-                detail: action.plan(),
+                detail: match rule.rule().require_firing {
+                    Some(_) => format!("{}, if Wavefront says the alert is firing", action.plan()),
+                    None => action.plan(),
+                },
                 aws_request_ids: Vec::new(),
                 guard: None,
             })
@@ -270,6 +282,7 @@ impl Executor {
             clients,
             ledger,
             timing: Timing::default(),
+            firing_limit: firing::READ_LIMIT,
         }
     }
 
@@ -278,10 +291,23 @@ impl Executor {
         Self { timing, ..self }
     }
 
+    /// The same executor, its "still firing?" read bounded by `limit` (a test shortens it).
+    pub fn with_firing_limit(self, limit: Duration) -> Self {
+        Self {
+            firing_limit: limit,
+            ..self
+        }
+    }
+
     /// The overrun and grace this executor runs with: who calls it keeps its overrun back from
     /// any harder deadline (Lambda's).
     pub fn timing(&self) -> Timing {
         self.timing
+    }
+
+    /// The ledger this executor's guards use; `announce` marks the events it posts there.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
     }
 
     /// Runs every action of every matched rule of `plan`, in order, and says what happened.
@@ -306,12 +332,16 @@ impl Executor {
     /// `deadline`, or nothing at all. What is left after the deadline is shared between giving
     /// back claims and settling the delivery, which always gets some of it, unless the cap
     /// leaves nothing after the deadline.
+    ///
+    /// `wavefront` is the client the "still firing?" check of `require_firing` rules reads the
+    /// alert with ([`firing`]); `None` when the responder has none.
     pub async fn execute_until(
         &self,
         plan: &Plan<'_>,
         now: Timestamp,
         deadline: Instant,
         cap: Option<Instant>,
+        wavefront: Option<&Wavefront>,
     ) -> Execution {
         let limits = Limits::new(deadline, cap, self.timing);
         // `now` is when the request arrived; each action's claims count from when it runs.
@@ -347,7 +377,11 @@ impl Executor {
             Ok(prelude) => {
                 execution.incident_started = prelude.start;
                 note_freezes(&mut execution, plan, &prelude.freezes);
-                let run = self.run_actions(&mut execution, plan, &prelude, (now, began), &limits);
+                // Read at most once, by the first action of a `require_firing` rule.
+                let alert_id = plan.alert.id.as_deref();
+                let mut firing = Firing::new(wavefront, alert_id, self.firing_limit);
+                let times = (now, began, &limits);
+                let run = self.run_actions(&mut execution, plan, &prelude, &mut firing, times);
                 run.await
             }
         };
@@ -394,8 +428,8 @@ impl Executor {
         execution: &mut Execution,
         plan: &Plan<'_>,
         prelude: &Prelude,
-        (now, began): (Timestamp, Instant),
-        limits: &Limits,
+        firing: &mut Firing<'_>,
+        (now, began, limits): (Timestamp, Instant, &Limits),
     ) -> Vec<Claims> {
         let incident = plan.incident();
         // The claims of the actions that changed something, and when the latest claim of
@@ -430,8 +464,9 @@ impl Executor {
                 since: prelude.start.filter(|_| rule.attribution),
                 freeze: prelude.freezes.iter().find(|f| f.covers(&rule.name)),
                 limits: *limits,
+                require_firing: rule.require_firing,
             };
-            let ran = run.within(share, &mut handed_over).await;
+            let ran = run.within(share, &mut handed_over, firing).await;
             *result = ActionResult {
                 outcome: ran.report.outcome,
                 detail: ran.report.detail,

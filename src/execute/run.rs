@@ -1,6 +1,6 @@
-//! One action's run: the freeze, the ledger's admission (incident latch, cooldown, circuit
-//! breaker), the action itself within its share of the time budget, and giving back what it
-//! claimed when it changed nothing.
+//! One action's run: the "still firing?" check, the freeze, the ledger's admission (incident
+//! latch, cooldown, circuit breaker), the action itself within its share of the time budget,
+//! and giving back what it claimed when it changed nothing.
 
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::calls::{Calls, Report};
 use super::delivery::{Limits, release_until};
+use super::firing::{Firing, Verdict};
 use super::handover::{HandedOver, Uncertain};
 use super::{ActionOutcome, Context, Executor, LEDGER_LATE, run_action};
 use crate::actions::Action;
@@ -16,6 +17,7 @@ use crate::actions::lambda_alias::AliasShift;
 use crate::ledger::attribution::IncidentStart;
 use crate::ledger::freeze::Freeze;
 use crate::ledger::{Attempt, Claims, Guard, LedgerError, Refusal};
+use crate::plan::rules::OnWavefrontError;
 
 /// Said when claims could not be given back.
 const CLAIMS_HELD: &str = "; its ledger claims could not be given back and hold until they expire";
@@ -54,6 +56,8 @@ pub(super) struct Run<'a> {
     pub freeze: Option<&'a Freeze>,
     /// The run's deadlines: when a cut-off claim may finish, and giving back claims must end.
     pub limits: Limits,
+    /// What to do when the alert's status cannot be read, if the rule sets `require_firing`.
+    pub require_firing: Option<OnWavefrontError>,
 }
 
 /// What one action's run came to.
@@ -82,8 +86,43 @@ impl Ran {
 }
 
 impl Run<'_> {
-    /// Runs the action within `share` of the time budget.
-    pub async fn within(&self, share: Duration, handed_over: &mut HandedOver) -> Ran {
+    /// Runs the action within `share` of the time budget; `firing` is the request's "still
+    /// firing?" check, which the action asks if its rule sets `require_firing`.
+    pub async fn within(
+        &self,
+        share: Duration,
+        handed_over: &mut HandedOver,
+        firing: &mut Firing<'_>,
+    ) -> Ran {
+        // The "still firing?" check comes before everything the ledger does: an action it
+        // holds back was never admitted, so it leaves no incident latch, cooldown or breaker
+        // slot behind, and has nothing to give back (a give-back that failed would hold them).
+        // A live action a freeze holds back changes nothing either way: no need to ask.
+        let frozen = self.freeze.is_some() && !self.dry_run;
+        let mut note = None;
+        let mut share = share;
+        if let Some(on_error) = self.require_firing.filter(|_| !frozen && !share.is_zero()) {
+            let started = Instant::now();
+            match firing.verdict(on_error, share).await {
+                Verdict::Hold(why) if self.dry_run => {
+                    let report = skipped(format!("would be skipped: {why}"));
+                    return Ran::with(report, Some(Guard::NotFiring));
+                }
+                Verdict::Hold(why) => return Ran::with(skipped(why), Some(Guard::NotFiring)),
+                Verdict::Act(sentence) => note = Some(sentence),
+            }
+            share = share.saturating_sub(started.elapsed());
+        }
+        let mut ran = self.guarded_within(share, handed_over).await;
+        if let Some(note) = note {
+            ran.report.detail.push_str(&note);
+        }
+        ran
+    }
+
+    /// Runs the action within `share` of the time budget, through the freeze and the ledger's
+    /// guards.
+    async fn guarded_within(&self, share: Duration, handed_over: &mut HandedOver) -> Ran {
         match self.freeze {
             // Frozen: no claim, no call. A dry run still says what it would do.
             Some(freeze) if !self.dry_run => Ran::with(

@@ -21,8 +21,9 @@
 //! attribute), and an expired entry counts as absent even before DynamoDB deletes it.
 //!
 //! Besides claims, the ledger keeps what every instance must see: [`freeze`]s set by people on
-//! call, and what the attribution guard needs ([`attribution`]: when an incident without a
-//! start time was first delivered, and which deployments are this responder's own undos).
+//! call, what the attribution guard needs ([`attribution`]: when an incident without a
+//! start time was first delivered, and which deployments are this responder's own undos), and
+//! which Wavefront events a delivery already posted (`event.rs`).
 //!
 //! The logic is written once, here, over a small [`Store`] with two implementations:
 //! [`memory`] (the default, for `serve` and tests) and [`dynamodb`] (for Lambda, where
@@ -32,6 +33,7 @@ mod admission;
 pub mod attribution;
 mod claims;
 pub mod dynamodb;
+mod event;
 pub mod freeze;
 mod key;
 pub mod memory;
@@ -191,8 +193,9 @@ pub struct CircuitBreaker {
     pub window: HumanDuration,
 }
 
-/// What stopped an action: one of the ledger's claims, a freeze recorded in it, or the
-/// attribution guard (what would be undone began after the incident started).
+/// What stopped an action: one of the ledger's claims, a freeze recorded in it, the
+/// attribution guard (what would be undone began after the incident started), or the "still
+/// firing?" check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Guard {
@@ -207,6 +210,9 @@ pub enum Guard {
     Frozen,
     /// What the action would undo began at or after the incident started: it may be the fix.
     Attribution,
+    /// The rule sets `require_firing`, and Wavefront did not say the alert is still firing
+    /// (snoozed, in maintenance, not firing, or its status could not be read).
+    NotFiring,
 }
 
 /// An incident: one firing of one alert.

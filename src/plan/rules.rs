@@ -92,8 +92,23 @@ pub struct Rule {
     /// Whether the attribution guard applies: only changes that began before the incident
     /// started are undone (on unless the config sets `attribution = false`).
     pub attribution: bool,
+    /// `require_firing = true`: before a change, the alert is read from Wavefront and the rule
+    /// acts only while it is firing (not snoozed, not in maintenance); the value says what to
+    /// do when its status cannot be read. `None`: no check, Wavefront is never asked.
+    pub require_firing: Option<OnWavefrontError>,
     /// What to do, in order.
     pub actions: Vec<Action>,
+}
+
+/// What a `require_firing` rule does when the alert's status cannot be read from Wavefront
+/// (`on_wavefront_error`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OnWavefrontError {
+    /// Leave the target alone (the default): an unknown status is not a firing one.
+    #[default]
+    Skip,
+    /// Act as if the alert were firing.
+    Act,
 }
 
 /// One criterion of a rule, checked against one alert.
@@ -503,6 +518,7 @@ mod tests {
             dry_run: false,
             cooldown: None,
             attribution: true,
+            require_firing: None,
             actions: vec![],
         }
     }

@@ -30,7 +30,10 @@ ZERO_ARGUMENT_CALL = re.compile(r"\.\s*([a-z][a-z0-9_]*)\s*\(\s*\)")
 LINE_COMMENT = re.compile(r"//.*")
 BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.S)
 # Resources written as a bare placeholder, by what they name.
-PLACEHOLDER_TYPES = {"${token_secret_arn}": "secretsmanager:secret"}
+PLACEHOLDER_TYPES = {
+    "${token_secret_arn}": "secretsmanager:secret",
+    "${wavefront_token_secret_arn}": "secretsmanager:secret",
+}
 
 
 def sdk_operations():

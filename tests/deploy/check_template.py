@@ -10,7 +10,9 @@ It also checks the function's build and runtime settings (and samconfig.toml's o
 beta rust-cargolambda build), its one route (tests/deploy/check_front.py checks the API, its
 throttling and the web ACL in front of it), its log format, the retention policies of the
 stateful resources, and that the environment variables it gets are exactly the ones the rule
-files (rules/*.toml) and the code read.
+files (rules/*.toml) and the code read, besides the ones set only when a parameter is (the
+Wavefront API token's secret, for the [wavefront] table the shipped rule file shows commented),
+each granted and passed only under its condition.
 
 Usage: check_template.py TEMPLATE POLICY_DIR
 """
@@ -36,6 +38,7 @@ BINDINGS = {
     "function_name": {"Ref": "LambdaFunctionName"},
     "ledger_table": {"Ref": "LedgerTable"},
     "token_secret_arn": {"Ref": "WebhookTokenSecret"},
+    "wavefront_token_secret_arn": {"Ref": "WavefrontApiTokenSecretArn"},
     "log_group": {"Fn::Sub": "/aws/lambda/${FunctionName}"},
 }
 # A statement may only say these: no Condition, NotAction or NotResource that the comparison
@@ -90,6 +93,18 @@ PROCESS_VARIABLES = {
 RULE_VARIABLES = {
     "WEBHOOK_TOKEN_SECRET_ARN": {"Ref": "WebhookTokenSecret"},
     "RESPONDER_LEDGER_TABLE": {"Ref": "LedgerTable"},
+}
+# Variables set only when a parameter is, for a config table the shipped rule file shows
+# commented out: the template sets each to its parameter under the condition (and to nothing
+# otherwise), and the rule file must name it, commented or not.
+OPTIONAL_VARIABLES = {
+    "WAVEFRONT_API_TOKEN_SECRET_ARN": {
+        "Fn::If": [
+            "HasWavefrontApiToken",
+            {"Ref": "WavefrontApiTokenSecretArn"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    },
 }
 # How the stateful resources outlive a replacement or the stack (the template says why).
 RETENTION = {
@@ -164,6 +179,12 @@ def check_function(template, root):
     for name, (reader, _) in PROCESS_VARIABLES.items():
         if f'"{name}"' not in (root / reader).read_text():
             problems.append(f"{reader} no longer reads {name}: update PROCESS_VARIABLES")
+    shipped = (root / "rules" / "responder.toml").read_text()
+    for name, binding in OPTIONAL_VARIABLES.items():
+        expect(f"ResponderFunction environment {name}", variables.get(name), binding)
+        if f"secretsmanager:env:{name}" not in shipped:
+            problems.append(f"rules/responder.toml does not show secretsmanager:env:{name}")
+    variables = {n: v for n, v in variables.items() if n not in OPTIONAL_VARIABLES}
     expected = set(referenced) | set(PROCESS_VARIABLES)
     for name in sorted(expected - set(variables)):
         where = ", ".join(referenced.get(name, [PROCESS_VARIABLES.get(name, ("?",))[0]]))
@@ -192,9 +213,13 @@ def check_function(template, root):
     return problems
 
 
-# Policies granted only when a parameter asks for them: the policy, its condition, and the
-# parameter (with its default, which must be the one that grants nothing).
-CONDITIONAL = {"codedeploy-redeploy": ("RedeployAllowed", "AllowRedeploy", "false")}
+# Policies granted only when a parameter asks for them: the policy, its condition, the
+# parameter (with its default, which must be the one that grants nothing), and the condition's
+# expression: the parameter equal to "true", or (for a secret's ARN) not empty.
+CONDITIONAL = {
+    "codedeploy-redeploy": ("RedeployAllowed", "AllowRedeploy", "false", "true"),
+    "wavefront-token-read": ("HasWavefrontApiToken", "WavefrontApiTokenSecretArn", "", "set"),
+}
 
 
 def inline_policies(policies):
@@ -216,12 +241,14 @@ def check_conditional(template, conditional):
     """Exactly the CONDITIONAL policies are conditional, each on a condition that is its
     parameter equal to "true", a parameter whose default grants nothing."""
     problems = []
-    expected = {name: condition for name, (condition, _, _) in CONDITIONAL.items()}
+    expected = {name: condition for name, (condition, *_) in CONDITIONAL.items()}
     if conditional != expected:
         problems.append(f"conditional policies: template has {conditional}, expected {expected}")
-    for name, (condition, parameter, default) in CONDITIONAL.items():
+    for name, (condition, parameter, default, when) in CONDITIONAL.items():
         actual = template.get("Conditions", {}).get(condition)
         wanted = {"Fn::Equals": [{"Ref": parameter}, "true"]}
+        if when == "set":
+            wanted = {"Fn::Not": [{"Fn::Equals": [{"Ref": parameter}, ""]}]}
         if actual != wanted:
             problems.append(f"{name}: condition {condition} is {actual}, expected {wanted}")
         declared = template.get("Parameters", {}).get(parameter, {})

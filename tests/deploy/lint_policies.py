@@ -24,6 +24,7 @@ SAMPLE = {
     "ledger_table": "wavefront-responder-LedgerTable-1ABCDEFGHIJK",
     "log_group": "/aws/lambda/wavefront-responder-responder",
     "token_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:WebhookTokenSecret-AbCdEf",
+    "wavefront_token_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:wavefront-api-AbCdEf",
 }
 ALLOWED = {"LOW", "INFO"}
 

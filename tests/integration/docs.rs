@@ -589,7 +589,11 @@ fn the_alarms_watch_the_failure_metrics_in_the_metric_namespace() {
         .collect();
     assert_eq!(
         watched,
-        [Metric::ActionFailed.name(), Metric::LedgerFailed.name()],
+        [
+            Metric::ActionFailed.name(),
+            Metric::LedgerFailed.name(),
+            Metric::EventFailed.name()
+        ],
         "one alarm per failure metric, in this order"
     );
     for (id, alarm) in alarms {

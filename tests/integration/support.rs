@@ -18,9 +18,13 @@ use wavefront_responder::telemetry::{Telemetry, metric_filter_fields};
 pub const TOKEN: &str = "tok-current-5c1e9f0a7b3d";
 pub const PREVIOUS_TOKEN: &str = "tok-previous-82d4a6c1e0f9";
 pub const SIGNING_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// The Wavefront service account's API token the stand-in API accepts (`wavefront_api`).
+pub const WAVEFRONT_API_TOKEN: &str = "wf-api-token-7d1c0e5a9b42";
+/// The environment variable a `[wavefront]` table in the tests reads it from.
+pub const WAVEFRONT_API_TOKEN_ENV: &str = "WAVEFRONT_API_TOKEN";
 
 /// Every secret the tests use: none may ever appear in output.
-pub const SECRETS: [&str; 3] = [TOKEN, PREVIOUS_TOKEN, SIGNING_SECRET];
+pub const SECRETS: [&str; 4] = [TOKEN, PREVIOUS_TOKEN, SIGNING_SECRET, WAVEFRONT_API_TOKEN];
 
 pub fn repo_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
@@ -101,6 +105,7 @@ pub fn env(name: &str) -> Option<String> {
         "WEBHOOK_TOKEN" => Some(TOKEN.into()),
         "WEBHOOK_TOKEN_PREVIOUS" => Some(PREVIOUS_TOKEN.into()),
         "WEBHOOK_SIGNING_SECRET" => Some(SIGNING_SECRET.into()),
+        WAVEFRONT_API_TOKEN_ENV => Some(WAVEFRONT_API_TOKEN.into()),
         _ => None,
     }
 }

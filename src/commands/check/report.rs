@@ -8,9 +8,10 @@ use wavefront_responder::actions::Action;
 use wavefront_responder::alert::Reason;
 use wavefront_responder::auth::AuthConfig;
 use wavefront_responder::config::Config;
-use wavefront_responder::plan::rules::{NamePattern, Rule};
+use wavefront_responder::plan::rules::{NamePattern, OnWavefrontError, Rule};
 use wavefront_responder::secret::SecretRef;
 use wavefront_responder::text::plural;
+use wavefront_responder::wavefront::Settings;
 
 /// What `check` learned about the secrets in this environment.
 #[derive(Debug)]
@@ -23,6 +24,9 @@ pub enum Secrets<'a> {
         signing_secrets: usize,
         /// References that were skipped, and why.
         warnings: &'a [String],
+        /// Whether `[wavefront] api_token` gave a value, or the start-up warning saying why
+        /// not; `None` without a `[wavefront]` table.
+        wavefront: Option<Result<(), &'a str>>,
     },
 }
 
@@ -30,6 +34,7 @@ pub enum Secrets<'a> {
 pub fn check_report(config: &Config, secrets: &Secrets<'_>) -> String {
     let mut lines = settings_lines(config);
     lines.extend(auth_lines(&config.auth, secrets));
+    lines.extend(wavefront_lines(config.wavefront.as_ref(), secrets));
     lines.push(format!("rules ({}):", config.rules.len()));
     for (i, rule) in config.rules.iter().enumerate() {
         lines.extend(rule_lines(i + 1, rule, &config.triggers));
@@ -115,6 +120,7 @@ fn auth_lines(auth: &AuthConfig, secrets: &Secrets<'_>) -> Vec<String> {
             tokens,
             signing_secrets,
             warnings,
+            ..
         } => {
             lines.push(format!(
                 "  usable here: {} and {}",
@@ -125,6 +131,32 @@ fn auth_lines(auth: &AuthConfig, secrets: &Secrets<'_>) -> Vec<String> {
                 lines.push(format!("  WARNING: {warning}"));
             }
         }
+    }
+    lines
+}
+
+/// The `wavefront:` section: which cluster's API the responder calls, with which token, and
+/// (unless `--no-secrets`) whether this environment provides the token.
+fn wavefront_lines(settings: Option<&Settings>, secrets: &Secrets<'_>) -> Vec<String> {
+    let Some(settings) = settings else {
+        return vec![
+            "wavefront: not configured (no [wavefront] table: no Wavefront API calls, and \
+             `register` cannot run)"
+                .into(),
+        ];
+    };
+    let mut lines = vec![
+        format!("wavefront: {}", settings.url),
+        format!("  api token: {}", settings.api_token),
+    ];
+    match secrets {
+        Secrets::NotChecked => {
+            lines.push("  (secret references not resolved: --no-secrets)".into());
+        }
+        Secrets::Usable { wavefront, .. } => lines.push(match wavefront {
+            Some(Err(warning)) => format!("  WARNING: {warning}"),
+            _ => "  usable here: the api token has a value".into(),
+        }),
     }
     lines
 }
@@ -152,6 +184,20 @@ fn rule_lines(n: usize, rule: &Rule, global_triggers: &[Reason]) -> Vec<String> 
          started firing, such as the fix"
             .into()
     });
+    match rule.require_firing {
+        Some(OnWavefrontError::Skip) => lines.push(
+            "     still firing?: acts only while Wavefront says the alert is firing, not \
+             snoozed, not in maintenance; leaves the target alone when Wavefront cannot say"
+                .into(),
+        ),
+        Some(OnWavefrontError::Act) => lines.push(
+            "     still firing?: acts only while Wavefront says the alert is firing, not \
+             snoozed, not in maintenance; acts anyway when Wavefront cannot say \
+             (on_wavefront_error = \"act\")"
+                .into(),
+        ),
+        None => {}
+    }
     for reason in rule.triggers.iter().filter(|r| !ACTS_ON.contains(r)) {
         lines.push(format!(
             "     WARNING: triggers on {reason}, when the alert is not newly firing; make sure \
