@@ -592,10 +592,37 @@ fn the_alarms_watch_the_failure_metrics_in_the_metric_namespace() {
         [
             Metric::ActionFailed.name(),
             Metric::LedgerFailed.name(),
-            Metric::EventFailed.name()
+            Metric::EventFailed.name(),
+            Metric::CircuitOpen.name(),
+            Metric::WebhookRejected.name(),
+            Metric::WebhookInvalid.name(),
         ],
-        "one alarm per failure metric, in this order"
+        "one alarm per metric that means a failure or a responder gone quiet, in this order"
     );
+    // Rejected and invalid requests page only when they go on: two of the last three
+    // five-minute periods (docs/operating.md says why); the others on the first one.
+    let sustained = [
+        Metric::WebhookRejected.name(),
+        Metric::WebhookInvalid.name(),
+    ];
+    for (id, alarm) in &alarms {
+        let properties = &alarm["Properties"];
+        let window = (
+            &properties["Period"],
+            &properties["EvaluationPeriods"],
+            &properties["DatapointsToAlarm"],
+        );
+        let metric = properties["MetricName"].as_str().unwrap_or_default();
+        if sustained.contains(&metric) {
+            assert_eq!(window, (&json!(300), &json!(3), &json!(2)), "{id}: window");
+        } else {
+            assert_eq!(
+                window,
+                (&json!(60), &json!(1), &Value::Null),
+                "{id}: window"
+            );
+        }
+    }
     for (id, alarm) in alarms {
         let properties = &alarm["Properties"];
         assert_eq!(
@@ -610,6 +637,39 @@ fn the_alarms_watch_the_failure_metrics_in_the_metric_namespace() {
             "{id}: ComparisonOperator"
         );
     }
+}
+
+#[test]
+fn the_operating_page_explains_every_alarm_of_the_template() {
+    let template = template();
+    let page = document("docs/operating.md");
+    let section = page
+        .split("### When an alarm fires")
+        .nth(1)
+        .expect("docs/operating.md has a \"When an alarm fires\" section");
+    let explained: Vec<&str> = section
+        .lines()
+        .filter_map(|line| line.strip_prefix("- **`"))
+        .filter_map(|rest| rest.split_once('`').map(|(name, _)| name))
+        .collect();
+    let mut alarms: Vec<&str> = resources(&template, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .map(|(id, alarm)| {
+            let description = alarm["Properties"]["AlarmDescription"].as_str();
+            assert!(
+                description.is_some_and(|d| d.len() > 80),
+                "{id} needs a description that says what it means and what to check first"
+            );
+            id
+        })
+        .collect();
+    let mut explained_sorted = explained.clone();
+    alarms.sort_unstable();
+    explained_sorted.sort_unstable();
+    assert_eq!(
+        explained_sorted, alarms,
+        "docs/operating.md \"When an alarm fires\" has one entry per alarm of template.yaml"
+    );
 }
 
 #[test]
