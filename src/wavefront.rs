@@ -172,13 +172,6 @@ pub enum WavefrontError {
     Tls { why: String },
 }
 
-impl WavefrontError {
-    /// Whether Wavefront did not answer in time (as opposed to answering with an error).
-    pub fn timed_out(&self) -> bool {
-        matches!(self, Self::TimedOut { .. })
-    }
-}
-
 type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// A client of one cluster's API. Cheap to clone; clones share its pooled connections.
@@ -224,10 +217,6 @@ impl Wavefront {
             token,
             http: Arc::new(OnceLock::new()),
         }
-    }
-
-    pub fn base(&self) -> &BaseUrl {
-        &self.base
     }
 
     /// Calls `method path` (path and query, from `/api/v2/...`) with `body` as JSON, and
