@@ -155,6 +155,11 @@ impl Proxy {
         Self { endpoint, shared }
     }
 
+    /// Where it listens: an endpoint for a client of a service the [`Aws`] bundle lacks.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
     /// AWS clients that go through the proxy, with the responder's own retries and timeouts.
     pub async fn aws(&self) -> Aws {
         Aws::from_sdk_config(&moto::sdk_config(&self.endpoint).await)
