@@ -187,7 +187,7 @@ fn body(
             "textType": "client-markdown",
             "title": title,
             "description": description(record, link, counted),
-            "nextSteps": next_steps(kind, &rules),
+            "nextSteps": next_steps(kind, &rules, record.request_id),
         },
         "metadata": {
             "threadId": thread_id(record),
@@ -261,7 +261,7 @@ fn description(record: &Record<'_>, link: AlertLink<'_>, counted: &[Counted<'_>]
 }
 
 /// What a human does now: freeze, read the ledger, undo by hand, find the audit line.
-fn next_steps(kind: Kind, rules: &[&str]) -> Vec<String> {
+fn next_steps(kind: Kind, rules: &[&str], request_id: &str) -> Vec<String> {
     let freeze = match rules {
         [one] => format!(
             "Stop further automatic rollbacks of this rule: `wavefront-responder freeze --config FILE --rule {one} --for 2h --reason \"...\"`"
@@ -284,9 +284,10 @@ fn next_steps(kind: Kind, rules: &[&str]) -> Vec<String> {
         ),
         _ => {}
     }
-    steps.push(
-        "Audit line: CloudWatch Logs Insights on the stack's LogGroupName, `filter request_id = \"<request id above>\"` (docs/operating.md)".to_owned(),
-    );
+    steps.push(format!(
+        "Audit line: CloudWatch Logs Insights on the stack's LogGroupName, `filter request_id = \"{}\"` (docs/operating.md)",
+        truncate(request_id, MAX_CONTEXT_CHARS)
+    ));
     steps
         .into_iter()
         .take(MAX_STEPS)

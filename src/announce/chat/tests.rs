@@ -98,7 +98,11 @@ fn an_executed_action_is_a_custom_notification_threaded_by_incident() {
             .any(|s| s.contains("wavefront-responder ledger list"))
     );
     assert!(steps.iter().any(|s| s.contains("undo by hand")));
-    assert!(steps.iter().any(|s| s.contains("Logs Insights")));
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.contains("Logs Insights") && s.contains("\"r-1\""))
+    );
     let metadata = &body["metadata"];
     assert_eq!(metadata["threadId"], "1700000000001@1599947259");
     assert_eq!(metadata["eventType"], "executed");
