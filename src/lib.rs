@@ -31,7 +31,8 @@
 //!   budget: the only code that calls CodeDeploy and Lambda.
 //! - [`record`]: built once from the plan and its execution: the HTTP response body, the
 //!   audit and METRIC lines.
-//! - [`announce`]: tells people what the responder did: Wavefront events, best effort.
+//! - [`announce`]: tells people what the responder did: Wavefront events and chat
+//!   notifications through SNS, best effort.
 //! - [`config`]: the TOML file users write, parsed once at start-up into each part's
 //!   validated settings.
 //! - [`app`]: the composition root: the responder that runs a request through the flow, served

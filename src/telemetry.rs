@@ -86,6 +86,12 @@ metrics! {
     /// Such an event could not be posted (Wavefront failed or did not answer in time, the
     /// ledger could not mark it, or no time was left): the charts miss it.
     EventFailed => "event_failed",
+    /// A chat notification through SNS said what a request did (by default: an action
+    /// executed, failed, or was refused; `[notify] on`).
+    NotifySent => "notify_sent",
+    /// Such a notification could not be published (SNS failed or did not answer in time, the
+    /// ledger could not mark it, or no time was left): the chat misses it.
+    NotifyFailed => "notify_failed",
 }
 
 /// One audit line. Absent values are written as `null` so every line has every key, which

@@ -36,6 +36,10 @@ const ORDER: &[&str] = &[
 
 /// The SDK crates that only files under `src/execute/` may name.
 const EXECUTION_SDKS: &[&str] = &["aws_sdk_codedeploy", "aws_sdk_lambda"];
+/// The SDK crate that only the announcements (`src/announce/`) and the composition root
+/// (`src/app/`, and `src/commands/serve.rs`, which builds the clients) may name: chat
+/// notifications publish to SNS, and nothing else does.
+const NOTIFY_SDK: &str = "aws_sdk_sns";
 
 #[test]
 fn src_follows_the_module_order() {
@@ -109,6 +113,14 @@ fn check(files: &[(&str, &str)], order: &[&str]) -> Vec<String> {
             for (line, sdk) in sdks {
                 problems.push(format!(
                     "src/{path}:{line}: names `{sdk}`; only src/execute/ may"
+                ));
+            }
+        }
+        let composition = path.starts_with("app/") || *path == "commands/serve.rs";
+        if !(path.starts_with("announce/") || composition) {
+            for (line, _) in tokens.iter().filter(|(_, token)| *token == NOTIFY_SDK) {
+                problems.push(format!(
+                    "src/{path}:{line}: names `{NOTIFY_SDK}`; only src/announce/, src/app/ and src/commands/serve.rs may"
                 ));
             }
         }
@@ -379,6 +391,14 @@ mod tests {
                 ("execute/mod.rs", "use aws_sdk_codedeploy::Client;")
             ]),
             ["src/ledger/mod.rs:3: names `aws_sdk_lambda`; only src/execute/ may"]
+        );
+        let sns = "use aws_sdk_sns::Client;";
+        assert_eq!(
+            problems(&[("ledger/mod.rs", sns), ("execute/mod.rs", sns)]),
+            [
+                "src/ledger/mod.rs:1: names `aws_sdk_sns`; only src/announce/, src/app/ and src/commands/serve.rs may",
+                "src/execute/mod.rs:1: names `aws_sdk_sns`; only src/announce/, src/app/ and src/commands/serve.rs may"
+            ]
         );
     }
 

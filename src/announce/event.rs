@@ -52,7 +52,7 @@ impl Severity {
 
 /// What happened to one action that counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Happened {
+pub(super) enum Happened {
     Executed,
     Refused(Guard),
     Failed,
@@ -75,7 +75,7 @@ impl Happened {
         }
     }
 
-    fn severity(self) -> Severity {
+    pub(super) fn severity(self) -> Severity {
         match self {
             Self::Executed => Severity::Info,
             Self::Refused(_) => Severity::Warn,
@@ -118,33 +118,40 @@ pub struct Event {
 }
 
 /// One action that counts, with its rule.
-struct Counted<'r> {
-    rule: &'r str,
-    action: &'r ActionRecord,
-    happened: Happened,
+pub(super) struct Counted<'r> {
+    pub(super) rule: &'r str,
+    pub(super) action: &'r ActionRecord,
+    pub(super) happened: Happened,
+}
+
+/// The live actions of `record` that executed, failed, or were refused by the breaker, a
+/// freeze or the attribution guard: what the event and the chat notification report. None
+/// for a dry run or a duplicate.
+pub(super) fn counted<'r>(record: &'r Record<'_>) -> Vec<Counted<'r>> {
+    if record.dry_run || record.duplicate_of.is_some() {
+        return Vec::new();
+    }
+    record
+        .rules
+        .iter()
+        .filter(|rule| rule.matched())
+        .flat_map(|rule| {
+            rule.actions.iter().filter_map(move |action| {
+                Happened::of(rule, action).map(|happened| Counted {
+                    rule: rule.rule(),
+                    action,
+                    happened,
+                })
+            })
+        })
+        .collect()
 }
 
 impl Event {
     /// The event of `record`, whose alert carries `alert_tags`; `None` when nothing in it is
     /// worth one.
     pub fn of(record: &Record<'_>, alert_tags: &[String]) -> Option<Self> {
-        if record.dry_run || record.duplicate_of.is_some() {
-            return None;
-        }
-        let counted: Vec<Counted<'_>> = record
-            .rules
-            .iter()
-            .filter(|rule| rule.matched())
-            .flat_map(|rule| {
-                rule.actions.iter().filter_map(move |action| {
-                    Happened::of(rule, action).map(|happened| Counted {
-                        rule: rule.rule(),
-                        action,
-                        happened,
-                    })
-                })
-            })
-            .collect();
+        let counted = counted(record);
         let severity = counted.iter().map(|c| c.happened.severity()).max()?;
         let mut tags = vec![EVENT_TYPE.to_owned()];
         for c in &counted {
@@ -182,10 +189,19 @@ impl Event {
     }
 }
 
-/// The event's name: for one action, what happened to which target and the first clause of
-/// its detail; for several, each kind of outcome (failed first) with the targets it befell.
+/// The event's name: [`EVENT_TYPE`] and the [`headline`].
 fn name(counted: &[Counted<'_>]) -> String {
-    let mut name = format!("{EVENT_TYPE}: ");
+    bounded(
+        format!("{EVENT_TYPE}: {}", headline(counted)),
+        MAX_NAME_CHARS,
+    )
+}
+
+/// What happened, in one line, for the event's name and the chat notification's title: for
+/// one action, what happened to which target and the first clause of its detail; for several,
+/// each kind of outcome (failed first) with the targets it befell. Unbounded.
+pub(super) fn headline(counted: &[Counted<'_>]) -> String {
+    let mut name = String::new();
     if let [one] = counted {
         name.push_str(&phrase(one.happened, &[one.action.target.as_str()]));
         let first_clause = one.action.detail.split("; ").next().unwrap_or_default();
@@ -214,7 +230,7 @@ fn name(counted: &[Counted<'_>]) -> String {
             .collect();
         name.push_str(&parts.join("; "));
     }
-    bounded(name, MAX_NAME_CHARS)
+    name
 }
 
 /// `rolled back a:live`, `did not roll back a:live, b:live and 3 more (frozen)`.
@@ -268,7 +284,7 @@ fn details(record: &Record<'_>, counted: &[Counted<'_>]) -> String {
 }
 
 /// `text` cut to `max` characters, ending in `…` when it was cut.
-fn bounded(text: String, max: usize) -> String {
+pub(super) fn bounded(text: String, max: usize) -> String {
     if text.chars().count() <= max {
         return text;
     }

@@ -1,16 +1,21 @@
 //! Tells people what the responder did: one Wavefront event per request in which a live action
 //! executed, failed, or was refused by the circuit breaker, a freeze or the attribution guard
-//! ([`Event::of`] decides and builds it from the record), posted with `POST /api/v2/event`.
+//! ([`Event::of`] decides and builds it from the record), posted with `POST /api/v2/event`;
+//! and one chat notification per such request, published to an SNS topic in the custom
+//! notification format of Amazon Q Developer in chat applications ([`chat`], [`notify`]). Both
+//! say what happened with one function, the event's name and the notification's title.
 //!
 //! Best effort: it runs after the actions, so it never delays them, within [`EVENT_WITHIN`] and
 //! never past the time the request keeps to answer; it never changes the answer. Each attempt
 //! writes a METRIC line, `event_posted` or `event_failed`, and a failure a warning that says
 //! why (never the token: [`crate::wavefront`]'s errors do not hold it).
 //!
-//! The ledger marks the event before it is posted (`Ledger::claim_event`), so a re-delivery
+//! The ledger marks the event before it is posted (`Ledger::claim_announcement`), so a re-delivery
 //! that runs again does not post it twice.
 
+pub mod chat;
 mod event;
+pub mod notify;
 
 use std::time::Duration;
 
@@ -21,7 +26,7 @@ use tokio::time::{Instant, timeout_at};
 pub use event::{EVENT_TYPE, Event, MAX_DETAILS_CHARS, MAX_NAME_CHARS, Severity};
 
 use crate::alert::Alert;
-use crate::ledger::{Key, Ledger, notification_key};
+use crate::ledger::{Announcement, Key, Ledger, notification_key};
 use crate::record::Record;
 use crate::telemetry::{Batch, Metric};
 use crate::wavefront::{Permission, Wavefront, WavefrontError};
@@ -52,13 +57,31 @@ pub enum Announced {
     Failed(String),
 }
 
-impl Announcer<'_> {
-    /// Posts the event of `record` (about `alert`), if it has one, and writes its METRIC line
-    /// to `batch`.
-    pub async fn announce(&self, record: &Record<'_>, alert: &Alert, batch: &mut Batch<'_>) {
-        let announced = self.post(record, alert).await;
-        let request_id = record.request_id;
-        match &announced {
+/// Writes the METRIC line and the log line of what came of a request's notification.
+pub fn notified(notified: &notify::Notified, request_id: &str, batch: &mut Batch<'_>) {
+    match notified {
+        notify::Notified::Nothing => {}
+        notify::Notified::Sent(title) => {
+            batch.metric(Metric::NotifySent, 1.0);
+            tracing::debug!(request_id, title, "chat notification sent");
+        }
+        notify::Notified::AlreadySent => {
+            tracing::debug!(
+                request_id,
+                "chat notification already sent for this delivery"
+            );
+        }
+        notify::Notified::Failed(why) => {
+            batch.metric(Metric::NotifyFailed, 1.0);
+            tracing::warn!(request_id, "chat notification not sent: {why}");
+        }
+    }
+}
+
+impl Announced {
+    /// Writes the METRIC line and the log line of what came of a request's event.
+    pub fn write(&self, request_id: &str, batch: &mut Batch<'_>) {
+        match self {
             Announced::Nothing => {}
             Announced::Posted(event) => {
                 batch.metric(Metric::EventPosted, 1.0);
@@ -76,7 +99,9 @@ impl Announcer<'_> {
             }
         }
     }
+}
 
+impl Announcer<'_> {
     /// Marks and posts the event of `record`, if it has one, by [`Announcer::until`].
     pub async fn post(&self, record: &Record<'_>, alert: &Alert) -> Announced {
         let Some(event) = Event::of(record, &alert.tags) else {
@@ -90,9 +115,13 @@ impl Announcer<'_> {
         // here: the event is posted unmarked (the record notes the missing key).
         let notification = notification_key(alert);
         if let Some(key) = &notification {
-            let mark = self
-                .ledger
-                .claim_event(key, &event.name, record.request_id, now);
+            let mark = self.ledger.claim_announcement(
+                key,
+                Announcement::Event,
+                &event.name,
+                record.request_id,
+                now,
+            );
             match timeout_at(self.until, mark).await {
                 Ok(Ok(None)) => {}
                 Ok(Ok(Some(_))) => return Announced::AlreadyPosted,
@@ -136,7 +165,8 @@ impl Announcer<'_> {
     /// Gives back the mark of an event Wavefront refused, so a re-delivery may post it; a mark
     /// not given back only means that a re-delivery does not post it either.
     async fn give_back(&self, key: &Key, name: &str, request_id: &str) {
-        let release = self.ledger.release_event(key, name, request_id);
+        let release =
+            (self.ledger).release_announcement(key, Announcement::Event, name, request_id);
         match timeout_at(self.until, release).await {
             Ok(Ok(())) => {}
             Ok(Err(err)) => tracing::warn!(request_id, "event mark not given back: {err}"),

@@ -18,7 +18,8 @@ use http::{HeaderValue, Response, StatusCode, header};
 use tokio::time::Instant;
 
 use crate::alert::Alert;
-use crate::announce::{Announcer, EVENT_WITHIN, Event};
+use crate::announce::notify::{Channel, NOTIFY_WITHIN, Notified};
+use crate::announce::{Announced, Announcer, EVENT_WITHIN, Event, notified};
 use crate::auth::{AuthSetupError, Authenticator};
 use crate::config::Config;
 use crate::execute::{Execution, Executor};
@@ -60,6 +61,11 @@ pub struct Responder {
     wavefront_unusable: Option<String>,
     /// How long posting a request's Wavefront event may take ([`Options::event_within`]).
     event_within: Duration,
+    /// Where chat notifications go, when `[notify]` is set, its topic resolved and an SNS
+    /// client given.
+    notify: Option<Channel>,
+    /// How long publishing a request's notification may take ([`Options::notify_within`]).
+    notify_within: Duration,
 }
 
 /// How a responder runs its actions.
@@ -89,6 +95,11 @@ pub struct Options {
     /// How long posting a request's Wavefront event may take at most ([`EVENT_WITHIN`]); a
     /// test shortens it.
     pub event_within: Duration,
+    /// Publishes chat notifications (`[notify]`); without it none are sent.
+    pub sns: Option<aws_sdk_sns::Client>,
+    /// How long publishing a request's chat notification may take at most
+    /// ([`NOTIFY_WITHIN`]); a test shortens it.
+    pub notify_within: Duration,
 }
 
 impl Default for Options {
@@ -103,6 +114,8 @@ impl Default for Options {
             previous_secret_for: crate::secret::PREVIOUS_VERSION_FOR,
             unconfirmed_secrets_accepted_for: UNCONFIRMED_SECRETS_ACCEPTED_FOR,
             event_within: EVENT_WITHIN,
+            sns: None,
+            notify_within: NOTIFY_WITHIN,
         }
     }
 }
@@ -148,6 +161,11 @@ impl Responder {
                 (None, Some(why))
             }
         };
+        let notify = config.notify.as_ref().and_then(|settings| {
+            Channel::new(settings, &*env, options.sns.clone())
+                .map_err(|why| warnings.push(why))
+                .ok()
+        });
         let refresh = match &options.secrets_manager {
             Some(client) if config.auth.uses_secrets_manager() => {
                 let baseline = auth.warnings.clone();
@@ -170,6 +188,8 @@ impl Responder {
                 wavefront,
                 wavefront_unusable,
                 event_within: options.event_within,
+                notify,
+                notify_within: options.notify_within,
             },
             warnings,
         })
@@ -259,12 +279,14 @@ impl Responder {
         margins.deadlines(started, self.time_budget, time_left)
     }
 
-    /// Posts the Wavefront event of `record`, if it has one and `[wavefront]` is set: after the
-    /// actions, within [`Options::event_within`] and never past `limit`, the time the actions
-    /// alone could have taken at most (their deadline and the executor's overrun, and on Lambda
-    /// the time to answer kept back). It never changes the answer. When `[wavefront]` is set
-    /// but its token could not be read at start-up, an event it would have posted is an
-    /// `event_failed`, so the alarm says the events are off.
+    /// Posts the Wavefront event of `record`, if it has one and `[wavefront]` is set, and
+    /// publishes its chat notification, if it has one and `[notify]` is set, at once: after the
+    /// actions, each within its own bound ([`Options::event_within`],
+    /// [`Options::notify_within`]) and never past `limit`, the time the actions alone could
+    /// have taken at most (their deadline and the executor's overrun, and on Lambda the time to
+    /// answer kept back). Neither changes the answer. When `[wavefront]` is set but its token
+    /// could not be read at start-up, an event it would have posted is an `event_failed`, so
+    /// the alarm says the events are off.
     async fn announce(
         &self,
         record: &Record<'_>,
@@ -275,22 +297,34 @@ impl Responder {
         let Some(executor) = &self.executor else {
             return;
         };
-        let Some(wavefront) = &self.wavefront else {
-            if let Some(why) = &self.wavefront_unusable
-                && Event::of(record, &alert.tags).is_some()
-            {
-                batch.metric(Metric::EventFailed, 1.0);
-                let request_id = record.request_id;
-                tracing::warn!(request_id, "Wavefront event not posted: {why}");
-            }
-            return;
+        let ledger = executor.ledger();
+        let event = async {
+            let Some(wavefront) = &self.wavefront else {
+                return match &self.wavefront_unusable {
+                    Some(why) if Event::of(record, &alert.tags).is_some() => {
+                        Announced::Failed(why.clone())
+                    }
+                    _ => Announced::Nothing,
+                };
+            };
+            let until = limit.min(Instant::now() + self.event_within);
+            let announcer = Announcer {
+                wavefront,
+                ledger,
+                until,
+            };
+            announcer.post(record, alert).await
         };
-        let announcer = Announcer {
-            wavefront,
-            ledger: executor.ledger(),
-            until: limit.min(Instant::now() + self.event_within),
+        let chat = async {
+            let Some(channel) = &self.notify else {
+                return Notified::Nothing;
+            };
+            let until = limit.min(Instant::now() + self.notify_within);
+            channel.notifier(ledger, until).send(record, alert).await
         };
-        announcer.announce(record, alert, batch).await;
+        let (announced, chat) = tokio::join!(event, chat);
+        announced.write(record.request_id, batch);
+        notified(&chat, record.request_id, batch);
     }
 
     /// Applies the HTTP rules and authentication, then parses the alert.

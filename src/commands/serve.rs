@@ -124,6 +124,10 @@ async fn build(explicit: Option<&Path>, mode: Mode) -> Result<Arc<Responder>> {
     if mode != Mode::PlanOnly {
         let sdk = aws::load().await;
         options.secrets_manager = Some(aws_sdk_secretsmanager::Client::new(&sdk));
+        // Built only with [notify]: no client, no cost, for a responder without it.
+        if config.notify.is_some() {
+            options.sns = Some(aws_sdk_sns::Client::new(&sdk));
+        }
         let ledger = open_ledger(&config, &sdk).with_context(|| format!("config {path}"))?;
         if config.ledger.table.is_none() && on_lambda() {
             tracing::warn!(

@@ -10,6 +10,7 @@
 
 mod diagnostics;
 mod locate;
+mod notify;
 mod raw;
 mod validate;
 
@@ -82,6 +83,8 @@ pub struct Config {
     pub rules: Rules,
     /// Wavefront's API, for events and the "still firing?" check; `None` turns both off.
     pub wavefront: Option<crate::wavefront::Settings>,
+    /// Chat notifications through SNS; `None` turns them off.
+    pub notify: Option<crate::announce::notify::Settings>,
 }
 
 /// The `[ledger]` table.
@@ -173,6 +176,7 @@ impl Config {
         let has_wavefront = raw.wavefront.is_some();
         let rules = validate::rules(raw.rules, (&triggers, has_wavefront), &mut problems);
         let wavefront = validate::wavefront(raw.wavefront, &mut problems);
+        let notify = raw.notify.and_then(|n| notify::settings(n, &mut problems));
         problems.into_result()?;
         Ok(Config {
             path: path.to_owned(),
@@ -185,6 +189,7 @@ impl Config {
             circuit_breaker,
             rules,
             wavefront,
+            notify,
         })
     }
 }

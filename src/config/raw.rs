@@ -26,6 +26,7 @@ pub(super) struct RawConfig {
     pub ledger: RawLedger,
     pub circuit_breaker: Option<Spanned<RawCircuitBreaker>>,
     pub wavefront: Option<Spanned<RawWavefront>>,
+    pub notify: Option<Spanned<RawNotify>>,
     #[serde(default, rename = "rule")]
     pub rules: Vec<Spanned<RawRule>>,
 }
@@ -53,6 +54,14 @@ pub(super) struct RawCircuitBreaker {
 pub(super) struct RawWavefront {
     pub url: Spanned<String>,
     pub api_token: Spanned<SecretRef>,
+}
+
+/// `[notify]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNotify {
+    pub sns_topic: Spanned<String>,
+    pub on: Option<Vec<Spanned<String>>>,
 }
 
 /// `[auth]`.

@@ -53,6 +53,7 @@ use serde::Serialize;
 pub use admission::Attempt;
 use admission::{CIRCUIT, expiry};
 pub use claims::{AdmissionStopper, Claims};
+pub use event::Announcement;
 pub use key::Key;
 #[cfg(test)]
 use key::MAX_SK_BYTES;

@@ -33,6 +33,7 @@ BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.S)
 PLACEHOLDER_TYPES = {
     "${token_secret_arn}": "secretsmanager:secret",
     "${wavefront_token_secret_arn}": "secretsmanager:secret",
+    "${notify_topic_arn}": "sns:topic",
 }
 
 

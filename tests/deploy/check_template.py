@@ -39,6 +39,7 @@ BINDINGS = {
     "ledger_table": {"Ref": "LedgerTable"},
     "token_secret_arn": {"Ref": "WebhookTokenSecret"},
     "wavefront_token_secret_arn": {"Ref": "WavefrontApiTokenSecretArn"},
+    "notify_topic_arn": {"Ref": "NotifyTopicArn"},
     "log_group": {"Fn::Sub": "/aws/lambda/${FunctionName}"},
 }
 # A statement may only say these: no Condition, NotAction or NotResource that the comparison
@@ -104,6 +105,9 @@ OPTIONAL_VARIABLES = {
             {"Ref": "WavefrontApiTokenSecretArn"},
             {"Ref": "AWS::NoValue"},
         ]
+    },
+    "NOTIFY_TOPIC_ARN": {
+        "Fn::If": ["HasNotifyTopic", {"Ref": "NotifyTopicArn"}, {"Ref": "AWS::NoValue"}]
     },
 }
 # How the stateful resources outlive a replacement or the stack (the template says why).
@@ -182,8 +186,8 @@ def check_function(template, root):
     shipped = (root / "rules" / "responder.toml").read_text()
     for name, binding in OPTIONAL_VARIABLES.items():
         expect(f"ResponderFunction environment {name}", variables.get(name), binding)
-        if f"secretsmanager:env:{name}" not in shipped:
-            problems.append(f"rules/responder.toml does not show secretsmanager:env:{name}")
+        if f"env:{name}" not in shipped:
+            problems.append(f"rules/responder.toml does not show env:{name}")
     variables = {n: v for n, v in variables.items() if n not in OPTIONAL_VARIABLES}
     expected = set(referenced) | set(PROCESS_VARIABLES)
     for name in sorted(expected - set(variables)):
@@ -219,6 +223,7 @@ def check_function(template, root):
 CONDITIONAL = {
     "codedeploy-redeploy": ("RedeployAllowed", "AllowRedeploy", "false", "true"),
     "wavefront-token-read": ("HasWavefrontApiToken", "WavefrontApiTokenSecretArn", "", "set"),
+    "notify-publish": ("HasNotifyTopic", "NotifyTopicArn", "", "set"),
 }
 
 

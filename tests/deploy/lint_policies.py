@@ -25,6 +25,7 @@ SAMPLE = {
     "log_group": "/aws/lambda/wavefront-responder-responder",
     "token_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:WebhookTokenSecret-AbCdEf",
     "wavefront_token_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:wavefront-api-AbCdEf",
+    "notify_topic_arn": "arn:aws:sns:us-east-1:123456789012:oncall-chat",
 }
 ALLOWED = {"LOW", "INFO"}
 

@@ -125,6 +125,27 @@ const BUDGETS: &[(&str, &[&str])] = &[
             "PutItem",
         ],
     ),
+    // With `[notify]` set, the same first notification then publishes its chat message (#16):
+    // the ledger marks it first, one conditional `PutItem` after the settling (so a delivery
+    // that runs again does not notify twice), then one SNS `Publish` (`AwsQuery`: the proxy does not read
+    // the form body that names it). After the actions, never
+    // delaying them; with `[wavefront]` too, the event's mark and post run at the same time.
+    (
+        "ledger: first notification, alias moved, notified",
+        &[
+            "[PutItem BatchGetItem]",
+            "PutItem",
+            "[PutItem Query]",
+            "PutItem",
+            "GetAlias",
+            "GetAlias",
+            "GetFunctionConfiguration",
+            "UpdateAlias",
+            "[PutItem PutItem PutItem]",
+            "PutItem",
+            "AwsQuery",
+        ],
+    ),
     // The refused claim returns its holder: no second call to read it. The freezes are read
     // beside the claim, before it is known to be a duplicate: no latency, one read.
     (
@@ -431,6 +452,59 @@ async fn a_first_notification_with_its_event_stays_within_its_call_budget() {
     let posted = api.requests();
     assert_eq!(posted.len(), 1, "{posted:?}");
     assert_eq!(posted[0].path, "/api/v2/event");
+}
+
+#[tokio::test]
+async fn a_first_notification_with_its_chat_message_stays_within_its_call_budget() {
+    let aws = moto::aws().await;
+    let function = moto::function_with_versions(&aws, 2).await;
+    alias(&aws, &function, "live", "2", &[]).await;
+    alias(&aws, &function, "stable", "1", &[]).await;
+    let sns = aws_sdk_sns::Client::new(&moto::sdk_config(moto::endpoint()).await);
+    let topic = sns
+        .create_topic()
+        .name(moto::unique("budget"))
+        .send()
+        .await
+        .unwrap();
+    let text = format!(
+        "time_budget = \"10s\"\n[auth]\ntokens = [\"env:WEBHOOK_TOKEN\"]\n[notify]\n\
+         sns_topic = \"{}\"\n[[rule]]\nname = \"checkout-errors\"\n\
+         alert = \"checkout * error rate*\"\n[[rule.action]]\n{}\n",
+        topic.topic_arn().unwrap(),
+        move_live_action(&function, r#"to_alias = "stable""#)
+    );
+    let config = wavefront_responder::config::Config::parse(&text, std::path::Path::new("n.toml"))
+        .expect("valid config");
+    let proxy = Proxy::start().await;
+    let proxied = proxy.aws().await;
+    let table = moto::ledger_table(&aws).await;
+    let store =
+        wavefront_responder::ledger::dynamodb::DynamoStore::new(proxied.dynamodb.clone(), &table);
+    let ledger = wavefront_responder::ledger::Ledger::new(
+        std::sync::Arc::new(store),
+        config.ledger.retention,
+        config.circuit_breaker,
+    );
+    let options = wavefront_responder::app::Options {
+        executor: Some(wavefront_responder::execute::Executor::new(
+            proxied.clients(),
+            ledger,
+        )),
+        sns: Some(aws_sdk_sns::Client::new(
+            &moto::sdk_config(proxy.endpoint()).await,
+        )),
+        ..wavefront_responder::app::Options::default()
+    };
+    let t = TestResponder::with_options(config, options).await;
+    let meter = Meter { proxy, t };
+    meter
+        .assert_cost(
+            &opened(),
+            "executed",
+            "ledger: first notification, alias moved, notified",
+        )
+        .await;
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ mod http_contract;
 mod lambda_runtime;
 mod ledger;
 mod moto;
+mod notify;
 mod payloads;
 mod proxy;
 mod register;

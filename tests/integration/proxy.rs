@@ -155,6 +155,11 @@ impl Proxy {
         Self { endpoint, shared }
     }
 
+    /// Where it listens: an endpoint for a client of a service the [`Aws`] bundle lacks.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
     /// AWS clients that go through the proxy, with the responder's own retries and timeouts.
     pub async fn aws(&self) -> Aws {
         Aws::from_sdk_config(&moto::sdk_config(&self.endpoint).await)
@@ -370,8 +375,8 @@ fn untimed<'a>(calls: &[&'a str]) -> (Vec<&'a str>, Vec<Vec<&'a str>>) {
 }
 
 /// The AWS operation a request calls: the `X-Amz-Target` of the JSON protocols (DynamoDB,
-/// CodeDeploy, Secrets Manager), or the method and path of Lambda's REST API. Anything else is
-/// `METHOD /path`.
+/// CodeDeploy, Secrets Manager), the method and path of Lambda's REST API, or `AwsQuery` for
+/// a form POST of the awsQuery protocol (SNS's `Publish`). Anything else is `METHOD /path`.
 pub fn operation(method: &Method, uri: &Uri, headers: &HeaderMap) -> String {
     if let Some(target) = json_target(headers) {
         return target.rsplit('.').next().unwrap_or(target).to_owned();
@@ -385,9 +390,18 @@ pub fn operation(method: &Method, uri: &Uri, headers: &HeaderMap) -> String {
         ("PUT", [_, "functions", _, "configuration"]) => "UpdateFunctionConfiguration",
         ("POST", [_, "functions", _, "versions"]) => "PublishVersion",
         ("POST", [_, "functions"]) => "CreateFunction",
+        // The awsQuery protocol (SNS): the action is in the form body, which is not read here.
+        ("POST", [""]) if is_form(headers) => "AwsQuery",
         _ => return format!("{method} {}", uri.path()),
     };
     name.to_owned()
+}
+
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"))
 }
 
 fn json_target(headers: &HeaderMap) -> Option<&str> {

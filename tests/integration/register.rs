@@ -410,7 +410,23 @@ async fn check_reports_the_wavefront_table_and_whether_its_token_is_set() {
         "{}",
         none.stdout
     );
+    assert!(
+        none.stdout.contains("notify: not configured"),
+        "{}",
+        none.stdout
+    );
     assert!(api.requests().is_empty(), "check does not call Wavefront");
+}
+
+#[tokio::test]
+async fn check_reports_the_notify_table() {
+    let notify = "[notify]\nsns_topic = \"env:NOTIFY_TOPIC_ARN\"\non = [\"failed\", \"refused\"]\n";
+    let config = config_file(TOKEN_AUTH, notify);
+    let report = run(&["check", "--config", config.to_str().unwrap()], &[]).await;
+    assert_eq!(report.code, Some(0), "{}", report.stderr);
+    let expected = "notify: SNS topic env:NOTIFY_TOPIC_ARN\n  the topic's ARN is read from \
+                    NOTIFY_TOPIC_ARN at start-up; unset, notifications are off\n  on: failed, refused\n";
+    assert!(report.stdout.contains(expected), "{}", report.stdout);
 }
 
 /// `check` says which rules ask Wavefront before acting, and what they do when it cannot say.

@@ -56,7 +56,7 @@ fn reading(client: &aws_sdk_secretsmanager::Client) -> Options {
         secrets_wait: LONG_WAIT,
         previous_secret_for: wavefront_responder::secret::PREVIOUS_VERSION_FOR,
         unconfirmed_secrets_accepted_for: UNCONFIRMED_SECRETS_ACCEPTED_FOR,
-        event_within: wavefront_responder::announce::EVENT_WITHIN,
+        ..Options::default()
     }
 }
 

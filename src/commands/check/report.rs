@@ -6,6 +6,7 @@
 
 use wavefront_responder::actions::Action;
 use wavefront_responder::alert::Reason;
+use wavefront_responder::announce::notify::Topic;
 use wavefront_responder::auth::AuthConfig;
 use wavefront_responder::config::Config;
 use wavefront_responder::plan::rules::{NamePattern, OnWavefrontError, Rule};
@@ -35,6 +36,7 @@ pub fn check_report(config: &Config, secrets: &Secrets<'_>) -> String {
     let mut lines = settings_lines(config);
     lines.extend(auth_lines(&config.auth, secrets));
     lines.extend(wavefront_lines(config.wavefront.as_ref(), secrets));
+    lines.extend(notify_lines(config.notify.as_ref()));
     lines.push(format!("rules ({}):", config.rules.len()));
     for (i, rule) in config.rules.iter().enumerate() {
         lines.extend(rule_lines(i + 1, rule, &config.triggers));
@@ -158,6 +160,21 @@ fn wavefront_lines(settings: Option<&Settings>, secrets: &Secrets<'_>) -> Vec<St
             _ => "  usable here: the api token has a value".into(),
         }),
     }
+    lines
+}
+
+/// The `notify:` section: which SNS topic chat notifications go to, and for which outcomes.
+fn notify_lines(settings: Option<&wavefront_responder::announce::notify::Settings>) -> Vec<String> {
+    let Some(settings) = settings else {
+        return vec!["notify: not configured (no [notify] table: no chat notifications)".into()];
+    };
+    let mut lines = vec![format!("notify: SNS topic {}", settings.topic)];
+    if let Topic::Env(variable) = &settings.topic {
+        lines.push(format!(
+            "  the topic's ARN is read from {variable} at start-up; unset, notifications are off"
+        ));
+    }
+    lines.push(format!("  on: {}", settings.on.names().join(", ")));
     lines
 }
 

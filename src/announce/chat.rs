@@ -1,0 +1,299 @@
+//! The chat notification of one request, built from its [`Record`]: pure, no I/O.
+//!
+//! The format is the *custom notification* of Amazon Q Developer in chat applications
+//! (formerly AWS Chatbot), which relays an SNS topic's messages to Slack, Microsoft Teams and
+//! Chime: <https://docs.aws.amazon.com/chatbot/latest/adminguide/custom-notifs.html>. What
+//! happened is said by the same function as the Wavefront event's name ([`super::event`]'s
+//! headline), so the chart and the chat never word one rollback two ways.
+//!
+//! No secret and no raw alert body: only the alert's id, name, severity and link, the rules'
+//! names, and each action's target, outcome and detail (which the audit line carries too).
+
+use serde_json::{Value, json};
+
+use super::event::{Counted, Happened, bounded, counted, headline};
+use super::notify::Outcomes;
+use crate::record::{Outcome, Record};
+use crate::text::truncate;
+
+/// The `source` every custom notification carries.
+pub const SOURCE: &str = "custom";
+/// Longest title, in characters.
+pub const MAX_TITLE_CHARS: usize = 250;
+/// Longest description, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 4000;
+/// Longest next step, in characters; and how many there are at most.
+pub const MAX_STEP_CHARS: usize = 350;
+const MAX_STEPS: usize = 5;
+/// Longest summary (the notification's preview), in characters.
+const MAX_SUMMARY_CHARS: usize = 250;
+/// Most related resources, and the longest one.
+const MAX_RESOURCES: usize = 10;
+const MAX_RESOURCE_CHARS: usize = 512;
+/// Longest value of `additionalContext`, and of a detail in the description.
+const MAX_CONTEXT_CHARS: usize = 256;
+const MAX_ACTION_CHARS: usize = 300;
+/// Most actions listed one by one in the description.
+const MAX_LISTED: usize = 10;
+
+/// Which kind of request a notification is about: what `[notify] on` selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A live action changed something.
+    Executed,
+    /// A live action failed.
+    Failed,
+    /// The circuit breaker, a freeze or the attribution guard refused a live action.
+    Refused,
+    /// Every action was a dry run.
+    DryRun,
+    /// The same notification was handled before; nothing ran.
+    Duplicate,
+    /// No rule matched.
+    NoMatch,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Self::Executed,
+        Self::Failed,
+        Self::Refused,
+        Self::DryRun,
+        Self::Duplicate,
+        Self::NoMatch,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Executed => "executed",
+            Self::Failed => "failed",
+            Self::Refused => "refused",
+            Self::DryRun => "dry_run",
+            Self::Duplicate => "duplicate",
+            Self::NoMatch => "no_match",
+        }
+    }
+
+    fn of(happened: Happened) -> Self {
+        match happened {
+            Happened::Executed => Self::Executed,
+            Happened::Failed => Self::Failed,
+            Happened::Refused(_) => Self::Refused,
+        }
+    }
+}
+
+/// What the notification says about the alert beyond the record: its link (Wavefront's
+/// `url`), which the record leaves out.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AlertLink<'a> {
+    pub url: Option<&'a str>,
+}
+
+/// The notification of one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// What happened in a few words: also what the ledger marks it by.
+    pub title: String,
+    /// The worst kind of what it reports: the `eventType`.
+    pub kind: Kind,
+    /// The SNS message: the custom notification's JSON.
+    pub body: Value,
+}
+
+impl Message {
+    /// The notification of `record`, when `on` selects something in it; `None` otherwise.
+    pub fn of(record: &Record<'_>, link: AlertLink<'_>, on: &Outcomes) -> Option<Self> {
+        let counted: Vec<Counted<'_>> = counted(record)
+            .into_iter()
+            .filter(|c| on.contains(Kind::of(c.happened)))
+            .collect();
+        let (kind, title) = if let Some(worst) = counted
+            .iter()
+            .map(|c| c.happened)
+            .max_by_key(|h| h.severity())
+        {
+            (Kind::of(worst), headline(&counted))
+        } else {
+            let kind = quiet_kind(record)?;
+            if !on.contains(kind) {
+                return None;
+            }
+            (kind, quiet_title(kind))
+        };
+        let title = bounded(capitalised(&title), MAX_TITLE_CHARS);
+        let body = body(record, link, &counted, kind, &title);
+        Some(Self { title, kind, body })
+    }
+}
+
+/// The kind of a request with no action that counts, when it is one `on` may list.
+fn quiet_kind(record: &Record<'_>) -> Option<Kind> {
+    if record.duplicate_of.is_some() {
+        return Some(Kind::Duplicate);
+    }
+    match record.outcome {
+        Outcome::NoMatch => Some(Kind::NoMatch),
+        _ if record.dry_run || record.outcome == Outcome::Planned => Some(Kind::DryRun),
+        _ => None,
+    }
+}
+
+fn quiet_title(kind: Kind) -> String {
+    match kind {
+        Kind::DryRun => "dry run: nothing changed",
+        Kind::Duplicate => "repeated notification: nothing ran again",
+        Kind::NoMatch => "no rule matched: nothing done",
+        _ => "nothing changed",
+    }
+    .to_owned()
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// The custom notification's JSON.
+fn body(
+    record: &Record<'_>,
+    link: AlertLink<'_>,
+    counted: &[Counted<'_>],
+    kind: Kind,
+    title: &str,
+) -> Value {
+    let mut resources: Vec<String> = Vec::new();
+    for c in counted {
+        let target = truncate(&c.action.target, MAX_RESOURCE_CHARS).to_owned();
+        if !resources.contains(&target) && resources.len() < MAX_RESOURCES {
+            resources.push(target);
+        }
+    }
+    let mut rules: Vec<&str> = Vec::new();
+    for c in counted {
+        if !rules.contains(&c.rule) {
+            rules.push(c.rule);
+        }
+    }
+    let context = |text: &str| truncate(text, MAX_CONTEXT_CHARS).to_owned();
+    json!({
+        "version": "1.0",
+        "source": SOURCE,
+        "id": record.request_id,
+        "content": {
+            "textType": "client-markdown",
+            "title": title,
+            "description": description(record, link, counted),
+            "nextSteps": next_steps(kind, &rules, record.request_id),
+        },
+        "metadata": {
+            "threadId": thread_id(record),
+            "summary": bounded(format!("wavefront-responder: {title}"), MAX_SUMMARY_CHARS),
+            "eventType": kind.as_str(),
+            "relatedResources": resources,
+            "additionalContext": {
+                "requestId": context(record.request_id),
+                "alert": context(record.alert.name),
+                "alertId": context(record.alert.id.unwrap_or("")),
+                "outcome": record.outcome.as_str(),
+            },
+        },
+    })
+}
+
+/// The incident: the alert's id and when this firing started, so every message of one
+/// incident lands in one chat thread; the notification id, or the request's, without them.
+pub fn thread_id(record: &Record<'_>) -> String {
+    let alert = &record.alert;
+    let thread = match (alert.id, alert.started) {
+        (Some(id), Some(started)) => format!("{id}@{}", started.as_second()),
+        (Some(id), None) => id.to_owned(),
+        (None, _) => alert
+            .notification_id
+            .unwrap_or(record.request_id)
+            .to_owned(),
+    };
+    truncate(&thread, MAX_CONTEXT_CHARS).to_owned()
+}
+
+/// The alert (name, severity, link), the record's message, each action that counts, and the
+/// request id, as Markdown.
+fn description(record: &Record<'_>, link: AlertLink<'_>, counted: &[Counted<'_>]) -> String {
+    let alert = &record.alert;
+    let name = match link
+        .url
+        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+    {
+        Some(url) => format!("[{}]({})", alert.name, truncate(url, MAX_RESOURCE_CHARS)),
+        None => format!("\"{}\"", alert.name),
+    };
+    let severity = alert
+        .severity
+        .map(|s| format!(" ({s})"))
+        .unwrap_or_default();
+    let mut lines = vec![
+        format!("*Alert* {name}{severity}, {}", alert.reason),
+        truncate(&record.message, MAX_ACTION_CHARS).to_owned(),
+    ];
+    for c in counted.iter().take(MAX_LISTED) {
+        let outcome = match c.happened {
+            Happened::Refused(_) => "refused",
+            _ => c.action.outcome.as_str(),
+        };
+        lines.push(format!(
+            "• rule `{}`: `{}` {outcome}: {}",
+            c.rule,
+            c.action.target,
+            truncate(&c.action.detail, MAX_ACTION_CHARS)
+        ));
+    }
+    if counted.len() > MAX_LISTED {
+        lines.push(format!(
+            "• and {} more in the audit lines",
+            counted.len() - MAX_LISTED
+        ));
+    }
+    lines.push(format!("Request `{}`", record.request_id));
+    bounded(lines.join("\n"), MAX_DESCRIPTION_CHARS)
+}
+
+/// What a human does now: freeze, read the ledger, undo by hand, find the audit line.
+fn next_steps(kind: Kind, rules: &[&str], request_id: &str) -> Vec<String> {
+    let freeze = match rules {
+        [one] => format!(
+            "Stop further automatic rollbacks of this rule: `wavefront-responder freeze --config FILE --rule {one} --for 2h --reason \"...\"`"
+        ),
+        _ => "Stop further automatic rollbacks: `wavefront-responder freeze --config FILE --for 2h --reason \"...\"`".to_owned(),
+    };
+    let mut steps = vec![
+        freeze,
+        "See freezes, the breaker and recent actions: `wavefront-responder ledger list --config FILE`".to_owned(),
+    ];
+    match kind {
+        Kind::Executed => steps.push(
+            "To undo by hand: move the alias back with `aws lambda update-alias`, or redeploy the revision with CodeDeploy (docs/operating.md)".to_owned(),
+        ),
+        Kind::Failed => steps.push(
+            "The rollback did not happen: roll back by hand (docs/operating.md), then check the action's error above".to_owned(),
+        ),
+        Kind::Refused => steps.push(
+            "Nothing was rolled back: decide by hand, or lift the freeze with `wavefront-responder unfreeze --config FILE`".to_owned(),
+        ),
+        _ => {}
+    }
+    steps.push(format!(
+        "Audit line: CloudWatch Logs Insights on the stack's LogGroupName, `filter request_id = \"{}\"` (docs/operating.md)",
+        truncate(request_id, MAX_CONTEXT_CHARS)
+    ));
+    steps
+        .into_iter()
+        .take(MAX_STEPS)
+        .map(|step| bounded(step, MAX_STEP_CHARS))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

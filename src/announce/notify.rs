@@ -1,0 +1,271 @@
+//! Chat notifications: the `[notify]` settings, and the publishing of a request's
+//! [`Message`] to an SNS topic, best effort.
+//!
+//! Like the Wavefront event, a notification is sent after the actions, within its own bound
+//! and never past the time the request keeps to answer, and never changes the answer; each
+//! attempt writes `notify_sent` or `notify_failed`. The ledger marks it before it is sent
+//! (`Ledger::claim_announcement` with [`Announcement::Notification`]), so a re-delivery that
+//! runs again does not put the same message in the chat twice.
+
+use std::time::Duration;
+
+use aws_sdk_sns::Client;
+use jiff::Timestamp;
+use tokio::time::{Instant, timeout_at};
+
+use super::chat::{AlertLink, Kind, Message};
+use crate::alert::Alert;
+use crate::ledger::{Announcement, Ledger, notification_key};
+use crate::record::Record;
+
+/// How long publishing a notification may take at most, the ledger's mark included.
+pub const NOTIFY_WITHIN: Duration = Duration::from_secs(2);
+
+/// The kinds of requests `[notify] on` selects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcomes(Vec<Kind>);
+
+impl Default for Outcomes {
+    /// Executed, failed and refused: what changed something, or should have.
+    fn default() -> Self {
+        Self(vec![Kind::Executed, Kind::Failed, Kind::Refused])
+    }
+}
+
+impl Outcomes {
+    /// The kinds named, or the first name that is none.
+    pub fn parse<'n>(names: impl IntoIterator<Item = &'n str>) -> Result<Self, String> {
+        let mut kinds = Vec::new();
+        for name in names {
+            let kind = Kind::ALL
+                .into_iter()
+                .find(|k| k.as_str() == name)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+                    format!(
+                        "\"{name}\" is not an outcome to notify on; use {}",
+                        known.join(", ")
+                    )
+                })?;
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+        Ok(Self(kinds))
+    }
+
+    pub fn contains(&self, kind: Kind) -> bool {
+        self.0.contains(&kind)
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.0.iter().map(|k| k.as_str()).collect()
+    }
+}
+
+/// Where `[notify] sns_topic` points: an ARN, or `env:NAME` (the template sets the variable).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Topic {
+    Arn(String),
+    Env(String),
+}
+
+impl Topic {
+    /// `arn:aws:sns:<region>:<account>:<name>` or `env:NAME`, or why not.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if let Some(variable) = text.strip_prefix("env:") {
+            let valid = !variable.is_empty()
+                && variable
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            return valid
+                .then(|| Self::Env(variable.to_owned()))
+                .ok_or_else(|| format!("\"{text}\" is not env:NAME with a variable name"));
+        }
+        if is_topic_arn(text) {
+            Ok(Self::Arn(text.to_owned()))
+        } else {
+            Err(format!(
+                "\"{text}\" is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME) nor env:NAME"
+            ))
+        }
+    }
+
+    /// The ARN, reading the environment for `env:` references; `None` when the variable is
+    /// unset or empty (the template's topic is optional).
+    pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+        match self {
+            Self::Arn(arn) => Some(arn.clone()),
+            Self::Env(variable) => env(variable).filter(|v| is_topic_arn(v.trim())),
+        }
+    }
+}
+
+impl std::fmt::Display for Topic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Arn(arn) => f.write_str(arn),
+            Self::Env(variable) => write!(f, "env:{variable}"),
+        }
+    }
+}
+
+fn is_topic_arn(text: &str) -> bool {
+    let parts: Vec<&str> = text.split(':').collect();
+    matches!(parts.as_slice(),
+        ["arn", partition, "sns", region, account, name]
+            if partition.starts_with("aws")
+                && !region.is_empty()
+                && account.len() == 12
+                && account.bytes().all(|b| b.is_ascii_digit())
+                && (1..=256).contains(&name.len())
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
+}
+
+/// The `[notify]` table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub topic: Topic,
+    pub on: Outcomes,
+}
+
+/// The `[notify]` table resolved, with its client: built once per process.
+#[derive(Clone, Debug)]
+pub struct Channel {
+    sns: Client,
+    topic_arn: String,
+    on: Outcomes,
+}
+
+impl Channel {
+    /// The channel of `settings`, reading `env` for an `env:` topic; or why there is none,
+    /// as a start-up warning (the responder runs on without notifications).
+    pub fn new(
+        settings: &Settings,
+        env: &dyn Fn(&str) -> Option<String>,
+        sns: Option<Client>,
+    ) -> Result<Self, String> {
+        let topic_arn = settings.topic.resolve(env).ok_or_else(|| {
+            format!(
+                "[notify] sns_topic {} is not set to a topic ARN: chat notifications are off",
+                settings.topic
+            )
+        })?;
+        let sns = sns.ok_or_else(|| {
+            "[notify] is set, but plan-only mode makes no AWS calls: chat notifications are off"
+                .to_owned()
+        })?;
+        Ok(Self {
+            sns,
+            topic_arn,
+            on: settings.on.clone(),
+        })
+    }
+
+    /// The topic notifications are published to.
+    pub fn topic_arn(&self) -> &str {
+        &self.topic_arn
+    }
+
+    /// Sends a request's notification, marked in `ledger`, by `until`.
+    pub fn notifier<'a>(&'a self, ledger: &'a Ledger, until: Instant) -> Notifier<'a> {
+        Notifier {
+            sns: &self.sns,
+            topic_arn: &self.topic_arn,
+            on: &self.on,
+            ledger,
+            until,
+        }
+    }
+}
+
+/// Where a request's notification goes, and by when.
+#[derive(Clone, Copy, Debug)]
+pub struct Notifier<'a> {
+    pub sns: &'a Client,
+    pub topic_arn: &'a str,
+    pub on: &'a Outcomes,
+    /// Where the notifications sent are marked: the executor's ledger.
+    pub ledger: &'a Ledger,
+    /// When everything must be done, the ledger's mark included.
+    pub until: Instant,
+}
+
+/// What came of one request's notification.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notified {
+    /// Nothing in the request is selected by `[notify] on`.
+    Nothing,
+    /// Published: the title.
+    Sent(String),
+    /// An earlier delivery of the same notification sent the same message.
+    AlreadySent,
+    /// Not sent, and why.
+    Failed(String),
+}
+
+impl Notifier<'_> {
+    /// Marks and publishes the notification of `record`, if it has one, by
+    /// [`Notifier::until`].
+    pub async fn send(&self, record: &Record<'_>, alert: &Alert) -> Notified {
+        let link = AlertLink {
+            url: alert.url.as_deref(),
+        };
+        let Some(message) = Message::of(record, link, self.on) else {
+            return Notified::Nothing;
+        };
+        if Instant::now() >= self.until {
+            return Notified::Failed("no time was left in the request's budget".to_owned());
+        }
+        let notification = notification_key(alert);
+        let kind = Announcement::Notification;
+        if let Some(key) = &notification {
+            let mark = (self.ledger).claim_announcement(
+                key,
+                kind,
+                &message.title,
+                record.request_id,
+                Timestamp::now(),
+            );
+            match timeout_at(self.until, mark).await {
+                Ok(Ok(None)) => {}
+                Ok(Ok(Some(_))) => return Notified::AlreadySent,
+                Ok(Err(err)) => {
+                    return Notified::Failed(format!("the ledger could not mark it ({err})"));
+                }
+                Err(_) => {
+                    return Notified::Failed(
+                        "the ledger did not answer in time to mark it".to_owned(),
+                    );
+                }
+            }
+        }
+        let publish = self
+            .sns
+            .publish()
+            .topic_arn(self.topic_arn)
+            .message(message.body.to_string())
+            .send();
+        let failed = match timeout_at(self.until, publish).await {
+            Ok(Ok(_)) => return Notified::Sent(message.title),
+            Ok(Err(err)) => crate::aws::describe(&err),
+            // It may have reached SNS: the mark stays, as a message twice in the chat reads
+            // as a second rollback.
+            Err(_) => return Notified::Failed("SNS did not answer in time".to_owned()),
+        };
+        // SNS answered with an error, or the SDK gave up: the mark is given back so a
+        // re-delivery may try again.
+        if let Some(key) = &notification {
+            let release =
+                (self.ledger).release_announcement(key, kind, &message.title, record.request_id);
+            if !matches!(timeout_at(self.until, release).await, Ok(Ok(()))) {
+                tracing::warn!(
+                    request_id = record.request_id,
+                    "notification mark not given back"
+                );
+            }
+        }
+        Notified::Failed(failed)
+    }
+}
