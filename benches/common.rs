@@ -123,5 +123,6 @@ pub fn inbound<'a>(method: &'a Method, headers: &'a HeaderMap, body: &'a [u8]) -
         received_at: jiff::Timestamp::now(),
         body_error: None,
         time_left: None,
+        function_arn: None,
     }
 }

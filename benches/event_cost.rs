@@ -1,8 +1,9 @@
-//! What a Wavefront event costs a request: building it from the record, the ledger's mark
-//! (in memory, and a conditional `PutItem` on DynamoDB in moto server), and the
-//! `POST /api/v2/event` to the stand-in for Wavefront's API on loopback
-//! (`tests/integration/wavefront_api.rs`), on a warm connection and on a new one. It times
-//! [`Announcer::post`], the step `Responder::handle` runs after the record is written.
+//! What a Wavefront event and a chat notification cost a request: building each from the
+//! record, the ledger's mark (in memory, and a conditional `PutItem` on DynamoDB in moto
+//! server), the `POST /api/v2/event` to the stand-in for Wavefront's API on loopback
+//! (`tests/integration/wavefront_api.rs`), on a warm connection and on a new one, and the SNS
+//! `Publish` to a topic in moto server. It times [`Announcer::post`] and [`Notifier::send`],
+//! the steps `Responder::handle` runs at once after the record is written.
 //!
 //! The stand-in answers on loopback over plain HTTP, in microseconds: against a real cluster
 //! the post is an HTTPS round trip over the internet (and, on a new connection, a TLS
@@ -30,6 +31,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use wavefront_responder::alert::Alert;
+use wavefront_responder::announce::chat::{AlertLink, Message};
+use wavefront_responder::announce::notify::{Notified, Notifier, Outcomes};
 use wavefront_responder::announce::{Announced, Announcer, Event};
 use wavefront_responder::config::Config;
 use wavefront_responder::duration::HumanDuration;
@@ -111,6 +114,69 @@ async fn posts(
     samples
 }
 
+/// Times `count` notifications of fresh deliveries through `ledger`, published to `topic`.
+async fn notifications(
+    sns: &aws_sdk_sns::Client,
+    topic: &str,
+    ledger: &Ledger,
+    config: &Config,
+    count: usize,
+    first: usize,
+) -> Vec<Duration> {
+    let on = Outcomes::default();
+    let mut samples = Vec::with_capacity(count);
+    for n in first..first + count {
+        let alert = alert(n);
+        let plan = Plan::new("bench", &alert, &config.rules, false);
+        let record = executed(&plan);
+        let notifier = Notifier {
+            sns,
+            topic_arn: Ok(topic),
+            on: &on,
+            ledger,
+            until: tokio::time::Instant::now() + Duration::from_secs(2),
+            home: None,
+        };
+        let started = Instant::now();
+        let notified = notifier.send(&record, &alert).await;
+        samples.push(started.elapsed());
+        assert!(matches!(notified, Notified::Sent(_)), "{notified:?}");
+    }
+    samples
+}
+
+/// The notification's figures: building it, and publishing it with its mark in memory and in
+/// DynamoDB, `count` each.
+async fn notification_costs(config: &Config, dynamo: &Ledger, count: usize) {
+    let alert = alert(0);
+    let plan = Plan::new("bench", &alert, &config.rules, false);
+    let record = executed(&plan);
+    let link = AlertLink {
+        url: alert.url.as_deref(),
+    };
+    let on = Outcomes::default();
+    let mut build = Vec::with_capacity(count);
+    for _ in 0..count {
+        let started = Instant::now();
+        let message = Message::of(&record, link, &on, None).expect("a message");
+        std::hint::black_box(message.body.to_string());
+        build.push(started.elapsed());
+    }
+    println!("notification built from the record: {}", summary(build));
+
+    let sns = aws_sdk_sns::Client::new(&moto::sdk_config(moto::endpoint()).await);
+    let topic = sns.create_topic().name(moto::unique("bench")).send().await;
+    let topic = topic.expect("a topic").topic_arn.expect("its ARN");
+    let memory = Ledger::in_memory(None);
+    let warm = notifications(&sns, &topic, &memory, config, count, 3_000_000).await;
+    println!("publish, warm client, mark in memory: {}", summary(warm));
+    let warm = notifications(&sns, &topic, dynamo, config, count, 4_000_000).await;
+    println!(
+        "publish, warm client, mark a PutItem in moto (HTTP): {}",
+        summary(warm)
+    );
+}
+
 fn main() {
     let events: usize = std::env::var("BENCH_EVENTS")
         .ok()
@@ -164,5 +230,7 @@ fn main() {
             "post, warm connection, mark a PutItem in moto (HTTP): {}",
             summary(warm)
         );
+
+        notification_costs(&config, &dynamo, events).await;
     });
 }

@@ -1,7 +1,7 @@
 //! The AWS SDK settings every client shares (TLS, retries, timeouts), and AWS errors as
 //! sentences an on-call engineer can act on. The clients themselves are built where they are
 //! used: the ledger's DynamoDB, the secrets' Secrets Manager, the actions' CodeDeploy and
-//! Lambda (`execute::Clients`).
+//! Lambda (`execute::Clients`). And [`Home`], where the responder acts, for the ARNs it reports.
 
 use std::time::Duration;
 
@@ -47,6 +47,53 @@ pub async fn load() -> aws_config::SdkConfig {
     loader().load().await
 }
 
+/// Where the responder acts: the partition, Region and account of its own Lambda function,
+/// read from the ARN Lambda invoked it by. Its actions run with the function's role and in its
+/// Region, so an action's resource is there unless the config gives its full ARN.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Home<'a> {
+    pub partition: &'a str,
+    pub region: &'a str,
+    pub account: &'a str,
+}
+
+impl<'a> Home<'a> {
+    /// The home of the function `arn` (`arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`),
+    /// or `None` for anything else.
+    pub fn of_function(arn: &'a str) -> Option<Self> {
+        let mut parts = arn.split(':');
+        let (Some("arn"), Some(partition), Some("lambda"), Some(region), Some(account)) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return None;
+        };
+        let valid = partition.starts_with("aws")
+            && !region.is_empty()
+            && account.len() == 12
+            && account.bytes().all(|b| b.is_ascii_digit())
+            && parts.next() == Some("function");
+        valid.then_some(Self {
+            partition,
+            region,
+            account,
+        })
+    }
+
+    /// `arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`.
+    pub fn arn(&self, service: &str, resource: &str) -> String {
+        let Self {
+            partition,
+            region,
+            account,
+        } = self;
+        format!("arn:{partition}:{service}:{region}:{account}:{resource}")
+    }
+}
+
 /// An SDK error as a sentence: `Code: message` when AWS answered, otherwise why it did not
 /// (timeouts, refused connections, DNS, missing credentials).
 pub fn describe<E>(err: &E) -> String
@@ -80,5 +127,39 @@ fn short(text: &str) -> String {
     match text.char_indices().nth(MAX) {
         Some((end, _)) => format!("{}...", &text[..end]),
         None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Home;
+
+    #[test]
+    fn the_home_is_read_from_the_function_arn_lambda_invokes_by() {
+        let home =
+            Home::of_function("arn:aws-cn:lambda:cn-north-1:123456789012:function:responder:live");
+        assert_eq!(
+            home,
+            Some(Home {
+                partition: "aws-cn",
+                region: "cn-north-1",
+                account: "123456789012"
+            })
+        );
+        let home = home.unwrap();
+        assert_eq!(
+            home.arn("codedeploy", "deploymentgroup:app/group"),
+            "arn:aws-cn:codedeploy:cn-north-1:123456789012:deploymentgroup:app/group"
+        );
+        for not_a_function in [
+            "",
+            "responder",
+            "arn:aws:sns:us-east-1:123456789012:topic",
+            "arn:aws:lambda:us-east-1:1234:function:responder",
+            "arn:aws:lambda::123456789012:function:responder",
+            "arn:aws:lambda:us-east-1:123456789012:layer:x",
+        ] {
+            assert_eq!(Home::of_function(not_a_function), None, "{not_a_function}");
+        }
     }
 }

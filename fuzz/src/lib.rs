@@ -495,6 +495,7 @@ pub fn check_request(data: &[u8]) {
         received_at: Timestamp::from_second(NOW).expect("a valid time"),
         body_error: None,
         time_left: None,
+        function_arn: None,
     };
     lines.clear();
     let response = runtime().block_on(responder.handle(request));

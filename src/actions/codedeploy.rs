@@ -3,6 +3,7 @@
 //! deployment that succeeded that recently when nothing is active. Running it is
 //! `execute::codedeploy`.
 
+use crate::aws::Home;
 use crate::duration::HumanDuration;
 
 use super::check_name;
@@ -51,6 +52,11 @@ impl Rollback {
         format!("{}/{}", self.application, self.deployment_group)
     }
 
+    /// `arn:…:codedeploy:REGION:ACCOUNT:deploymentgroup:APPLICATION/GROUP`.
+    pub fn arn(&self, home: &Home<'_>) -> String {
+        home.arn("codedeploy", &format!("deploymentgroup:{}", self.target()))
+    }
+
     /// What the action would do.
     pub fn plan(&self) -> String {
         let mut plan = format!(
@@ -73,6 +79,20 @@ pub const UNDO_MARKER: &str = "wavefront-responder: undo ";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_arn_is_the_deployment_group_s_in_the_home() {
+        let r = Rollback::new("checkout".into(), "checkout-prod".into(), None).unwrap();
+        let home = Home {
+            partition: "aws",
+            region: "us-east-1",
+            account: "123456789012",
+        };
+        assert_eq!(
+            r.arn(&home),
+            "arn:aws:codedeploy:us-east-1:123456789012:deploymentgroup:checkout/checkout-prod"
+        );
+    }
 
     #[test]
     fn plan_names_the_group_and_the_window() {

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use super::check_name;
+use crate::aws::Home;
 
 /// Where the alias should end up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,6 +98,23 @@ impl AliasShift {
         format!("{}:{}", self.function, self.alias)
     }
 
+    /// The alias's ARN: the function's with `:ALIAS`, completed from `home` when the config
+    /// gives a name or a partial ARN (`ACCOUNT:function:NAME`).
+    pub fn arn(&self, home: &Home<'_>) -> String {
+        let function = &self.function;
+        let alias = &self.alias;
+        if function.starts_with("arn:") {
+            format!("{function}:{alias}")
+        } else if function.contains(":function:") {
+            let Home {
+                partition, region, ..
+            } = home;
+            format!("arn:{partition}:lambda:{region}:{function}:{alias}")
+        } else {
+            home.arn("lambda", &format!("function:{function}:{alias}"))
+        }
+    }
+
     /// What the action would do.
     pub fn plan(&self) -> String {
         match &self.destination {
@@ -140,6 +158,32 @@ fn check_alias_name(field: &str, name: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_alias_arn_is_completed_from_the_home_unless_the_config_gives_it_whole() {
+        let home = Home {
+            partition: "aws",
+            region: "eu-west-1",
+            account: "111122223333",
+        };
+        let to = || Destination::Version("7".into());
+        let arn = |function: &str| {
+            let shift = AliasShift::new(function.into(), "live".into(), to()).unwrap();
+            shift.arn(&home)
+        };
+        assert_eq!(
+            arn("checkout"),
+            "arn:aws:lambda:eu-west-1:111122223333:function:checkout:live"
+        );
+        assert_eq!(
+            arn("123456789012:function:checkout"),
+            "arn:aws:lambda:eu-west-1:123456789012:function:checkout:live"
+        );
+        assert_eq!(
+            arn("arn:aws:lambda:us-east-1:123456789012:function:checkout"),
+            "arn:aws:lambda:us-east-1:123456789012:function:checkout:live"
+        );
+    }
 
     #[test]
     fn latest_and_non_numbers_are_not_versions() {

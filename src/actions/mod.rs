@@ -13,6 +13,8 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use crate::aws::Home;
+
 use crate::duration::HumanDuration;
 
 /// One remediation step of a rule.
@@ -39,6 +41,15 @@ impl Action {
         match self {
             Self::CodeDeployRollback(a) => a.target(),
             Self::LambdaAlias(a) => a.target(),
+        }
+    }
+
+    /// The ARN of the resource it acts on, in `home` unless the config gives a full ARN: the
+    /// alias, or the deployment group.
+    pub fn arn(&self, home: &Home<'_>) -> String {
+        match self {
+            Self::CodeDeployRollback(a) => a.arn(home),
+            Self::LambdaAlias(a) => a.arn(home),
         }
     }
 

@@ -13,15 +13,19 @@ use serde_json::{Value, json};
 
 use super::event::{Counted, Happened, bounded, counted, headline};
 use super::notify::Outcomes;
+use crate::aws::Home;
 use crate::record::{Outcome, Record};
 use crate::text::truncate;
 
 /// The `source` every custom notification carries.
 pub const SOURCE: &str = "custom";
+// The format's page lists the fields but no length limits: these bounds are ours, each field
+// under the 3,000 characters Slack allows one block of text, and a whole message a few KiB,
+// far under SNS's 256 KiB.
 /// Longest title, in characters.
 pub const MAX_TITLE_CHARS: usize = 250;
 /// Longest description, in characters.
-pub const MAX_DESCRIPTION_CHARS: usize = 4000;
+pub const MAX_DESCRIPTION_CHARS: usize = 3000;
 /// Longest next step, in characters; and how many there are at most.
 pub const MAX_STEP_CHARS: usize = 350;
 const MAX_STEPS: usize = 5;
@@ -103,7 +107,14 @@ pub struct Message {
 
 impl Message {
     /// The notification of `record`, when `on` selects something in it; `None` otherwise.
-    pub fn of(record: &Record<'_>, link: AlertLink<'_>, on: &Outcomes) -> Option<Self> {
+    /// `relatedResources` are the ARNs of the resources acted on, completed from `home` (the
+    /// responder's own function's); without it (off Lambda), their short names.
+    pub fn of(
+        record: &Record<'_>,
+        link: AlertLink<'_>,
+        on: &Outcomes,
+        home: Option<&Home<'_>>,
+    ) -> Option<Self> {
         let counted: Vec<Counted<'_>> = counted(record)
             .into_iter()
             .filter(|c| on.contains(Kind::of(c.happened)))
@@ -122,7 +133,7 @@ impl Message {
             (kind, quiet_title(kind))
         };
         let title = bounded(capitalised(&title), MAX_TITLE_CHARS);
-        let body = body(record, link, &counted, kind, &title);
+        let body = body(record, link, &counted, kind, &title, home);
         Some(Self { title, kind, body })
     }
 }
@@ -164,10 +175,12 @@ fn body(
     counted: &[Counted<'_>],
     kind: Kind,
     title: &str,
+    home: Option<&Home<'_>>,
 ) -> Value {
     let mut resources: Vec<String> = Vec::new();
     for c in counted {
-        let target = truncate(&c.action.target, MAX_RESOURCE_CHARS).to_owned();
+        let resource = home.map_or_else(|| c.action.target.clone(), |home| c.spec.arn(home));
+        let target = truncate(&resource, MAX_RESOURCE_CHARS).to_owned();
         if !resources.contains(&target) && resources.len() < MAX_RESOURCES {
             resources.push(target);
         }

@@ -8,6 +8,7 @@
 
 use serde_json::{Value, json};
 
+use crate::actions::Action;
 use crate::execute::ActionOutcome;
 use crate::ledger::Guard;
 use crate::record::{ActionRecord, Record, RuleRecord};
@@ -120,6 +121,9 @@ pub struct Event {
 /// One action that counts, with its rule.
 pub(super) struct Counted<'r> {
     pub(super) rule: &'r str,
+    /// The action as configured.
+    pub(super) spec: &'r Action,
+    /// What it did.
     pub(super) action: &'r ActionRecord,
     pub(super) happened: Happened,
 }
@@ -136,9 +140,11 @@ pub(super) fn counted<'r>(record: &'r Record<'_>) -> Vec<Counted<'r>> {
         .iter()
         .filter(|rule| rule.matched())
         .flat_map(|rule| {
-            rule.actions.iter().filter_map(move |action| {
+            let specs = rule.plan.actions().iter();
+            specs.zip(&rule.actions).filter_map(move |(spec, action)| {
                 Happened::of(rule, action).map(|happened| Counted {
                     rule: rule.rule(),
+                    spec,
                     action,
                     happened,
                 })

@@ -57,27 +57,6 @@ pub enum Announced {
     Failed(String),
 }
 
-/// Writes the METRIC line and the log line of what came of a request's notification.
-pub fn notified(notified: &notify::Notified, request_id: &str, batch: &mut Batch<'_>) {
-    match notified {
-        notify::Notified::Nothing => {}
-        notify::Notified::Sent(title) => {
-            batch.metric(Metric::NotifySent, 1.0);
-            tracing::debug!(request_id, title, "chat notification sent");
-        }
-        notify::Notified::AlreadySent => {
-            tracing::debug!(
-                request_id,
-                "chat notification already sent for this delivery"
-            );
-        }
-        notify::Notified::Failed(why) => {
-            batch.metric(Metric::NotifyFailed, 1.0);
-            tracing::warn!(request_id, "chat notification not sent: {why}");
-        }
-    }
-}
-
 impl Announced {
     /// Writes the METRIC line and the log line of what came of a request's event.
     pub fn write(&self, request_id: &str, batch: &mut Batch<'_>) {

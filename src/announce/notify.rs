@@ -15,8 +15,10 @@ use tokio::time::{Instant, timeout_at};
 
 use super::chat::{AlertLink, Kind, Message};
 use crate::alert::Alert;
+use crate::aws::Home;
 use crate::ledger::{Announcement, Ledger, notification_key};
 use crate::record::Record;
+use crate::telemetry::{Batch, Metric};
 
 /// How long publishing a notification may take at most, the ledger's mark included.
 pub const NOTIFY_WITHIN: Duration = Duration::from_secs(2);
@@ -134,48 +136,57 @@ pub struct Settings {
 #[derive(Clone, Debug)]
 pub struct Channel {
     sns: Client,
-    topic_arn: String,
+    /// The topic, or why there is none (the start-up warning): then every notification the
+    /// responder would have sent is a `notify_failed`, so the alarm says they are off.
+    topic_arn: Result<String, String>,
     on: Outcomes,
 }
 
 impl Channel {
-    /// The channel of `settings`, reading `env` for an `env:` topic; or why there is none,
-    /// as a start-up warning (the responder runs on without notifications).
+    /// The channel of `settings`, reading `env` for an `env:` topic, and the start-up warning
+    /// when the topic is not set; or why there is no channel at all (plan-only mode, which
+    /// makes no AWS calls and so sends nothing).
     pub fn new(
         settings: &Settings,
         env: &dyn Fn(&str) -> Option<String>,
         sns: Option<Client>,
-    ) -> Result<Self, String> {
-        let topic_arn = settings.topic.resolve(env).ok_or_else(|| {
-            format!(
-                "[notify] sns_topic {} is not set to a topic ARN: chat notifications are off",
-                settings.topic
-            )
-        })?;
+    ) -> Result<(Self, Option<String>), String> {
         let sns = sns.ok_or_else(|| {
             "[notify] is set, but plan-only mode makes no AWS calls: chat notifications are off"
                 .to_owned()
         })?;
-        Ok(Self {
-            sns,
-            topic_arn,
-            on: settings.on.clone(),
-        })
+        let topic_arn = settings.topic.resolve(env).ok_or_else(|| {
+            format!(
+                "[notify] sns_topic {} is not set to a topic ARN: chat notifications are off, \
+                 and each one not sent counts as notify_failed",
+                settings.topic
+            )
+        });
+        let warning = topic_arn.as_ref().err().cloned();
+        let on = settings.on.clone();
+        Ok((Self { sns, topic_arn, on }, warning))
     }
 
-    /// The topic notifications are published to.
-    pub fn topic_arn(&self) -> &str {
-        &self.topic_arn
+    /// The topic notifications are published to, if it is set.
+    pub fn topic_arn(&self) -> Option<&str> {
+        self.topic_arn.as_deref().ok()
     }
 
-    /// Sends a request's notification, marked in `ledger`, by `until`.
-    pub fn notifier<'a>(&'a self, ledger: &'a Ledger, until: Instant) -> Notifier<'a> {
+    /// Sends a request's notification, marked in `ledger`, by `until`; its ARNs are completed
+    /// from `home`, the responder's own function's, when it is known (on Lambda).
+    pub fn notifier<'a>(
+        &'a self,
+        ledger: &'a Ledger,
+        until: Instant,
+        home: Option<Home<'a>>,
+    ) -> Notifier<'a> {
         Notifier {
             sns: &self.sns,
-            topic_arn: &self.topic_arn,
+            topic_arn: self.topic_arn.as_deref().map_err(String::as_str),
             on: &self.on,
             ledger,
             until,
+            home,
         }
     }
 }
@@ -184,12 +195,15 @@ impl Channel {
 #[derive(Clone, Copy, Debug)]
 pub struct Notifier<'a> {
     pub sns: &'a Client,
-    pub topic_arn: &'a str,
+    /// The topic, or why it is not set.
+    pub topic_arn: Result<&'a str, &'a str>,
     pub on: &'a Outcomes,
     /// Where the notifications sent are marked: the executor's ledger.
     pub ledger: &'a Ledger,
     /// When everything must be done, the ledger's mark included.
     pub until: Instant,
+    /// Where the responder acts, for the ARNs of `relatedResources`.
+    pub home: Option<Home<'a>>,
 }
 
 /// What came of one request's notification.
@@ -205,6 +219,29 @@ pub enum Notified {
     Failed(String),
 }
 
+impl Notified {
+    /// Writes the METRIC line and the log line of what came of a request's notification.
+    pub fn write(&self, request_id: &str, batch: &mut Batch<'_>) {
+        match self {
+            Self::Nothing => {}
+            Self::Sent(title) => {
+                batch.metric(Metric::NotifySent, 1.0);
+                tracing::debug!(request_id, title, "chat notification sent");
+            }
+            Self::AlreadySent => {
+                tracing::debug!(
+                    request_id,
+                    "chat notification already sent for this delivery"
+                );
+            }
+            Self::Failed(why) => {
+                batch.metric(Metric::NotifyFailed, 1.0);
+                tracing::warn!(request_id, "chat notification not sent: {why}");
+            }
+        }
+    }
+}
+
 impl Notifier<'_> {
     /// Marks and publishes the notification of `record`, if it has one, by
     /// [`Notifier::until`].
@@ -212,8 +249,12 @@ impl Notifier<'_> {
         let link = AlertLink {
             url: alert.url.as_deref(),
         };
-        let Some(message) = Message::of(record, link, self.on) else {
+        let Some(message) = Message::of(record, link, self.on, self.home.as_ref()) else {
             return Notified::Nothing;
+        };
+        let topic_arn = match self.topic_arn {
+            Ok(arn) => arn,
+            Err(why) => return Notified::Failed(why.to_owned()),
         };
         if Instant::now() >= self.until {
             return Notified::Failed("no time was left in the request's budget".to_owned());
@@ -244,7 +285,7 @@ impl Notifier<'_> {
         let publish = self
             .sns
             .publish()
-            .topic_arn(self.topic_arn)
+            .topic_arn(topic_arn)
             .message(message.body.to_string())
             .send();
         let failed = match timeout_at(self.until, publish).await {
@@ -267,5 +308,41 @@ impl Notifier<'_> {
             }
         }
         Notified::Failed(failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(topic: &str) -> Settings {
+        Settings {
+            topic: Topic::parse(topic).unwrap(),
+            on: Outcomes::default(),
+        }
+    }
+
+    fn sns() -> Option<Client> {
+        let config = aws_sdk_sns::Config::builder()
+            .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
+            .build();
+        Some(Client::from_conf(config))
+    }
+
+    #[test]
+    fn an_unset_topic_is_a_start_up_warning_and_plan_only_mode_has_no_channel() {
+        let arn = "arn:aws:sns:us-east-1:123456789012:oncall";
+        let env = |name: &str| (name == "TOPIC").then(|| arn.to_owned());
+        let (channel, warning) = Channel::new(&settings("env:TOPIC"), &env, sns()).unwrap();
+        assert_eq!((channel.topic_arn(), warning), (Some(arn), None));
+
+        let (channel, warning) = Channel::new(&settings("env:UNSET"), &env, sns()).unwrap();
+        assert_eq!(channel.topic_arn(), None);
+        let warning = warning.expect("a warning");
+        assert!(warning.contains("env:UNSET is not set"), "{warning}");
+        assert!(warning.contains("notify_failed"), "{warning}");
+
+        let err = Channel::new(&settings(arn), &env, None).unwrap_err();
+        assert!(err.contains("plan-only"), "{err}");
     }
 }

@@ -37,6 +37,9 @@ pub async fn handle(responder: &Responder, request: Request) -> http::Response<B
             let now_ms = u64::try_from(jiff::Timestamp::now().as_millisecond()).unwrap_or(0);
             std::time::Duration::from_millis(c.deadline.saturating_sub(now_ms))
         });
+    let function_arn = request
+        .lambda_context_ref()
+        .map(|c| c.invoked_function_arn.clone());
     let (parts, body) = request.into_parts();
     let body: &[u8] = match &body {
         Body::Empty => &[],
@@ -55,6 +58,7 @@ pub async fn handle(responder: &Responder, request: Request) -> http::Response<B
             received_at: jiff::Timestamp::now(),
             body_error: None,
             time_left,
+            function_arn: function_arn.as_deref(),
         })
         .await
         .map(Body::Text)

@@ -120,6 +120,7 @@ async fn answer(
             received_at: jiff::Timestamp::now(),
             body_error,
             time_left: None,
+            function_arn: None,
         })
         .await
         .map(|text| Full::new(Bytes::from(text)))

@@ -19,8 +19,9 @@ use tokio::time::Instant;
 
 use crate::alert::Alert;
 use crate::announce::notify::{Channel, NOTIFY_WITHIN, Notified};
-use crate::announce::{Announced, Announcer, EVENT_WITHIN, Event, notified};
+use crate::announce::{Announced, Announcer, EVENT_WITHIN, Event};
 use crate::auth::{AuthSetupError, Authenticator};
+use crate::aws::Home;
 use crate::config::Config;
 use crate::execute::{Execution, Executor};
 use crate::front_door::{self, Inbound, Refusal, json_response};
@@ -162,9 +163,16 @@ impl Responder {
             }
         };
         let notify = config.notify.as_ref().and_then(|settings| {
-            Channel::new(settings, &*env, options.sns.clone())
-                .map_err(|why| warnings.push(why))
-                .ok()
+            match Channel::new(settings, &*env, options.sns.clone()) {
+                Ok((channel, warning)) => {
+                    warnings.extend(warning);
+                    Some(channel)
+                }
+                Err(why) => {
+                    warnings.push(why);
+                    None
+                }
+            }
         });
         let refresh = match &options.secrets_manager {
             Some(client) if config.auth.uses_secrets_manager() => {
@@ -246,7 +254,9 @@ impl Responder {
                 };
                 let record = Record::new(&plan, execution);
                 record.write(&mut batch, &context);
-                self.announce(&record, &alert, limit, &mut batch).await;
+                let home = request.function_arn.and_then(Home::of_function);
+                self.announce(&record, &alert, limit, home, &mut batch)
+                    .await;
                 answer(&record, request.received_at)
             }
         };
@@ -292,6 +302,7 @@ impl Responder {
         record: &Record<'_>,
         alert: &Alert,
         limit: Instant,
+        home: Option<Home<'_>>,
         batch: &mut Batch<'_>,
     ) {
         let Some(executor) = &self.executor else {
@@ -320,11 +331,14 @@ impl Responder {
                 return Notified::Nothing;
             };
             let until = limit.min(Instant::now() + self.notify_within);
-            channel.notifier(ledger, until).send(record, alert).await
+            channel
+                .notifier(ledger, until, home)
+                .send(record, alert)
+                .await
         };
         let (announced, chat) = tokio::join!(event, chat);
         announced.write(record.request_id, batch);
-        notified(&chat, record.request_id, batch);
+        chat.write(record.request_id, batch);
     }
 
     /// Applies the HTTP rules and authentication, then parses the alert.

@@ -36,6 +36,8 @@ pub struct Inbound<'a> {
     pub body_error: Option<BodyError>,
     /// On Lambda, the time left before the invocation's deadline.
     pub time_left: Option<Duration>,
+    /// On Lambda, the ARN the function was invoked by: where its actions act.
+    pub function_arn: Option<&'a str>,
 }
 
 /// Why a front door has no complete body to hand over.

@@ -593,6 +593,7 @@ fn the_alarms_watch_the_failure_metrics_in_the_metric_namespace() {
             Metric::ActionFailed.name(),
             Metric::LedgerFailed.name(),
             Metric::EventFailed.name(),
+            Metric::NotifyFailed.name(),
             Metric::CircuitOpen.name(),
             Metric::WebhookRejected.name(),
             Metric::WebhookInvalid.name(),

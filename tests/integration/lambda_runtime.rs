@@ -113,12 +113,14 @@ async fn the_binary_answers_an_api_gateway_event_through_the_runtime_api() {
     alias(&aws, &function, "stable", "1", &[]).await;
     let table = moto::ledger_table(&aws).await;
     let secret = secret(&aws, TOKEN).await;
+    let topic = crate::notify::Topic::new().await;
     let dir = scratch_dir();
     std::fs::write(
         dir.join("responder.toml"),
         format!(
             "[auth]\ntokens = [\"secretsmanager:env:WEBHOOK_TOKEN_SECRET_ARN\"]\n\
              [ledger]\ntable = \"env:RESPONDER_LEDGER_TABLE\"\n\
+             [notify]\nsns_topic = \"env:NOTIFY_TOPIC_ARN\"\n\
              [[rule]]\nname = \"checkout-errors\"\nalert = \"checkout * error rate*\"\n\
              [[rule.action]]\ntype = \"lambda-alias\"\nfunction = \"{function}\"\n\
              alias = \"live\"\nto_alias = \"stable\"\n"
@@ -132,6 +134,7 @@ async fn the_binary_answers_an_api_gateway_event_through_the_runtime_api() {
         &[
             ("RESPONDER_LEDGER_TABLE", &table),
             ("WEBHOOK_TOKEN_SECRET_ARN", &secret),
+            ("NOTIFY_TOPIC_ARN", &topic.arn),
         ],
         TOKEN,
     )
@@ -181,6 +184,7 @@ async fn the_binary_answers_an_api_gateway_event_through_the_runtime_api() {
             "webhook_received",
             "rule_matched",
             "action_executed",
+            "notify_sent",
             "handler_duration_ms"
         ],
         "{}",
@@ -203,6 +207,17 @@ async fn the_binary_answers_an_api_gateway_event_through_the_runtime_api() {
     assert_eq!(audits[0]["outcome"], "executed");
     assert_eq!(audits[0]["source_ip"], "198.51.100.7");
     assert_eq!(audits[0]["detail"], action["detail"]);
+
+    // The chat notification names the alias by its ARN, completed from the ARN Lambda invoked
+    // the function by (the Runtime API's `Lambda-Runtime-Invoked-Function-Arn`).
+    let messages = topic.messages().await;
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert_eq!(
+        messages[0]["metadata"]["relatedResources"],
+        serde_json::json!([format!(
+            "arn:aws:lambda:us-east-1:123456789012:function:{function}:live"
+        )])
+    );
 }
 
 /// The "checkout" resources the shipped rules name, created once per emulator.

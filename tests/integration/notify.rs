@@ -20,14 +20,14 @@ use crate::proxy::{ANY, Fault, Proxy, Times};
 use crate::support::*;
 
 /// A topic with a queue subscribed to it, raw: each message on the queue is one published.
-struct Topic {
-    arn: String,
+pub struct Topic {
+    pub arn: String,
     queue_url: String,
     sqs: aws_sdk_sqs::Client,
 }
 
 impl Topic {
-    async fn new() -> Self {
+    pub async fn new() -> Self {
         let config = moto::sdk_config(moto::endpoint()).await;
         let sns = aws_sdk_sns::Client::new(&config);
         let sqs = aws_sdk_sqs::Client::new(&config);
@@ -62,7 +62,7 @@ impl Topic {
     }
 
     /// Every message on the queue so far, parsed, taken off it.
-    async fn messages(&self) -> Vec<Value> {
+    pub async fn messages(&self) -> Vec<Value> {
         let mut all = Vec::new();
         loop {
             let received = self
@@ -347,4 +347,35 @@ async fn an_sns_that_stalls_or_fails_changes_neither_the_answer_nor_the_action()
         assert_no_secrets(&t.output.text());
         assert_no_secrets(&reply.text);
     }
+}
+
+#[tokio::test]
+async fn a_notify_table_whose_topic_is_not_set_counts_each_message_not_sent() {
+    // The rule file reads the topic from a variable the stack did not set (deployed without
+    // NotifyTopicArn): the action runs, and the message it would have sent is notify_failed,
+    // so its alarm says the chat is not being told.
+    let aws = moto::aws().await;
+    let function = release(&aws).await;
+    let unset = config(&function, "env:NOTIFY_TOPIC_ARN_NOT_SET", "");
+    let within = Duration::from_secs(5);
+    let t = responder(
+        unset,
+        &aws,
+        Ledger::in_memory(None),
+        moto_sns().await,
+        within,
+    )
+    .await;
+    let reply = t.post_with_token(&firing()).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.json["outcome"], "executed");
+    assert_eq!(alias_state(&aws, &function, "live").await.0, "1");
+    assert_eq!(count(&t, "notify_failed"), 1);
+    assert_eq!(count(&t, "notify_sent"), 0);
+    // A dry run would not have notified: nothing failed.
+    let test_button = t
+        .post_with_token(&firing_from("alerts/checkout-testing.json"))
+        .await;
+    assert_eq!(test_button.json["dry_run"], true, "{}", test_button.text);
+    assert_eq!(count(&t, "notify_failed"), 1);
 }

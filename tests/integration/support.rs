@@ -237,6 +237,7 @@ impl TestResponder {
             received_at,
             body_error: None,
             time_left: None,
+            function_arn: None,
         }))
         .await;
         Reply::from(response)

@@ -38,6 +38,16 @@ fn message_after(
     on: &Outcomes,
     set: impl FnOnce(&mut Record<'_>),
 ) -> (Option<Message>, Option<Event>) {
+    message_at(None, dry_run, on, set)
+}
+
+/// [`message_after`] for a responder whose function is in `home`.
+fn message_at(
+    home: Option<&Home<'_>>,
+    dry_run: bool,
+    on: &Outcomes,
+    set: impl FnOnce(&mut Record<'_>),
+) -> (Option<Message>, Option<Event>) {
     let config = Config::parse(CONFIG, Path::new("chat.toml")).expect("valid config");
     let alert = alert();
     let plan = Plan::new("r-1", &alert, &config.rules, dry_run);
@@ -45,7 +55,7 @@ fn message_after(
     set(&mut record);
     let link = AlertLink { url: Some(URL) };
     (
-        Message::of(&record, link, on),
+        Message::of(&record, link, on, home),
         Event::of(&record, &alert.tags),
     )
 }
@@ -111,6 +121,20 @@ fn an_executed_action_is_a_custom_notification_threaded_by_incident() {
         serde_json::json!(["checkout:live"])
     );
     assert_eq!(metadata["additionalContext"]["requestId"], "r-1");
+}
+
+#[test]
+fn on_lambda_the_related_resources_are_the_arns_acted_on() {
+    let home = Home {
+        partition: "aws",
+        region: "eu-west-1",
+        account: "111122223333",
+    };
+    let (message, _) = message_at(Some(&home), false, &Outcomes::default(), executed);
+    assert_eq!(
+        message.expect("a message").body["metadata"]["relatedResources"],
+        serde_json::json!(["arn:aws:lambda:eu-west-1:111122223333:function:checkout:live"])
+    );
 }
 
 #[test]
