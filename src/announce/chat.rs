@@ -11,7 +11,7 @@
 
 use serde_json::{Value, json};
 
-use super::event::{Counted, Happened, bounded, counted, headline};
+use super::event::{Counted, Happened, bounded, counted, headline, listed};
 use super::notify::Outcomes;
 use crate::aws::Home;
 use crate::record::{Outcome, Record};
@@ -34,11 +34,10 @@ const MAX_SUMMARY_CHARS: usize = 250;
 /// Most related resources, and the longest one.
 const MAX_RESOURCES: usize = 10;
 const MAX_RESOURCE_CHARS: usize = 512;
-/// Longest value of `additionalContext`, and of a detail in the description.
+/// Longest value of `additionalContext`.
 const MAX_CONTEXT_CHARS: usize = 256;
-const MAX_ACTION_CHARS: usize = 300;
-/// Most actions listed one by one in the description.
-const MAX_LISTED: usize = 10;
+/// Longest line of the record's message in the description.
+const MAX_MESSAGE_CHARS: usize = 300;
 
 /// Which kind of request a notification is about: what `[notify] on` selects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -249,26 +248,12 @@ fn description(record: &Record<'_>, link: AlertLink<'_>, counted: &[Counted<'_>]
         .unwrap_or_default();
     let mut lines = vec![
         format!("*Alert* {name}{severity}, {}", alert.reason),
-        truncate(&record.message, MAX_ACTION_CHARS).to_owned(),
+        truncate(&record.message, MAX_MESSAGE_CHARS).to_owned(),
     ];
-    for c in counted.iter().take(MAX_LISTED) {
-        let outcome = match c.happened {
-            Happened::Refused(_) => "refused",
-            _ => c.action.outcome.as_str(),
-        };
-        lines.push(format!(
-            "• rule `{}`: `{}` {outcome}: {}",
-            c.rule,
-            c.action.target,
-            truncate(&c.action.detail, MAX_ACTION_CHARS)
-        ));
-    }
-    if counted.len() > MAX_LISTED {
-        lines.push(format!(
-            "• and {} more in the audit lines",
-            counted.len() - MAX_LISTED
-        ));
-    }
+    let listed = listed(counted, |rule, target, outcome, detail| {
+        format!("rule `{rule}`: `{target}` {outcome}: {detail}")
+    });
+    lines.extend(listed.into_iter().map(|line| format!("• {line}")));
     lines.push(format!("Request `{}`", record.request_id));
     bounded(lines.join("\n"), MAX_DESCRIPTION_CHARS)
 }

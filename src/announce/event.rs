@@ -128,6 +128,32 @@ pub(super) struct Counted<'r> {
     pub(super) happened: Happened,
 }
 
+/// A line for each of the first [`MAX_LISTED`] counted actions, as `line` writes its rule,
+/// target, outcome ("refused" for a refusal) and detail, and one saying how many more the audit
+/// lines hold.
+pub(super) fn listed(
+    counted: &[Counted<'_>],
+    line: impl Fn(&str, &str, &str, &str) -> String,
+) -> Vec<String> {
+    let mut lines: Vec<String> = counted
+        .iter()
+        .take(MAX_LISTED)
+        .map(|c| {
+            let outcome = match c.happened {
+                Happened::Refused(_) => "refused",
+                _ => c.action.outcome.as_str(),
+            };
+            let detail = truncate(&c.action.detail, MAX_ACTION_CHARS);
+            line(c.rule, &c.action.target, outcome, detail)
+        })
+        .collect();
+    if counted.len() > MAX_LISTED {
+        let more = counted.len() - MAX_LISTED;
+        lines.push(format!("and {more} more in the audit lines of the request"));
+    }
+    lines
+}
+
 /// The live actions of `record` that executed, failed, or were refused by the breaker, a
 /// freeze or the attribution guard: what the event and the chat notification report. None
 /// for a dry run or a duplicate.
@@ -268,24 +294,9 @@ fn details(record: &Record<'_>, counted: &[Counted<'_>]) -> String {
         record.message.clone(),
         format!("{alert}; request {}", record.request_id),
     ];
-    for c in counted.iter().take(MAX_LISTED) {
-        let outcome = match c.happened {
-            Happened::Refused(_) => "refused",
-            _ => c.action.outcome.as_str(),
-        };
-        lines.push(format!(
-            "rule {}: {} {outcome}: {}",
-            c.rule,
-            c.action.target,
-            truncate(&c.action.detail, MAX_ACTION_CHARS)
-        ));
-    }
-    if counted.len() > MAX_LISTED {
-        lines.push(format!(
-            "and {} more in the audit lines of the request",
-            counted.len() - MAX_LISTED
-        ));
-    }
+    lines.extend(listed(counted, |rule, target, outcome, detail| {
+        format!("rule {rule}: {target} {outcome}: {detail}")
+    }));
     bounded(lines.join("\n"), MAX_DETAILS_CHARS)
 }
 

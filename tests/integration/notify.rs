@@ -116,6 +116,19 @@ async fn responder(
     TestResponder::with_options(config, options).await
 }
 
+/// [`responder`] with an in-memory ledger, publishing to moto within 5 s.
+async fn live(config: Config, aws: &Aws) -> TestResponder {
+    let sns = moto_sns().await;
+    responder(
+        config,
+        aws,
+        Ledger::in_memory(None),
+        sns,
+        Duration::from_secs(5),
+    )
+    .await
+}
+
 async fn moto_sns() -> aws_sdk_sns::Client {
     aws_sdk_sns::Client::new(&moto::sdk_config(moto::endpoint()).await)
 }
@@ -152,15 +165,7 @@ async fn an_executed_action_publishes_one_chat_message_threaded_by_incident() {
     let (aws, topic) = (moto::aws().await, Topic::new().await);
     let function = release(&aws).await;
     let config = config(&function, &topic.arn, "");
-    let within = Duration::from_secs(5);
-    let t = responder(
-        config,
-        &aws,
-        Ledger::in_memory(None),
-        moto_sns().await,
-        within,
-    )
-    .await;
+    let t = live(config, &aws).await;
 
     let reply = t.post_with_token(&firing()).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
@@ -229,16 +234,7 @@ async fn an_executed_action_publishes_one_chat_message_threaded_by_incident() {
 async fn dry_runs_and_alerts_no_rule_matches_publish_nothing() {
     let (aws, topic) = (moto::aws().await, Topic::new().await);
     let function = release(&aws).await;
-    let within = Duration::from_secs(5);
-    let live = config(&function, &topic.arn, "");
-    let t = responder(
-        live,
-        &aws,
-        Ledger::in_memory(None),
-        moto_sns().await,
-        within,
-    )
-    .await;
+    let t = live(config(&function, &topic.arn, ""), &aws).await;
     let test_button = t
         .post_with_token(&firing_from("alerts/checkout-testing.json"))
         .await;
@@ -249,7 +245,7 @@ async fn dry_runs_and_alerts_no_rule_matches_publish_nothing() {
     assert_eq!(no_match.json["outcome"], "no_match", "{}", no_match.text);
 
     let dry = config(&function, &topic.arn, "dry_run = true");
-    let t2 = responder(dry, &aws, Ledger::in_memory(None), moto_sns().await, within).await;
+    let t2 = live(dry, &aws).await;
     let reply = t2.post_with_token(&firing()).await;
     assert_eq!(reply.json["outcome"], "planned", "{}", reply.text);
     assert_eq!(topic.messages().await, Vec::<Value>::new());
@@ -262,18 +258,10 @@ async fn dry_runs_and_alerts_no_rule_matches_publish_nothing() {
 #[tokio::test]
 async fn a_failed_action_and_a_breaker_refusal_each_publish_one() {
     let (aws, topic) = (moto::aws().await, Topic::new().await);
-    let within = Duration::from_secs(5);
     // The function does not exist: reading its alias fails.
     let missing = moto::unique("missing");
     let failing = config(&missing, &topic.arn, "");
-    let t = responder(
-        failing,
-        &aws,
-        Ledger::in_memory(None),
-        moto_sns().await,
-        within,
-    )
-    .await;
+    let t = live(failing, &aws).await;
     let reply = t.post_with_token(&firing()).await;
     assert_eq!(reply.status, 502, "{}", reply.text);
     let messages = topic.messages().await;
@@ -297,7 +285,7 @@ async fn a_failed_action_and_a_breaker_refusal_each_publish_one() {
         &aws,
         Ledger::in_memory(circuit),
         moto_sns().await,
-        within,
+        Duration::from_secs(5),
     )
     .await;
     assert_eq!(
@@ -357,15 +345,7 @@ async fn a_notify_table_whose_topic_is_not_set_counts_each_message_not_sent() {
     let aws = moto::aws().await;
     let function = release(&aws).await;
     let unset = config(&function, "env:NOTIFY_TOPIC_ARN_NOT_SET", "");
-    let within = Duration::from_secs(5);
-    let t = responder(
-        unset,
-        &aws,
-        Ledger::in_memory(None),
-        moto_sns().await,
-        within,
-    )
-    .await;
+    let t = live(unset, &aws).await;
     let reply = t.post_with_token(&firing()).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert_eq!(reply.json["outcome"], "executed");
