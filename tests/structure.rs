@@ -35,7 +35,12 @@ const ORDER: &[&str] = &[
 ];
 
 /// The SDK crates that only files under `src/execute/` may name.
-const EXECUTION_SDKS: &[&str] = &["aws_sdk_codedeploy", "aws_sdk_lambda"];
+const EXECUTION_SDKS: &[&str] = &[
+    "aws_sdk_appconfig",
+    "aws_sdk_codedeploy",
+    "aws_sdk_ecs",
+    "aws_sdk_lambda",
+];
 /// The SDK crate that only the announcements (`src/announce/`) and the composition root
 /// (`src/app/`, and `src/commands/serve.rs`, which builds the clients) may name: chat
 /// notifications publish to SNS, and nothing else does.

@@ -13,6 +13,7 @@
 //! - [`firing`]: the "still firing?" check of rules that set `require_firing`, which reads the
 //!   alert from Wavefront before the ledger's guards.
 //! - [`calls`]: the bookkeeping every AWS call shares.
+//! - `dispatch`: the AWS clients, and which kind of action runs how.
 //!
 //! An action makes its AWS calls, reads included, only once the ledger admitted it (a dry run:
 //! once the ledger was read and would admit it), so an action the ledger refuses calls nothing.
@@ -23,6 +24,7 @@ pub mod attribution;
 pub mod calls;
 pub mod codedeploy;
 mod delivery;
+mod dispatch;
 pub mod firing;
 pub mod handover;
 pub mod lambda_alias;
@@ -34,38 +36,19 @@ use jiff::Timestamp;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::actions::Action;
 use crate::ledger::attribution::IncidentStart;
 use crate::ledger::freeze::Freeze;
 use crate::ledger::{Attempt, Claims, Guard, Ledger};
 use crate::plan::Plan;
 use crate::text::millis_text;
 use crate::wavefront::Wavefront;
-use calls::Calls;
 use delivery::{Delivery, Limits};
 use firing::Firing;
 use handover::HandedOver;
 use run::Run;
 
 pub use delivery::{AFTER_DEADLINE, Timing};
-
-/// The AWS clients actions use. Built once per Lambda instance (or `serve` process); cheap to
-/// clone.
-#[derive(Clone, Debug)]
-pub struct Clients {
-    pub codedeploy: aws_sdk_codedeploy::Client,
-    pub lambda: aws_sdk_lambda::Client,
-}
-
-impl Clients {
-    /// Clients from the SDK configuration ([`crate::aws::loader`]'s settings).
-    pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Self {
-            codedeploy: aws_sdk_codedeploy::Client::new(config),
-            lambda: aws_sdk_lambda::Client::new(config),
-        }
-    }
-}
+pub use dispatch::{Clients, run_action};
 
 /// What happened to one action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -105,27 +88,6 @@ pub struct Context<'a> {
     /// Where the responder records the undo deployments it creates.
     pub ledger: &'a Ledger,
     pub request_id: &'a str,
-}
-
-/// Runs `action` against AWS, recording its calls in `calls` (which outlive the action if its
-/// time budget cuts it off); in a dry run, only read-only calls are made. It runs after the
-/// earlier actions of the same request: `handed_over` holds the Lambda aliases they left to
-/// CodeDeploy to move back. A `codedeploy-rollback` adds to it; a `lambda-alias` on one of
-/// them leaves it alone.
-pub async fn run_action(
-    action: &Action,
-    clients: &Clients,
-    context: &Context<'_>,
-    calls: &mut Calls,
-    handed_over: &mut HandedOver,
-) -> (ActionOutcome, String) {
-    match action {
-        Action::CodeDeployRollback(a) => a.execute(clients, context, calls, handed_over).await,
-        Action::LambdaAlias(a) => {
-            let mode = (context.dry_run, context.since.as_ref());
-            a.execute(&clients.lambda, mode, handed_over, calls).await
-        }
-    }
 }
 
 /// Runs plans against AWS, guarded by the ledger.
