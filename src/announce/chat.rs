@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::event::{Counted, Happened, bounded, counted, headline, listed};
 use super::notify::Outcomes;
 use crate::aws::Home;
+use crate::ledger::Guard;
 use crate::record::{Outcome, Record};
 use crate::text::truncate;
 
@@ -36,6 +37,8 @@ const MAX_RESOURCES: usize = 10;
 const MAX_RESOURCE_CHARS: usize = 512;
 /// Longest value of `additionalContext`.
 const MAX_CONTEXT_CHARS: usize = 256;
+/// Longest alert name in the description, so it cannot crowd out the action lines.
+const MAX_ALERT_NAME_CHARS: usize = 200;
 /// Longest line of the record's message in the description.
 const MAX_MESSAGE_CHARS: usize = 300;
 
@@ -199,7 +202,7 @@ fn body(
             "textType": "client-markdown",
             "title": title,
             "description": description(record, link, counted),
-            "nextSteps": next_steps(kind, &rules, record.request_id),
+            "nextSteps": next_steps(kind, counted, &rules, record.request_id),
         },
         "metadata": {
             "threadId": thread_id(record),
@@ -235,12 +238,13 @@ pub fn thread_id(record: &Record<'_>) -> String {
 /// request id, as Markdown.
 fn description(record: &Record<'_>, link: AlertLink<'_>, counted: &[Counted<'_>]) -> String {
     let alert = &record.alert;
-    let name = match link
-        .url
-        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
-    {
-        Some(url) => format!("[{}]({})", alert.name, truncate(url, MAX_RESOURCE_CHARS)),
-        None => format!("\"{}\"", alert.name),
+    let alert_name = truncate(alert.name, MAX_ALERT_NAME_CHARS);
+    // A link cut short would lead nowhere: one too long is left out.
+    let name = match link.url.filter(|u| {
+        (u.starts_with("https://") || u.starts_with("http://")) && u.len() <= MAX_RESOURCE_CHARS
+    }) {
+        Some(url) => format!("[{alert_name}]({url})"),
+        None => format!("\"{alert_name}\""),
     };
     let severity = alert
         .severity
@@ -258,8 +262,14 @@ fn description(record: &Record<'_>, link: AlertLink<'_>, counted: &[Counted<'_>]
     bounded(lines.join("\n"), MAX_DESCRIPTION_CHARS)
 }
 
-/// What a human does now: freeze, read the ledger, undo by hand, find the audit line.
-fn next_steps(kind: Kind, rules: &[&str], request_id: &str) -> Vec<String> {
+/// What a human does now: freeze, read the ledger, undo by hand or lift what refused the
+/// action, find the audit line.
+fn next_steps(
+    kind: Kind,
+    counted: &[Counted<'_>],
+    rules: &[&str],
+    request_id: &str,
+) -> Vec<String> {
     let freeze = match rules {
         [one] => format!(
             "Stop further automatic rollbacks of this rule: `wavefront-responder freeze --config FILE --rule {one} --for 2h --reason \"...\"`"
@@ -272,14 +282,12 @@ fn next_steps(kind: Kind, rules: &[&str], request_id: &str) -> Vec<String> {
     ];
     match kind {
         Kind::Executed => steps.push(
-            "To undo by hand: move the alias back with `aws lambda update-alias`, or redeploy the revision with CodeDeploy (docs/operating.md)".to_owned(),
+            "To put the release back by hand: `aws lambda update-alias`, a CodeDeploy or AppConfig deployment, or `aws ecs update-service` (docs/operating.md)".to_owned(),
         ),
         Kind::Failed => steps.push(
             "The rollback did not happen: roll back by hand (docs/operating.md), then check the action's error above".to_owned(),
         ),
-        Kind::Refused => steps.push(
-            "Nothing was rolled back: decide by hand, or lift the freeze with `wavefront-responder unfreeze --config FILE`".to_owned(),
-        ),
+        Kind::Refused => steps.extend(refusals(counted).into_iter().map(after_refusal)),
         _ => {}
     }
     steps.push(format!(
@@ -291,6 +299,38 @@ fn next_steps(kind: Kind, rules: &[&str], request_id: &str) -> Vec<String> {
         .take(MAX_STEPS)
         .map(|step| bounded(step, MAX_STEP_CHARS))
         .collect()
+}
+
+/// What refused the refused actions, each once, with its rule when one rule alone was refused
+/// by it: a one-rule freeze is lifted with `--rule`.
+fn refusals<'a>(counted: &[Counted<'a>]) -> Vec<(Guard, Option<&'a str>)> {
+    let mut found: Vec<(Guard, Option<&str>)> = Vec::new();
+    for c in counted {
+        let Happened::Refused(guard) = c.happened else {
+            continue;
+        };
+        match found.iter_mut().find(|(g, _)| *g == guard) {
+            Some((_, rule)) if *rule != Some(c.rule) => *rule = None,
+            Some(_) => {}
+            None => found.push((guard, Some(c.rule))),
+        }
+    }
+    found
+}
+
+/// The next step after an action `guard` refused: what lifts it, or why not to.
+fn after_refusal((guard, rule): (Guard, Option<&str>)) -> String {
+    match guard {
+        Guard::Frozen => match rule {
+            Some(rule) => format!(
+                "Nothing was rolled back (frozen): decide by hand, or lift the freeze with `wavefront-responder unfreeze --config FILE --rule {rule}` (or without `--rule` for one on every rule)"
+            ),
+            None => "Nothing was rolled back (frozen): decide by hand, or lift the freezes with `wavefront-responder unfreeze --config FILE` (`--rule NAME` for a one-rule freeze)".to_owned(),
+        },
+        Guard::CircuitOpen => "Nothing was rolled back (circuit breaker open: too many actions lately): decide by hand, or reset it with `wavefront-responder ledger clear --config FILE --circuit`".to_owned(),
+        Guard::Attribution => "Nothing was rolled back: the release began after the alert started firing, so it may be the fix; decide by hand".to_owned(),
+        _ => "Nothing was rolled back: decide by hand".to_owned(),
+    }
 }
 
 #[cfg(test)]

@@ -10,6 +10,9 @@
 use std::time::Duration;
 
 use aws_sdk_sns::Client;
+use aws_sdk_sns::config::Region;
+use aws_sdk_sns::config::http::HttpResponse;
+use aws_sdk_sns::error::SdkError;
 use jiff::Timestamp;
 use tokio::time::{Instant, timeout_at};
 
@@ -85,7 +88,12 @@ impl Topic {
                 .then(|| Self::Env(variable.to_owned()))
                 .ok_or_else(|| format!("\"{text}\" is not env:NAME with a variable name"));
         }
-        if is_topic_arn(text) {
+        if is_topic_arn(text) && text.ends_with(".fifo") {
+            Err(format!(
+                "\"{text}\" is a FIFO topic, which refuses a message without a message group \
+                 id: use a standard topic"
+            ))
+        } else if is_topic_arn(text) {
             Ok(Self::Arn(text.to_owned()))
         } else {
             Err(format!(
@@ -99,7 +107,9 @@ impl Topic {
     pub fn resolve(&self, env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
         match self {
             Self::Arn(arn) => Some(arn.clone()),
-            Self::Env(variable) => env(variable).filter(|v| is_topic_arn(v.trim())),
+            Self::Env(variable) => {
+                env(variable).filter(|v| is_topic_arn(v.trim()) && !v.trim().ends_with(".fifo"))
+            }
         }
     }
 }
@@ -111,6 +121,11 @@ impl std::fmt::Display for Topic {
             Self::Env(variable) => write!(f, "env:{variable}"),
         }
     }
+}
+
+/// The Region of a topic ARN.
+fn topic_region(arn: &str) -> Option<&str> {
+    arn.split(':').nth(3).filter(|region| !region.is_empty())
 }
 
 fn is_topic_arn(text: &str) -> bool {
@@ -163,6 +178,16 @@ impl Channel {
             )
         });
         let warning = topic_arn.as_ref().err().cloned();
+        // SNS takes a Publish in the topic's own Region only.
+        let sns = match topic_arn.as_deref().ok().and_then(topic_region) {
+            Some(region) => Client::from_conf(
+                sns.config()
+                    .to_builder()
+                    .region(Region::new(region.to_owned()))
+                    .build(),
+            ),
+            None => sns,
+        };
         let on = settings.on.clone();
         Ok((Self { sns, topic_arn, on }, warning))
     }
@@ -290,13 +315,15 @@ impl Notifier<'_> {
             .send();
         let failed = match timeout_at(self.until, publish).await {
             Ok(Ok(_)) => return Notified::Sent(message.title),
-            Ok(Err(err)) => crate::aws::describe(&err),
-            // It may have reached SNS: the mark stays, as a message twice in the chat reads
-            // as a second rollback.
+            Ok(Err(err)) if refused(&err) => crate::aws::describe(&err),
+            // It may have reached SNS (a 5xx after a retry that may have published, a lost
+            // answer): the mark stays, as a message twice in the chat reads as a second
+            // rollback.
+            Ok(Err(err)) => return Notified::Failed(crate::aws::describe(&err)),
             Err(_) => return Notified::Failed("SNS did not answer in time".to_owned()),
         };
-        // SNS answered with an error, or the SDK gave up: the mark is given back so a
-        // re-delivery may try again.
+        // SNS refused it, or it was never sent: the mark is given back so a re-delivery may
+        // try again.
         if let Some(key) = &notification {
             let release =
                 (self.ledger).release_announcement(key, kind, &message.title, record.request_id);
@@ -308,6 +335,15 @@ impl Notifier<'_> {
             }
         }
         Notified::Failed(failed)
+    }
+}
+
+/// Whether SNS surely did not publish: it answered 4xx, or the request was never built.
+fn refused<E>(err: &SdkError<E, HttpResponse>) -> bool {
+    match err {
+        SdkError::ServiceError(e) => e.raw().status().is_client_error(),
+        SdkError::ConstructionFailure(_) => true,
+        _ => false,
     }
 }
 
@@ -327,6 +363,43 @@ mod tests {
             .behavior_version(aws_sdk_sns::config::BehaviorVersion::latest())
             .build();
         Some(Client::from_conf(config))
+    }
+
+    #[test]
+    fn only_a_refusal_or_a_request_never_sent_surely_published_nothing() {
+        use aws_sdk_sns::config::http::HttpResponse;
+        use aws_smithy_types::body::SdkBody;
+
+        let answered = |status: u16| {
+            let response = HttpResponse::new(status.try_into().unwrap(), SdkBody::empty());
+            let metadata = aws_sdk_sns::error::ErrorMetadata::builder()
+                .code("X")
+                .build();
+            let err = aws_sdk_sns::operation::publish::PublishError::generic(metadata);
+            SdkError::service_error(err, response)
+        };
+        assert!(refused(&answered(400)));
+        assert!(refused(&answered(403)));
+        assert!(
+            !refused(&answered(500)),
+            "a 5xx after a retry may have published"
+        );
+        assert!(!refused(&answered(503)));
+        assert!(refused(
+            &SdkError::<(), HttpResponse>::construction_failure("no region")
+        ));
+        assert!(!refused(&SdkError::<(), HttpResponse>::timeout_error(
+            "slow"
+        )));
+    }
+
+    #[test]
+    fn the_client_publishes_in_the_topic_s_region() {
+        let arn = "arn:aws:sns:eu-west-1:123456789012:oncall";
+        let env = |_: &str| None;
+        let (channel, _) = Channel::new(&settings(arn), &env, sns()).unwrap();
+        let region = channel.sns.config().region().map(|r| r.as_ref().to_owned());
+        assert_eq!(region.as_deref(), Some("eu-west-1"));
     }
 
     #[test]

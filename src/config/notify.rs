@@ -14,22 +14,34 @@ pub(super) fn settings(raw: Spanned<RawNotify>, problems: &mut Problems<'_>) -> 
         .ok();
     let on = match raw.on {
         None => Some(Outcomes::default()),
-        Some(names) => {
-            let mut valid = true;
-            for name in &names {
-                if let Err(why) = Outcomes::parse([name.get_ref().as_str()]) {
-                    problems.add(name.span(), format!("[notify] on: {why}"));
-                    valid = false;
-                }
-            }
-            let parsed = Outcomes::parse(names.iter().map(|n| n.get_ref().as_str()));
-            parsed.ok().filter(|_| valid)
-        }
+        Some(names) => outcomes(names, problems),
     };
     Some(Settings {
         topic: topic?,
         on: on?,
     })
+}
+
+/// `on`: the outcomes named, each known, at least one.
+fn outcomes(names: Spanned<Vec<Spanned<String>>>, problems: &mut Problems<'_>) -> Option<Outcomes> {
+    if names.get_ref().is_empty() {
+        problems.add(
+            names.span(),
+            "[notify] on is empty, so nothing would ever be sent: name outcomes, leave `on` \
+             out for executed, failed and refused, or remove [notify]"
+                .to_owned(),
+        );
+        return None;
+    }
+    let mut valid = true;
+    for name in names.get_ref() {
+        if let Err(why) = Outcomes::parse([name.get_ref().as_str()]) {
+            problems.add(name.span(), format!("[notify] on: {why}"));
+            valid = false;
+        }
+    }
+    let parsed = Outcomes::parse(names.get_ref().iter().map(|n| n.get_ref().as_str()));
+    parsed.ok().filter(|_| valid)
 }
 
 #[cfg(test)]
@@ -78,6 +90,11 @@ mod tests {
             err.contains("\"rolled_back\" is not an outcome to notify on"),
             "{err}"
         );
+        let err = parse("sns_topic = \"env:X\"\non = []").unwrap_err();
+        assert!(err.contains("[notify] on is empty"), "{err}");
+        let fifo = "arn:aws:sns:eu-west-1:123456789012:oncall.fifo";
+        let err = parse(&format!("sns_topic = \"{fifo}\"")).unwrap_err();
+        assert!(err.contains("FIFO topic"), "{err}");
         let err = parse("topic = \"env:X\"").unwrap_err();
         assert!(err.contains("topic"), "{err}");
     }

@@ -61,7 +61,7 @@ pub(super) struct RawWavefront {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawNotify {
     pub sns_topic: Spanned<String>,
-    pub on: Option<Vec<Spanned<String>>>,
+    pub on: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `[auth]`.

@@ -44,4 +44,3 @@ pub async fn run_action(
         }
     }
 }
-

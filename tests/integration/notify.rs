@@ -359,3 +359,24 @@ async fn a_notify_table_whose_topic_is_not_set_counts_each_message_not_sent() {
     assert_eq!(test_button.json["dry_run"], true, "{}", test_button.text);
     assert_eq!(count(&t, "notify_failed"), 1);
 }
+
+#[tokio::test]
+async fn a_topic_in_another_region_is_published_to_in_its_own_region() {
+    // The responder's clients are in us-east-1; the topic is in eu-west-1, where SNS alone
+    // knows it.
+    let aws = moto::aws().await;
+    let function = release(&aws).await;
+    let mut elsewhere = moto::sdk_config(moto::endpoint()).await.into_builder();
+    elsewhere.set_region(Some(aws_config::Region::new("eu-west-1")));
+    let there = aws_sdk_sns::Client::new(&elsewhere.build());
+    let name = moto::unique("oncall-eu");
+    let topic = there.create_topic().name(&name).send().await.unwrap();
+    let arn = topic.topic_arn().unwrap().to_owned();
+    assert!(arn.contains(":eu-west-1:"), "{arn}");
+
+    let t = live(config(&function, &arn, ""), &aws).await;
+    let reply = t.post_with_token(&firing()).await;
+    assert_eq!(reply.json["outcome"], "executed", "{}", reply.text);
+    assert_eq!(count(&t, "notify_sent"), 1, "{:?}", t.metric_names());
+    assert_eq!(count(&t, "notify_failed"), 0);
+}

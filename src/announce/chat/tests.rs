@@ -107,7 +107,11 @@ fn an_executed_action_is_a_custom_notification_threaded_by_incident() {
             .iter()
             .any(|s| s.contains("wavefront-responder ledger list"))
     );
-    assert!(steps.iter().any(|s| s.contains("undo by hand")));
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.contains("put the release back by hand"))
+    );
     assert!(
         steps
             .iter()
@@ -186,4 +190,61 @@ fn every_field_is_bounded() {
     }
     assert!(chars(&body["metadata"]["relatedResources"][0]) <= MAX_RESOURCE_CHARS);
     assert!(body.to_string().len() < 16_000, "far under SNS's 256 KB");
+}
+
+#[test]
+fn a_refusal_s_next_step_is_what_lifts_that_guard() {
+    let step = |guard: Guard| {
+        let refused = |r: &mut Record<'_>| {
+            r.rules[0].actions[0].outcome = ActionOutcome::Skipped;
+            r.rules[0].actions[0].guard = Some(guard);
+        };
+        let (message, _) = message_after(false, &Outcomes::default(), refused);
+        let body = message.expect("a refusal notifies").body;
+        let steps = body["content"]["nextSteps"].as_array().unwrap().clone();
+        steps[2].as_str().unwrap().to_owned()
+    };
+    let frozen = step(Guard::Frozen);
+    assert!(
+        frozen.contains("`wavefront-responder unfreeze --config FILE --rule checkout-errors`"),
+        "{frozen}"
+    );
+    let circuit = step(Guard::CircuitOpen);
+    assert!(
+        circuit.contains("`wavefront-responder ledger clear --config FILE --circuit`"),
+        "{circuit}"
+    );
+    assert!(!circuit.contains("unfreeze"), "{circuit}");
+    let attribution = step(Guard::Attribution);
+    assert!(attribution.contains("may be the fix"), "{attribution}");
+    assert!(!attribution.contains("unfreeze"), "{attribution}");
+}
+
+#[test]
+fn a_long_alert_name_is_cut_and_a_long_link_left_out() {
+    let config = Config::parse(CONFIG, Path::new("chat.toml")).expect("valid config");
+    let name = format!("checkout API error rate {}", "x".repeat(990));
+    let body = format!(
+        r#"{{"alertId":"1","notificationId":"n-1","reason":"ALERT_OPENED","name":"{name}"}}"#
+    );
+    let alert = Alert::parse(body.as_bytes()).expect("valid alert");
+    let plan = Plan::new("r-1", &alert, &config.rules, false);
+    let mut record = Record::new(&plan, Execution::planned(&plan));
+    executed(&mut record);
+    let long_link = format!("https://acme.wavefront.com/alerts/{}", "1".repeat(600));
+    let link = AlertLink {
+        url: Some(&long_link),
+    };
+    let message = Message::of(&record, link, &Outcomes::default(), None).expect("a message");
+    let description = message.body["content"]["description"].as_str().unwrap();
+    assert!(!description.contains(&long_link), "{description}");
+    let alert_line = description.lines().next().unwrap();
+    assert!(
+        alert_line.chars().count() < MAX_ALERT_NAME_CHARS + 50,
+        "{alert_line}"
+    );
+    assert!(
+        description.contains("moved live 42 -> 41"),
+        "the action line survives: {description}"
+    );
 }
