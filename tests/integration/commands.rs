@@ -6,7 +6,7 @@ use std::process::{Child, Command, Output, Stdio};
 
 use crate::support::*;
 
-fn binary() -> Command {
+pub(crate) fn binary() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_wavefront-responder"));
     command
         .current_dir(repo_path(""))
@@ -237,7 +237,7 @@ fn a_missing_config_file_is_reported_once_with_a_hint() {
 }
 
 /// Writes `config` to a file of its own; returns its path.
-fn config_file(config: &str) -> std::path::PathBuf {
+pub(crate) fn config_file(config: &str) -> std::path::PathBuf {
     let path = temp_dir("config").join("responder.toml");
     std::fs::write(&path, config).unwrap();
     path
@@ -457,9 +457,9 @@ fn no_usable_secret_fails_start_up() {
 }
 
 /// A `serve` process, logging at TRACE.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    address: String,
+    pub(crate) address: String,
     stderr_head: String,
     stderr_rest: std::thread::JoinHandle<String>,
 }
@@ -471,7 +471,7 @@ impl Server {
     }
 
     /// `command` (`serve` and its arguments) on a free loopback port, logging at TRACE.
-    fn start_with(command: &mut Command) -> Self {
+    pub(crate) fn start_with(command: &mut Command) -> Self {
         Self::start_listening(command, "127.0.0.1:0")
     }
 
@@ -513,7 +513,7 @@ impl Server {
     }
 
     /// Stops the server; returns its stdout and stderr.
-    fn stop(mut self) -> (String, String) {
+    pub(crate) fn stop(mut self) -> (String, String) {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let mut stdout = String::new();
@@ -525,7 +525,11 @@ impl Server {
     }
 }
 
-async fn http_post(address: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+pub(crate) async fn http_post(
+    address: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     use http_body_util::BodyExt;
     let stream = tokio::net::TcpStream::connect(address).await.unwrap();
     let (mut sender, connection) =
