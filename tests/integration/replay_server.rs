@@ -31,9 +31,12 @@ pub struct Sent {
     pub body: Value,
 }
 
+/// A recorded answer: status, headers, body.
+type Answer = (u16, Vec<(String, String)>, Bytes);
+
 #[derive(Default)]
 struct Shared {
-    answers: Mutex<VecDeque<(u16, Vec<(String, String)>, Bytes)>>,
+    answers: Mutex<VecDeque<Answer>>,
     sent: Mutex<Vec<Sent>>,
 }
 
@@ -151,7 +154,7 @@ fn recorded_request(event: &ReplayEvent) -> Sent {
     }
 }
 
-fn recorded_answer(event: &ReplayEvent) -> (u16, Vec<(String, String)>, Bytes) {
+fn recorded_answer(event: &ReplayEvent) -> Answer {
     let response = event.response();
     let headers = response
         .headers()
