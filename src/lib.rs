@@ -19,8 +19,8 @@
 //!   No unauthenticated request gets past it.
 //! - [`alert`]: the Wavefront alert model, parsed leniently from whatever the alert target's
 //!   body template rendered.
-//! - [`actions`]: what each remediation action is (CodeDeploy rollback, Lambda alias shift):
-//!   its config, validation and plan sentence. No AWS call.
+//! - [`actions`]: what each remediation action is (CodeDeploy rollback, Lambda alias shift,
+//!   AppConfig rollback, ECS rollback): its config, validation and plan sentence. No AWS call.
 //! - [`ledger`]: what has been handled and done (de-duplication, one action per incident,
 //!   cooldowns, the circuit breaker), the freezes set by people on call, and what the
 //!   attribution guard needs, in memory or in DynamoDB.
@@ -28,7 +28,7 @@
 //!   lines.
 //! - [`plan`]: which rules an alert matches and why, and what would be done: pure, no I/O.
 //! - [`execute`]: runs a plan against AWS through the ledger's guards, within the time
-//!   budget: the only code that calls CodeDeploy and Lambda.
+//!   budget: the only code that calls CodeDeploy, Lambda, AppConfig and ECS.
 //! - [`record`]: built once from the plan and its execution: the HTTP response body, the
 //!   audit and METRIC lines.
 //! - [`announce`]: tells people what the responder did: Wavefront events and chat
