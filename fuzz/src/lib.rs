@@ -447,6 +447,19 @@ fn check_action(action: &Action) {
                 Destination::DropCanary => {}
             }
         }
+        Action::EcsRollback(rollback) => {
+            assert!(trimmed(&rollback.cluster) && trimmed(&rollback.service));
+            // Both names, from ARNs or as written, are ECS names.
+            let target = rollback.target();
+            let names: Vec<&str> = target.split('/').collect();
+            assert_eq!(names.len(), 2, "{target}");
+            assert!(
+                names.iter().all(|n| (1..=255).contains(&n.len())
+                    && n.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')),
+                "{target}"
+            );
+        }
     }
 }
 

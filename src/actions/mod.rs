@@ -4,9 +4,11 @@
 //!
 //! - [`codedeploy`]: `codedeploy-rollback`, stop a deployment group's active deployments with
 //!   rollback (or undo a recent success).
+//! - [`ecs`]: `ecs-rollback`, stop an ECS service's deployment in progress with rollback.
 //! - [`lambda_alias`]: `lambda-alias`, move a Lambda alias back to a known good version.
 
 pub mod codedeploy;
+pub mod ecs;
 pub mod lambda_alias;
 
 use std::fmt;
@@ -25,6 +27,8 @@ pub enum Action {
     CodeDeployRollback(codedeploy::Rollback),
     /// Move a Lambda alias to a known good version.
     LambdaAlias(lambda_alias::AliasShift),
+    /// Stop an ECS service's deployment in progress with rollback.
+    EcsRollback(ecs::ServiceRollback),
 }
 
 impl Action {
@@ -33,6 +37,7 @@ impl Action {
         match self {
             Self::CodeDeployRollback(_) => "codedeploy-rollback",
             Self::LambdaAlias(_) => "lambda-alias",
+            Self::EcsRollback(_) => "ecs-rollback",
         }
     }
 
@@ -41,6 +46,7 @@ impl Action {
         match self {
             Self::CodeDeployRollback(a) => a.target(),
             Self::LambdaAlias(a) => a.target(),
+            Self::EcsRollback(a) => a.target(),
         }
     }
 
@@ -50,6 +56,7 @@ impl Action {
         match self {
             Self::CodeDeployRollback(a) => a.arn(home),
             Self::LambdaAlias(a) => a.arn(home),
+            Self::EcsRollback(a) => a.arn(home),
         }
     }
 
@@ -58,6 +65,7 @@ impl Action {
         match self {
             Self::CodeDeployRollback(a) => a.plan(),
             Self::LambdaAlias(a) => a.plan(),
+            Self::EcsRollback(a) => a.plan(),
         }
     }
 }
@@ -74,6 +82,7 @@ impl fmt::Display for Action {
 enum RawAction {
     CodedeployRollback(RawCodeDeploy),
     LambdaAlias(RawLambdaAlias),
+    EcsRollback(RawEcs),
 }
 
 #[derive(Deserialize)]
@@ -92,6 +101,13 @@ struct RawLambdaAlias {
     to_version: Option<VersionText>,
     to_alias: Option<String>,
     drop_canary: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEcs {
+    cluster: String,
+    service: String,
 }
 
 /// `to_version` may be written as `"7"` or `7`.
@@ -139,6 +155,9 @@ impl TryFrom<RawAction> for Action {
                 };
                 lambda_alias::AliasShift::new(r.function, r.alias, destination)
                     .map(Self::LambdaAlias)
+            }
+            RawAction::EcsRollback(r) => {
+                ecs::ServiceRollback::new(r.cluster, r.service).map(Self::EcsRollback)
             }
         }
     }

@@ -12,6 +12,7 @@ use crate::actions::Action;
 pub struct Clients {
     pub codedeploy: aws_sdk_codedeploy::Client,
     pub lambda: aws_sdk_lambda::Client,
+    pub ecs: aws_sdk_ecs::Client,
 }
 
 impl Clients {
@@ -20,6 +21,7 @@ impl Clients {
         Self {
             codedeploy: aws_sdk_codedeploy::Client::new(config),
             lambda: aws_sdk_lambda::Client::new(config),
+            ecs: aws_sdk_ecs::Client::new(config),
         }
     }
 }
@@ -42,5 +44,6 @@ pub async fn run_action(
             let mode = (context.dry_run, context.since.as_ref());
             a.execute(&clients.lambda, mode, handed_over, calls).await
         }
+        Action::EcsRollback(a) => a.execute(&clients.ecs, context, calls).await,
     }
 }

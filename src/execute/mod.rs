@@ -5,7 +5,7 @@
 //! is an [`Execution`]: what happened, one result per planned action; the plan is never
 //! changed.
 //!
-//! - [`codedeploy`], [`lambda_alias`]: running each kind of action.
+//! - [`codedeploy`], [`lambda_alias`], `ecs`: running each kind of action.
 //! - [`handover`]: the aliases a `codedeploy-rollback` left to CodeDeploy, which a later
 //!   `lambda-alias` action of the same request leaves alone.
 //! - [`attribution`]: the attribution guard both kinds apply (undo only what began before the
@@ -25,6 +25,7 @@ pub mod calls;
 pub mod codedeploy;
 mod delivery;
 mod dispatch;
+mod ecs;
 pub mod firing;
 pub mod handover;
 pub mod lambda_alias;

@@ -95,6 +95,7 @@ impl Replay {
         let aws = Aws {
             codedeploy: aws_sdk_codedeploy::Client::new(&codedeploy_config),
             lambda: aws_sdk_lambda::Client::new(&sdk_config(&lambda).await),
+            ecs: aws_sdk_ecs::Client::new(&codedeploy_config),
             dynamodb: aws_sdk_dynamodb::Client::new(&codedeploy_config),
             secretsmanager: aws_sdk_secretsmanager::Client::new(&codedeploy_config),
         };

@@ -88,6 +88,7 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 pub struct Aws {
     pub codedeploy: aws_sdk_codedeploy::Client,
     pub lambda: aws_sdk_lambda::Client,
+    pub ecs: aws_sdk_ecs::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub secretsmanager: aws_sdk_secretsmanager::Client,
 }
@@ -97,6 +98,7 @@ impl Aws {
         Self {
             codedeploy: aws_sdk_codedeploy::Client::new(config),
             lambda: aws_sdk_lambda::Client::new(config),
+            ecs: aws_sdk_ecs::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             secretsmanager: aws_sdk_secretsmanager::Client::new(config),
         }
@@ -107,6 +109,7 @@ impl Aws {
         Clients {
             codedeploy: self.codedeploy.clone(),
             lambda: self.lambda.clone(),
+            ecs: self.ecs.clone(),
         }
     }
 }
