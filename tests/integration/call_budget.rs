@@ -6,7 +6,7 @@
 
 use crate::moto::Aws;
 use aws_sdk_lambda::config::{Credentials, Region};
-use aws_smithy_http_client::test_util::StaticReplayClient;
+use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
 use jiff::Timestamp;
 use wavefront_responder::actions::Action;
 use wavefront_responder::actions::codedeploy::Rollback;
@@ -15,6 +15,9 @@ use wavefront_responder::execute::ActionOutcome;
 use wavefront_responder::execute::handover::HandedOver;
 
 use crate::actions_replay::{lambda_in_progress, one_in_progress_on, stop_ok};
+use crate::ecs_replay::{
+    dry_run_one_in_progress, ecs_rollback, listed as ecs_listed, one_stopped, service_deployed_by,
+};
 use crate::moto::{self, alias, alias_state};
 use crate::proxy::{self, LedgerKind, Proxy};
 use crate::support::*;
@@ -84,6 +87,37 @@ const BUDGETS: &[(&str, &[&str])] = &[
     ),
     // After that, on the same alias: no call at all.
     ("lambda-alias: left to CodeDeploy", &[]),
+    // An ECS service is read first: whether ECS deploys it at all (its deployment controller),
+    // before any service deployment is listed. Its deployments in flight are listed, then
+    // described (the revision a rollback goes back to, the rollback under way), in one call
+    // for up to 20 of them. A dry run stops there.
+    (
+        "ecs-rollback: dry run, one deployment in progress",
+        &[
+            "DescribeServices",
+            "ListServiceDeployments",
+            "DescribeServiceDeployments",
+        ],
+    ),
+    (
+        "ecs-rollback: nothing in progress",
+        &["DescribeServices", "ListServiceDeployments"],
+    ),
+    // A service CodeDeploy (or an external controller) deploys: one read, then left to the
+    // codedeploy-rollback action.
+    ("ecs-rollback: not deployed by ECS", &["DescribeServices"]),
+    // StopServiceDeployment answers with the deployment's ARN only, so it is read back once,
+    // after the stop (which it does not delay), for the status the record reports.
+    (
+        "ecs-rollback: one deployment stopped",
+        &[
+            "DescribeServices",
+            "ListServiceDeployments",
+            "DescribeServiceDeployments",
+            "StopServiceDeployment",
+            "DescribeServiceDeployments",
+        ],
+    ),
     // With a DynamoDB ledger, the default circuit breaker and the default cooldown, around the
     // alias moved above: claim the delivery while reading the freezes operators set (one
     // `BatchGetItem` of the freeze keys that could hold back a matched rule, which every action
@@ -330,6 +364,58 @@ async fn a_rollback_with_nothing_in_progress_stays_within_its_call_budget() {
             "codedeploy-rollback: nothing in progress",
         )
         .await;
+}
+
+/// Runs the `ecs-rollback` of prod/checkout against `events` with the responder's own SDK
+/// settings, live or as a dry run, and checks its calls against the budget of `path`.
+async fn assert_ecs_budget(
+    events: Vec<ReplayEvent>,
+    dry_run: bool,
+    outcome: ActionOutcome,
+    path: &str,
+) {
+    let replay = StaticReplayClient::new(events);
+    let report = run_action(
+        &ecs_rollback(),
+        &replayed(&replay).await,
+        dry_run,
+        Timestamp::now(),
+    )
+    .await;
+    assert_eq!(report.outcome, outcome, "{report:?}");
+    assert_budget(path, operations(&replay));
+}
+
+#[tokio::test]
+async fn ecs_rollbacks_stay_within_their_call_budgets() {
+    let dry_run = dry_run_one_in_progress("dep-1");
+    let planned = ActionOutcome::Planned;
+    assert_ecs_budget(
+        dry_run,
+        true,
+        planned,
+        "ecs-rollback: dry run, one deployment in progress",
+    )
+    .await;
+    let nothing = vec![service_deployed_by("ECS"), ecs_listed(&[])];
+    let skipped = ActionOutcome::Skipped;
+    assert_ecs_budget(nothing, false, skipped, "ecs-rollback: nothing in progress").await;
+    let codedeploy = vec![service_deployed_by("CODE_DEPLOY")];
+    assert_ecs_budget(
+        codedeploy,
+        false,
+        skipped,
+        "ecs-rollback: not deployed by ECS",
+    )
+    .await;
+    let stopped = ActionOutcome::Executed;
+    assert_ecs_budget(
+        one_stopped("dep-1"),
+        false,
+        stopped,
+        "ecs-rollback: one deployment stopped",
+    )
+    .await;
 }
 
 /// The operations a replay client was asked for, in order.

@@ -6,6 +6,8 @@ mod actions_replay;
 mod call_budget;
 mod commands;
 mod docs;
+mod ecs_moto;
+mod ecs_replay;
 mod end_to_end;
 mod events;
 mod faults;
