@@ -9,7 +9,9 @@ It fails when
 - the table lists an operation src/ no longer calls,
 - policies/*.json does not grant an action a function operation (or the Lambda platform) needs,
 - policies/*.json grants an action nothing needs, or one only operators need,
-- an action is granted on a resource of another type than the table says ('*' included).
+- an action is granted on a resource of another type than the table says ('*' included), or,
+  for one the table scopes to several types (the Service Authorization Reference requires them
+  all), not on a resource of each.
 
 Usage: check_permissions.py TABLE POLICY_DIR SRC_DIR
 """
@@ -102,6 +104,12 @@ def as_list(value):
     return value if isinstance(value, list) else [value]
 
 
+def scopes(scope):
+    """The resource types a table entry scopes an action to: one, or a list of several that the
+    Service Authorization Reference requires at once."""
+    return sorted(as_list(scope))
+
+
 def main():
     table_path, policy_dir, src_dir = (pathlib.Path(a) for a in sys.argv[1:4])
     table = json.loads(table_path.read_text())
@@ -127,7 +135,7 @@ def main():
     needed, operator_only = {}, set()
 
     def need(action, scope, why):
-        if action in needed and needed[action][0] != scope:
+        if action in needed and scopes(needed[action][0]) != scopes(scope):
             problems.append(
                 f"{table_path}: {action} is scoped to {needed[action][0]} for "
                 f"{needed[action][1]} but to {scope} for {why}"
@@ -148,6 +156,7 @@ def main():
     operator_only -= set(needed)
 
     granted = {}
+    granted_types = {}
     for path in sorted(policy_dir.glob("*.json")):
         for statement in json.loads(path.read_text())["Statement"]:
             if statement["Effect"] != "Allow":
@@ -159,11 +168,18 @@ def main():
                     continue
                 scope = needed[action][0]
                 for resource in as_list(statement["Resource"]):
-                    if resource_type(resource) != scope:
+                    granted_types.setdefault(action, set()).add(resource_type(resource))
+                    if resource_type(resource) not in scopes(scope):
                         problems.append(
                             f"{where} grants {action} on {resource}: the table scopes it to "
                             f"{scope}"
                         )
+    for action, types in sorted(granted_types.items()):
+        for missing in sorted(set(scopes(needed[action][0])) - types):
+            problems.append(
+                f"{policy_dir}/ grants {action} on no resource of type {missing}, which the "
+                f"table says it needs too"
+            )
     for action in sorted(set(needed) - set(granted)):
         problems.append(f"{policy_dir}/ does not grant {action}, which {needed[action][1]} needs")
     for action in sorted(set(granted) - set(needed)):

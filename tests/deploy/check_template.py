@@ -40,6 +40,8 @@ BINDINGS = {
     "token_secret_arn": {"Ref": "WebhookTokenSecret"},
     "wavefront_token_secret_arn": {"Ref": "WavefrontApiTokenSecretArn"},
     "notify_topic_arn": {"Ref": "NotifyTopicArn"},
+    "ecs_cluster": {"Ref": "EcsClusterName"},
+    "ecs_service": {"Ref": "EcsServiceName"},
     "log_group": {"Fn::Sub": "/aws/lambda/${FunctionName}"},
 }
 # A statement may only say these: no Condition, NotAction or NotResource that the comparison
@@ -224,6 +226,7 @@ CONDITIONAL = {
     "codedeploy-redeploy": ("RedeployAllowed", "AllowRedeploy", "false", "true"),
     "wavefront-token-read": ("HasWavefrontApiToken", "WavefrontApiTokenSecretArn", "", "set"),
     "notify-publish": ("HasNotifyTopic", "NotifyTopicArn", "", "set"),
+    "ecs-rollback": ("HasEcsService", "EcsServiceName", "", "set"),
 }
 
 
