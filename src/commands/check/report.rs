@@ -233,6 +233,15 @@ fn rule_lines(n: usize, rule: &Rule, global_triggers: &[Reason]) -> Vec<String> 
                     .into(),
             );
         }
+        if let Action::EcsRollback(rollback) = action {
+            lines.push(format!(
+                "        NOTE: the role may stop deployments of ECS service {} only when the \
+                 template is deployed with EcsClusterName and EcsServiceName naming it (or \
+                 policies/ecs-rollback.json is attached for it); otherwise its calls fail with \
+                 AccessDenied",
+                rollback.target()
+            ));
+        }
     }
     lines
 }
