@@ -119,6 +119,16 @@ fn list_request() -> Value {
 
 /// `ListServiceDeployments` listing `deployments` (id, status), created at [`CREATED`].
 pub(crate) fn listed(deployments: &[(&str, &str)]) -> ReplayEvent {
+    ecs_call(
+        "ListServiceDeployments",
+        list_request(),
+        200,
+        list_answer(deployments),
+    )
+}
+
+/// What `ListServiceDeployments` answers with `deployments` (id, status).
+fn list_answer(deployments: &[(&str, &str)]) -> Value {
     let briefs: Vec<Value> = deployments
         .iter()
         .map(|(id, status)| {
@@ -133,12 +143,7 @@ pub(crate) fn listed(deployments: &[(&str, &str)]) -> ReplayEvent {
             })
         })
         .collect();
-    ecs_call(
-        "ListServiceDeployments",
-        list_request(),
-        200,
-        json!({"serviceDeployments": briefs}),
-    )
+    json!({"serviceDeployments": briefs})
 }
 
 /// A `ServiceDeployment` as `DescribeServiceDeployments` returns it: from revision 41 to 42.
@@ -774,5 +779,61 @@ async fn a_second_delivery_of_the_incident_is_latched_and_makes_no_aws_call() {
     assert_eq!(action["outcome"], "skipped", "{action}");
     assert_eq!(action["guard"], "incident_latch");
     assert_eq!(replay.operations().len(), calls, "no call after the latch");
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn pages_are_followed_and_a_deployment_ecs_cannot_describe_is_decided_from_the_list() {
+    let mut page_one = list_answer(&[("dep-0", "ROLLBACK_IN_PROGRESS")]);
+    page_one["nextToken"] = json!("page-2");
+    let first = ecs_call("ListServiceDeployments", list_request(), 200, page_one);
+    let mut page_two = list_request();
+    page_two["nextToken"] = json!("page-2");
+    let page_two_answer = list_answer(&[("dep-1", "IN_PROGRESS")]);
+    let second = ecs_call("ListServiceDeployments", page_two, 200, page_two_answer);
+    // ECS describes dep-0 but answers a failure for dep-1 (a revision from before service
+    // revisions existed): dep-1 is still known from the list, in progress.
+    let describe = ecs_call(
+        "DescribeServiceDeployments",
+        json!({"serviceDeploymentArns": [deployment_arn("dep-0"), deployment_arn("dep-1")]}),
+        200,
+        json!({
+            "serviceDeployments": [deployment("dep-0", "ROLLBACK_IN_PROGRESS", CREATED - 600)],
+            "failures": [{"arn": revision_arn("7"), "reason": "MISSING"}]
+        }),
+    );
+    let replay = Replay::new(vec![service_deployed_by("ECS"), first, second, describe]).await;
+    let report = replay.run(true).await;
+    assert_eq!(report.outcome, ActionOutcome::Planned, "{report:?}");
+    assert_eq!(
+        report.detail,
+        "service deployment dep-0 is already rolling back to service revision 41 \
+         (ROLLBACK_IN_PROGRESS: Rollback requested by user); a rollback is never stopped; would \
+         stop service deployment dep-1 (IN_PROGRESS) with rollback to the service revision \
+         before it"
+    );
+    replay.assert_requests();
+}
+
+#[tokio::test]
+async fn a_deployment_gone_before_its_stop_fails_and_changed_nothing() {
+    let mut events = dry_run_one_in_progress("dep-1");
+    events.push(ecs_error(
+        "StopServiceDeployment",
+        stop_request("dep-1"),
+        400,
+        "ServiceDeploymentNotFoundException",
+        "The service deployment does not exist.",
+    ));
+    let replay = Replay::new(events).await;
+    let report = replay.run(false).await;
+    assert_eq!(report.outcome, ActionOutcome::Failed, "{report:?}");
+    assert_eq!(
+        report.detail,
+        "could not stop service deployment dep-1: StopServiceDeployment: \
+         ServiceDeploymentNotFoundException: The service deployment does not exist. (request id \
+         req-StopServiceDeployment-400)"
+    );
+    assert!(!report.changed);
     replay.assert_requests();
 }
