@@ -62,3 +62,17 @@ async fn a_codedeploy_dry_run_through_the_binary_only_reads() {
     );
     replay.assert_requests_match();
 }
+
+#[tokio::test]
+async fn an_ecs_dry_run_through_the_binary_only_reads() {
+    let replay = ReplayServer::start(crate::ecs_replay::dry_run_one_in_progress("dep-1")).await;
+    let action = "type = \"ecs-rollback\"\ncluster = \"prod\"\nservice = \"checkout\"".to_owned();
+    let record = dry_run(&rule_with(&[action]), &replay).await;
+    let action = &record["rules"][0]["actions"][0];
+    assert_eq!(action["outcome"], "planned", "{record}");
+    assert_eq!(
+        action["detail"],
+        "would stop service deployment dep-1 (IN_PROGRESS) with rollback to service revision 41"
+    );
+    replay.assert_requests_match();
+}
