@@ -2,10 +2,13 @@
 //! resource each acts on and the sentence saying what it would do. Nothing here calls AWS;
 //! running an action is `execute`.
 //!
+//! - [`appconfig`]: `appconfig-rollback`, stop an AppConfig environment's deployment in progress
+//!   (or revert a recent one).
 //! - [`codedeploy`]: `codedeploy-rollback`, stop a deployment group's active deployments with
 //!   rollback (or undo a recent success).
 //! - [`lambda_alias`]: `lambda-alias`, move a Lambda alias back to a known good version.
 
+pub mod appconfig;
 pub mod codedeploy;
 pub mod lambda_alias;
 
@@ -25,6 +28,8 @@ pub enum Action {
     CodeDeployRollback(codedeploy::Rollback),
     /// Move a Lambda alias to a known good version.
     LambdaAlias(lambda_alias::AliasShift),
+    /// Stop an AppConfig environment's deployment in progress (or revert a recent one).
+    AppConfigRollback(appconfig::Rollback),
 }
 
 impl Action {
@@ -33,6 +38,7 @@ impl Action {
         match self {
             Self::CodeDeployRollback(_) => "codedeploy-rollback",
             Self::LambdaAlias(_) => "lambda-alias",
+            Self::AppConfigRollback(_) => "appconfig-rollback",
         }
     }
 
@@ -41,15 +47,17 @@ impl Action {
         match self {
             Self::CodeDeployRollback(a) => a.target(),
             Self::LambdaAlias(a) => a.target(),
+            Self::AppConfigRollback(a) => a.target(),
         }
     }
 
     /// The ARN of the resource it acts on, in `home` unless the config gives a full ARN: the
-    /// alias, or the deployment group.
+    /// alias, the deployment group, or the AppConfig environment.
     pub fn arn(&self, home: &Home<'_>) -> String {
         match self {
             Self::CodeDeployRollback(a) => a.arn(home),
             Self::LambdaAlias(a) => a.arn(home),
+            Self::AppConfigRollback(a) => a.arn(home),
         }
     }
 
@@ -58,6 +66,7 @@ impl Action {
         match self {
             Self::CodeDeployRollback(a) => a.plan(),
             Self::LambdaAlias(a) => a.plan(),
+            Self::AppConfigRollback(a) => a.plan(),
         }
     }
 }
@@ -74,6 +83,7 @@ impl fmt::Display for Action {
 enum RawAction {
     CodedeployRollback(RawCodeDeploy),
     LambdaAlias(RawLambdaAlias),
+    AppconfigRollback(RawAppConfig),
 }
 
 #[derive(Deserialize)]
@@ -92,6 +102,15 @@ struct RawLambdaAlias {
     to_version: Option<VersionText>,
     to_alias: Option<String>,
     drop_canary: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAppConfig {
+    application: String,
+    environment: String,
+    configuration_profile: Option<String>,
+    revert_within: Option<HumanDuration>,
 }
 
 /// `to_version` may be written as `"7"` or `7`.
@@ -124,6 +143,13 @@ impl TryFrom<RawAction> for Action {
                 codedeploy::Rollback::new(r.application, r.deployment_group, r.redeploy_within)
                     .map(Self::CodeDeployRollback)
             }
+            RawAction::AppconfigRollback(r) => appconfig::Rollback::new(
+                r.application,
+                r.environment,
+                r.configuration_profile,
+                r.revert_within,
+            )
+            .map(Self::AppConfigRollback),
             RawAction::LambdaAlias(r) => {
                 let destination = match (r.to_version, r.to_alias, r.drop_canary) {
                     (Some(v), None, None | Some(false)) => {

@@ -12,6 +12,8 @@ use crate::actions::Action;
 pub struct Clients {
     pub codedeploy: aws_sdk_codedeploy::Client,
     pub lambda: aws_sdk_lambda::Client,
+    /// AppConfig, with the ids `appconfig-rollback` actions resolved.
+    pub appconfig: super::appconfig::AppConfig,
 }
 
 impl Clients {
@@ -20,6 +22,7 @@ impl Clients {
         Self {
             codedeploy: aws_sdk_codedeploy::Client::new(config),
             lambda: aws_sdk_lambda::Client::new(config),
+            appconfig: super::appconfig::AppConfig::new(aws_sdk_appconfig::Client::new(config)),
         }
     }
 }
@@ -42,6 +45,7 @@ pub async fn run_action(
             let mode = (context.dry_run, context.since.as_ref());
             a.execute(&clients.lambda, mode, handed_over, calls).await
         }
+        Action::AppConfigRollback(a) => a.execute(&clients.appconfig, context, calls).await,
     }
 }
 

@@ -97,6 +97,7 @@ impl Replay {
             lambda: aws_sdk_lambda::Client::new(&sdk_config(&lambda).await),
             dynamodb: aws_sdk_dynamodb::Client::new(&codedeploy_config),
             secretsmanager: aws_sdk_secretsmanager::Client::new(&codedeploy_config),
+            appconfig: aws_sdk_appconfig::Client::new(&codedeploy_config),
         };
         Self {
             aws,

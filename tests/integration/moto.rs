@@ -14,6 +14,7 @@ use std::time::Duration;
 use aws_sdk_lambda::config::{Credentials, Region};
 use aws_sdk_lambda::types::{AliasRoutingConfiguration, FunctionCode, Runtime};
 use wavefront_responder::execute::Clients;
+use wavefront_responder::execute::appconfig::AppConfig;
 
 use crate::support::repo_path;
 
@@ -90,6 +91,7 @@ pub struct Aws {
     pub lambda: aws_sdk_lambda::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub secretsmanager: aws_sdk_secretsmanager::Client,
+    pub appconfig: aws_sdk_appconfig::Client,
 }
 
 impl Aws {
@@ -99,6 +101,7 @@ impl Aws {
             lambda: aws_sdk_lambda::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             secretsmanager: aws_sdk_secretsmanager::Client::new(config),
+            appconfig: aws_sdk_appconfig::Client::new(config),
         }
     }
 
@@ -107,6 +110,7 @@ impl Aws {
         Clients {
             codedeploy: self.codedeploy.clone(),
             lambda: self.lambda.clone(),
+            appconfig: AppConfig::new(self.appconfig.clone()),
         }
     }
 }
