@@ -9,7 +9,9 @@ It fails when
 - the table lists an operation src/ no longer calls,
 - policies/*.json does not grant an action a function operation (or the Lambda platform) needs,
 - policies/*.json grants an action nothing needs, or one only operators need,
-- an action is granted on a resource of another type than the table says ('*' included).
+- an action is granted on a resource of another type than the table says ('*' included), or,
+  where the table lists several types (AppConfig's StopDeployment needs its application,
+  environment and deployment), not on each of them.
 
 Usage: check_permissions.py TABLE POLICY_DIR SRC_DIR
 """
@@ -95,6 +97,11 @@ def resource_type(resource):
     parts = resource.split(":")
     if len(parts) < 6 or parts[0] != "arn":
         raise SystemExit(f"cannot tell the resource type of {resource!r}")
+    if parts[2] == "appconfig":
+        # AppConfig nests its resources: application/ID/environment/ID/deployment/N is a
+        # deployment; the type is the last name of a name/id pair.
+        segments = parts[5].split("/")
+        return f"appconfig:{segments[-2] if len(segments) % 2 == 0 else segments[0]}"
     return f"{parts[2]}:{re.split(r'[/:]', parts[5])[0]}"
 
 
@@ -147,7 +154,7 @@ def main():
             need(action, scope, why)
     operator_only -= set(needed)
 
-    granted = {}
+    granted, granted_types = {}, {}
     for path in sorted(policy_dir.glob("*.json")):
         for statement in json.loads(path.read_text())["Statement"]:
             if statement["Effect"] != "Allow":
@@ -159,11 +166,18 @@ def main():
                     continue
                 scope = needed[action][0]
                 for resource in as_list(statement["Resource"]):
-                    if resource_type(resource) != scope:
+                    granted_types.setdefault(action, set()).add(resource_type(resource))
+                    if resource_type(resource) not in as_list(scope):
                         problems.append(
                             f"{where} grants {action} on {resource}: the table scopes it to "
                             f"{scope}"
                         )
+    for action, types in sorted(granted_types.items()):
+        for missing in sorted(set(as_list(needed[action][0])) - types):
+            problems.append(
+                f"{policy_dir}/ grants {action} on no {missing} resource, which the table says it "
+                f"needs"
+            )
     for action in sorted(set(needed) - set(granted)):
         problems.append(f"{policy_dir}/ does not grant {action}, which {needed[action][1]} needs")
     for action in sorted(set(granted) - set(needed)):

@@ -26,6 +26,8 @@ SAMPLE = {
     "token_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:WebhookTokenSecret-AbCdEf",
     "wavefront_token_secret_arn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:wavefront-api-AbCdEf",
     "notify_topic_arn": "arn:aws:sns:us-east-1:123456789012:oncall-chat",
+    "appconfig_application_id": "abc1234",
+    "appconfig_environment_id": "env5678",
 }
 ALLOWED = {"LOW", "INFO"}
 
