@@ -48,4 +48,3 @@ pub async fn run_action(
         Action::AppConfigRollback(a) => a.execute(&clients.appconfig, context, calls).await,
     }
 }
-

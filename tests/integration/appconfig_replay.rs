@@ -32,7 +32,12 @@ const ENVIRONMENT: &str = "env5678";
 const PROFILE: &str = "prof901";
 
 /// One AppConfig exchange: the request (`GET /applications`), and the answer.
-pub(crate) fn appconfig_call(method: &str, path: &str, status: u16, response: Value) -> ReplayEvent {
+pub(crate) fn appconfig_call(
+    method: &str,
+    path: &str,
+    status: u16,
+    response: Value,
+) -> ReplayEvent {
     ReplayEvent::new(
         http::Request::builder()
             .method(method)
@@ -61,7 +66,9 @@ pub(crate) fn appconfig_error(method: &str, path: &str, status: u16, code: &str)
             .header("content-type", "application/json")
             .header("x-amzn-errortype", code)
             .header("x-amzn-requestid", format!("req-{code}"))
-            .body(SdkBody::from(json!({"Message": format!("{code} here")}).to_string()))
+            .body(SdkBody::from(
+                json!({"Message": format!("{code} here")}).to_string(),
+            ))
             .unwrap(),
     )
 }
@@ -492,13 +499,21 @@ async fn a_deployment_started_after_the_alert_is_left_alone_as_maybe_the_fix() {
         "{}",
         report.detail
     );
-    assert!(report.detail.ends_with("it may be the fix, so it is left alone"));
+    assert!(
+        report
+            .detail
+            .ends_with("it may be the fix, so it is left alone")
+    );
     // A completion inside the window, started after the alert: not reverted either.
     let report = replay
         .run(&rollback(None, Some("1h")), false, Some(since))
         .await;
     assert_eq!(report.guard, Some(Guard::Attribution), "{report:?}");
-    assert!(report.detail.contains("may be the fix"), "{}", report.detail);
+    assert!(
+        report.detail.contains("may be the fix"),
+        "{}",
+        report.detail
+    );
     replay.assert_requests(&["GET"; 4]);
 }
 
@@ -651,7 +666,10 @@ async fn a_stop_whose_answer_is_lost_may_have_been_applied_and_keeps_its_claims(
     );
     // The claims are kept: a retry of this 502 stops nothing again.
     let held = crate::support::ledger_keys(&ledger).await;
-    assert!(held.iter().any(|pk| pk.starts_with("incident#")), "{held:?}");
+    assert!(
+        held.iter().any(|pk| pk.starts_with("incident#")),
+        "{held:?}"
+    );
     assert!(held.iter().any(|pk| pk == "circuit"), "{held:?}");
     replay.assert_requests(&["GET", "GET", "GET", "DELETE", "DELETE", "DELETE"]);
 }
@@ -765,7 +783,13 @@ async fn a_frozen_rule_or_a_latched_incident_makes_no_appconfig_call() {
     let replay = Replay::new(Vec::new()).await;
     let ledger = Ledger::in_memory(Some(wavefront_responder::config::DEFAULT_CIRCUIT_BREAKER));
     let lasts = HumanDuration::parse("1h").unwrap();
-    let freeze = Freeze::new(FreezeScope::Every, "config freeze", "kim", Timestamp::now(), lasts);
+    let freeze = Freeze::new(
+        FreezeScope::Every,
+        "config freeze",
+        "kim",
+        Timestamp::now(),
+        lasts,
+    );
     ledger.freeze(&freeze.unwrap()).await.unwrap();
     let reply = responder(&replay, &ledger)
         .await

@@ -600,9 +600,7 @@ fn appconfig_operations(replay: &StaticReplayClient) -> Vec<String> {
                 ("GET", ["applications", _, "configurationprofiles"]) => {
                     "ListConfigurationProfiles"
                 }
-                ("GET", ["applications", _, "environments", _, "deployments"]) => {
-                    "ListDeployments"
-                }
+                ("GET", ["applications", _, "environments", _, "deployments"]) => "ListDeployments",
                 ("GET", ["applications", _, "environments", _, "deployments", _]) => {
                     "GetDeployment"
                 }
@@ -692,7 +690,10 @@ async fn appconfig_rollbacks_stay_within_their_call_budgets() {
     let mut calls = appconfig_operations(&replay);
     let next = calls.split_off(4);
     assert_budget("appconfig-rollback: one deployment stopped", calls);
-    assert_budget("appconfig-rollback: one deployment stopped, ids cached", next);
+    assert_budget(
+        "appconfig-rollback: one deployment stopped, ids cached",
+        next,
+    );
 
     // A profile by name, its last deployment reverted.
     let recent = Timestamp::now() - jiff::SignedDuration::from_mins(10);
@@ -700,7 +701,12 @@ async fn appconfig_rollbacks_stay_within_their_call_budgets() {
         appconfig::list_applications(),
         appconfig::list_environments(),
         appconfig::list_profiles(),
-        appconfig::list_deployments(vec![appconfig::summary(7, "COMPLETE", an_hour_ago, Some(recent))]),
+        appconfig::list_deployments(vec![appconfig::summary(
+            7,
+            "COMPLETE",
+            an_hour_ago,
+            Some(recent),
+        )]),
         appconfig::stop(7, true, "REVERTED"),
     ]);
     let aws = replayed(&replay).await;

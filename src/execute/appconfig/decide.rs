@@ -196,9 +196,7 @@ fn in_progress(situation: &Situation<'_>, deployment: &Deployment) -> Step {
     let name = deployment.describe();
     let state = deployment.state.as_str();
     if deployment.state.is_undo() {
-        return Step::leave(format!(
-            "{name} is {state}: a rollback is never stopped"
-        ));
+        return Step::leave(format!("{name} is {state}: a rollback is never stopped"));
     }
     if deployment.managed {
         return Step::leave(format!(
@@ -250,7 +248,11 @@ fn last(situation: &Situation<'_>, latest: Option<&Deployment>) -> Step {
 
 /// Whether `deployment`, `COMPLETE`, may be reverted within `window`: it completed that
 /// recently, is no MANAGED deployment, and started before the incident.
-pub fn revertible(situation: &Situation<'_>, deployment: &Deployment, window: HumanDuration) -> Step {
+pub fn revertible(
+    situation: &Situation<'_>,
+    deployment: &Deployment,
+    window: HumanDuration,
+) -> Step {
     let target = situation.target;
     let name = deployment.describe();
     if deployment.managed {

@@ -99,7 +99,10 @@ fn would(step: &Step, situation: &Situation<'_>, calls: &mut Calls) -> (ActionOu
             allow_revert,
         } => {
             let with = if *allow_revert {
-                format!(" with AllowRevert, which a {} deployment needs", deployment.state.as_str())
+                format!(
+                    " with AllowRevert, which a {} deployment needs",
+                    deployment.state.as_str()
+                )
             } else {
                 String::new()
             };
@@ -161,11 +164,12 @@ async fn completed_first(
         return (ActionOutcome::Skipped, first);
     };
     match revertible(situation, done, window) {
-        Step::Revert { deployment } => match environment.send(&deployment, Stop::Revert, calls).await
-        {
-            Sent::Done(outcome, detail) => (outcome, format!("{first}; {detail}")),
-            Sent::Completed(_) => (ActionOutcome::Skipped, first),
-        },
+        Step::Revert { deployment } => {
+            match environment.send(&deployment, Stop::Revert, calls).await {
+                Sent::Done(outcome, detail) => (outcome, format!("{first}; {detail}")),
+                Sent::Completed(_) => (ActionOutcome::Skipped, first),
+            }
+        }
         Step::Leave { why, attribution } => {
             let (outcome, why) = leave(&why, attribution, calls);
             (outcome, format!("{first}; {why}"))

@@ -52,7 +52,10 @@ impl AppConfig {
     /// Forgets every id resolved: AppConfig said one no longer exists (deleted, or recreated
     /// under the same name with a new id).
     pub fn forget(&self) {
-        self.ids.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.ids
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
     }
 
     fn cached(&self, key: &Key) -> Option<String> {

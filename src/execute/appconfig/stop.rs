@@ -125,7 +125,11 @@ impl Environment<'_> {
     ) -> Sent {
         let name = deployment.describe();
         let ours = failure.may_be_applied;
-        let now = match self.appconfig.deployment(self.ids, deployment.number, calls).await {
+        let now = match self
+            .appconfig
+            .deployment(self.ids, deployment.number, calls)
+            .await
+        {
             Ok(now) => now,
             Err(reread) => {
                 let detail = format!(

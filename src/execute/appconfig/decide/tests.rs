@@ -146,7 +146,10 @@ fn an_undone_last_deployment_is_not_reverted_nor_the_one_before_it() {
     for state in [State::RolledBack, State::Reverted] {
         let listed = [deployment(8, state), deployment(7, State::Complete)];
         let found = steps(&listed, Some("1h"));
-        assert!(why(&found[0]).ends_with("already undone: nothing to revert"), "{found:?}");
+        assert!(
+            why(&found[0]).ends_with("already undone: nothing to revert"),
+            "{found:?}"
+        );
     }
     assert_eq!(
         why(&steps(&[], Some("1h"))[0]),
