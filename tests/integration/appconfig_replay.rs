@@ -822,3 +822,41 @@ async fn a_frozen_rule_or_a_latched_incident_makes_no_appconfig_call() {
     assert_eq!(action["guard"], "incident_latch", "{action}");
     replay.assert_requests(&["GET", "GET", "GET", "DELETE"]);
 }
+
+#[tokio::test]
+async fn a_stop_retried_after_a_server_error_and_then_refused_may_be_our_own_work() {
+    let stop_path = format!("{}/8", deployments_path());
+    let events = |after: &str| {
+        vec![
+            list_applications(),
+            list_environments(),
+            list_deployments(vec![summary(8, "DEPLOYING", an_hour_ago(), None)]),
+            // Applied, but answered with a 500; the retry finds it no longer DEPLOYING.
+            appconfig_error("DELETE", &stop_path, 500, "InternalServerException"),
+            appconfig_error("DELETE", &stop_path, 400, "BadRequestException"),
+            get(8, after, Some(minutes_ago(1))),
+        ]
+    };
+    let replay = Replay::new(events("ROLLED_BACK")).await;
+    let report = replay.run(&rollback(None, None), false, None).await;
+    assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
+    assert_eq!(
+        report.detail,
+        "deployment 8 (flags version 8) of checkout/prod is ROLLED_BACK, perhaps by this request: \
+         its StopDeployment was retried, and an earlier attempt may have been applied, so the \
+         action keeps its ledger claims"
+    );
+    assert!(report.changed, "the claims are kept: {report:?}");
+    replay.assert_requests(&["GET", "GET", "GET", "DELETE", "DELETE", "GET"]);
+
+    // Found COMPLETE instead: no attempt of ours was applied (an applied stop leaves it
+    // ROLLED_BACK), so the claims are given back.
+    let replay = Replay::new(events("COMPLETE")).await;
+    let report = replay.run(&rollback(None, None), false, None).await;
+    assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
+    assert_eq!(
+        report.detail,
+        "deployment 8 (flags version 8) of checkout/prod completed before it could be stopped"
+    );
+    assert!(!report.changed, "{report:?}");
+}

@@ -162,13 +162,16 @@ impl Environment<'_> {
                 ),
             );
         }
-        if now.state == State::Complete && how != Stop::Revert && !ours {
-            // It completed first: no stop of ours was applied.
+        if now.state == State::Complete {
+            // Still (or now) COMPLETE: no attempt of ours was applied, since an applied stop
+            // leaves it ROLLED_BACK and an applied revert REVERTED.
             calls.not_applied();
-            return Sent::Completed(Deployment {
-                managed: deployment.managed,
-                ..now
-            });
+            if how != Stop::Revert {
+                return Sent::Completed(Deployment {
+                    managed: deployment.managed,
+                    ..now
+                });
+            }
         }
         Sent::Done(
             ActionOutcome::Failed,
