@@ -429,6 +429,16 @@ fn check_action(action: &Action) {
             assert!(trimmed(&rollback.application) && rollback.application.len() <= 100);
             assert!(trimmed(&rollback.deployment_group) && rollback.deployment_group.len() <= 100);
         }
+        Action::AppConfigRollback(rollback) => {
+            assert!(trimmed(&rollback.application) && rollback.application.len() <= 64);
+            assert!(trimmed(&rollback.environment) && rollback.environment.len() <= 64);
+            if let Some(profile) = &rollback.configuration_profile {
+                assert!(trimmed(profile) && profile.len() <= 128, "{profile:?}");
+            }
+            if let Some(window) = rollback.revert_within {
+                assert!(window <= wavefront_responder::actions::appconfig::MAX_REVERT_WITHIN);
+            }
+        }
         Action::LambdaAlias(shift) => {
             assert!(trimmed(&shift.function) && shift.function.len() <= 170);
             let alias_name = |a: &str| {

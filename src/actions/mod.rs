@@ -2,11 +2,14 @@
 //! resource each acts on and the sentence saying what it would do. Nothing here calls AWS;
 //! running an action is `execute`.
 //!
+//! - [`appconfig`]: `appconfig-rollback`, stop an AppConfig environment's deployment in progress
+//!   (or revert a recent one).
 //! - [`codedeploy`]: `codedeploy-rollback`, stop a deployment group's active deployments with
 //!   rollback (or undo a recent success).
 //! - [`ecs`]: `ecs-rollback`, stop an ECS service's deployment in progress with rollback.
 //! - [`lambda_alias`]: `lambda-alias`, move a Lambda alias back to a known good version.
 
+pub mod appconfig;
 pub mod codedeploy;
 pub mod ecs;
 pub mod lambda_alias;
@@ -29,6 +32,8 @@ pub enum Action {
     LambdaAlias(lambda_alias::AliasShift),
     /// Stop an ECS service's deployment in progress with rollback.
     EcsRollback(ecs::ServiceRollback),
+    /// Stop an AppConfig environment's deployment in progress (or revert a recent one).
+    AppConfigRollback(appconfig::Rollback),
 }
 
 impl Action {
@@ -38,6 +43,7 @@ impl Action {
             Self::CodeDeployRollback(_) => "codedeploy-rollback",
             Self::LambdaAlias(_) => "lambda-alias",
             Self::EcsRollback(_) => "ecs-rollback",
+            Self::AppConfigRollback(_) => "appconfig-rollback",
         }
     }
 
@@ -47,16 +53,18 @@ impl Action {
             Self::CodeDeployRollback(a) => a.target(),
             Self::LambdaAlias(a) => a.target(),
             Self::EcsRollback(a) => a.target(),
+            Self::AppConfigRollback(a) => a.target(),
         }
     }
 
     /// The ARN of the resource it acts on, in `home` unless the config gives a full ARN: the
-    /// alias, or the deployment group.
+    /// alias, the deployment group, or the AppConfig environment.
     pub fn arn(&self, home: &Home<'_>) -> String {
         match self {
             Self::CodeDeployRollback(a) => a.arn(home),
             Self::LambdaAlias(a) => a.arn(home),
             Self::EcsRollback(a) => a.arn(home),
+            Self::AppConfigRollback(a) => a.arn(home),
         }
     }
 
@@ -66,6 +74,7 @@ impl Action {
             Self::CodeDeployRollback(a) => a.plan(),
             Self::LambdaAlias(a) => a.plan(),
             Self::EcsRollback(a) => a.plan(),
+            Self::AppConfigRollback(a) => a.plan(),
         }
     }
 }
@@ -83,6 +92,7 @@ enum RawAction {
     CodedeployRollback(RawCodeDeploy),
     LambdaAlias(RawLambdaAlias),
     EcsRollback(RawEcs),
+    AppconfigRollback(RawAppConfig),
 }
 
 #[derive(Deserialize)]
@@ -108,6 +118,15 @@ struct RawLambdaAlias {
 struct RawEcs {
     cluster: String,
     service: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAppConfig {
+    application: String,
+    environment: String,
+    configuration_profile: Option<String>,
+    revert_within: Option<HumanDuration>,
 }
 
 /// `to_version` may be written as `"7"` or `7`.
@@ -140,6 +159,13 @@ impl TryFrom<RawAction> for Action {
                 codedeploy::Rollback::new(r.application, r.deployment_group, r.redeploy_within)
                     .map(Self::CodeDeployRollback)
             }
+            RawAction::AppconfigRollback(r) => appconfig::Rollback::new(
+                r.application,
+                r.environment,
+                r.configuration_profile,
+                r.revert_within,
+            )
+            .map(Self::AppConfigRollback),
             RawAction::LambdaAlias(r) => {
                 let destination = match (r.to_version, r.to_alias, r.drop_canary) {
                     (Some(v), None, None | Some(false)) => {

@@ -319,6 +319,11 @@ fn missing_action_field(field: &str, kind: Option<&str>) -> String {
             "a codedeploy-rollback action needs application = \"APPLICATION\" and \
              deployment_group = \"GROUP\" (and may set redeploy_within = \"1h\")"
         }
+        Some("appconfig-rollback") => {
+            "an appconfig-rollback action needs application = \"APPLICATION\" and \
+             environment = \"ENVIRONMENT\" (names or ids; and may set configuration_profile = \
+             \"PROFILE\" and revert_within = \"1h\")"
+        }
         Some("lambda-alias") => {
             "a lambda-alias action needs function = \"NAME\", alias = \"ALIAS\" and one of \
              to_version = \"41\", to_alias = \"stable\" or drop_canary = true"

@@ -13,6 +13,8 @@ pub struct Clients {
     pub codedeploy: aws_sdk_codedeploy::Client,
     pub lambda: aws_sdk_lambda::Client,
     pub ecs: aws_sdk_ecs::Client,
+    /// AppConfig, with the ids `appconfig-rollback` actions resolved.
+    pub appconfig: super::appconfig::AppConfig,
 }
 
 impl Clients {
@@ -22,6 +24,7 @@ impl Clients {
             codedeploy: aws_sdk_codedeploy::Client::new(config),
             lambda: aws_sdk_lambda::Client::new(config),
             ecs: aws_sdk_ecs::Client::new(config),
+            appconfig: super::appconfig::AppConfig::new(aws_sdk_appconfig::Client::new(config)),
         }
     }
 }
@@ -45,5 +48,6 @@ pub async fn run_action(
             a.execute(&clients.lambda, mode, handed_over, calls).await
         }
         Action::EcsRollback(a) => a.execute(&clients.ecs, context, calls).await,
+        Action::AppConfigRollback(a) => a.execute(&clients.appconfig, context, calls).await,
     }
 }

@@ -1,11 +1,11 @@
-//! Running a plan against AWS: the only code that calls CodeDeploy and Lambda. The delivery
-//! is claimed once (`delivery.rs`), what every action must know is read beside that claim
-//! (freezes, the incident's start), then each action runs in order within its share of the
+//! Running a plan against AWS: the only code that calls CodeDeploy, Lambda, AppConfig and ECS.
+//! The delivery is claimed once (`delivery.rs`), what every action must know is read beside that
+//! claim (freezes, the incident's start), then each action runs in order within its share of the
 //! time budget, through the ledger's guards (`run.rs`), and the delivery is settled. The result
 //! is an [`Execution`]: what happened, one result per planned action; the plan is never
 //! changed.
 //!
-//! - [`codedeploy`], [`lambda_alias`], `ecs`: running each kind of action.
+//! - [`codedeploy`], [`lambda_alias`], [`appconfig`], `ecs`: running each kind of action.
 //! - [`handover`]: the aliases a `codedeploy-rollback` left to CodeDeploy, which a later
 //!   `lambda-alias` action of the same request leaves alone.
 //! - [`attribution`]: the attribution guard both kinds apply (undo only what began before the
@@ -20,6 +20,7 @@
 //! The "still firing?" read, to Wavefront, comes before the ledger, so that an action it holds
 //! back has claimed nothing.
 
+pub mod appconfig;
 pub mod attribution;
 pub mod calls;
 pub mod codedeploy;

@@ -11,7 +11,8 @@ It fails when
 - policies/*.json grants an action nothing needs, or one only operators need,
 - an action is granted on a resource of another type than the table says ('*' included), or,
   for one the table scopes to several types (the Service Authorization Reference requires them
-  all), not on a resource of each.
+  all), not on a resource of each (AppConfig's StopDeployment needs its application,
+  environment and deployment).
 
 Usage: check_permissions.py TABLE POLICY_DIR SRC_DIR
 """
@@ -97,6 +98,11 @@ def resource_type(resource):
     parts = resource.split(":")
     if len(parts) < 6 or parts[0] != "arn":
         raise SystemExit(f"cannot tell the resource type of {resource!r}")
+    if parts[2] == "appconfig":
+        # AppConfig nests its resources: application/ID/environment/ID/deployment/N is a
+        # deployment; the type is the last name of a name/id pair.
+        segments = parts[5].split("/")
+        return f"appconfig:{segments[-2] if len(segments) % 2 == 0 else segments[0]}"
     return f"{parts[2]}:{re.split(r'[/:]', parts[5])[0]}"
 
 

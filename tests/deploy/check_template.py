@@ -42,6 +42,8 @@ BINDINGS = {
     "notify_topic_arn": {"Ref": "NotifyTopicArn"},
     "ecs_cluster": {"Ref": "EcsClusterName"},
     "ecs_service": {"Ref": "EcsServiceName"},
+    "appconfig_application_id": {"Ref": "AppConfigApplicationId"},
+    "appconfig_environment_id": {"Ref": "AppConfigEnvironmentId"},
     "log_group": {"Fn::Sub": "/aws/lambda/${FunctionName}"},
 }
 # A statement may only say these: no Condition, NotAction or NotResource that the comparison
@@ -221,12 +223,13 @@ def check_function(template, root):
 
 # Policies granted only when a parameter asks for them: the policy, its condition, the
 # parameter (with its default, which must be the one that grants nothing), and the condition's
-# expression: the parameter equal to "true", or (for a secret's ARN) not empty.
+# expression: the parameter equal to "true", or (for an ARN or an id) not empty.
 CONDITIONAL = {
     "codedeploy-redeploy": ("RedeployAllowed", "AllowRedeploy", "false", "true"),
     "wavefront-token-read": ("HasWavefrontApiToken", "WavefrontApiTokenSecretArn", "", "set"),
     "notify-publish": ("HasNotifyTopic", "NotifyTopicArn", "", "set"),
     "ecs-rollback": ("HasEcsService", "EcsServiceName", "", "set"),
+    "appconfig-rollback": ("HasAppConfigApplication", "AppConfigApplicationId", "", "set"),
 }
 
 

@@ -28,6 +28,8 @@ SAMPLE = {
     "notify_topic_arn": "arn:aws:sns:us-east-1:123456789012:oncall-chat",
     "ecs_cluster": "prod",
     "ecs_service": "checkout",
+    "appconfig_application_id": "abc1234",
+    "appconfig_environment_id": "env5678",
 }
 ALLOWED = {"LOW", "INFO"}
 

@@ -98,6 +98,7 @@ impl Replay {
             ecs: aws_sdk_ecs::Client::new(&codedeploy_config),
             dynamodb: aws_sdk_dynamodb::Client::new(&codedeploy_config),
             secretsmanager: aws_sdk_secretsmanager::Client::new(&codedeploy_config),
+            appconfig: aws_sdk_appconfig::Client::new(&codedeploy_config),
         };
         Self {
             aws,

@@ -15,6 +15,7 @@ use wavefront_responder::execute::ActionOutcome;
 use wavefront_responder::execute::handover::HandedOver;
 
 use crate::actions_replay::{lambda_in_progress, one_in_progress_on, stop_ok};
+use crate::appconfig_replay as appconfig;
 use crate::ecs_replay::{
     dry_run_one_in_progress, ecs_rollback, listed as ecs_listed, one_stopped, service_deployed_by,
 };
@@ -116,6 +117,44 @@ const BUDGETS: &[(&str, &[&str])] = &[
             "DescribeServiceDeployments",
             "StopServiceDeployment",
             "DescribeServiceDeployments",
+        ],
+    ),
+    // appconfig-rollback names an application and an environment (names or ids); the
+    // deployment calls take ids, so the first run of an instance lists them once (the ids are
+    // then cached for the instance's life), then lists the environment's deployments, newest
+    // first: one page, down to the first finished one. No GetDeployment: the list gives the
+    // state, profile, type and times the decision needs.
+    (
+        "appconfig-rollback: dry run, one deployment in progress",
+        &["ListApplications", "ListEnvironments", "ListDeployments"],
+    ),
+    (
+        "appconfig-rollback: nothing in progress",
+        &["ListApplications", "ListEnvironments", "ListDeployments"],
+    ),
+    (
+        "appconfig-rollback: one deployment stopped",
+        &[
+            "ListApplications",
+            "ListEnvironments",
+            "ListDeployments",
+            "StopDeployment",
+        ],
+    ),
+    // The next incident on the same instance: the ids are cached.
+    (
+        "appconfig-rollback: one deployment stopped, ids cached",
+        &["ListDeployments", "StopDeployment"],
+    ),
+    // A configuration profile named too: its id is listed once more.
+    (
+        "appconfig-rollback: a recent completion of one profile reverted",
+        &[
+            "ListApplications",
+            "ListEnvironments",
+            "ListConfigurationProfiles",
+            "ListDeployments",
+            "StopDeployment",
         ],
     ),
     // With a DynamoDB ledger, the default circuit breaker and the default cooldown, around the
@@ -632,4 +671,136 @@ async fn a_dry_run_with_a_ledger_stays_within_its_call_budget() {
     meter
         .assert_cost(&testing(), "planned", "ledger: dry run")
         .await;
+}
+
+/// The AppConfig operation of a REST request, from its method and path.
+fn appconfig_operations(replay: &StaticReplayClient) -> Vec<String> {
+    replay
+        .actual_requests()
+        .map(|r| {
+            let path = r.uri().split('?').next().unwrap_or_default().to_owned();
+            let segments: Vec<&str> = path.split('/').skip(3).collect();
+            let operation = match (r.method(), segments.as_slice()) {
+                ("GET", ["applications"]) => "ListApplications",
+                ("GET", ["applications", _, "environments"]) => "ListEnvironments",
+                ("GET", ["applications", _, "configurationprofiles"]) => {
+                    "ListConfigurationProfiles"
+                }
+                ("GET", ["applications", _, "environments", _, "deployments"]) => "ListDeployments",
+                ("GET", ["applications", _, "environments", _, "deployments", _]) => {
+                    "GetDeployment"
+                }
+                ("DELETE", ["applications", _, "environments", _, "deployments", _]) => {
+                    "StopDeployment"
+                }
+                _ => return format!("{} {}", r.method(), r.uri()),
+            };
+            operation.to_owned()
+        })
+        .collect()
+}
+
+fn appconfig_action(profile: Option<&str>, window: Option<&str>) -> Action {
+    Action::AppConfigRollback(
+        wavefront_responder::actions::appconfig::Rollback::new(
+            "checkout".into(),
+            "prod".into(),
+            profile.map(str::to_owned),
+            window.and_then(|w| wavefront_responder::duration::HumanDuration::parse(w).ok()),
+        )
+        .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn appconfig_rollbacks_stay_within_their_call_budgets() {
+    let an_hour_ago = Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    let finished = |n| appconfig::summary(n, "COMPLETE", an_hour_ago, Some(an_hour_ago));
+
+    // A dry run that finds one deployment in progress.
+    let replay = StaticReplayClient::new(appconfig::dry_run_one_in_progress());
+    let aws = replayed(&replay).await;
+    let report = run_action(&appconfig_action(None, None), &aws, true, Timestamp::now()).await;
+    assert_eq!(report.outcome, ActionOutcome::Planned, "{report:?}");
+    assert_budget(
+        "appconfig-rollback: dry run, one deployment in progress",
+        appconfig_operations(&replay),
+    );
+
+    // Nothing in progress.
+    let replay = StaticReplayClient::new(vec![
+        appconfig::list_applications(),
+        appconfig::list_environments(),
+        appconfig::list_deployments(vec![finished(7), finished(6)]),
+    ]);
+    let aws = replayed(&replay).await;
+    let report = run_action(&appconfig_action(None, None), &aws, false, Timestamp::now()).await;
+    assert_eq!(report.outcome, ActionOutcome::Skipped, "{report:?}");
+    assert_budget(
+        "appconfig-rollback: nothing in progress",
+        appconfig_operations(&replay),
+    );
+
+    // One stopped, then the next incident on the same instance (one set of clients).
+    let in_progress = |n| appconfig::summary(n, "DEPLOYING", an_hour_ago, None);
+    let replay = StaticReplayClient::new(vec![
+        appconfig::list_applications(),
+        appconfig::list_environments(),
+        appconfig::list_deployments(vec![in_progress(8), finished(7)]),
+        appconfig::stop(8, false, "ROLLED_BACK"),
+        appconfig::list_deployments(vec![in_progress(9), finished(8)]),
+        appconfig::stop(9, false, "ROLLED_BACK"),
+    ]);
+    let aws = replayed(&replay).await;
+    let clients = aws.clients();
+    let ledger = wavefront_responder::ledger::Ledger::in_memory(None);
+    let context = wavefront_responder::execute::Context {
+        dry_run: false,
+        now: Timestamp::now(),
+        since: None,
+        ledger: &ledger,
+        request_id: "req-test",
+    };
+    for _ in 0..2 {
+        let mut calls = wavefront_responder::execute::calls::Calls::default();
+        let (outcome, _) = wavefront_responder::execute::run_action(
+            &appconfig_action(None, None),
+            &clients,
+            &context,
+            &mut calls,
+            &mut HandedOver::default(),
+        )
+        .await;
+        assert_eq!(outcome, ActionOutcome::Executed);
+    }
+    let mut calls = appconfig_operations(&replay);
+    let next = calls.split_off(4);
+    assert_budget("appconfig-rollback: one deployment stopped", calls);
+    assert_budget(
+        "appconfig-rollback: one deployment stopped, ids cached",
+        next,
+    );
+
+    // A profile by name, its last deployment reverted.
+    let recent = Timestamp::now() - jiff::SignedDuration::from_mins(10);
+    let replay = StaticReplayClient::new(vec![
+        appconfig::list_applications(),
+        appconfig::list_environments(),
+        appconfig::list_profiles(),
+        appconfig::list_deployments(vec![appconfig::summary(
+            7,
+            "COMPLETE",
+            an_hour_ago,
+            Some(recent),
+        )]),
+        appconfig::stop(7, true, "REVERTED"),
+    ]);
+    let aws = replayed(&replay).await;
+    let action = appconfig_action(Some("flags"), Some("1h"));
+    let report = run_action(&action, &aws, false, Timestamp::now()).await;
+    assert_eq!(report.outcome, ActionOutcome::Executed, "{report:?}");
+    assert_budget(
+        "appconfig-rollback: a recent completion of one profile reverted",
+        appconfig_operations(&replay),
+    );
 }

@@ -40,13 +40,21 @@ fn check_prints_what_it_understood() {
         "tokens: env:WEBHOOK_TOKEN, env:WEBHOOK_TOKEN_PREVIOUS",
         "usable here: 1 token and 0 signing secrets",
         "WARNING: token env:WEBHOOK_TOKEN_PREVIOUS is not set or empty; skipping it",
-        "rules (2):",
+        "rules (4):",
         "1. checkout-errors",
         "when: alert name matches \"checkout * error rate*\" (ignoring case); severity is \
          WARN or SEVERE",
         "then 1. codedeploy-rollback checkout/checkout-prod",
         "2. payments-latency (dry run)",
         "then 1. lambda-alias payments:live: would move payments:live to version 7",
+        "3. checkout-flags (dry run)",
+        "then 1. appconfig-rollback checkout/prod/feature-flags: would stop the AppConfig \
+         deployment of configuration profile feature-flags in progress in checkout/prod",
+        "NOTE: deploy the template with AppConfigApplicationId",
+        "4. orders-errors (dry run)",
+        "then 1. ecs-rollback prod/orders: would stop the service deployment in progress of \
+         ECS service prod/orders with rollback",
+        "NOTE: the role may stop deployments of ECS service prod/orders",
     ] {
         assert!(
             stdout.contains(expected),

@@ -33,7 +33,7 @@ async fn a_matching_alert_gets_a_decision_record_for_every_rule() {
     assert_eq!(record["alert"]["reason"], "ALERT_OPENED");
     assert_eq!(record["alert"]["severity"], "SEVERE");
     let rules = record["rules"].as_array().unwrap();
-    assert_eq!(rules.len(), 2);
+    assert_eq!(rules.len(), 4);
     assert_eq!(rules[0]["rule"], "checkout-errors");
     assert_eq!(rules[0]["matched"], true);
     let actions = rules[0]["actions"].as_array().unwrap();
@@ -96,7 +96,7 @@ async fn no_matching_rule_is_200_with_a_reason_for_each_rule() {
     );
     assert_eq!(
         reply.json["message"],
-        "no rule matched alert \"Alert on Data rate (Test)\" (2 rules checked); nothing to do"
+        "no rule matched alert \"Alert on Data rate (Test)\" (4 rules checked); nothing to do"
     );
     for rule in reply.json["rules"].as_array().unwrap() {
         assert_eq!(rule["matched"], false);

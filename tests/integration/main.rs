@@ -3,6 +3,7 @@
 
 mod actions_moto;
 mod actions_replay;
+mod appconfig_replay;
 mod call_budget;
 mod commands;
 mod docs;

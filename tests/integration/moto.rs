@@ -14,6 +14,7 @@ use std::time::Duration;
 use aws_sdk_lambda::config::{Credentials, Region};
 use aws_sdk_lambda::types::{AliasRoutingConfiguration, FunctionCode, Runtime};
 use wavefront_responder::execute::Clients;
+use wavefront_responder::execute::appconfig::AppConfig;
 
 use crate::support::repo_path;
 
@@ -91,6 +92,7 @@ pub struct Aws {
     pub ecs: aws_sdk_ecs::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub secretsmanager: aws_sdk_secretsmanager::Client,
+    pub appconfig: aws_sdk_appconfig::Client,
 }
 
 impl Aws {
@@ -101,6 +103,7 @@ impl Aws {
             ecs: aws_sdk_ecs::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             secretsmanager: aws_sdk_secretsmanager::Client::new(config),
+            appconfig: aws_sdk_appconfig::Client::new(config),
         }
     }
 
@@ -110,6 +113,7 @@ impl Aws {
             codedeploy: self.codedeploy.clone(),
             lambda: self.lambda.clone(),
             ecs: self.ecs.clone(),
+            appconfig: AppConfig::new(self.appconfig.clone()),
         }
     }
 }

@@ -76,3 +76,35 @@ async fn an_ecs_dry_run_through_the_binary_only_reads() {
     );
     replay.assert_requests_match();
 }
+
+const APPCONFIG: &str =
+    "type = \"appconfig-rollback\"\napplication = \"checkout\"\nenvironment = \"prod\"";
+
+const APPCONFIG_PLANNED: &str = "would stop deployment 8 (flags version 8) of checkout/prod; it is \
+                                 DEPLOYING, and AppConfig would roll it back";
+
+#[tokio::test]
+async fn an_appconfig_dry_run_through_the_binary_only_reads() {
+    let events = crate::appconfig_replay::dry_run_one_in_progress();
+    let replay = ReplayServer::start(events).await;
+    let record = dry_run(&rule_with(&[APPCONFIG.to_owned()]), &replay).await;
+    let action = &record["rules"][0]["actions"][0];
+    assert_eq!(action["outcome"], "planned", "{record}");
+    assert_eq!(action["detail"], APPCONFIG_PLANNED);
+    replay.assert_requests_match();
+}
+
+#[tokio::test]
+async fn one_rule_undoing_a_configuration_and_a_service_release_plans_both() {
+    let mut events = crate::appconfig_replay::dry_run_one_in_progress();
+    events.extend(crate::ecs_replay::dry_run_one_in_progress("dep-1"));
+    let replay = ReplayServer::start(events).await;
+    let ecs = "type = \"ecs-rollback\"\ncluster = \"prod\"\nservice = \"checkout\"".to_owned();
+    let record = dry_run(&rule_with(&[APPCONFIG.to_owned(), ecs]), &replay).await;
+    let actions = &record["rules"][0]["actions"];
+    assert_eq!(actions[0]["detail"], APPCONFIG_PLANNED, "{record}");
+    assert_eq!(actions[1]["outcome"], "planned", "{record}");
+    // Six reads, and neither StopDeployment nor StopServiceDeployment.
+    assert_eq!(replay.sent().len(), 6, "{:?}", replay.sent());
+    replay.assert_requests_match();
+}

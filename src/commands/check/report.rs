@@ -242,6 +242,14 @@ fn rule_lines(n: usize, rule: &Rule, global_triggers: &[Reason]) -> Vec<String> 
                 rollback.target()
             ));
         }
+        if let Action::AppConfigRollback(_) = action {
+            lines.push(
+                "        NOTE: deploy the template with AppConfigApplicationId = the application's \
+                 id (and AppConfigEnvironmentId, default *), or attach \
+                 policies/appconfig-rollback.json; without it every call fails with AccessDenied"
+                    .into(),
+            );
+        }
     }
     lines
 }
@@ -310,4 +318,30 @@ fn reasons(reasons: &[Reason]) -> String {
         .map(Reason::as_str)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_appconfig_rollback_says_what_it_would_do_and_what_the_template_needs() {
+        let text = "[auth]\ntokens = [\"env:WEBHOOK_TOKEN\"]\n[[rule]]\n\
+                    name = \"flags\"\nalert = \"checkout*\"\n[[rule.action]]\n\
+                    type = \"appconfig-rollback\"\napplication = \"checkout\"\n\
+                    environment = \"prod\"\nrevert_within = \"1h\"\n";
+        let config = Config::parse(text, std::path::Path::new("flags.toml")).unwrap();
+        let report = check_report(&config, &Secrets::NotChecked);
+        assert!(
+            report.contains(
+                "then 1. appconfig-rollback checkout/prod: would stop the AppConfig deployment \
+                 in progress in checkout/prod"
+            ),
+            "{report}"
+        );
+        assert!(
+            report.contains("NOTE: deploy the template with AppConfigApplicationId"),
+            "{report}"
+        );
+    }
 }
