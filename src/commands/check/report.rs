@@ -223,35 +223,33 @@ fn rule_lines(n: usize, rule: &Rule, global_triggers: &[Reason]) -> Vec<String> 
     }
     for (j, action) in rule.actions.iter().enumerate() {
         lines.push(format!("     then {}. {}", j + 1, action_line(action)));
-        if let Action::CodeDeployRollback(rollback) = action
-            && rollback.redeploy_within.is_some()
-        {
-            lines.push(
-                "        NOTE: redeploy_within creates deployments: deploy the template with \
-                 AllowRedeploy=true (or attach policies/codedeploy-redeploy.json), or the undo \
-                 fails with AccessDenied"
-                    .into(),
-            );
-        }
-        if let Action::EcsRollback(rollback) = action {
-            lines.push(format!(
-                "        NOTE: the role may stop deployments of ECS service {} only when the \
-                 template is deployed with EcsClusterName and EcsServiceName naming it (or \
-                 policies/ecs-rollback.json is attached for it); otherwise its calls fail with \
-                 AccessDenied",
-                rollback.target()
-            ));
-        }
-        if let Action::AppConfigRollback(_) = action {
-            lines.push(
-                "        NOTE: deploy the template with AppConfigApplicationId = the application's \
-                 id (and AppConfigEnvironmentId, default *), or attach \
-                 policies/appconfig-rollback.json; without it every call fails with AccessDenied"
-                    .into(),
-            );
-        }
+        lines.extend(template_note(action));
     }
     lines
+}
+
+/// What the deployment template must grant for `action` beyond its defaults, if anything.
+fn template_note(action: &Action) -> Option<String> {
+    let note = match action {
+        Action::CodeDeployRollback(rollback) if rollback.redeploy_within.is_some() => {
+            "redeploy_within creates deployments: deploy the template with AllowRedeploy=true \
+             (or attach policies/codedeploy-redeploy.json), or the undo fails with AccessDenied"
+                .to_owned()
+        }
+        Action::EcsRollback(rollback) => format!(
+            "the role may stop deployments of ECS service {} only when the template is \
+             deployed with EcsClusterName and EcsServiceName naming it (or \
+             policies/ecs-rollback.json is attached for it); otherwise its calls fail with \
+             AccessDenied",
+            rollback.target()
+        ),
+        Action::AppConfigRollback(_) => "deploy the template with AppConfigApplicationId = the \
+             application's id (and AppConfigEnvironmentId, default *), or attach \
+             policies/appconfig-rollback.json; without it every call fails with AccessDenied"
+            .to_owned(),
+        _ => return None,
+    };
+    Some(format!("        NOTE: {note}"))
 }
 
 /// Reasons that mean an alert is firing (again, or worse).
