@@ -77,6 +77,24 @@ impl ActionOutcome {
     }
 }
 
+/// One outcome for several steps of one action (several deployments): failed beats executed
+/// beats planned beats skipped; every detail, joined with "; ".
+pub(crate) fn combine(steps: Vec<(ActionOutcome, String)>) -> (ActionOutcome, String) {
+    let rank = |o: &ActionOutcome| match o {
+        ActionOutcome::Failed => 3,
+        ActionOutcome::Executed => 2,
+        ActionOutcome::Planned => 1,
+        ActionOutcome::Skipped => 0,
+    };
+    let outcome = steps
+        .iter()
+        .map(|(o, _)| *o)
+        .max_by_key(rank)
+        .unwrap_or(ActionOutcome::Skipped);
+    let details: Vec<String> = steps.into_iter().map(|(_, d)| d).collect();
+    (outcome, details.join("; "))
+}
+
 /// What running an action needs besides its own config.
 #[derive(Clone, Copy, Debug)]
 pub struct Context<'a> {

@@ -26,7 +26,7 @@ mod stop;
 use jiff::Timestamp;
 
 use super::calls::{CallFailure, Calls};
-use super::{ActionOutcome, Context, attribution};
+use super::{ActionOutcome, Context, attribution, combine};
 use crate::actions::appconfig::Rollback;
 use crate::ledger::Guard;
 use decide::{Deployment, Situation, Step, decide, revertible};
@@ -191,25 +191,4 @@ fn completed_ago(deployment: &Deployment, now: Timestamp) -> String {
     deployment
         .completed
         .map_or_else(|| "(unknown)".into(), |at| attribution::elapsed(at, now))
-}
-
-/// One outcome for several steps: failed beats executed beats planned beats skipped.
-fn combine(steps: Vec<(ActionOutcome, String)>) -> (ActionOutcome, String) {
-    let rank = |o: &ActionOutcome| match o {
-        ActionOutcome::Failed => 3,
-        ActionOutcome::Executed => 2,
-        ActionOutcome::Planned => 1,
-        ActionOutcome::Skipped => 0,
-    };
-    let outcome = steps
-        .iter()
-        .map(|(o, _)| *o)
-        .max_by_key(rank)
-        .unwrap_or(ActionOutcome::Skipped);
-    let detail = steps
-        .into_iter()
-        .map(|(_, d)| d)
-        .collect::<Vec<_>>()
-        .join("; ");
-    (outcome, detail)
 }

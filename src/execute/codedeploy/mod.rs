@@ -40,7 +40,7 @@ use aws_sdk_codedeploy::types::{DeploymentInfo, DeploymentStatus};
 
 use super::calls::{CallFailure, Calls};
 use super::handover::HandedOver;
-use super::{ActionOutcome, Clients, Context};
+use super::{ActionOutcome, Clients, Context, combine};
 use crate::actions::codedeploy::Rollback;
 use find::{not_a_release, our_undos};
 
@@ -146,27 +146,6 @@ impl Rollback {
         self.redeploy(clients, window, context, calls, handed_over)
             .await
     }
-}
-
-/// One outcome for several deployments: failed beats executed beats planned beats skipped.
-fn combine(steps: Vec<(ActionOutcome, String)>) -> (ActionOutcome, String) {
-    let rank = |o: &ActionOutcome| match o {
-        ActionOutcome::Failed => 3,
-        ActionOutcome::Executed => 2,
-        ActionOutcome::Planned => 1,
-        ActionOutcome::Skipped => 0,
-    };
-    let outcome = steps
-        .iter()
-        .map(|(o, _)| *o)
-        .max_by_key(rank)
-        .unwrap_or(ActionOutcome::Skipped);
-    let detail = steps
-        .into_iter()
-        .map(|(_, d)| d)
-        .collect::<Vec<_>>()
-        .join("; ");
-    (outcome, detail)
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 use aws_sdk_ecs::types::{ServiceDeployment, ServiceDeploymentBrief, ServiceDeploymentStatus};
 use jiff::Timestamp;
 
-use crate::execute::ActionOutcome;
 use crate::execute::attribution::{self, sdk_time};
 use crate::ledger::attribution::IncidentStart;
 
@@ -172,24 +171,6 @@ fn last_part(arn: &str) -> Option<&str> {
     arn.rsplit('/').next().filter(|p| !p.is_empty())
 }
 
-/// One outcome for several deployments: failed beats executed beats planned beats skipped;
-/// every detail, joined with "; ".
-pub fn combine(steps: Vec<(ActionOutcome, String)>) -> (ActionOutcome, String) {
-    let rank = |o: &ActionOutcome| match o {
-        ActionOutcome::Failed => 3,
-        ActionOutcome::Executed => 2,
-        ActionOutcome::Planned => 1,
-        ActionOutcome::Skipped => 0,
-    };
-    let outcome = steps
-        .iter()
-        .map(|(o, _)| *o)
-        .max_by_key(rank)
-        .unwrap_or(ActionOutcome::Skipped);
-    let details: Vec<String> = steps.into_iter().map(|(_, d)| d).collect();
-    (outcome, details.join("; "))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,18 +298,5 @@ mod tests {
             &ServiceDeploymentStatus::InProgress
         )));
         assert!(!stopping_or_stopped(None));
-    }
-
-    #[test]
-    fn combined_outcomes_report_the_worst_and_every_detail() {
-        let (outcome, detail) = combine(vec![
-            (ActionOutcome::Skipped, "a".into()),
-            (ActionOutcome::Executed, "b".into()),
-        ]);
-        assert_eq!(
-            (outcome, detail.as_str()),
-            (ActionOutcome::Executed, "a; b")
-        );
-        assert_eq!(combine(vec![]).0, ActionOutcome::Skipped);
     }
 }

@@ -26,10 +26,11 @@ mod stop;
 use aws_sdk_ecs::Client;
 
 use super::calls::{CallFailure, Calls};
+use super::combine;
 use super::{ActionOutcome, Context};
 use crate::actions::ecs::ServiceRollback;
 use crate::ledger::Guard;
-use decide::{Decision, combine, decide};
+use decide::{Decision, decide};
 
 impl ServiceRollback {
     /// Runs the rollback, recording its AWS calls in `calls`. With `context.dry_run`, only the
