@@ -11,10 +11,12 @@ import zipfile
 MIB = 1024 * 1024
 # The target: a zip this small uploads and cold-starts quickly.
 TARGET_BYTES = 8 * MIB
-# The regression budget: the zip measured 4.55 MiB (4,768,852 bytes); 5.5 MiB leaves room
-# for ordinary growth (about 21%) but fails a new dependency that bloats it long before the
-# 8 MiB target would. Raise it deliberately, with the new measurement, when growth is wanted.
-MEASURED_MIB = 4.55
+# The regression budget, set when the zip measured 4.55 MiB (4,768,852 bytes): 5.5 MiB leaves
+# room for ordinary growth but fails a new dependency that bloats it long before the 8 MiB
+# target would. Raise it deliberately, with the new measurement, when growth is wanted. With
+# the AppConfig and ECS SDKs (#17), and the SDK crates built at opt-level "s", it measured
+# 5.39 MiB (5,651,717 bytes; BENCHMARKS.md).
+MEASURED_MIB = 5.39
 BUDGET_BYTES = int(5.5 * MIB)
 EM_AARCH64 = 183
 
